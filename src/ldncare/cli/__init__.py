@@ -1,0 +1,93 @@
+"""The ``ldncare`` command line. Each command is a thin adapter over the core."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from ldncare.errors import LdncareError
+
+app = typer.Typer(
+    name="ldncare",
+    help="Clinical decision support for low-dose naltrexone (LDN) in pudendal neuralgia and "
+    "other neuropathic pain. LDN is off-label: every output shows its sources.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Exit codes: 2 = bad input (typer's own usage errors use 2 as well), 3 = not found.
+EXIT_INVALID = 2
+EXIT_NOT_FOUND = 3
+
+
+def fail(message: str, code: int = EXIT_INVALID) -> None:
+    """Print one clear line on stderr and exit non-zero."""
+    typer.echo(f"ldncare: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def handle_errors(func: F) -> F:
+    """Map the core's exceptions to one stderr line and an exit code, in one place."""
+    import functools
+
+    from ldncare.errors import NotFound
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except NotFound as exc:
+            fail(str(exc), EXIT_NOT_FOUND)
+        except LdncareError as exc:
+            fail(str(exc))
+
+    return wrapper  # type: ignore[return-value]
+
+
+class PlanFormat(StrEnum):
+    md = "md"
+    html = "html"
+    json = "json"
+
+
+def parse_date(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} {value!r} is not a date; use YYYY-MM-DD")
+    return None  # pragma: no cover - fail() raises
+
+
+def emit(text: str, out: Path | None) -> None:
+    if out is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        out.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
+
+
+def dump_json(data: Any) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False, default=str) + "\n"
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+# Command modules register themselves on import; keep this list the one place they are wired.
+from ldncare.cli import plan_commands  # noqa: E402
+
+plan_commands.register(app)

@@ -1,0 +1,241 @@
+"""``ldncare plan``, ``ldncare schedule`` and ``ldncare sources``."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ldncare.cli import PlanFormat, dump_json, emit, fail, handle_errors, parse_date
+from ldncare.core.quantity import parse_dose
+from ldncare.core.titration import TitrationOptions, titrate
+from ldncare.errors import InvalidInput
+
+StartOpt = Annotated[
+    str | None, typer.Option("--start", help="First dose date (YYYY-MM-DD); default: today.")
+]
+StartDoseOpt = Annotated[
+    str | None, typer.Option("--start-dose", help="Start dose with unit, e.g. '1.5 mg'.")
+]
+TargetOpt = Annotated[
+    str | None, typer.Option("--target", help="Target dose with unit, e.g. '4.5 mg' (max 4.5 mg).")
+]
+StepOpt = Annotated[
+    str | None, typer.Option("--step", help="Increase per step with unit, e.g. '1 mg'.")
+]
+StepDaysOpt = Annotated[int | None, typer.Option("--step-days", help="Days per step.")]
+SlowOpt = Annotated[
+    bool, typer.Option("--slow", help="Slow titration: each step lasts twice as long.")
+]
+HoldOpt = Annotated[
+    list[str] | None,
+    typer.Option("--hold", help="Hold a step longer: STEP:DAYS, e.g. 2:7. Repeatable."),
+]
+MorningOpt = Annotated[
+    bool, typer.Option("--morning", help="Take the dose in the morning instead of at bedtime.")
+]
+ReviewOpt = Annotated[
+    int | None, typer.Option("--review-weeks", help="Weeks from start to the review (8-12).")
+]
+FormulationOpt = Annotated[
+    str | None, typer.Option("--formulation", help="liquid or capsule (see 'ldncare sources').")
+]
+
+
+def _holds(values: list[str] | None) -> dict[int, int]:
+    holds: dict[int, int] = {}
+    for value in values or []:
+        step, sep, days = value.partition(":")
+        if not sep or not step.strip().isdigit() or not days.strip().isdigit():
+            raise InvalidInput(f"--hold {value!r} must be STEP:DAYS, e.g. 2:7", field="hold")
+        holds[int(step)] = holds.get(int(step), 0) + int(days)
+    return holds
+
+
+def titration_options(
+    start: date,
+    start_dose: str | None,
+    target: str | None,
+    step: str | None,
+    step_days: int | None,
+    slow: bool,
+    hold: list[str] | None,
+    morning: bool,
+    review_weeks: int | None,
+    formulation: str | None,
+) -> TitrationOptions:
+    return TitrationOptions(
+        start=start,
+        start_dose=parse_dose(start_dose, field="--start-dose") if start_dose else None,
+        target_dose=parse_dose(target, field="--target") if target else None,
+        step_dose=parse_dose(step, field="--step") if step else None,
+        step_days=step_days,
+        slow=slow,
+        holds=_holds(hold),
+        time_of_day="morning" if morning else None,
+        review_weeks=review_weeks,
+        formulation=formulation,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("plan")
+    @handle_errors
+    def plan(
+        patient_file: Annotated[
+            Path, typer.Argument(help="FHIR R4 Bundle (JSON) or patient file (JSON/YAML).")
+        ],
+        format: Annotated[
+            PlanFormat, typer.Option("--format", "-f", help="Output format.")
+        ] = PlanFormat.md,
+        start: StartOpt = None,
+        as_of: Annotated[
+            str | None,
+            typer.Option(
+                "--as-of", help="Judge medications and age as of this date (default: today)."
+            ),
+        ] = None,
+        out: Annotated[
+            Path | None, typer.Option("--out", "-o", help="Write to this file instead of stdout.")
+        ] = None,
+        start_dose: StartDoseOpt = None,
+        target: TargetOpt = None,
+        step: StepOpt = None,
+        step_days: StepDaysOpt = None,
+        slow: SlowOpt = False,
+        hold: HoldOpt = None,
+        morning: MorningOpt = False,
+        review_weeks: ReviewOpt = None,
+        formulation: FormulationOpt = None,
+    ) -> None:
+        """Screen a patient for LDN and print the plan: findings, schedule, care, references."""
+        from ldncare.evidence.loader import load_evidence
+        from ldncare.patient_file import load_patient
+        from ldncare.planning import make_plan
+
+        day = parse_date(as_of, "--as-of") or date.today()
+        first = parse_date(start, "--start") or day
+        options = titration_options(
+            first,
+            start_dose,
+            target,
+            step,
+            step_days,
+            slow,
+            hold,
+            morning,
+            review_weeks,
+            formulation,
+        )
+        patient = load_patient(patient_file)
+        contract = make_plan(patient, as_of=day, titration=options).to_contract(load_evidence())
+        if format is PlanFormat.json:
+            emit(dump_json(contract), out)
+        elif format is PlanFormat.html:
+            from ldncare.render.html import render_html
+
+            emit(render_html(contract), out)
+        else:
+            from ldncare.render.markdown import render_markdown
+
+            emit(render_markdown(contract), out)
+
+    @app.command("schedule")
+    @handle_errors
+    def schedule(
+        start: StartOpt = None,
+        start_dose: StartDoseOpt = None,
+        target: TargetOpt = None,
+        step: StepOpt = None,
+        step_days: StepDaysOpt = None,
+        slow: SlowOpt = False,
+        hold: HoldOpt = None,
+        morning: MorningOpt = False,
+        review_weeks: ReviewOpt = None,
+        formulation: FormulationOpt = None,
+        json_out: Annotated[
+            bool, typer.Option("--json", help="Print JSON instead of a table.")
+        ] = False,
+    ) -> None:
+        """Print an LDN titration schedule (no patient screening)."""
+        from ldncare.evidence.loader import load_evidence
+
+        first = parse_date(start, "--start") or date.today()
+        options = titration_options(
+            first,
+            start_dose,
+            target,
+            step,
+            step_days,
+            slow,
+            hold,
+            morning,
+            review_weeks,
+            formulation,
+        )
+        sched = titrate(options, load_evidence().ldn)
+        rows = [
+            {
+                "step": s.number,
+                "start_date": s.start_date.isoformat(),
+                "end_date": s.end_date.isoformat(),
+                "dose_mg": float(s.dose.mg_value),
+                "time_of_day": s.time_of_day,
+                "instruction": s.instruction,
+            }
+            for s in sched.steps
+        ]
+        if json_out:
+            emit(
+                dump_json(
+                    {
+                        "schedule": rows,
+                        "review_date": sched.review_date.isoformat(),
+                        "notes": list(sched.notes),
+                    }
+                ),
+                None,
+            )
+            return
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(title=f"LDN titration ({sched.formulation.label})")
+        for col in ("Step", "From", "To", "Dose", "How"):
+            table.add_column(col)
+        for r in rows:
+            table.add_row(
+                str(r["step"]),
+                str(r["start_date"]),
+                str(r["end_date"]),
+                f"{r['dose_mg']:g} mg",
+                str(r["instruction"]),
+            )
+        console = Console()
+        console.print(table)
+        console.print(f"Review date: {sched.review_date.isoformat()}")
+        for note in sched.notes:
+            console.print(f"Note: {note}")
+
+    @app.command("sources")
+    @handle_errors
+    def sources(
+        json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    ) -> None:
+        """List the bibliography behind every ldncare statement and rule."""
+        from ldncare.evidence.loader import load_evidence
+        from ldncare.evidence.models import EVIDENCE_RANK
+
+        ev = load_evidence()
+        ranked = sorted(
+            ev.sources.values(), key=lambda s: (EVIDENCE_RANK[s.evidence_type], -s.year)
+        )
+        if json_out:
+            emit(dump_json([s.model_dump() for s in ranked]), None)
+            return
+        for s in ranked:
+            typer.echo(f"[{s.id}] ({s.evidence_type}, {s.grade}) {s.reference_text()}")
+
+    _ = fail  # re-exported helper used by sibling command modules

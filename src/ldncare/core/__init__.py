@@ -1,0 +1,1 @@
+"""The pure clinical core: no file, network or database I/O happens below this package."""

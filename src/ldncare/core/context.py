@@ -1,0 +1,81 @@
+"""A patient seen on one day, with every medication and condition classified once.
+
+Rules ask questions such as "which active medications are opioids?"; answering them from this
+precomputed view keeps every rule consistent and the whole screen fast.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from typing import Protocol
+
+from ldncare.core.patient import Condition, MedicationUse, Patient
+
+
+class MedicationClassifier(Protocol):
+    def classify(self, med: MedicationUse) -> frozenset[str]: ...
+
+
+class ConditionClassifier(Protocol):
+    def classify(self, cond: Condition) -> frozenset[str]: ...
+
+
+@dataclass(frozen=True)
+class ClassifiedMedication:
+    med: MedicationUse
+    classes: frozenset[str]
+    active: bool
+
+
+@dataclass(frozen=True)
+class ClassifiedCondition:
+    condition: Condition
+    classes: frozenset[str]
+    active: bool
+
+
+@dataclass(frozen=True)
+class ClinicalContext:
+    patient: Patient
+    as_of: date
+    medications: tuple[ClassifiedMedication, ...]
+    conditions: tuple[ClassifiedCondition, ...]
+
+    @property
+    def age(self) -> int | None:
+        return self.patient.age_on(self.as_of)
+
+    def active_meds(self, cls: str) -> tuple[MedicationUse, ...]:
+        """Active medications that belong to class ``cls``."""
+        return tuple(m.med for m in self.medications if m.active and cls in m.classes)
+
+    def past_meds(self, cls: str) -> tuple[MedicationUse, ...]:
+        """Medications of class ``cls`` that are no longer active (history)."""
+        return tuple(m.med for m in self.medications if not m.active and cls in m.classes)
+
+    def active_conditions(self, cls: str) -> tuple[Condition, ...]:
+        return tuple(c.condition for c in self.conditions if c.active and cls in c.classes)
+
+    def ever_conditions(self, cls: str) -> tuple[Condition, ...]:
+        return tuple(c.condition for c in self.conditions if cls in c.classes)
+
+
+def build_context(
+    patient: Patient,
+    as_of: date,
+    meds: MedicationClassifier,
+    conditions: ConditionClassifier,
+) -> ClinicalContext:
+    return ClinicalContext(
+        patient=patient,
+        as_of=as_of,
+        medications=tuple(
+            ClassifiedMedication(m, meds.classify(m), m.is_active(as_of))
+            for m in patient.medications
+        ),
+        conditions=tuple(
+            ClassifiedCondition(c, conditions.classify(c), c.is_active(as_of))
+            for c in patient.conditions
+        ),
+    )

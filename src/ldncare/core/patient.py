@@ -1,0 +1,156 @@
+"""The patient as the core sees it: what adapters (FHIR, patient file, web form) produce.
+
+Only facts the rules need are kept. Dates are ``datetime.date``; "active" is decided here, once,
+so that every rule agrees on what an ended prescription is (history, not a conflict).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Sex = Literal["female", "male", "other", "unknown"]
+
+MedicationStatus = Literal[
+    "active",
+    "on-hold",
+    "completed",
+    "stopped",
+    "cancelled",
+    "entered-in-error",
+    "draft",
+    "intended",
+    "not-taken",
+    "unknown",
+]
+ConditionStatus = Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"]
+
+#: Statuses under which a medication is (or may at any moment be) in the body. "on-hold" counts:
+#: a paused opioid can be resumed without a new prescription, so LDN would still conflict.
+ACTIVE_MEDICATION_STATUSES = frozenset({"active", "on-hold", "intended", "unknown"})
+ACTIVE_CONDITION_STATUSES = frozenset({"active", "recurrence", "relapse"})
+
+LabKind = Literal[
+    "egfr",
+    "creatinine",
+    "alt",
+    "ast",
+    "bilirubin",
+    "albumin",
+    "inr",
+    "hcg",
+    "tsh",
+    "other",
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Coding(_Model):
+    system: str | None = None
+    code: str
+    display: str | None = None
+
+
+class Condition(_Model):
+    """A problem-list entry or diagnosis."""
+
+    display: str
+    codes: tuple[Coding, ...] = ()
+    clinical_status: ConditionStatus = "active"
+    onset: date | None = None
+    abatement: date | None = None
+
+    def is_active(self, as_of: date) -> bool:
+        if self.clinical_status not in ACTIVE_CONDITION_STATUSES:
+            return False
+        return self.abatement is None or self.abatement > as_of
+
+
+class MedicationUse(_Model):
+    """A prescription or a statement that the patient takes a medicine."""
+
+    name: str
+    codes: tuple[Coding, ...] = ()
+    status: MedicationStatus = "active"
+    start: date | None = None
+    end: date | None = None
+    dose_text: str | None = None
+
+    @property
+    def rxnorm_codes(self) -> tuple[str, ...]:
+        return tuple(c.code for c in self.codes if c.system is None or "rxnorm" in c.system)
+
+    def is_active(self, as_of: date) -> bool:
+        if self.status not in ACTIVE_MEDICATION_STATUSES:
+            return False
+        if self.start is not None and self.start > as_of and self.status != "intended":
+            return False
+        return self.end is None or self.end >= as_of
+
+
+class LabResult(_Model):
+    """A laboratory value. ``kind`` is resolved by the adapter from LOINC or from the file."""
+
+    kind: LabKind
+    value: float | None = None
+    value_text: str | None = None
+    unit: str | None = None
+    date: date | None = None
+    loinc: str | None = None
+    display: str | None = None
+    #: Upper limit of normal, when the source gives it (used for "raised liver enzymes").
+    upper_limit: float | None = None
+
+
+class Allergy(_Model):
+    substance: str
+    codes: tuple[Coding, ...] = ()
+    active: bool = True
+
+
+class Patient(_Model):
+    """Everything the clinical core may use about one person."""
+
+    id: str
+    name: str | None = None
+    birth_date: date | None = None
+    sex: Sex = "unknown"
+    weight_kg: float | None = Field(default=None, gt=0, le=500)
+    height_cm: float | None = Field(default=None, gt=0, le=300)
+    conditions: tuple[Condition, ...] = ()
+    medications: tuple[MedicationUse, ...] = ()
+    labs: tuple[LabResult, ...] = ()
+    allergies: tuple[Allergy, ...] = ()
+    pregnant: bool | None = None
+    breastfeeding: bool | None = None
+    #: Surgery planned in the future that will need opioid analgesia.
+    planned_surgery: date | None = None
+    frail: bool | None = None
+    #: Pharmacogenomic phenotypes, e.g. {"CYP2D6": "poor metabolizer"}.
+    phenotypes: dict[str, str] = Field(default_factory=dict)
+
+    def age_on(self, day: date) -> int | None:
+        if self.birth_date is None:
+            return None
+        years = day.year - self.birth_date.year
+        if (day.month, day.day) < (self.birth_date.month, self.birth_date.day):
+            years -= 1
+        return years
+
+    def active_medications(self, as_of: date) -> tuple[MedicationUse, ...]:
+        return tuple(m for m in self.medications if m.is_active(as_of))
+
+    def active_conditions(self, as_of: date) -> tuple[Condition, ...]:
+        return tuple(c for c in self.conditions if c.is_active(as_of))
+
+    def latest_lab(self, kind: LabKind) -> LabResult | None:
+        """Most recent result of ``kind`` with a date (undated results rank last)."""
+        results = [lab for lab in self.labs if lab.kind == kind]
+        if not results:
+            return None
+        return max(results, key=lambda lab: lab.date or date.min)

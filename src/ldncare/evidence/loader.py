@@ -1,0 +1,176 @@
+"""Load and validate the evidence base shipped in ``evidence/data``.
+
+Validation is strict because this is clinical content: a statement citing a missing source, an
+unknown key, a dose without a unit or a source nobody cites stops the load with a message that
+names the file and the entry.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable
+from importlib import resources
+from importlib.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from ldncare.errors import EvidenceError, LdncareError
+from ldncare.evidence.models import (
+    CareItem,
+    Evidence,
+    LdnDosing,
+    ReportOutline,
+    Rule,
+    Source,
+    Statement,
+)
+
+
+def _read_yaml(node: Traversable) -> Any:
+    try:
+        return yaml.safe_load(node.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise EvidenceError(f"{node.name}: not valid YAML ({exc})") from None
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"])
+    msg = first["msg"]
+    if first["type"] == "extra_forbidden":
+        msg = "unknown key"
+    return f"{where}: {msg}" if where else msg
+
+
+def _build(model: type[Any], raw: Any, where: str) -> Any:
+    try:
+        return model.model_validate(raw)
+    except ValidationError as exc:
+        raise EvidenceError(f"{where}: {_describe(exc)}") from None
+    except LdncareError as exc:
+        raise EvidenceError(f"{where}: {exc}") from None
+
+
+def _entries(raw: Any, where: str) -> list[Any]:
+    if not isinstance(raw, list):
+        raise EvidenceError(f"{where}: expected a list of entries")
+    return raw
+
+
+def _unique(items: Iterable[Any], kind: str, where: str) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        if item.id in out:
+            raise EvidenceError(f"{where}: duplicate {kind} id {item.id!r}")
+        out[item.id] = item
+    return out
+
+
+def load_evidence_from(root: Traversable | Path) -> Evidence:
+    """Load and cross-check an evidence folder (tests use this with broken copies)."""
+    root = Path(root) if isinstance(root, str) else root
+    # The bibliography is sources.yaml plus sources_*.yaml (one extra file per feature area).
+    source_files = [
+        root / "sources.yaml",
+        *sorted(
+            (n for n in root.iterdir() if n.name.startswith("sources_") and n.name.endswith(".yaml")),
+            key=lambda n: n.name,
+        ),
+    ]
+    sources = _unique(
+        (
+            _build(Source, raw, f"{node.name}[{i}]")
+            for node in source_files
+            for i, raw in enumerate(_entries(_read_yaml(node), node.name))
+        ),
+        "source",
+        "sources",
+    )
+    statement_list: list[Statement] = []
+    stmt_dir = root / "statements"
+    for node in sorted(stmt_dir.iterdir(), key=lambda n: n.name):
+        if not node.name.endswith(".yaml"):
+            continue
+        where = f"statements/{node.name}"
+        for i, raw in enumerate(_entries(_read_yaml(node), where)):
+            statement_list.append(_build(Statement, raw, f"{where}[{i}]"))
+    statements = _unique(statement_list, "statement", "statements/")
+    # Rules live in rules.yaml (LDN screening) and rules/*.yaml (one file per feature).
+    rule_files = [root / "rules.yaml"]
+    if (root / "rules").is_dir():
+        rule_files += sorted(
+            (n for n in (root / "rules").iterdir() if n.name.endswith(".yaml")),
+            key=lambda n: n.name,
+        )
+    rules = _unique(
+        (
+            _build(Rule, raw, f"{node.name}[{i}]")
+            for node in rule_files
+            for i, raw in enumerate(_entries(_read_yaml(node), node.name))
+        ),
+        "rule",
+        "rules",
+    )
+    ldn = _build(LdnDosing, _read_yaml(root / "ldn.yaml"), "ldn.yaml")
+    care = tuple(
+        _build(CareItem, raw, f"care.yaml[{i}]")
+        for i, raw in enumerate(_entries(_read_yaml(root / "care.yaml"), "care.yaml"))
+    )
+    report = _build(ReportOutline, _read_yaml(root / "report.yaml"), "report.yaml")
+
+    _check_citations(sources, statements, rules, ldn, care)
+    _check_outline(report, statements)
+    return Evidence(
+        sources=sources,
+        statements=statements,
+        rules=rules,
+        ldn=ldn,
+        care=care,
+        report=report,
+    )
+
+
+def _check_citations(
+    sources: dict[str, Source],
+    statements: dict[str, Statement],
+    rules: dict[str, Rule],
+    ldn: LdnDosing,
+    care: tuple[CareItem, ...],
+) -> None:
+    citing: list[tuple[str, tuple[str, ...]]] = []
+    citing += [(f"statement {s.id!r}", s.citations) for s in statements.values()]
+    citing += [(f"rule {r.id!r}", r.citations) for r in rules.values()]
+    citing += [(f"care item {c.id!r}", c.citations) for c in care]
+    citing += [("ldn.yaml", ldn.citations)]
+    citing += [(f"formulation {f.id!r}", f.citations) for f in ldn.formulations]
+    used: set[str] = set()
+    for who, cites in citing:
+        if not cites and not who.startswith("formulation"):
+            raise EvidenceError(f"{who} cites no source; every clinical claim needs one")
+        for cid in cites:
+            if cid not in sources:
+                raise EvidenceError(f"{who} cites unknown source {cid!r}")
+            used.add(cid)
+    unused = sorted(set(sources) - used)
+    if unused:
+        raise EvidenceError(f"sources.yaml: sources cited by nothing: {', '.join(unused)}")
+
+
+def _check_outline(report: ReportOutline, statements: dict[str, Statement]) -> None:
+    for section in ("from_the_guidelines", "key_considerations", "treatment_approach"):
+        for sid in getattr(report, section):
+            if sid not in statements:
+                raise EvidenceError(f"report.yaml {section}: unknown statement {sid!r}")
+
+
+def data_root() -> Traversable:
+    return resources.files("ldncare.evidence") / "data"
+
+
+@functools.cache
+def load_evidence() -> Evidence:
+    """The shipped evidence base, loaded once per process."""
+    return load_evidence_from(data_root())

@@ -1,0 +1,237 @@
+"""Typed shapes of the evidence base. Unknown keys are errors (``extra="forbid"``)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from ldncare.core.quantity import Dose, parse_dose
+
+EvidenceType = Literal[
+    "guideline",
+    "systematic_review",
+    "rct",
+    "cohort",
+    "case_series",
+    "consensus",
+    "trial_registration",
+    "regulator",
+    "product_label",
+    "expert_review",
+]
+#: Strength of a source for questions of benefit, best first. Ask ranks by this, then recency.
+EVIDENCE_RANK: dict[str, int] = {
+    "guideline": 0,
+    "systematic_review": 1,
+    "rct": 2,
+    "consensus": 3,
+    "cohort": 4,
+    "regulator": 5,
+    "product_label": 5,
+    "case_series": 6,
+    "trial_registration": 7,
+    "expert_review": 7,
+}
+Grade = Literal["high", "moderate", "low", "very_low"]
+Population = Literal[
+    "pudendal_neuralgia",
+    "neuropathic_pain",
+    "diabetic_neuropathy",
+    "fibromyalgia",
+    "chronic_pain",
+    "general",
+]
+Severity = Literal["contraindication", "warning", "info"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Source(_Strict):
+    """One entry of the bibliography."""
+
+    id: str = Field(pattern=r"^[a-z0-9_]+$")
+    authors: str
+    year: int = Field(ge=1900, le=2100)
+    title: str
+    journal: str | None = None
+    #: Volume, issue and pages, e.g. "40(1):136-154".
+    locator: str | None = None
+    pmid: str | None = Field(default=None, pattern=r"^\d+$")
+    doi: str | None = None
+    url: str | None = None
+    evidence_type: EvidenceType
+    grade: Grade
+    population: Population
+    note: str | None = None
+
+    @property
+    def rank(self) -> int:
+        return EVIDENCE_RANK[self.evidence_type]
+
+    def reference_text(self) -> str:
+        """Vancouver-style one-line reference."""
+        parts = [f"{self.authors}. {self.title.rstrip('.')}."]
+        if self.journal:
+            loc = f"{self.journal}. {self.year}"
+            if self.locator:
+                loc += f";{self.locator}"
+            parts.append(loc + ".")
+        else:
+            parts.append(f"{self.year}.")
+        if self.pmid:
+            parts.append(f"PMID {self.pmid}.")
+        if self.doi:
+            parts.append(f"doi:{self.doi}.")
+        if self.url and not (self.pmid or self.doi):
+            parts.append(self.url)
+        return " ".join(parts)
+
+
+class Statement(_Strict):
+    """A fact in our own words, citing one or more sources."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
+    topics: tuple[str, ...] = Field(min_length=1)
+    text: str = Field(min_length=10)
+    citations: tuple[str, ...]
+    #: Population the cited evidence studied; "pudendal_neuralgia" means direct evidence.
+    population: Population = "general"
+
+
+class Rule(_Strict):
+    """The wording and basis of a decision rule; the logic lives in ``core``, keyed by id."""
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9.\-_]*$")
+    severity: Severity
+    message: str
+    rationale: str
+    citations: tuple[str, ...]
+
+
+class DoseRange(_Strict):
+    min: Dose
+    max: Dose
+
+    @field_validator("min", "max", mode="before")
+    @classmethod
+    def _dose(cls, value: Any) -> Dose:
+        return value if isinstance(value, Dose) else parse_dose(value)
+
+
+class WeekRange(_Strict):
+    min: int = Field(ge=0)
+    max: int = Field(ge=0)
+
+
+class Formulation(_Strict):
+    id: str
+    label: str
+    #: Smallest dose increment the formulation can deliver reliably.
+    resolution: Dose
+    note: str | None = None
+    citations: tuple[str, ...] = ()
+
+    @field_validator("resolution", mode="before")
+    @classmethod
+    def _dose(cls, value: Any) -> Dose:
+        return value if isinstance(value, Dose) else parse_dose(value)
+
+
+class TitrationDefaults(_Strict):
+    start_dose: Dose
+    step_dose: Dose
+    step_days: int = Field(ge=1)
+    target_dose: Dose
+    review_weeks: int = Field(ge=1)
+
+    @field_validator("start_dose", "step_dose", "target_dose", mode="before")
+    @classmethod
+    def _dose(cls, value: Any) -> Dose:
+        return value if isinstance(value, Dose) else parse_dose(value)
+
+
+class OpioidFreeDays(_Strict):
+    """Days without opioids before naltrexone may start (product label)."""
+
+    short_acting: int = Field(ge=0)
+    long_acting: int = Field(ge=0)
+    citations: tuple[str, ...] = Field(min_length=1)
+
+
+class LdnDosing(_Strict):
+    """Dosing limits for LDN; every figure cited."""
+
+    rxnorm_ingredient: str
+    start_dose: DoseRange
+    target_dose: DoseRange
+    max_daily_dose: Dose
+    titration_weeks: WeekRange
+    trial_weeks: WeekRange
+    time_of_day: Literal["bedtime", "morning"]
+    defaults: TitrationDefaults
+    formulations: tuple[Formulation, ...] = Field(min_length=1)
+    citations: tuple[str, ...] = Field(min_length=1)
+    opioid_free_days: OpioidFreeDays | None = None
+
+    @field_validator("max_daily_dose", mode="before")
+    @classmethod
+    def _dose(cls, value: Any) -> Dose:
+        return value if isinstance(value, Dose) else parse_dose(value)
+
+    @property
+    def max_mg(self) -> Decimal:
+        return self.max_daily_dose.mg_value
+
+
+CareKind = Literal[
+    "physical_therapy",
+    "nerve_block",
+    "lifestyle",
+    "referral",
+    "notice",
+    "monitoring",
+    "education",
+]
+
+
+class CareItem(_Strict):
+    id: str
+    kind: CareKind
+    title: str
+    text: str
+    citations: tuple[str, ...] = Field(min_length=1)
+
+
+class ReportOutline(_Strict):
+    """Which statements make each section of the plan report, in order."""
+
+    from_the_guidelines: tuple[str, ...] = Field(min_length=1)
+    key_considerations: tuple[str, ...] = Field(min_length=1)
+    treatment_approach: tuple[str, ...] = Field(min_length=1)
+
+
+class Evidence(_Strict):
+    """The whole validated evidence base."""
+
+    sources: dict[str, Source]
+    statements: dict[str, Statement]
+    rules: dict[str, Rule]
+    ldn: LdnDosing
+    care: tuple[CareItem, ...]
+    report: ReportOutline
+    #: Medication vocabulary (see ``evidence/vocabulary.py``); kept as plain data here.
+    vocabulary: dict[str, Any] = Field(default_factory=dict)
+
+    def rule(self, rule_id: str) -> Rule:
+        try:
+            return self.rules[rule_id]
+        except KeyError:
+            from ldncare.errors import EvidenceError
+
+            raise EvidenceError(
+                f"rule {rule_id!r} is used by the code but not in rules.yaml"
+            ) from None

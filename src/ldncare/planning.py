@@ -1,0 +1,37 @@
+"""The application-level entry point: load the shipped knowledge once, then plan.
+
+Adapters (CLI, web, FHIR, CDS Hooks) call :func:`make_plan`; it wires the evidence base and the
+vocabulary into the pure core and adds nothing of its own.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+
+from ldncare.core.context import ClinicalContext, build_context
+from ldncare.core.patient import Patient
+from ldncare.core.plan import TreatmentPlan, build_plan
+from ldncare.core.titration import TitrationOptions
+from ldncare.evidence.loader import load_evidence
+from ldncare.evidence.vocabulary import load_vocabulary
+
+
+def context_for(patient: Patient, as_of: date) -> ClinicalContext:
+    vocab = load_vocabulary()
+    return build_context(patient, as_of, vocab.medications, vocab.conditions)
+
+
+def make_plan(
+    patient: Patient,
+    *,
+    start: date | None = None,
+    as_of: date | None = None,
+    titration: TitrationOptions | None = None,
+) -> TreatmentPlan:
+    """Plan LDN for ``patient``. ``as_of`` defaults to today, ``start`` to ``as_of``."""
+    as_of = as_of or date.today()
+    if titration is None:
+        titration = TitrationOptions(start=start or as_of)
+    evidence = load_evidence()
+    ctx = context_for(patient, as_of)
+    return build_plan(ctx, evidence, titration)

@@ -1,0 +1,120 @@
+"""The report in the reference form, as a format-neutral view model.
+
+Markdown and HTML render the same :class:`Report`, so both carry the same sentences and the
+same citation numbers, and every number resolves to an entry of the reference list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+SEVERITY_LABEL = {
+    "contraindication": "Contraindication",
+    "warning": "Caution",
+    "info": "Note",
+}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    text: str
+    numbers: tuple[int, ...]
+    #: Where it came from: a statement id, a rule id or a care item id.
+    basis: str = ""
+    detail: str = ""
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class Section:
+    title: str
+    sentences: tuple[Sentence, ...]
+    prose: bool = False
+
+
+@dataclass(frozen=True)
+class Report:
+    title: str
+    subtitle: str
+    eligibility: str
+    sections: tuple[Section, ...]
+    schedule: tuple[dict[str, Any], ...]
+    review_date: str | None
+    schedule_numbers: tuple[int, ...]
+    references: tuple[tuple[int, str], ...]
+
+
+ELIGIBILITY_TEXT = {
+    "eligible": "LDN can be tried: no contraindication or caution found.",
+    "eligible_with_cautions": "LDN can be tried with the cautions below.",
+    "not_recommended": "LDN is not recommended for this patient now (see contraindications).",
+}
+
+
+def build_report(contract: dict[str, Any]) -> Report:
+    """Turn a plan contract (``ldncare.plan/1``) into the report view model."""
+    numbers = {c["id"]: c["number"] for c in contract["citations"]}
+
+    def nums(ids: list[str]) -> tuple[int, ...]:
+        return tuple(sorted({numbers[i] for i in ids}))
+
+    guidance = contract["guidance"]
+
+    def statements(key: str) -> tuple[Sentence, ...]:
+        return tuple(
+            Sentence(s["text"], nums(s["citations"]), s["statement"]) for s in guidance[key]
+        )
+
+    ldn = contract["ldn"]
+    findings = tuple(
+        Sentence(
+            f["message"],
+            nums(f["citations"]),
+            f["rule"],
+            detail=f["rationale"],
+            label=SEVERITY_LABEL[f["severity"]],
+        )
+        for f in ldn["findings"]
+    )
+    care = tuple(
+        Sentence(c["text"], nums(c["citations"]), c["id"], label=c["title"])
+        for c in contract["care"]
+    )
+    sections = [
+        Section("From the Guidelines", statements("from_the_guidelines"), prose=True),
+        Section("Key Considerations", statements("key_considerations")),
+        Section("Treatment Approach", statements("treatment_approach")),
+        Section("Patient-specific findings", findings),
+    ]
+    options = contract.get("options") or []
+    if options:
+        sections.append(
+            Section(
+                "Alternatives and add-ons",
+                tuple(
+                    Sentence(
+                        "; ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
+                        nums([c for r in o["reasons"] for c in r["citations"]]),
+                        o["drug"],
+                        label=f"{o['drug']} — {o['suitability']}"
+                        + ("" if o["combinable_with_ldn"] else " (not with LDN)"),
+                    )
+                    for o in options
+                ),
+            )
+        )
+    sections.append(Section("Non-drug care and monitoring", care))
+    patient = contract["patient"]
+    who = patient.get("name") or patient["id"]
+    age = f", {patient['age']} years" if patient.get("age") is not None else ""
+    return Report(
+        title=f"Low-dose naltrexone plan: {who}",
+        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}",
+        eligibility=ELIGIBILITY_TEXT[ldn["eligibility"]],
+        sections=tuple(sections),
+        schedule=tuple(ldn["schedule"]),
+        review_date=ldn["review_date"],
+        schedule_numbers=nums(ldn["citations"]) if ldn["schedule"] else (),
+        references=tuple((c["number"], c["reference"]) for c in contract["citations"]),
+    )
