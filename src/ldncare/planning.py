@@ -6,11 +6,14 @@ vocabulary into the pure core and adds nothing of its own.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date
 
 from ldncare.core.context import ClinicalContext, build_context
+from ldncare.core.nantes import assess_nantes
+from ldncare.core.options import rank_options
 from ldncare.core.patient import Patient
-from ldncare.core.plan import TreatmentPlan, build_plan
+from ldncare.core.plan import ContractPart, TreatmentPlan, build_plan
 from ldncare.core.titration import TitrationOptions
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
@@ -27,11 +30,20 @@ def make_plan(
     start: date | None = None,
     as_of: date | None = None,
     titration: TitrationOptions | None = None,
+    nantes: Mapping[str, bool | None] | None = None,
 ) -> TreatmentPlan:
-    """Plan LDN for ``patient``. ``as_of`` defaults to today, ``start`` to ``as_of``."""
+    """Plan LDN for ``patient``: screening, schedule, care, ranked alternatives and, when the
+    clinician answered the checklist, the Nantes criteria result.
+
+    ``as_of`` defaults to today, ``start`` to ``as_of``.
+    """
     as_of = as_of or date.today()
     if titration is None:
         titration = TitrationOptions(start=start or as_of)
     evidence = load_evidence()
     ctx = context_for(patient, as_of)
-    return build_plan(ctx, evidence, titration)
+    extras: dict[str, ContractPart] = {}
+    if nantes is not None:
+        extras["nantes"] = assess_nantes(nantes, evidence.nantes)
+    options = rank_options(ctx, evidence, start=titration.start)
+    return build_plan(ctx, evidence, titration, options=options, extras=extras)

@@ -88,6 +88,7 @@ def main() -> None:
 
 
 # Command modules register themselves on import; keep this list the one place they are wired.
-from ldncare.cli import plan_commands  # noqa: E402
+from ldncare.cli import nantes_command, plan_commands  # noqa: E402
 
 plan_commands.register(app)
+nantes_command.register(app)

@@ -109,6 +109,10 @@ def register(app: typer.Typer) -> None:
         morning: MorningOpt = False,
         review_weeks: ReviewOpt = None,
         formulation: FormulationOpt = None,
+        nantes: Annotated[
+            Path | None,
+            typer.Option("--nantes", help="Nantes checklist answers (YAML/JSON) to include."),
+        ] = None,
     ) -> None:
         """Screen a patient for LDN and print the plan: findings, schedule, care, references."""
         from ldncare.evidence.loader import load_evidence
@@ -129,8 +133,12 @@ def register(app: typer.Typer) -> None:
             review_weeks,
             formulation,
         )
+        from ldncare.cli.nantes_command import read_answers
+
+        answers = read_answers(nantes) if nantes else None
         patient = load_patient(patient_file)
-        contract = make_plan(patient, as_of=day, titration=options).to_contract(load_evidence())
+        plan_ = make_plan(patient, as_of=day, titration=options, nantes=answers)
+        contract = plan_.to_contract(load_evidence())
         if format is PlanFormat.json:
             emit(dump_json(contract), out)
         elif format is PlanFormat.html:

@@ -6,6 +6,7 @@ so that every rule agrees on what an ended prescription is (history, not a confl
 
 from __future__ import annotations
 
+import datetime as _dt
 from datetime import date
 from typing import Literal
 
@@ -100,7 +101,7 @@ class LabResult(_Model):
     value: float | None = None
     value_text: str | None = None
     unit: str | None = None
-    date: date | None = None
+    date: _dt.date | None = None
     loinc: str | None = None
     display: str | None = None
     #: Upper limit of normal, when the source gives it (used for "raised liver enzymes").

@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
-from ldncare.core.patient import MedicationUse
+from ldncare.core.patient import LabKind, MedicationUse
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence
 
@@ -112,7 +112,8 @@ def check_liver(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     for cond in ctx.active_conditions("hepatic_impairment"):
         if id(cond) not in failure:
             yield finding(ev, "ldn.hepatic.impairment", condition=cond.display)
-    for kind, label in (("alt", "ALT"), ("ast", "AST")):
+    enzymes: tuple[tuple[LabKind, str], ...] = (("alt", "ALT"), ("ast", "AST"))
+    for kind, label in enzymes:
         lab = ctx.patient.latest_lab(kind)
         if (
             lab is not None

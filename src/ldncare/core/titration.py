@@ -99,16 +99,19 @@ def _check_resolution(dose: Dose, formulation: Formulation, name: str) -> None:
 def _formulation(dosing: LdnDosing, wanted: str | None) -> Formulation:
     if wanted is None:
         return dosing.formulations[0]
-    for f in dosing.formulations:
-        if f.id == wanted:
-            return f
+    # Accept the full id or a word of it ("liquid", "capsule"), as long as it is unambiguous.
+    exact = [f for f in dosing.formulations if f.id == wanted]
+    word = wanted.lower()
+    partial = [f for f in dosing.formulations if any(t.startswith(word) for t in f.id.split("_"))]
+    if exact or len(partial) == 1:
+        return (exact or partial)[0]
     accepted = ", ".join(f.id for f in dosing.formulations)
     raise InvalidInput(f"unknown formulation {wanted!r}; accepted: {accepted}", field="formulation")
 
 
 def _instruction(dose: Dose, formulation: Formulation, time_of_day: TimeOfDay) -> str:
     when = "at bedtime" if time_of_day == "bedtime" else "in the morning"
-    if formulation.id.startswith("liquid"):
+    if "liquid" in formulation.id:
         # Liquid strength is 1 mg/mL by construction of the shipped formulation list.
         return f"{dose} ({format_decimal(dose.mg_value)} mL of 1 mg/mL liquid) once daily {when}"
     return f"{dose} once daily {when}"

@@ -27,6 +27,8 @@ from ldncare.evidence.models import (
     Source,
     Statement,
 )
+from ldncare.evidence.monographs import load_monographs
+from ldncare.evidence.nantes import load_nantes
 
 
 def _read_yaml(node: Traversable) -> Any:
@@ -76,7 +78,11 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
     source_files = [
         root / "sources.yaml",
         *sorted(
-            (n for n in root.iterdir() if n.name.startswith("sources_") and n.name.endswith(".yaml")),
+            (
+                n
+                for n in root.iterdir()
+                if n.name.startswith("sources_") and n.name.endswith(".yaml")
+            ),
             key=lambda n: n.name,
         ),
     ]
@@ -121,7 +127,14 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
     )
     report = _build(ReportOutline, _read_yaml(root / "report.yaml"), "report.yaml")
 
-    _check_citations(sources, statements, rules, ldn, care)
+    monographs = load_monographs(root, sources)
+    nantes = load_nantes(root)
+    extra: list[tuple[str, tuple[str, ...]]] = [
+        pair for mono in monographs.values() for pair in mono.citing()
+    ]
+    if nantes is not None:
+        extra.append(("nantes.yaml", nantes.citations))
+    _check_citations(sources, statements, rules, ldn, care, extra)
     _check_outline(report, statements)
     return Evidence(
         sources=sources,
@@ -130,6 +143,8 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
         ldn=ldn,
         care=care,
         report=report,
+        monographs=monographs,
+        nantes=nantes,
     )
 
 
@@ -139,8 +154,9 @@ def _check_citations(
     rules: dict[str, Rule],
     ldn: LdnDosing,
     care: tuple[CareItem, ...],
+    extra: Iterable[tuple[str, tuple[str, ...]]] = (),
 ) -> None:
-    citing: list[tuple[str, tuple[str, ...]]] = []
+    citing: list[tuple[str, tuple[str, ...]]] = list(extra)
     citing += [(f"statement {s.id!r}", s.citations) for s in statements.values()]
     citing += [(f"rule {r.id!r}", r.citations) for r in rules.values()]
     citing += [(f"care item {c.id!r}", c.citations) for c in care]

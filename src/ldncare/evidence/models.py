@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ldncare.core.quantity import Dose, parse_dose
+from ldncare.evidence.monographs import Monograph
+from ldncare.evidence.nantes import NantesCriteria
 
 EvidenceType = Literal[
     "guideline",
@@ -225,6 +227,10 @@ class Evidence(_Strict):
     report: ReportOutline
     #: Medication vocabulary (see ``evidence/vocabulary.py``); kept as plain data here.
     vocabulary: dict[str, Any] = Field(default_factory=dict)
+    #: Drug monographs for alternatives and add-ons (``drugs/*.yaml``), by drug id.
+    monographs: dict[str, Monograph] = Field(default_factory=dict)
+    #: The Nantes checklist for pudendal neuralgia (``nantes.yaml``), if shipped.
+    nantes: NantesCriteria | None = None
 
     def rule(self, rule_id: str) -> Rule:
         try:

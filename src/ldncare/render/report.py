@@ -94,13 +94,29 @@ def build_report(contract: dict[str, Any]) -> Report:
                 "Alternatives and add-ons",
                 tuple(
                     Sentence(
-                        "; ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
+                        " ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
                         nums([c for r in o["reasons"] for c in r["citations"]]),
                         o["drug"],
-                        label=f"{o['drug']} — {o['suitability']}"
+                        label=f"{o.get('name') or o['drug']} — {o['suitability']}"
                         + ("" if o["combinable_with_ldn"] else " (not with LDN)"),
                     )
                     for o in options
+                ),
+            )
+        )
+    nantes = contract.get("nantes")
+    if nantes:
+        status = nantes["status"].replace("_", " ")
+        sections.append(
+            Section(
+                "Pudendal neuralgia diagnosis (Nantes criteria)",
+                (
+                    Sentence(
+                        nantes["meaning"],
+                        nums(nantes["citations"]),
+                        "nantes",
+                        label=status.capitalize(),
+                    ),
                 ),
             )
         )

@@ -1,0 +1,424 @@
+"""Alternatives and add-ons to LDN, chosen from the patient's history.
+
+Each drug monograph becomes an :class:`Option` with a suitability (preferred, suitable,
+caution, avoid), the reasons for it (rule id, message, citations), a titration schedule fitted
+to the patient (renal band, hepatic halving, CPIC start-dose reduction) and the patient's daily
+maximum. The wording and sources of every reason live in ``rules/options.yaml``; this module
+only decides which rules apply. Pure: no I/O.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ldncare.core.context import ClinicalContext
+from ldncare.core.patient import MedicationUse
+from ldncare.core.renal import RenalFunction, estimate_renal_function
+from ldncare.evidence.models import Evidence
+from ldncare.evidence.monographs import Monograph, RenalBand, Titration
+
+Suitability = Literal["preferred", "suitable", "caution", "avoid"]
+SUITABILITY_ORDER: dict[str, int] = {"preferred": 0, "suitable": 1, "caution": 2, "avoid": 3}
+
+#: Medicines that add to serotonin syndrome risk (MAOIs are handled on their own).
+SEROTONERGIC_CLASSES = ("ssri", "snri", "tca", "triptan", "lithium", "serotonergic", "tramadol")
+#: Medicines that add to gabapentinoid respiratory depression (FDA 2019).
+CNS_DEPRESSANT_CLASSES = (
+    "opioid",
+    "opioid_long_acting",
+    "buprenorphine",
+    "methadone",
+    "tramadol",
+    "benzodiazepine",
+    "cns_depressant",
+)
+MAOI_WASHOUT_DAYS = 14  # labels: not within 14 days of stopping an MAOI
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Reason(_Frozen):
+    rule: str
+    message: str
+    citations: tuple[str, ...]
+    severity: Literal["contraindication", "warning", "info"]
+
+
+class ScheduleStep(_Frozen):
+    start_date: date
+    #: Last day of this step; ``None`` for the step the patient stays on.
+    end_date: date | None
+    #: Total daily dose in mg.
+    dose_mg: Decimal
+    doses_per_day: int
+    time_of_day: str
+
+
+class Option(_Frozen):
+    drug: str
+    name: str
+    suitability: Suitability
+    combinable_with_ldn: bool
+    reasons: tuple[Reason, ...]
+    schedule: tuple[ScheduleStep, ...]
+    max_daily_dose_mg: Decimal | None
+    nnt: Decimal | None = None
+
+    def citation_ids(self) -> tuple[str, ...]:
+        return tuple(c for r in self.reasons for c in r.citations)
+
+    def to_contract(self) -> dict[str, Any]:
+        """The ``options[]`` entry of the plan contract (``ldncare.plan/1``)."""
+        return {
+            "drug": self.drug,
+            "name": self.name,
+            "suitability": self.suitability,
+            "combinable_with_ldn": self.combinable_with_ldn,
+            "reasons": [
+                {"message": r.message, "citations": list(r.citations), "rule": r.rule}
+                for r in self.reasons
+            ],
+            "schedule": [
+                {
+                    "start_date": s.start_date.isoformat(),
+                    "end_date": s.end_date.isoformat() if s.end_date else None,
+                    "dose_mg": _number(s.dose_mg),
+                    "doses_per_day": s.doses_per_day,
+                    "time_of_day": s.time_of_day,
+                }
+                for s in self.schedule
+            ],
+            "max_daily_dose_mg": (
+                None if self.max_daily_dose_mg is None else _number(self.max_daily_dose_mg)
+            ),
+        }
+
+
+def _number(value: Decimal) -> int | float:
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
+class _Params(dict[str, str]):
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+@dataclass
+class _Assessment:
+    evidence: Evidence
+    mono: Monograph
+    reasons: list[Reason] = field(default_factory=list)
+    #: Multiplies every scheduled dose and the maximum (venlafaxine in hepatic impairment).
+    scale: Decimal = Decimal(1)
+    #: Multiplies the first scheduled dose only (CPIC start-dose reductions).
+    first_factor: Decimal = Decimal(1)
+    band: RenalBand | None = None
+
+    def add(self, rule_id: str, **params: object) -> None:
+        rule = self.evidence.rule(rule_id)
+        values = _Params({k: str(v) for k, v in params.items()})
+        values.setdefault("drug", self.mono.name)
+        self.reasons.append(
+            Reason(
+                rule=rule.id,
+                message=rule.message.format_map(values),
+                citations=rule.citations,
+                severity=rule.severity,
+            )
+        )
+
+    @property
+    def suitability(self) -> Suitability:
+        severities = {r.severity for r in self.reasons}
+        if "contraindication" in severities:
+            return "avoid"
+        if "warning" in severities:
+            return "caution"
+        if any(r.rule.startswith("option.favour.") for r in self.reasons):
+            return "preferred"
+        return "suitable"
+
+
+def _names(items: Iterable[Any]) -> str:
+    seen: list[str] = []
+    for item in items:
+        label = item.name if isinstance(item, MedicationUse) else item.display
+        if label not in seen:
+            seen.append(label)
+    return ", ".join(seen)
+
+
+def _other_meds(ctx: ClinicalContext, classes: Iterable[str], drug_id: str) -> list[MedicationUse]:
+    """Active medicines in any of ``classes``, leaving out the candidate drug itself."""
+    out: list[MedicationUse] = []
+    stem = drug_id.split("_")[0]
+    for cls in classes:
+        for med in ctx.active_meds(cls):
+            if stem in med.name.lower() or med in out:
+                continue
+            out.append(med)
+    return out
+
+
+def _recent_maoi(ctx: ClinicalContext, start: date) -> list[MedicationUse]:
+    out: list[MedicationUse] = []
+    for cm in ctx.medications:
+        if "maoi" not in cm.classes:
+            continue
+        ended = cm.med.end
+        recent = ended is not None and (start - ended).days < MAOI_WASHOUT_DAYS
+        if cm.active or recent:
+            out.append(cm.med)
+    return out
+
+
+def _conditions(ctx: ClinicalContext, *classes: str) -> list[Any]:
+    found: list[Any] = []
+    for cls in classes:
+        for cond in ctx.active_conditions(cls):
+            if cond not in found:
+                found.append(cond)
+    return found
+
+
+def _phenotype(ctx: ClinicalContext, gene: str) -> str | None:
+    for key, value in ctx.patient.phenotypes.items():
+        if key.strip().upper() == gene:
+            text = value.strip().lower().replace("-", "").replace("_", " ")
+            for kind in ("ultrarapid", "poor", "intermediate", "rapid", "normal", "extensive"):
+                if kind in text:
+                    return kind
+    return None
+
+
+def _is_pregnant(ctx: ClinicalContext) -> bool:
+    return bool(ctx.patient.pregnant) or bool(ctx.active_conditions("pregnancy"))
+
+
+def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, start: date) -> None:
+    mono = a.mono
+    cls = mono.drug_class
+    if mono.line == "first":
+        a.add("option.first_line")
+    else:
+        a.add("option.second_line")
+    if cls == "opioid":
+        a.add("option.tramadol.rescue_only")
+        a.add("option.opioid.not_with_ldn")
+
+    # Kidneys: gabapentinoid bands, duloxetine limit.
+    if mono.renal_bands or mono.id == "duloxetine":
+        if renal is None:
+            a.add("option.renal.unknown")
+        elif mono.renal_bands:
+            band = mono.renal_band(renal.crcl_ml_min)
+            if band is not None and band.max_crcl is not None:
+                a.band = band
+                a.add(
+                    "option.renal.band",
+                    crcl=renal.rounded,
+                    basis=renal.basis,
+                    low=band.daily_min.mg_value,
+                    high=band.daily_max.mg_value,
+                    frequency=band.frequency,
+                    band=band.label,
+                )
+        elif renal.crcl_ml_min < 30:
+            a.add("option.duloxetine.crcl30", crcl=renal.rounded, basis=renal.basis)
+
+    # Liver.
+    liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
+    if liver and mono.id == "duloxetine":
+        a.add("option.hepatic.duloxetine", conditions=_names(liver))
+    if liver and mono.id == "venlafaxine":
+        a.scale = Decimal("0.5")
+        a.add("option.hepatic.venlafaxine", conditions=_names(liver))
+
+    # Serotonin syndrome: SNRIs, tricyclics, tramadol.
+    if cls in ("snri", "tca", "opioid"):
+        maoi = _recent_maoi(ctx, start)
+        if maoi:
+            a.add("option.serotonergic.maoi", meds=_names(maoi))
+        others = [m for m in _other_meds(ctx, SEROTONERGIC_CLASSES, mono.id) if m not in maoi]
+        if others:
+            a.add("option.serotonergic.caution", meds=_names(others))
+
+    if mono.id == "venlafaxine":
+        htn = _conditions(ctx, "hypertension")
+        if htn:
+            a.add("option.venlafaxine.hypertension", conditions=_names(htn))
+
+    if cls == "tca":
+        _assess_tca(a, ctx)
+
+    if cls == "gabapentinoid":
+        cns = _other_meds(ctx, CNS_DEPRESSANT_CLASSES, mono.id)
+        if cns:
+            a.add("option.gabapentinoid.cns_depressant", meds=_names(cns))
+        lungs = _conditions(ctx, "respiratory_disease")
+        if lungs:
+            a.add("option.gabapentinoid.respiratory", reasons=_names(lungs))
+        misuse = [
+            c
+            for cls_ in ("substance_misuse", "opioid_use_disorder")
+            for c in ctx.ever_conditions(cls_)
+        ]
+        if misuse:
+            a.add("option.gabapentinoid.misuse", conditions=_names(misuse))
+
+    if mono.route == "oral" and _is_pregnant(ctx):
+        a.add("option.pregnancy")
+
+    # Comorbidities that favour a choice.
+    if cls == "snri":
+        depression = _conditions(ctx, "depression")
+        if depression:
+            a.add("option.favour.depression", conditions=_names(depression))
+        anxiety = _conditions(ctx, "anxiety")
+        if anxiety:
+            a.add("option.favour.anxiety", conditions=_names(anxiety))
+    if cls == "tca":
+        insomnia = _conditions(ctx, "insomnia")
+        if insomnia:
+            a.add("option.favour.insomnia", conditions=_names(insomnia))
+
+
+def _assess_tca(a: _Assessment, ctx: ClinicalContext) -> None:
+    mi = _conditions(ctx, "recent_mi")
+    if mi:
+        a.add("option.tca.recent_mi", conditions=_names(mi))
+    heart = _conditions(ctx, "cardiac_conduction", "heart_disease")
+    if heart:
+        a.add("option.tca.conduction", conditions=_names(heart))
+    qt = _other_meds(ctx, ("qt_prolonging",), a.mono.id)
+    if qt:
+        a.add("option.tca.qt_drugs", meds=_names(qt))
+    glaucoma = _conditions(ctx, "angle_closure_glaucoma")
+    if glaucoma:
+        a.add("option.tca.glaucoma", conditions=_names(glaucoma))
+    retention = _conditions(ctx, "urinary_retention")
+    if retention:
+        a.add("option.tca.urinary_retention", conditions=_names(retention))
+    age = ctx.age
+    if age is not None and age >= 65:
+        a.add("option.tca.age65", age=age)
+
+    cyp2d6 = _phenotype(ctx, "CYP2D6")
+    if cyp2d6 == "poor":
+        a.add("option.cpic.cyp2d6_poor")
+    elif cyp2d6 == "ultrarapid":
+        a.add("option.cpic.cyp2d6_ultrarapid")
+    elif cyp2d6 == "intermediate":
+        a.first_factor = Decimal("0.75")
+        a.add("option.cpic.cyp2d6_intermediate")
+    if a.mono.id == "amitriptyline":
+        cyp2c19 = _phenotype(ctx, "CYP2C19")
+        if cyp2c19 == "poor":
+            a.add("option.cpic.cyp2c19_poor")
+        elif cyp2c19 in ("ultrarapid", "rapid"):
+            a.add("option.cpic.cyp2c19_rapid", phenotype=f"{cyp2c19} metaboliser")
+
+
+def _doses_per_day(t: Titration, dose: Decimal) -> int:
+    if t.unit_dose is None:
+        return t.doses_per_day
+    return max(1, min(t.doses_per_day, math.ceil(dose / t.unit_dose.mg_value)))
+
+
+def _schedule(a: _Assessment, start: date, cap: Decimal | None) -> tuple[ScheduleStep, ...]:
+    t = a.mono.titration
+    if t is None or a.suitability == "avoid":
+        return ()
+    if a.band is not None:
+        # Reduced renal band: start at the band's lowest daily dose; titrate within the band
+        # under review (the label gives the range, not a step).
+        return (
+            ScheduleStep(
+                start_date=start,
+                end_date=None,
+                dose_mg=a.band.daily_min.mg_value * a.scale,
+                doses_per_day=a.band.doses_per_day,
+                time_of_day=t.time_of_day,
+            ),
+        )
+    target = t.target_dose.mg_value * a.scale
+    if cap is not None:
+        target = min(target, cap)
+    doses = [min(t.start_dose.mg_value * a.scale, target)]
+    if t.step_dose is not None:
+        step = t.step_dose.mg_value * a.scale
+        while doses[-1] < target:
+            doses.append(min(doses[-1] + step, target))
+    doses[0] = doses[0] * a.first_factor
+    days = t.step_days or 0
+    steps: list[ScheduleStep] = []
+    for i, dose in enumerate(doses):
+        begin = start + timedelta(days=i * days)
+        last = i == len(doses) - 1
+        steps.append(
+            ScheduleStep(
+                start_date=begin,
+                end_date=None if last else begin + timedelta(days=days - 1),
+                dose_mg=dose.normalize() + Decimal(0),
+                doses_per_day=_doses_per_day(t, dose),
+                time_of_day=t.time_of_day,
+            )
+        )
+    return tuple(steps)
+
+
+def assess_option(
+    mono: Monograph,
+    ctx: ClinicalContext,
+    evidence: Evidence,
+    *,
+    start: date,
+    renal: RenalFunction | None = None,
+) -> Option:
+    """One drug for one patient."""
+    a = _Assessment(evidence=evidence, mono=mono)
+    _assess(a, ctx, renal, start)
+    cap: Decimal | None = None
+    if mono.max_mg is not None:
+        cap = mono.max_mg * a.scale
+        if a.band is not None:
+            cap = min(cap, a.band.daily_max.mg_value * a.scale)
+    return Option(
+        drug=mono.id,
+        name=mono.name,
+        suitability=a.suitability,
+        combinable_with_ldn=mono.combinable_with_ldn,
+        reasons=tuple(a.reasons),
+        schedule=_schedule(a, start, cap),
+        max_daily_dose_mg=None if cap is None else cap.normalize() + Decimal(0),
+        nnt=mono.nnt.value if mono.nnt else None,
+    )
+
+
+def rank_options(ctx: ClinicalContext, evidence: Evidence, *, start: date) -> tuple[Option, ...]:
+    """Every monograph assessed for this patient: preferred first, then suitable, caution,
+    avoid; within a level by NNT (lower first; none last)."""
+    renal = estimate_renal_function(ctx.patient, ctx.as_of)
+    options = [
+        assess_option(mono, ctx, evidence, start=start, renal=renal)
+        for mono in evidence.monographs.values()
+    ]
+    return tuple(
+        sorted(
+            options,
+            key=lambda o: (
+                SUITABILITY_ORDER[o.suitability],
+                o.nnt if o.nnt is not None else Decimal("Infinity"),
+                o.drug,
+            ),
+        )
+    )

@@ -1,0 +1,545 @@
+"""Read one patient out of a FHIR R4 Bundle (transaction, collection, searchset, ...).
+
+Plain dicts, read defensively: real bundles (Synthea, EHR exports, CDS Hooks prefetch) are large
+and loosely filled, so unknown elements are ignored, but a wrong *type* where we need a value is
+an :class:`~ldncare.errors.InvalidInput` naming the resource type, its id and the field.
+
+What is read:
+
+- Patient: id, name, birthDate, gender.
+- Condition: code, clinicalStatus, onset/abatement; refuted / entered-in-error ones are dropped.
+- MedicationRequest / MedicationStatement: status, medicationCodeableConcept or
+  medicationReference (resolved against Medication resources in the bundle or ``contained``),
+  dates (authoredOn, effective[x], dispenseRequest.validityPeriod) -> start/end, dosage text.
+- Observation: labs mapped by LOINC (below), body weight and height (latest value), pregnancy
+  status (LOINC 82810-3).
+- AllergyIntolerance: substance and clinical status.
+
+With several Patient resources in the bundle, ``patient_id`` is required and only resources whose
+subject/patient reference points to that patient are kept. With one Patient, every clinical
+resource in the bundle is taken as that patient's.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date
+from typing import Any
+
+from pydantic import ValidationError
+
+from ldncare.core.patient import (
+    Allergy,
+    Coding,
+    Condition,
+    LabKind,
+    LabResult,
+    MedicationUse,
+    Patient,
+)
+from ldncare.errors import InvalidInput
+
+LOINC = "http://loinc.org"
+
+#: LOINC codes -> LabKind. Each code was checked against public terminology (LOINC tables in
+#: FHIR IGs and OMOP phenotype definitions found with the `search` tool) or Synthea data.
+LAB_LOINC: dict[str, LabKind] = {
+    # eGFR: MDRD (33914-3, 48642-3, 48643-1, 50044-7, 70969-1), CKD-EPI (62238-1, 88293-6,
+    # 88294-4), CKD-EPI 2021 creatinine (98979-8) and creatinine-cystatin C (98980-6),
+    # cystatin-based (50210-4).
+    "33914-3": "egfr",
+    "48642-3": "egfr",
+    "48643-1": "egfr",
+    "50044-7": "egfr",
+    "70969-1": "egfr",
+    "62238-1": "egfr",
+    "88293-6": "egfr",
+    "88294-4": "egfr",
+    "98979-8": "egfr",
+    "98980-6": "egfr",
+    "50210-4": "egfr",
+    # Creatinine in serum/plasma (2160-0) and in blood (38483-4, used by Synthea).
+    "2160-0": "creatinine",
+    "38483-4": "creatinine",
+    "1742-6": "alt",
+    "1920-8": "ast",
+    "1975-2": "bilirubin",
+    "1751-7": "albumin",
+    "6301-6": "inr",
+    "34714-6": "inr",
+    # hCG: serum/plasma quantitative (19080-1), beta subunit (21198-7), presence in serum
+    # (2118-8) and urine (2106-3, 2112-1, 80384-1).
+    "19080-1": "hcg",
+    "21198-7": "hcg",
+    "2118-8": "hcg",
+    "2106-3": "hcg",
+    "2112-1": "hcg",
+    "80384-1": "hcg",
+    "3016-3": "tsh",
+    "3015-5": "tsh",
+}
+BODY_WEIGHT = "29463-7"
+BODY_HEIGHT = "8302-2"
+PREGNANCY_STATUS = "82810-3"
+#: LOINC answer codes of pregnancy status (LL4129-4).
+_PREGNANT = {"LA15173-0": True, "LA26683-5": False}
+
+_MED_STATUSES = frozenset(
+    {
+        "active", "on-hold", "completed", "stopped", "cancelled", "entered-in-error", "draft",
+        "intended", "not-taken", "unknown",
+    }
+)  # fmt: skip
+_COND_STATUSES = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
+_SKIP_VERIFICATION = frozenset({"refuted", "entered-in-error"})
+_SKIP_OBS_STATUS = frozenset({"entered-in-error", "cancelled"})
+_DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
+
+
+class _Where:
+    """Names a resource in error messages: ``MedicationRequest/abc (entry[3])``."""
+
+    def __init__(self, index: int, resource: Mapping[str, Any]) -> None:
+        self.index = index
+        self.rtype = str(resource.get("resourceType"))
+        rid = resource.get("id")
+        self.label = f"{self.rtype}/{rid}" if rid else f"{self.rtype} without id"
+
+    def error(self, field: str, message: str) -> InvalidInput:
+        return InvalidInput(
+            f"{self.label}: {field} {message}", field=f"entry[{self.index}].resource.{field}"
+        )
+
+
+def parse_fhir_date(value: Any, where: _Where, field: str) -> date | None:
+    """FHIR date/dateTime -> date. Partial dates take the first day ("2019-05" -> 1 May)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise where.error(field, f"must be a date string, got {type(value).__name__}")
+    m = _DATE_RE.match(value)
+    if not m:
+        raise where.error(field, f"{value!r} is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
+    try:
+        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+    except ValueError:
+        raise where.error(field, f"{value!r} is not a valid calendar date") from None
+
+
+def _obj(value: Any, where: _Where, field: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise where.error(field, f"must be an object, got {type(value).__name__}")
+    return value
+
+
+def _list(value: Any, where: _Where, field: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise where.error(field, f"must be a list, got {type(value).__name__}")
+    return value
+
+
+def _str(value: Any, where: _Where, field: str) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise where.error(field, f"must be a string, got {type(value).__name__}")
+    return value
+
+
+def _codings(concept: Mapping[str, Any], where: _Where, field: str) -> tuple[Coding, ...]:
+    out = []
+    for i, raw in enumerate(_list(concept.get("coding"), where, f"{field}.coding")):
+        c = _obj(raw, where, f"{field}.coding[{i}]")
+        code = c.get("code")
+        if code is None:
+            continue
+        if not isinstance(code, str):
+            raise where.error(f"{field}.coding[{i}].code", "must be a string")
+        out.append(
+            Coding(
+                system=_str(c.get("system"), where, f"{field}.coding[{i}].system"),
+                code=code,
+                display=_str(c.get("display"), where, f"{field}.coding[{i}].display"),
+            )
+        )
+    return tuple(out)
+
+
+def _concept_text(concept: Mapping[str, Any], codes: tuple[Coding, ...], where: _Where,
+                  field: str) -> str | None:  # fmt: skip
+    text = _str(concept.get("text"), where, f"{field}.text")
+    if text and text.strip():
+        return text.strip()
+    for c in codes:
+        if c.display:
+            return c.display
+    # A coding may carry only a display (no code): still the best name there is.
+    for raw in _list(concept.get("coding"), where, f"{field}.coding"):
+        if isinstance(raw, Mapping) and isinstance(raw.get("display"), str) and raw["display"]:
+            return str(raw["display"])
+    return codes[0].code if codes else None
+
+
+def _status_code(concept: Any, where: _Where, field: str) -> str | None:
+    obj = _obj(concept, where, field)
+    for c in _codings(obj, where, field):
+        return c.code
+    return None
+
+
+def _ref(value: Any, where: _Where, field: str) -> str | None:
+    return _str(_obj(value, where, field).get("reference"), where, f"{field}.reference")
+
+
+def _entries(bundle: Any) -> Iterator[tuple[int, str | None, Mapping[str, Any]]]:
+    if not isinstance(bundle, Mapping):
+        raise InvalidInput(f"expected a FHIR Bundle object, got {type(bundle).__name__}")
+    if bundle.get("resourceType") != "Bundle":
+        raise InvalidInput(
+            f"expected resourceType 'Bundle', got {bundle.get('resourceType')!r}",
+            field="resourceType",
+        )
+    entries = bundle.get("entry", [])
+    if not isinstance(entries, list):
+        raise InvalidInput("Bundle.entry must be a list", field="entry")
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, Mapping):
+            raise InvalidInput(f"Bundle.entry[{i}] must be an object", field=f"entry[{i}]")
+        resource = entry.get("resource")
+        if resource is None:
+            continue
+        if not isinstance(resource, Mapping) or not isinstance(resource.get("resourceType"), str):
+            raise InvalidInput(
+                f"Bundle.entry[{i}].resource must be a FHIR resource with a resourceType",
+                field=f"entry[{i}].resource",
+            )
+        full_url = entry.get("fullUrl")
+        yield i, full_url if isinstance(full_url, str) else None, resource
+
+
+class _BundleReader:
+    def __init__(self, bundle: Any, patient_id: str | None) -> None:
+        self.items = list(_entries(bundle))
+        patients = [(i, u, r) for i, u, r in self.items if r["resourceType"] == "Patient"]
+        if not patients:
+            raise InvalidInput("Bundle contains no Patient resource", field="entry")
+        if patient_id is None:
+            if len(patients) > 1:
+                ids = ", ".join(str(r.get("id")) for _, _, r in patients)
+                raise InvalidInput(
+                    f"Bundle holds {len(patients)} Patient resources ({ids}); "
+                    "choose one with patient_id",
+                    field="patient_id",
+                )
+            chosen = patients[0]
+        else:
+            found = [p for p in patients if p[2].get("id") == patient_id]
+            if not found:
+                ids = ", ".join(str(r.get("id")) for _, _, r in patients)
+                raise InvalidInput(
+                    f"no Patient with id {patient_id!r} in the Bundle (found: {ids})",
+                    field="patient_id",
+                )
+            chosen = found[0]
+        self.patient_index, full_url, self.patient = chosen
+        self.single = len(patients) == 1
+        pid = self.patient.get("id")
+        self.patient_refs = {f"Patient/{pid}", f"urn:uuid:{pid}"}
+        if full_url:
+            self.patient_refs.add(full_url)
+        # Medication resources by every reference form that may point at them.
+        self.medications: dict[str, Mapping[str, Any]] = {}
+        for _, url, r in self.items:
+            if r["resourceType"] == "Medication":
+                if r.get("id"):
+                    self.medications[f"Medication/{r['id']}"] = r
+                if url:
+                    self.medications[url] = r
+
+    def belongs(self, resource: Mapping[str, Any], where: _Where) -> bool:
+        if self.single:
+            return True
+        ref = _ref(resource.get("subject"), where, "subject") or _ref(
+            resource.get("patient"), where, "patient"
+        )
+        if ref is None:
+            return False
+        return ref in self.patient_refs or any(ref.endswith("/" + r) for r in self.patient_refs)
+
+
+def _medication(resource: Mapping[str, Any], reader: _BundleReader, where: _Where) -> MedicationUse:
+    status = _str(resource.get("status"), where, "status") or "unknown"
+    if status not in _MED_STATUSES:
+        raise where.error("status", f"{status!r} is not a MedicationRequest/Statement status")
+    codes: tuple[Coding, ...] = ()
+    name: str | None = None
+    if "medicationCodeableConcept" in resource:
+        concept = _obj(resource["medicationCodeableConcept"], where, "medicationCodeableConcept")
+        codes = _codings(concept, where, "medicationCodeableConcept")
+        name = _concept_text(concept, codes, where, "medicationCodeableConcept")
+    elif "medicationReference" in resource:
+        ref_obj = _obj(resource["medicationReference"], where, "medicationReference")
+        ref = _str(ref_obj.get("reference"), where, "medicationReference.reference")
+        med: Mapping[str, Any] | None = None
+        if ref and ref.startswith("#"):
+            for j, c in enumerate(_list(resource.get("contained"), where, "contained")):
+                c = _obj(c, where, f"contained[{j}]")
+                if c.get("resourceType") == "Medication" and c.get("id") == ref[1:]:
+                    med = c
+        elif ref:
+            med = reader.medications.get(ref) or next(
+                (m for key, m in reader.medications.items() if ref.endswith(key)), None
+            )
+        if med is not None:
+            mwhere = _Where(where.index, med)
+            concept = _obj(med.get("code"), mwhere, "code")
+            codes = _codings(concept, mwhere, "code")
+            name = _concept_text(concept, codes, mwhere, "code")
+        if name is None:
+            display = _str(ref_obj.get("display"), where, "medicationReference.display")
+            fallback = f"medication {ref} without code" if med else f"unresolved medication {ref}"
+            name = display or fallback
+    if not name:
+        raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
+
+    start = end = None
+    if where.rtype == "MedicationRequest":
+        start = parse_fhir_date(resource.get("authoredOn"), where, "authoredOn")
+        dispense = _obj(resource.get("dispenseRequest"), where, "dispenseRequest")
+        validity = _obj(dispense.get("validityPeriod"), where, "dispenseRequest.validityPeriod")
+        vstart = parse_fhir_date(
+            validity.get("start"), where, "dispenseRequest.validityPeriod.start"
+        )
+        end = parse_fhir_date(validity.get("end"), where, "dispenseRequest.validityPeriod.end")
+        start = start or vstart
+    else:
+        if "effectiveDateTime" in resource:
+            start = parse_fhir_date(resource["effectiveDateTime"], where, "effectiveDateTime")
+        period = _obj(resource.get("effectivePeriod"), where, "effectivePeriod")
+        start = start or parse_fhir_date(period.get("start"), where, "effectivePeriod.start")
+        end = parse_fhir_date(period.get("end"), where, "effectivePeriod.end")
+        start = start or parse_fhir_date(resource.get("dateAsserted"), where, "dateAsserted")
+
+    dose_text = None
+    dosage_key = "dosageInstruction" if where.rtype == "MedicationRequest" else "dosage"
+    dosages = _list(resource.get(dosage_key), where, dosage_key)
+    if dosages:
+        first = _obj(dosages[0], where, f"{dosage_key}[0]")
+        dose_text = _str(first.get("text"), where, f"{dosage_key}[0].text")
+        if dose_text is None:
+            rates = _list(first.get("doseAndRate"), where, f"{dosage_key}[0].doseAndRate")
+            if rates:
+                q = _obj(_obj(rates[0], where, "doseAndRate[0]").get("doseQuantity"), where,
+                         f"{dosage_key}[0].doseAndRate[0].doseQuantity")  # fmt: skip
+                if isinstance(q.get("value"), int | float):
+                    unit = q.get("unit") or q.get("code") or ""
+                    dose_text = f"{q['value']} {unit}".strip()
+    return MedicationUse(
+        name=name, codes=codes, status=status, start=start, end=end, dose_text=dose_text
+    )
+
+
+def _condition(resource: Mapping[str, Any], where: _Where) -> Condition | None:
+    verification = _status_code(resource.get("verificationStatus"), where, "verificationStatus")
+    if verification in _SKIP_VERIFICATION:
+        return None
+    concept = _obj(resource.get("code"), where, "code")
+    codes = _codings(concept, where, "code")
+    display = _concept_text(concept, codes, where, "code")
+    if display is None:
+        raise where.error("code", "is missing: a Condition needs a code or text")
+    onset = parse_fhir_date(resource.get("onsetDateTime"), where, "onsetDateTime")
+    if onset is None:
+        period = _obj(resource.get("onsetPeriod"), where, "onsetPeriod")
+        onset = parse_fhir_date(period.get("start"), where, "onsetPeriod.start")
+    abatement = parse_fhir_date(resource.get("abatementDateTime"), where, "abatementDateTime")
+    if abatement is None:
+        period = _obj(resource.get("abatementPeriod"), where, "abatementPeriod")
+        abatement = parse_fhir_date(period.get("end"), where, "abatementPeriod.end")
+    status = _status_code(resource.get("clinicalStatus"), where, "clinicalStatus")
+    if status is None:
+        status = "resolved" if abatement else "active"
+    if status not in _COND_STATUSES:
+        raise where.error("clinicalStatus", f"{status!r} is not a Condition clinical status")
+    return Condition(
+        display=display, codes=codes, clinical_status=status, onset=onset, abatement=abatement
+    )
+
+
+def _allergy(resource: Mapping[str, Any], where: _Where) -> Allergy | None:
+    verification = _status_code(resource.get("verificationStatus"), where, "verificationStatus")
+    if verification in _SKIP_VERIFICATION:
+        return None
+    concept = _obj(resource.get("code"), where, "code")
+    codes = _codings(concept, where, "code")
+    substance = _concept_text(concept, codes, where, "code")
+    if substance is None:
+        return None
+    status = _status_code(resource.get("clinicalStatus"), where, "clinicalStatus")
+    return Allergy(substance=substance, codes=codes, active=status in (None, "active"))
+
+
+def _obs_date(resource: Mapping[str, Any], where: _Where) -> date | None:
+    if "effectiveDateTime" in resource:
+        return parse_fhir_date(resource["effectiveDateTime"], where, "effectiveDateTime")
+    period = _obj(resource.get("effectivePeriod"), where, "effectivePeriod")
+    if period:
+        return parse_fhir_date(period.get("start"), where, "effectivePeriod.start")
+    return parse_fhir_date(resource.get("issued"), where, "issued")
+
+
+def _quantity(resource: Mapping[str, Any], where: _Where) -> tuple[float | None, str | None]:
+    q = _obj(resource.get("valueQuantity"), where, "valueQuantity")
+    if not q:
+        return None, None
+    value = q.get("value")
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise where.error("valueQuantity.value", f"must be a number, got {value!r}")
+    unit = q.get("unit") or q.get("code")
+    return (float(value) if value is not None else None), (str(unit) if unit else None)
+
+
+_WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237, "lbs": 0.45359237}
+_HEIGHT_TO_CM = {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": 2.54, "in": 2.54}
+
+
+def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None) -> Patient:
+    """Build the core :class:`Patient` from a FHIR R4 Bundle."""
+    reader = _BundleReader(bundle, patient_id)
+    pwhere = _Where(reader.patient_index, reader.patient)
+    pid = reader.patient.get("id")
+    if not isinstance(pid, str) or not pid:
+        raise pwhere.error("id", "is missing: the Patient needs an id")
+
+    conditions: list[Condition] = []
+    medications: list[MedicationUse] = []
+    labs: list[LabResult] = []
+    allergies: list[Allergy] = []
+    weight: tuple[date, float] | None = None
+    height: tuple[date, float] | None = None
+    pregnant: tuple[date, bool] | None = None
+
+    for index, _url, resource in reader.items:
+        rtype = resource["resourceType"]
+        if rtype not in (
+            "Condition", "MedicationRequest", "MedicationStatement", "Observation",
+            "AllergyIntolerance",
+        ):  # fmt: skip
+            continue
+        where = _Where(index, resource)
+        if not reader.belongs(resource, where):
+            continue
+        if rtype == "Condition":
+            cond = _condition(resource, where)
+            if cond is not None:
+                conditions.append(cond)
+        elif rtype in ("MedicationRequest", "MedicationStatement"):
+            medications.append(_medication(resource, reader, where))
+        elif rtype == "AllergyIntolerance":
+            allergy = _allergy(resource, where)
+            if allergy is not None:
+                allergies.append(allergy)
+        else:
+            if resource.get("status") in _SKIP_OBS_STATUS:
+                continue
+            concept = _obj(resource.get("code"), where, "code")
+            loincs = [c for c in _codings(concept, where, "code") if c.system in (LOINC, None)]
+            when = _obs_date(resource, where)
+            rank = when or date.min
+            for coding in loincs:
+                code = coding.code
+                if code == BODY_WEIGHT:
+                    value, unit = _quantity(resource, where)
+                    factor = _WEIGHT_TO_KG.get(unit or "kg")
+                    if value is not None and factor and (weight is None or rank >= weight[0]):
+                        weight = (rank, round(value * factor, 2))
+                elif code == BODY_HEIGHT:
+                    value, unit = _quantity(resource, where)
+                    factor = _HEIGHT_TO_CM.get(unit or "cm")
+                    if value is not None and factor and (height is None or rank >= height[0]):
+                        height = (rank, round(value * factor, 1))
+                elif code == PREGNANCY_STATUS:
+                    answer = _obj(resource.get("valueCodeableConcept"), where,
+                                  "valueCodeableConcept")  # fmt: skip
+                    for c in _codings(answer, where, "valueCodeableConcept"):
+                        if c.code in _PREGNANT and (pregnant is None or rank >= pregnant[0]):
+                            pregnant = (rank, _PREGNANT[c.code])
+                elif code in LAB_LOINC:
+                    labs.append(_lab(resource, where, LAB_LOINC[code], coding, when))
+                else:
+                    continue
+                break
+
+    name = _patient_name(reader.patient, pwhere)
+    gender = _str(reader.patient.get("gender"), pwhere, "gender") or "unknown"
+    if gender not in ("female", "male", "other", "unknown"):
+        raise pwhere.error("gender", f"{gender!r} is not one of female, male, other, unknown")
+    try:
+        return Patient(
+            id=pid,
+            name=name,
+            birth_date=parse_fhir_date(reader.patient.get("birthDate"), pwhere, "birthDate"),
+            sex=gender,
+            weight_kg=weight[1] if weight else None,
+            height_cm=height[1] if height else None,
+            conditions=tuple(conditions),
+            medications=tuple(medications),
+            labs=tuple(labs),
+            allergies=tuple(allergies),
+            pregnant=pregnant[1] if pregnant else None,
+        )
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        loc = ".".join(str(p) for p in first["loc"])
+        raise InvalidInput(f"Patient/{pid}: {loc} {first['msg']}", field=loc) from None
+
+
+def _lab(resource: Mapping[str, Any], where: _Where, kind: LabKind, coding: Coding,
+         when: date | None) -> LabResult:  # fmt: skip
+    value, unit = _quantity(resource, where)
+    value_text = _str(resource.get("valueString"), where, "valueString")
+    if value_text is None and "valueCodeableConcept" in resource:
+        answer = _obj(resource["valueCodeableConcept"], where, "valueCodeableConcept")
+        value_text = _concept_text(
+            answer, _codings(answer, where, "valueCodeableConcept"), where, "valueCodeableConcept"
+        )
+    upper: float | None = None
+    ranges = _list(resource.get("referenceRange"), where, "referenceRange")
+    if ranges:
+        high = _obj(_obj(ranges[0], where, "referenceRange[0]").get("high"), where,
+                    "referenceRange[0].high")  # fmt: skip
+        hv = high.get("value")
+        if isinstance(hv, int | float) and not isinstance(hv, bool):
+            upper = float(hv)
+    return LabResult(
+        kind=kind,
+        value=value,
+        value_text=value_text,
+        unit=unit,
+        date=when,
+        loinc=coding.code,
+        display=coding.display,
+        upper_limit=upper,
+    )
+
+
+def _patient_name(patient: Mapping[str, Any], where: _Where) -> str | None:
+    names = _list(patient.get("name"), where, "name")
+    if not names:
+        return None
+    official = next(
+        (n for n in names if isinstance(n, Mapping) and n.get("use") == "official"), names[0]
+    )
+    first = _obj(official, where, "name[0]")
+    text = _str(first.get("text"), where, "name[0].text")
+    if text:
+        return text
+    given = [g for g in _list(first.get("given"), where, "name[0].given") if isinstance(g, str)]
+    family = _str(first.get("family"), where, "name[0].family")
+    parts = [*given, *([family] if family else [])]
+    return " ".join(parts) or None
