@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
-# The whole test suite, exactly as CI runs it: install, lint, type-check, test.
+# The whole test suite, exactly as CI runs it: system packages, Python packages, a throwaway
+# PostgreSQL on loopback, then lint, type checks and every test (SQLite and PostgreSQL).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+if [ -x scripts/ci-system-deps.sh ]; then
+  scripts/ci-system-deps.sh
+fi
 scripts/bootstrap.sh dev
 echo "== ruff"; .venv/bin/ruff check src tests scripts
 echo "== ruff format"; .venv/bin/ruff format --check src tests scripts
 echo "== mypy"; .venv/bin/mypy
-echo "== pytest"
-set +e
+# The storage tests run on SQLite always and on PostgreSQL through this URL.
+eval "$(scripts/start-postgres.sh --export)"
+trap 'scripts/start-postgres.sh --stop >/dev/null 2>&1 || true' EXIT
+echo "== pytest (PostgreSQL at ${LDNCARE_TEST_POSTGRES_URL})"
+# pytest exits 5 when it collected no test; set -e turns that into a failure, as it should be.
 .venv/bin/python -m pytest -n 2 -q -p no:cacheprovider "$@"
-rc=$?
-set -e
-# pytest exits 5 when it collected no test: that is a failure of the suite, not a pass.
-exit $rc

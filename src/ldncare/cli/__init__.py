@@ -50,6 +50,16 @@ def handle_errors(func: F) -> F:
             fail(str(exc), EXIT_NOT_FOUND)
         except LdncareError as exc:
             fail(str(exc))
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+        except Exception as exc:
+            # Database errors reach here; SQLAlchemy is imported lazily to keep start-up fast.
+            from sqlalchemy.exc import SQLAlchemyError
+
+            if not isinstance(exc, SQLAlchemyError):
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            fail(f"database error: {first}", 1)
 
     return wrapper  # type: ignore[return-value]
 
@@ -88,7 +98,8 @@ def main() -> None:
 
 
 # Command modules register themselves on import; keep this list the one place they are wired.
-from ldncare.cli import nantes_command, plan_commands  # noqa: E402
+from ldncare.cli import followup_commands, nantes_command, plan_commands  # noqa: E402
 
 plan_commands.register(app)
 nantes_command.register(app)
+followup_commands.register(app)

@@ -1,0 +1,409 @@
+"""The functions the CLI and the web app use to read and write patient data.
+
+Rules every function keeps:
+- input is validated *before* the transaction opens, so a failed validation writes nothing;
+- each write is one transaction, and its audit-log row is written in that same transaction;
+- reads of patient data are audited too (``action="read"``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ldncare.core.diary import DiaryEntry, SideEffect, check_against_schedule, parse_entry
+from ldncare.core.patient import Patient
+from ldncare.errors import InvalidInput, NotFound
+from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
+from ldncare.store.models import (
+    AssessmentRow,
+    AuditRow,
+    DiaryRow,
+    PatientRow,
+    PlanRow,
+    ReviewNoteRow,
+)
+
+PatientRef = int | str
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Session]:
+    with Session(engine, expire_on_commit=False) as session, session.begin():
+        yield session
+
+
+def _audit(
+    session: Session,
+    who: str,
+    action: str,
+    entity: str,
+    entity_id: object | None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditRow(
+            at=_now(),
+            who=who,
+            action=action,
+            entity=entity,
+            entity_id=None if entity_id is None else str(entity_id),
+            detail=dict(detail) if detail is not None else None,
+        )
+    )
+
+
+def _resolve(session: Session, ref: PatientRef) -> PatientRow:
+    """A patient by database id (a number) or by external id."""
+    row: PatientRow | None = None
+    text = str(ref).strip()
+    if text.isdigit():
+        row = session.get(PatientRow, int(text))
+    if row is None:
+        row = session.scalars(select(PatientRow).where(PatientRow.external_id == text)).first()
+    if row is None:
+        raise NotFound(f"no patient with id or external id {text!r}")
+    return row
+
+
+# --- patients ------------------------------------------------------------------------------------
+
+
+def add_patient(
+    engine: Engine,
+    patient: Patient,
+    *,
+    plan_contract: Mapping[str, Any] | None = None,
+    clinic_id: str | None = None,
+    actor: str,
+) -> PatientRow:
+    """Store a patient, the input snapshot as the first assessment and, if given, plan v1."""
+    snapshot = patient.model_dump(mode="json")
+    try:
+        with _transaction(engine) as s:
+            existing = s.scalars(
+                select(PatientRow).where(PatientRow.external_id == patient.id)
+            ).first()
+            if existing is not None:
+                raise InvalidInput(
+                    f"a patient with external id {patient.id!r} already exists (id {existing.id})",
+                    field="id",
+                )
+            now = _now()
+            row = PatientRow(
+                clinic_id=clinic_id,
+                external_id=patient.id,
+                name=patient.name,
+                birth_date=patient.birth_date,
+                snapshot=snapshot,
+                created_at=now,
+                created_by=actor,
+            )
+            s.add(row)
+            s.flush()
+            s.add(
+                AssessmentRow(
+                    patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor
+                )
+            )
+            _audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
+            if plan_contract is not None:
+                s.add(
+                    PlanRow(
+                        patient_id=row.id,
+                        version=1,
+                        contract=dict(plan_contract),
+                        reason="initial plan",
+                        created_at=now,
+                        created_by=actor,
+                    )
+                )
+                _audit(s, actor, "create", "plan", row.id, {"version": 1})
+            return row
+    except IntegrityError:
+        raise InvalidInput(
+            f"a patient with external id {patient.id!r} already exists", field="id"
+        ) from None
+
+
+def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:
+    with _transaction(engine) as s:
+        rows = list(s.scalars(select(PatientRow).order_by(PatientRow.id)))
+        _audit(s, actor, "read", "patient", None, {"list": len(rows)})
+        return rows
+
+
+def get_patient(engine: Engine, ref: PatientRef, *, actor: str) -> PatientRow:
+    with _transaction(engine) as s:
+        row = _resolve(s, ref)
+        _audit(s, actor, "read", "patient", row.id)
+        return row
+
+
+def add_assessment(
+    engine: Engine, ref: PatientRef, snapshot: Mapping[str, Any], *, actor: str
+) -> AssessmentRow:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        row = AssessmentRow(
+            patient_id=patient.id, snapshot=dict(snapshot), created_at=_now(), created_by=actor
+        )
+        s.add(row)
+        s.flush()
+        _audit(s, actor, "create", "assessment", row.id, {"patient_id": patient.id})
+        return row
+
+
+# --- plans ---------------------------------------------------------------------------------------
+
+
+def save_plan(
+    engine: Engine,
+    ref: PatientRef,
+    contract: Mapping[str, Any],
+    *,
+    reason: str,
+    actor: str,
+) -> PlanRow:
+    """Store a new plan version (previous versions are kept unchanged)."""
+    if not reason.strip():
+        raise InvalidInput("a new plan version needs a reason", field="reason")
+    for attempt in range(5):
+        try:
+            with _transaction(engine) as s:
+                patient = _resolve(s, ref)
+                current = s.scalar(
+                    select(func.max(PlanRow.version)).where(PlanRow.patient_id == patient.id)
+                )
+                version = (current or 0) + 1
+                row = PlanRow(
+                    patient_id=patient.id,
+                    version=version,
+                    contract=dict(contract),
+                    reason=reason,
+                    created_at=_now(),
+                    created_by=actor,
+                )
+                s.add(row)
+                s.flush()
+                _audit(s, actor, "create", "plan", patient.id, {"version": version})
+                return row
+        except IntegrityError:
+            # Another writer took this version number first (PostgreSQL); take the next one.
+            if attempt == 4:
+                raise
+    raise AssertionError("unreachable")
+
+
+def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | None:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        row = s.scalars(
+            select(PlanRow)
+            .where(PlanRow.patient_id == patient.id)
+            .order_by(PlanRow.version.desc())
+            .limit(1)
+        ).first()
+        _audit(
+            s, actor, "read", "plan", patient.id, {"version": None if row is None else row.version}
+        )
+        return row
+
+
+def list_plans(engine: Engine, ref: PatientRef, *, actor: str) -> list[PlanRow]:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        rows = list(
+            s.scalars(
+                select(PlanRow).where(PlanRow.patient_id == patient.id).order_by(PlanRow.version)
+            )
+        )
+        _audit(s, actor, "read", "plan", patient.id, {"list": len(rows)})
+        return rows
+
+
+# --- diary ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DiaryWrite:
+    entry: DiaryEntry
+    created: bool
+    flags: tuple[str, ...]
+
+
+def _diary_values(entry: DiaryEntry) -> dict[str, Any]:
+    return {
+        "day": entry.day,
+        "pain_avg": entry.pain_avg,
+        "pain_worst": entry.pain_worst,
+        "sitting_minutes": entry.sitting_minutes,
+        "sleep_quality": entry.sleep_quality,
+        "side_effects": [s.model_dump(mode="json") for s in entry.side_effects],
+        "dose_taken": entry.dose_taken,
+        "dose_mg": None if entry.dose_mg is None else str(entry.dose_mg),
+        "dose_time": entry.dose_time,
+        "pgic": entry.pgic,
+        "notes": entry.notes,
+    }
+
+
+def _row_to_entry(row: DiaryRow) -> DiaryEntry:
+    return DiaryEntry(
+        day=row.day,
+        pain_avg=row.pain_avg,
+        pain_worst=row.pain_worst,
+        sitting_minutes=row.sitting_minutes,
+        sleep_quality=row.sleep_quality,
+        side_effects=tuple(SideEffect.model_validate(x) for x in row.side_effects or ()),
+        dose_taken=row.dose_taken,
+        dose_mg=None if row.dose_mg is None else Decimal(row.dose_mg),
+        dose_time=row.dose_time,
+        pgic=row.pgic,
+        notes=row.notes,
+    )
+
+
+def _insert_for(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
+
+
+def _latest_contract(session: Session, patient_id: int) -> dict[str, Any] | None:
+    return session.scalars(
+        select(PlanRow.contract)
+        .where(PlanRow.patient_id == patient_id)
+        .order_by(PlanRow.version.desc())
+        .limit(1)
+    ).first()
+
+
+def _upsert(session: Session, patient_id: int, entry: DiaryEntry, actor: str) -> DiaryWrite:
+    contract = _latest_contract(session, patient_id)
+    flags = tuple(check_against_schedule(entry, contract)) if contract else ()
+    now = _now()
+    values = _diary_values(entry) | {"flags": list(flags), "updated_at": now, "updated_by": actor}
+    insert = _insert_for(session)
+    stmt = insert(DiaryRow).values(patient_id=patient_id, created_at=now, **values)
+    # INSERT ... ON CONFLICT (patient_id, day) DO UPDATE: atomic on both SQLite and PostgreSQL,
+    # so two writers on the same day give one row holding the last write.
+    stmt = stmt.on_conflict_do_update(
+        index_elements=[DiaryRow.patient_id, DiaryRow.day],
+        set_={k: stmt.excluded[k] for k in values},
+    ).returning(DiaryRow.id, DiaryRow.created_at, DiaryRow.updated_at)
+    row_id, created_at, updated_at = session.execute(stmt).one()
+    created = created_at == updated_at
+    _audit(
+        session,
+        actor,
+        "create" if created else "update",
+        "diary_entry",
+        row_id,
+        {"patient_id": patient_id, "day": entry.day.isoformat()},
+    )
+    return DiaryWrite(entry=entry, created=created, flags=flags)
+
+
+def add_or_update_diary_entry(
+    engine: Engine,
+    ref: PatientRef,
+    entry: DiaryEntry | Mapping[str, Any],
+    *,
+    today: date,
+    actor: str,
+) -> DiaryWrite:
+    """Record one diary day; a second entry for the same day replaces the first."""
+    valid = parse_entry(entry, today=today)
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        return _upsert(s, patient.id, valid, actor)
+
+
+def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntry]:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        rows = list(
+            s.scalars(
+                select(DiaryRow).where(DiaryRow.patient_id == patient.id).order_by(DiaryRow.day)
+            )
+        )
+        _audit(s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "list": len(rows)})
+        return [_row_to_entry(r) for r in rows]
+
+
+def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, list[str]]:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        rows = s.execute(
+            select(DiaryRow.day, DiaryRow.flags).where(DiaryRow.patient_id == patient.id)
+        ).all()
+        _audit(s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "flags": True})
+        return {day: list(flags) for day, flags in rows if flags}
+
+
+def import_diary_csv(
+    engine: Engine, ref: PatientRef, text: str, *, today: date, actor: str
+) -> list[DiaryWrite]:
+    """Import a CSV diary all-or-nothing: every row is validated before anything is written."""
+    entries = parse_diary_csv(text, today=today)
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        return [_upsert(s, patient.id, e, actor) for e in entries]
+
+
+def export_diary_csv(engine: Engine, ref: PatientRef, *, actor: str) -> str:
+    return diary_to_csv(list_diary(engine, ref, actor=actor))
+
+
+# --- review notes --------------------------------------------------------------------------------
+
+
+def add_review_note(engine: Engine, ref: PatientRef, text: str, *, actor: str) -> ReviewNoteRow:
+    if not text.strip():
+        raise InvalidInput("a review note cannot be empty", field="text")
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        row = ReviewNoteRow(
+            patient_id=patient.id, text=text.strip(), created_at=_now(), created_by=actor
+        )
+        s.add(row)
+        s.flush()
+        _audit(s, actor, "create", "review_note", row.id, {"patient_id": patient.id})
+        return row
+
+
+def list_review_notes(engine: Engine, ref: PatientRef, *, actor: str) -> list[ReviewNoteRow]:
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        rows = list(
+            s.scalars(
+                select(ReviewNoteRow)
+                .where(ReviewNoteRow.patient_id == patient.id)
+                .order_by(ReviewNoteRow.id)
+            )
+        )
+        _audit(s, actor, "read", "review_note", None, {"patient_id": patient.id})
+        return rows
+
+
+def audit_entries(engine: Engine) -> Sequence[AuditRow]:
+    """The audit log, oldest first (for administrators and tests)."""
+    with Session(engine, expire_on_commit=False) as s:
+        return list(s.scalars(select(AuditRow).order_by(AuditRow.id)))
