@@ -1,0 +1,192 @@
+"""CDS Hooks 2.0 cards: building them from core findings, and checking them against the spec.
+
+:func:`validate_card` encodes the rules of the CDS Hooks 2.0 specification (Card, Source,
+Suggestion, Action, Link) -- the same checklist the ONC Inferno CRD test kit applies in
+``cards_validation.rb``: required ``summary`` (< 140 characters), ``indicator`` in
+info|warning|critical, ``source.label``; ``selectionBehavior`` present and valid when there are
+suggestions; each suggestion with a ``label`` and non-empty ``actions`` of type
+create|update|delete; links with ``label``, absolute ``url`` and ``type`` absolute|smart, and
+``appContext`` only on smart links.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Literal
+
+from ldncare.core.findings import Finding
+
+Indicator = Literal["info", "warning", "critical"]
+SUMMARY_LIMIT = 140
+INDICATORS = frozenset({"info", "warning", "critical"})
+SELECTION_BEHAVIORS = frozenset({"at-most-one", "any"})
+ACTION_TYPES = frozenset({"create", "update", "delete"})
+LINK_TYPES = frozenset({"absolute", "smart"})
+#: Our own code system for card topics (not a clinical terminology).
+TOPIC_SYSTEM = "https://ldncare.org/cds/topic"
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
+
+
+def _references(citations: Iterable[str], sources: Mapping[str, Any]) -> list[str]:
+    lines: list[str] = []
+    for cid in dict.fromkeys(citations):
+        src = sources.get(cid)
+        if src is None:
+            lines.append(f"- {cid}")
+            continue
+        text = src.reference_text()
+        url = src.url or (f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else None)
+        lines.append(f"- [{text}]({url})" if url else f"- {text}")
+    return lines
+
+
+def finding_detail(findings: Sequence[Finding], sources: Mapping[str, Any], intro: str = "") -> str:
+    """Markdown: each finding's message, its rule id and rationale, then the references."""
+    parts = [intro] if intro else []
+    for f in findings:
+        parts.append(f"**{f.message}**\n\n*Why* ({f.rule}): {f.rationale}")
+    refs = _references((c for f in findings for c in f.citations), sources)
+    if refs:
+        parts.append("**References**\n\n" + "\n".join(refs))
+    return "\n\n".join(parts)
+
+
+def make_card(
+    *,
+    summary: str,
+    indicator: Indicator,
+    detail: str,
+    topic: tuple[str, str],
+    app_url: str,
+    patient_id: str | None,
+    suggestions: Sequence[dict[str, Any]] = (),
+) -> dict[str, Any]:
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": _short(summary),
+        "indicator": indicator,
+        "detail": detail,
+        "source": {
+            "label": "ldncare",
+            "url": app_url,
+            "topic": {"system": TOPIC_SYSTEM, "code": topic[0], "display": topic[1]},
+        },
+    }
+    if patient_id:
+        card["links"] = [
+            {
+                "label": "Open the LDN plan in ldncare",
+                "url": f"{app_url.rstrip('/')}/patients/{patient_id}",
+                "type": "absolute",
+            }
+        ]
+    if suggestions:
+        card["suggestions"] = [
+            dict(s, uuid=s.get("uuid") or str(uuid.uuid4())) for s in suggestions
+        ]
+        card["selectionBehavior"] = "at-most-one"
+    return card
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _is_url(value: Any) -> bool:
+    return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def _check_action(action: Any, where: str) -> Iterable[str]:
+    if not isinstance(action, Mapping):
+        yield f"{where}: an action must be an object"
+        return
+    if action.get("type") not in ACTION_TYPES:
+        yield f"{where}.type: {action.get('type')!r} is not create, update or delete"
+    if not isinstance(action.get("description"), str):
+        yield f"{where}.description: required text"
+    if action.get("type") in {"create", "update"}:
+        resource = action.get("resource")
+        if not isinstance(resource, Mapping) or "resourceType" not in resource:
+            yield f"{where}.resource: a FHIR resource is required for {action.get('type')}"
+    if action.get("type") == "delete" and not isinstance(action.get("resourceId"), str):
+        yield f"{where}.resourceId: a relative reference is required for delete"
+
+
+def validate_card(card: Any) -> list[str]:
+    """Problems with one card (empty list = valid per CDS Hooks 2.0)."""
+    if not isinstance(card, Mapping):
+        return ["card: must be an object"]
+    problems: list[str] = []
+    summary = card.get("summary")
+    if not isinstance(summary, str) or not summary:
+        problems.append("summary: required text")
+    elif len(summary) >= SUMMARY_LIMIT:
+        problems.append(f"summary: {len(summary)} characters, must be under {SUMMARY_LIMIT}")
+    if card.get("indicator") not in INDICATORS:
+        problems.append(f"indicator: {card.get('indicator')!r} is not info, warning or critical")
+    source = card.get("source")
+    if not isinstance(source, Mapping) or not isinstance(source.get("label"), str):
+        problems.append("source.label: required")
+    elif "url" in source and not _is_url(source["url"]):
+        problems.append("source.url: must be an absolute URL")
+    elif isinstance(source.get("topic"), Mapping) and not isinstance(
+        source["topic"].get("code"), str
+    ):
+        problems.append("source.topic.code: required in a topic")
+    if "uuid" in card and not isinstance(card["uuid"], str):
+        problems.append("uuid: must be a string")
+    if "detail" in card and not isinstance(card["detail"], str):
+        problems.append("detail: must be markdown text")
+    suggestions = card.get("suggestions")
+    if suggestions is not None:
+        if not isinstance(suggestions, list):
+            problems.append("suggestions: must be a list")
+        else:
+            if suggestions and card.get("selectionBehavior") not in SELECTION_BEHAVIORS:
+                problems.append(
+                    "selectionBehavior: at-most-one or any is required with suggestions"
+                )
+            for i, s in enumerate(suggestions):
+                if not isinstance(s, Mapping) or not isinstance(s.get("label"), str):
+                    problems.append(f"suggestions[{i}].label: required")
+                    continue
+                actions = s.get("actions")
+                if actions is None:
+                    continue
+                if not isinstance(actions, list) or not actions:
+                    problems.append(f"suggestions[{i}].actions: must be a non-empty list")
+                    continue
+                for j, a in enumerate(actions):
+                    problems += _check_action(a, f"suggestions[{i}].actions[{j}]")
+    links = card.get("links")
+    if links is not None:
+        if not isinstance(links, list):
+            problems.append("links: must be a list")
+        else:
+            for i, link in enumerate(links):
+                if not isinstance(link, Mapping):
+                    problems.append(f"links[{i}]: must be an object")
+                    continue
+                if not isinstance(link.get("label"), str):
+                    problems.append(f"links[{i}].label: required")
+                if not _is_url(link.get("url")):
+                    problems.append(f"links[{i}].url: must be an absolute URL")
+                if link.get("type") not in LINK_TYPES:
+                    problems.append(f"links[{i}].type: must be absolute or smart")
+                if link.get("type") == "absolute" and "appContext" in link:
+                    problems.append(f"links[{i}].appContext: only allowed on smart links")
+    return problems
+
+
+def validate_response(body: Any) -> list[str]:
+    """Problems with a whole CDS service response."""
+    if not isinstance(body, Mapping) or not isinstance(body.get("cards"), list):
+        return ["response: must be an object with a 'cards' list"]
+    problems: list[str] = []
+    for i, card in enumerate(body["cards"]):
+        problems += [f"cards[{i}].{p}" for p in validate_card(card)]
+    return problems

@@ -1,0 +1,432 @@
+"""What each ldncare hook says, decided by the core; this module only translates.
+
+- **patient-view** (``ldncare-patient-view``):
+  1. *Safety*: an active naltrexone together with an active opioid -> critical card; the basis is
+     the core screening rule ``ldn.opioid.active``.
+  2. *Review due*: an active naltrexone order at a low dose (at most the LDN maximum in
+     ``ldn.yaml``, read from the dose text or product name) that started at least the minimum
+     trial length (``ldn.yaml`` ``trial_weeks.min``) ago -> info card. Orders without a
+     readable dose or start date get no card: ldncare cannot tell LDN from 50 mg naltrexone.
+  3. *Consider LDN*: an active pudendal-neuralgia diagnosis, no naltrexone yet, and the core
+     plan does not find LDN ``not_recommended`` -> info card with the plan's cautions.
+- **order-select / order-sign** (``ldncare-order-select``, ``ldncare-order-sign``), on the draft
+  MedicationRequests (for order-select only the ``selections``):
+  1. naltrexone ordered while the core finds a contraindication (an active or recently stopped
+     opioid, counting opioids ordered alongside) -> critical card, suggestion: remove the order;
+  2. an opioid ordered for a patient on naltrexone -> critical card (rule ``ldn.opioid.active``),
+     suggestion: remove the opioid order;
+  3. gabapentin or pregabalin ordered above the daily maximum of the patient's renal band (core
+     ``estimate_renal_function`` + the monograph's ``renal_bands``) -> warning card with a
+     suggestion that rewrites the order at the band's maximum daily dose, split as the band says.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from ldncare.cdshooks.cards import finding_detail, make_card
+from ldncare.cdshooks.fetch import bare_id, resources_in
+from ldncare.core.findings import Finding
+from ldncare.core.patient import MedicationUse, Patient
+from ldncare.core.quantity import format_decimal, parse_dose
+from ldncare.core.renal import estimate_renal_function
+from ldncare.core.screening import screen
+from ldncare.errors import LdncareError
+from ldncare.evidence.loader import load_evidence
+from ldncare.evidence.models import Evidence
+from ldncare.evidence.vocabulary import load_vocabulary
+from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.planning import context_for, make_plan
+
+log = logging.getLogger(__name__)
+
+_PATIENT_DATA = frozenset(
+    {
+        "Condition",
+        "MedicationRequest",
+        "MedicationStatement",
+        "Observation",
+        "AllergyIntolerance",
+        "Medication",
+    }
+)
+_DOSE_IN_TEXT = re.compile(r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|µg|ug|g)\b", re.IGNORECASE)
+_PERIOD_PER_DAY = {"d": Decimal(1), "h": Decimal(24), "wk": Decimal(1) / 7, "min": Decimal(1440)}
+
+
+@dataclass(frozen=True)
+class HookCall:
+    """One hook request, reduced to what the decisions need."""
+
+    hook: str
+    patient_id: str | None
+    context: Mapping[str, Any]
+    resources: tuple[dict[str, Any], ...]
+    as_of: date
+    app_url: str
+
+
+@dataclass(frozen=True)
+class DraftMedication:
+    resource: dict[str, Any]
+    med: MedicationUse
+    classes: frozenset[str]
+
+    @property
+    def reference(self) -> str | None:
+        rid = self.resource.get("id")
+        return f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None
+
+
+# --------------------------------------------------------------------------- FHIR -> Patient
+
+
+def _legacy(resource: dict[str, Any]) -> dict[str, Any]:
+    """DSTU2 ``MedicationOrder`` (old spec examples) read as a MedicationRequest."""
+    if resource.get("resourceType") != "MedicationOrder":
+        return resource
+    out = {k: v for k, v in resource.items() if k not in {"dateWritten", "patient"}}
+    out["resourceType"] = "MedicationRequest"
+    if "dateWritten" in resource:
+        out["authoredOn"] = resource["dateWritten"]
+    if "patient" in resource:
+        out["subject"] = resource["patient"]
+    out.setdefault("intent", "order")
+    return out
+
+
+def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    entries = [{"resource": dict(patient)}] + [{"resource": dict(r)} for r in others]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+    """The core Patient from prefetch/fetched resources; unreadable resources are skipped."""
+    pid = patient_id or "unknown"
+    patients = [r for r in resources if r.get("resourceType") == "Patient"]
+    chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
+    stub = {"resourceType": "Patient", "id": pid}
+    others = [
+        _legacy(r)
+        for r in resources
+        if r.get("resourceType") in _PATIENT_DATA | {"MedicationOrder"}
+    ]
+    head = chosen if chosen is not None else stub
+    try:
+        return patient_from_bundle(_bundle(head, others))
+    except (LdncareError, ValueError, TypeError, AttributeError) as exc:
+        log.info("CDS patient %s: dropping unreadable resources (%s)", pid, exc)
+    try:
+        patient_from_bundle(_bundle(head, []))
+    except (LdncareError, ValueError, TypeError, AttributeError):
+        head = stub
+    kept = []
+    for r in others:
+        try:
+            patient_from_bundle(_bundle(stub, [r]))
+        except (LdncareError, ValueError, TypeError, AttributeError):
+            continue
+        kept.append(r)
+    return patient_from_bundle(_bundle(head, kept))
+
+
+def draft_resources(hook: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Draft MedicationRequests of an order hook (for order-select: only the selections)."""
+    source = context.get("draftOrders")
+    if source is None:
+        source = context.get("medications")  # medication-prescribe and pre-1.0 examples
+    drafts = [_legacy(r) for r in resources_in(source)]
+    drafts = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
+    selections = context.get("selections")
+    if hook != "order-sign" and isinstance(selections, list) and selections:
+        wanted = {str(s) for s in selections}
+        picked = [r for r in drafts if f"MedicationRequest/{r.get('id')}" in wanted]
+        drafts = picked or drafts
+    return drafts
+
+
+def read_drafts(drafts: Sequence[dict[str, Any]]) -> list[DraftMedication]:
+    vocab = load_vocabulary().medications
+    out: list[DraftMedication] = []
+    stub = {"resourceType": "Patient", "id": "draft"}
+    for resource in drafts:
+        try:
+            patient = patient_from_bundle(_bundle(stub, [resource]))
+        except (LdncareError, ValueError, TypeError, AttributeError) as exc:
+            log.info("CDS draft order %s unreadable: %s", resource.get("id"), exc)
+            continue
+        for med in patient.medications:
+            # A draft is about to start: screen it as if it were active from today.
+            med = med.model_copy(update={"status": "active", "start": None, "end": None})
+            out.append(DraftMedication(resource, med, vocab.classify(med)))
+    return out
+
+
+def _with_meds(patient: Patient, meds: Iterable[MedicationUse]) -> Patient:
+    return patient.model_copy(update={"medications": patient.medications + tuple(meds)})
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+def _delete(label: str, ref: str | None) -> list[dict[str, Any]]:
+    if ref is None:
+        return []
+    return [
+        {"label": label, "actions": [{"type": "delete", "description": label, "resourceId": ref}]}
+    ]
+
+
+def _low_dose_mg(med: MedicationUse, evidence: Evidence) -> Decimal | None:
+    for text in (med.dose_text, med.name):
+        match = _DOSE_IN_TEXT.search(text or "")
+        if match:
+            try:
+                mg = parse_dose(f"{match.group(1)} {match.group(2)}").mg_value
+            except LdncareError:
+                continue
+            return mg if mg <= evidence.ldn.max_daily_dose.mg_value else None
+    return None
+
+
+def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
+    evidence = load_evidence()
+    patient = build_patient(call.patient_id, call.resources)
+    ctx = context_for(patient, call.as_of)
+    findings = screen(ctx, evidence)
+    cards: list[dict[str, Any]] = []
+    naltrexone = ctx.active_meds("naltrexone")
+    opioid_findings = [f for f in findings if f.rule == "ldn.opioid.active"]
+    if naltrexone and opioid_findings:
+        opioids = "; ".join(m.name for m in ctx.active_meds("opioid"))
+        cards.append(
+            make_card(
+                summary=f"Naltrexone and an opioid are both active: {opioids}",
+                indicator="critical",
+                detail=finding_detail(
+                    opioid_findings,
+                    evidence.sources,
+                    f"Active naltrexone: {'; '.join(m.name for m in naltrexone)}.",
+                ),
+                topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+            )
+        )
+    weeks_min = evidence.ldn.trial_weeks.min
+    for med in naltrexone:
+        mg = _low_dose_mg(med, evidence)
+        if mg is None or med.start is None:
+            continue
+        weeks = (call.as_of - med.start).days // 7
+        if weeks < weeks_min:
+            continue
+        cards.append(
+            make_card(
+                summary=f"LDN review due: {format_decimal(mg)} mg naltrexone since "
+                f"{med.start.isoformat()} ({weeks} weeks)",
+                indicator="info",
+                detail=(
+                    f"{med.name} started on {med.start.isoformat()}, {weeks} weeks ago. "
+                    f"ldncare plans the LDN review after a {weeks_min} to "
+                    f"{evidence.ldn.trial_weeks.max} week trial (ldn.yaml `trial_weeks`): "
+                    "check the pain diary against the baseline and decide whether to continue."
+                    "\n\n**References**\n\n"
+                    + "\n".join(
+                        f"- {evidence.sources[c].reference_text()}"
+                        for c in evidence.ldn.citations
+                        if c in evidence.sources
+                    )
+                ),
+                topic=("ldn-review-due", "LDN review due"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+            )
+        )
+    if ctx.active_conditions("pudendal_neuralgia") and not naltrexone:
+        plan = make_plan(patient, as_of=call.as_of)
+        if plan.eligibility != "not_recommended":
+            cautions = [f for f in plan.findings if f.severity == "warning"]
+            intro = (
+                "Pudendal neuralgia is on the problem list and ldncare found no "
+                "contraindication to low-dose naltrexone (off-label)."
+                + (" Cautions:" if cautions else "")
+            )
+            basis = cautions or [f for f in plan.findings if f.rule == "ldn.offlabel"]
+            cards.append(
+                make_card(
+                    summary="Consider low-dose naltrexone (off-label) for pudendal neuralgia"
+                    + (" - with cautions" if cautions else ""),
+                    indicator="info",
+                    detail=finding_detail(basis, evidence.sources, intro),
+                    topic=("ldn-consider", "Consider LDN"),
+                    app_url=call.app_url,
+                    patient_id=patient.id,
+                )
+            )
+    return cards
+
+
+def _renal_card(
+    call: HookCall, patient: Patient, draft: DraftMedication, evidence: Evidence
+) -> dict[str, Any] | None:
+    ingredients = load_vocabulary().medications.ingredients(draft.med)
+    mono = next((evidence.monographs[i] for i in ingredients if i in evidence.monographs), None)
+    if mono is None or not mono.renal_bands:
+        return None
+    daily = ordered_daily_mg(draft.resource)
+    renal = estimate_renal_function(patient, call.as_of)
+    if daily is None or renal is None:
+        return None
+    band = mono.renal_band(renal.crcl_ml_min)
+    if band is None or daily <= band.daily_max.mg_value:
+        return None
+    per_dose = band.daily_max.mg_value / band.doses_per_day
+    label = (
+        f"Order {format_decimal(per_dose)} mg {band.frequency} "
+        f"({format_decimal(band.daily_max.mg_value)} mg/day)"
+    )
+    revised = dict(draft.resource)
+    revised["dosageInstruction"] = [
+        {
+            "text": f"{format_decimal(per_dose)} mg {band.frequency}",
+            "timing": {"repeat": {"frequency": band.doses_per_day, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [
+                {
+                    "doseQuantity": {
+                        "value": float(per_dose),
+                        "unit": "mg",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "mg",
+                    }
+                }
+            ],
+        }
+    ]
+    refs = "\n".join(
+        f"- {evidence.sources[c].reference_text()}" for c in band.citations if c in evidence.sources
+    )
+    return make_card(
+        summary=f"{mono.name} {format_decimal(daily)} mg/day is above the "
+        f"{format_decimal(band.daily_max.mg_value)} mg/day maximum for {band.label}",
+        indicator="warning",
+        detail=(
+            f"Estimated kidney function: {renal.rounded} mL/min ({renal.basis}). "
+            f"For {band.label} the label range of {mono.name} is "
+            f"{format_decimal(band.daily_min.mg_value)}–{format_decimal(band.daily_max.mg_value)} "
+            f"mg/day, {band.frequency}; the order adds up to {format_decimal(daily)} mg/day."
+            f"\n\n**References**\n\n{refs}"
+        ),
+        topic=("renal-dose", "Dose for kidney function"),
+        app_url=call.app_url,
+        patient_id=patient.id,
+        suggestions=[
+            {
+                "label": label,
+                "isRecommended": True,
+                "actions": [{"type": "update", "description": label, "resource": revised}],
+            }
+        ],
+    )
+
+
+def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
+    """Total mg a day of a MedicationRequest's first dosage, when it is stated in mass units."""
+    dosages = resource.get("dosageInstruction")
+    if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], Mapping):
+        return None
+    dosage = dosages[0]
+    quantity: Any = None
+    for dr in dosage.get("doseAndRate") or []:
+        if isinstance(dr, Mapping) and isinstance(dr.get("doseQuantity"), Mapping):
+            quantity = dr["doseQuantity"]
+            break
+    quantity = quantity or dosage.get("doseQuantity")
+    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    if not isinstance(quantity, Mapping) or not isinstance(repeat, Mapping):
+        return None
+    try:
+        dose = parse_dose(f"{quantity.get('value')} {quantity.get('code') or quantity.get('unit')}")
+        frequency = Decimal(str(repeat.get("frequencyMax") or repeat.get("frequency") or 1))
+        period = Decimal(str(repeat.get("period") or 1))
+        per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
+    except (LdncareError, ArithmeticError, KeyError, ValueError):
+        return None
+    if period <= 0:
+        return None
+    return (dose.mg_value * frequency * per_day / period).normalize()
+
+
+def order_cards(call: HookCall) -> list[dict[str, Any]]:
+    evidence = load_evidence()
+    patient = build_patient(call.patient_id, call.resources)
+    drafts = read_drafts(draft_resources(call.hook, call.context))
+    if not drafts:
+        return []
+    ctx = context_for(patient, call.as_of)
+    cards: list[dict[str, Any]] = []
+    ordered_naltrexone = [d for d in drafts if "naltrexone" in d.classes]
+    ordered_opioids = [d for d in drafts if "opioid" in d.classes]
+
+    if ordered_naltrexone:
+        whatif = _with_meds(patient, (d.med for d in ordered_opioids))
+        found = screen(context_for(whatif, call.as_of), evidence)
+        stops = [f for f in found if f.severity == "contraindication"]
+        if stops:
+            opioid = [f for f in stops if f.rule.startswith("ldn.opioid.")]
+            names = "; ".join(m.name for m in context_for(whatif, call.as_of).active_meds("opioid"))
+            summary = (
+                f"Naltrexone ordered while an opioid is active: {names}"
+                if opioid and names
+                else "Naltrexone ordered: " + stops[0].message
+            )
+            for d in ordered_naltrexone:
+                cards.append(
+                    make_card(
+                        summary=summary,
+                        indicator="critical",
+                        detail=finding_detail(stops, evidence.sources, f"Ordered: {d.med.name}."),
+                        topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                        app_url=call.app_url,
+                        patient_id=patient.id,
+                        suggestions=_delete("Remove the naltrexone order", d.reference),
+                    )
+                )
+
+    on_naltrexone = ctx.active_meds("naltrexone")
+    if ordered_opioids and on_naltrexone:
+        whatif = _with_meds(patient, (d.med for d in ordered_opioids))
+        found = screen(context_for(whatif, call.as_of), evidence)
+        for d in ordered_opioids:
+            basis: list[Finding] = [
+                f for f in found if f.rule == "ldn.opioid.active" and d.med.name in f.message
+            ] or [f for f in found if f.rule == "ldn.opioid.active"]
+            cards.append(
+                make_card(
+                    summary=f"Opioid ordered ({d.med.name}) for a patient taking naltrexone",
+                    indicator="critical",
+                    detail=finding_detail(
+                        basis,
+                        evidence.sources,
+                        f"Active naltrexone: {'; '.join(m.name for m in on_naltrexone)}. "
+                        f"Ordered: {d.med.name}.",
+                    ),
+                    topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                    app_url=call.app_url,
+                    patient_id=patient.id,
+                    suggestions=_delete("Remove the opioid order", d.reference),
+                )
+            )
+
+    for d in drafts:
+        if "gabapentinoid" in d.classes:
+            card = _renal_card(call, patient, d, evidence)
+            if card is not None:
+                cards.append(card)
+    return cards

@@ -1,0 +1,234 @@
+"""The CDS Hooks 2.0 HTTP surface: discovery, the three services and their feedback endpoints.
+
+:func:`build_router` returns an ``APIRouter`` (prefix ``/cds-services``) that any FastAPI app
+can include. Every response -- including errors -- carries the CORS headers the spec asks for,
+so the router works without app-level middleware. Status codes:
+
+- 200: a (possibly empty) ``{"cards": [...]}``; also whenever ldncare fails internally (logged)
+  -- an EHR workflow must never break on us;
+- 400: the body is not JSON, or ``hook``, ``hookInstance`` or ``context`` is missing, or the
+  hook does not belong to the service (message in ``{"error": ...}``);
+- 401: missing or invalid client JWT (unless the settings say ``demo``);
+- 404: unknown service id.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import httpx
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from ldncare.cdshooks.fetch import PATIENT_TEMPLATES, bare_id, fetch_missing, resources_in
+from ldncare.cdshooks.hooks import HookCall, order_cards, patient_view_cards
+from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
+from ldncare.cdshooks.settings import CdsSettings
+
+log = logging.getLogger(__name__)
+
+CORS_HEADERS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "GET, POST, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, Accept",
+    "Access-Control-Max-Age": "600",
+}
+
+
+@dataclass(frozen=True)
+class Service:
+    id: str
+    hook: str
+    title: str
+    description: str
+    decide: Callable[[HookCall], list[dict[str, Any]]]
+    #: Older hook names answered by this service (medication-prescribe became order-select).
+    aliases: frozenset[str] = frozenset()
+
+    def discovery(self) -> dict[str, Any]:
+        return {
+            "hook": self.hook,
+            "id": self.id,
+            "title": self.title,
+            "description": self.description,
+            "prefetch": dict(PATIENT_TEMPLATES),
+        }
+
+
+SERVICES: dict[str, Service] = {
+    s.id: s
+    for s in (
+        Service(
+            "ldncare-patient-view",
+            "patient-view",
+            "ldncare: low-dose naltrexone safety and review",
+            "Alerts when naltrexone and an opioid are both active, when an LDN trial is due for "
+            "review, and suggests considering LDN for pudendal neuralgia when nothing "
+            "contraindicates it.",
+            patient_view_cards,
+        ),
+        Service(
+            "ldncare-order-select",
+            "order-select",
+            "ldncare: naltrexone, opioid and gabapentinoid orders",
+            "Checks selected medication orders: naltrexone with an active opioid, an opioid for a "
+            "patient on naltrexone, gabapentin or pregabalin above the renal dose band.",
+            order_cards,
+            frozenset({"medication-prescribe"}),
+        ),
+        Service(
+            "ldncare-order-sign",
+            "order-sign",
+            "ldncare: naltrexone, opioid and gabapentinoid orders at signing",
+            "The same checks as order-select, on every draft order about to be signed.",
+            order_cards,
+        ),
+    )
+}
+
+
+def _json(body: Any, status: int = 200) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=CORS_HEADERS)
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return _json({"error": message}, status)
+
+
+def _validate_request(body: Any, service: Service) -> str | None:
+    if not isinstance(body, dict):
+        return "the request body must be a JSON object"
+    for field in ("hook", "hookInstance", "context"):
+        if field not in body:
+            return f"'{field}' is required in a CDS Hooks request"
+    if not isinstance(body["hook"], str) or not isinstance(body["hookInstance"], str):
+        return "'hook' and 'hookInstance' must be strings"
+    if not isinstance(body["context"], dict):
+        return "'context' must be an object"
+    if body["hook"] != service.hook and body["hook"] not in service.aliases:
+        return f"service {service.id!r} answers the {service.hook!r} hook, not {body['hook']!r}"
+    if (
+        "prefetch" in body
+        and body["prefetch"] is not None
+        and not isinstance(body["prefetch"], dict)
+    ):
+        return "'prefetch' must be an object"
+    return None
+
+
+def build_router(
+    settings: CdsSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+) -> APIRouter:
+    """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS)."""
+    settings = settings or CdsSettings()
+    verifier = JwtVerifier(settings, transport=transport)
+    router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+    feedback_log: list[dict[str, Any]] = []
+    router.feedback_log = feedback_log  # type: ignore[attr-defined]
+
+    def endpoint_url(request: Request) -> str:
+        if settings.public_url:
+            return settings.public_url.rstrip("/") + request.url.path
+        return str(request.url.replace(query=""))
+
+    async def authorize(request: Request) -> JSONResponse | None:
+        if settings.demo:
+            return None
+        try:
+            await verifier.verify(request.headers.get("authorization"), endpoint_url(request))
+        except JwtRejected as exc:
+            return _error(401, str(exc))
+        return None
+
+    async def read_body(request: Request) -> tuple[Any, JSONResponse | None]:
+        raw = await request.body()
+        try:
+            return json.loads(raw), None
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            return None, _error(400, f"the request body is not valid JSON: {exc}")
+
+    @router.options("")
+    @router.options("/{rest:path}")
+    async def preflight(rest: str = "") -> Response:
+        return Response(status_code=204, headers=CORS_HEADERS)
+
+    @router.get("")
+    async def discovery() -> JSONResponse:
+        return _json({"services": [s.discovery() for s in SERVICES.values()]})
+
+    @router.post("/{service_id}/feedback")
+    async def feedback(service_id: str, request: Request) -> JSONResponse:
+        if service_id not in SERVICES:
+            return _error(404, f"no CDS service {service_id!r}")
+        denied = await authorize(request)
+        if denied is not None:
+            return denied
+        body, bad = await read_body(request)
+        if bad is not None:
+            return bad
+        items = body.get("feedback") if isinstance(body, dict) else None
+        if not isinstance(items, list) or not all(
+            isinstance(f, dict) and isinstance(f.get("card"), str) and "outcome" in f for f in items
+        ):
+            return _error(400, "'feedback' must be a list of objects with 'card' and 'outcome'")
+        for item in items:
+            feedback_log.append({"service": service_id, **item})
+        return _json({})
+
+    @router.post("/{service_id}")
+    async def call_service(service_id: str, request: Request) -> JSONResponse:
+        service = SERVICES.get(service_id)
+        if service is None:
+            return _error(404, f"no CDS service {service_id!r}")
+        denied = await authorize(request)
+        if denied is not None:
+            return denied
+        body, bad = await read_body(request)
+        if bad is not None:
+            return bad
+        problem = _validate_request(body, service)
+        if problem is not None:
+            return _error(400, problem)
+        try:
+            cards = await _answer(service, body, settings, transport)
+        except Exception:  # never a 500 towards the EHR; the log keeps the traceback
+            log.exception(
+                "CDS service %s failed on hookInstance %s", service_id, body["hookInstance"]
+            )
+            cards = []
+        return _json({"cards": cards})
+
+    return router
+
+
+async def _answer(
+    service: Service,
+    body: Mapping[str, Any],
+    settings: CdsSettings,
+    transport: httpx.AsyncBaseTransport | None,
+) -> list[dict[str, Any]]:
+    context: Mapping[str, Any] = body["context"]
+    prefetch = body.get("prefetch") or {}
+    resources = [r for value in prefetch.values() for r in resources_in(value)]
+    resources += await fetch_missing(
+        body, PATIENT_TEMPLATES, timeout=settings.fhir_timeout, transport=transport
+    )
+    unique: dict[tuple[str, str], dict[str, Any]] = {}
+    for i, r in enumerate(resources):  # prefetch and server may both return a resource
+        unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)
+    call = HookCall(
+        hook=service.hook,
+        patient_id=bare_id(context.get("patientId")),
+        context=context,
+        resources=tuple(unique.values()),
+        as_of=date.today(),
+        app_url=settings.app_url,
+    )
+    # The core is synchronous and loads the evidence once; keep it off the event loop.
+    return await run_in_threadpool(service.decide, call)
