@@ -98,8 +98,14 @@ def main() -> None:
 
 
 # Command modules register themselves on import; keep this list the one place they are wired.
-from ldncare.cli import followup_commands, nantes_command, plan_commands  # noqa: E402
+from ldncare.cli import (  # noqa: E402
+    export_command,
+    followup_commands,
+    nantes_command,
+    plan_commands,
+)
 
 plan_commands.register(app)
 nantes_command.register(app)
 followup_commands.register(app)
+export_command.register(app)

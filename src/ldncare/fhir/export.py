@@ -44,6 +44,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from ldncare.fhir.tags import OUTPUT_TAG, is_ldncare_output
+
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
@@ -167,6 +169,11 @@ def _urn(*parts: str) -> str:
 
 
 def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
+    resource = {
+        "resourceType": resource["resourceType"],
+        "meta": {"tag": [dict(OUTPUT_TAG)]},
+        **{k: v for k, v in resource.items() if k != "resourceType"},
+    }
     return {"fullUrl": full_url, "resource": resource}
 
 
@@ -479,6 +486,8 @@ def validate_bundle(bundle: Mapping[str, Any], *, max_dose_mg: float | None = No
         rtype = str(resource.get("resourceType"))
         where = f"entry[{i}]({rtype})"
         problems += _check_binding(rtype, resource, where)
+        if not is_ldncare_output(resource):
+            continue  # the patient's own data: bindings checked, ldncare's rules do not apply
         if rtype == "MedicationRequest":
             problems += _check_dosages(resource.get("dosageInstruction", []), where)
             if max_dose_mg is not None:

@@ -39,6 +39,7 @@ from ldncare.core.patient import (
     Patient,
 )
 from ldncare.errors import InvalidInput
+from ldncare.fhir.tags import is_ldncare_output
 
 LOINC = "http://loinc.org"
 
@@ -408,6 +409,37 @@ _WEIGHT_TO_KG = {"kg": 1.0, "g": 0.001, "[lb_av]": 0.45359237, "lb": 0.45359237,
 _HEIGHT_TO_CM = {"cm": 1.0, "m": 100.0, "mm": 0.1, "[in_i]": 2.54, "in": 2.54}
 
 
+EXT = "https://ldncare.org/fhir/StructureDefinition"
+
+
+def _extensions(patient: Mapping[str, Any], where: _Where) -> dict[str, Any]:
+    """ldncare's own Patient extensions (written by ``patient_export``), when present."""
+    out: dict[str, Any] = {}
+    phenotypes: dict[str, str] = {}
+    for i, ext in enumerate(_list(patient.get("extension", []), where, "extension")):
+        ext = _obj(ext, where, f"extension[{i}]")
+        url = ext.get("url")
+        if url == f"{EXT}/planned-surgery":
+            out["planned_surgery"] = parse_fhir_date(ext.get("valueDate"), where, "extension")
+        elif url in (f"{EXT}/frail", f"{EXT}/breastfeeding"):
+            value = ext.get("valueBoolean")
+            if not isinstance(value, bool):
+                raise where.error(f"extension[{i}].valueBoolean", "must be true or false")
+            out[url.rsplit("/", 1)[1]] = value
+        elif url == f"{EXT}/phenotype":
+            parts = {
+                p.get("url"): p.get("valueString")
+                for p in ext.get("extension", [])
+                if isinstance(p, Mapping)
+            }
+            gene, phenotype = parts.get("gene"), parts.get("phenotype")
+            if isinstance(gene, str) and isinstance(phenotype, str):
+                phenotypes[gene] = phenotype
+    if phenotypes:
+        out["phenotypes"] = phenotypes
+    return out
+
+
 def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None) -> Patient:
     """Build the core :class:`Patient` from a FHIR R4 Bundle."""
     reader = _BundleReader(bundle, patient_id)
@@ -432,8 +464,8 @@ def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None
         ):  # fmt: skip
             continue
         where = _Where(index, resource)
-        if not reader.belongs(resource, where):
-            continue
+        if is_ldncare_output(resource) or not reader.belongs(resource, where):
+            continue  # ldncare's own plan output is not patient data
         if rtype == "Condition":
             cond = _condition(resource, where)
             if cond is not None:
@@ -492,6 +524,7 @@ def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None
             labs=tuple(labs),
             allergies=tuple(allergies),
             pregnant=pregnant[1] if pregnant else None,
+            **_extensions(reader.patient, pwhere),
         )
     except ValidationError as exc:
         first = exc.errors()[0]
