@@ -35,7 +35,7 @@ from ldncare.cdshooks.fetch import bare_id, resources_in
 from ldncare.core.findings import Finding
 from ldncare.core.patient import MedicationUse, Patient
 from ldncare.core.quantity import format_decimal, parse_dose
-from ldncare.core.renal import estimate_renal_function
+from ldncare.core.renal import check_renal_dose
 from ldncare.core.screening import screen
 from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
@@ -281,13 +281,12 @@ def _renal_card(
     if mono is None or not mono.renal_bands:
         return None
     daily = ordered_daily_mg(draft.resource)
-    renal = estimate_renal_function(patient, call.as_of)
-    if daily is None or renal is None:
+    if daily is None:
         return None
-    band = mono.renal_band(renal.crcl_ml_min)
-    if band is None or daily <= band.daily_max.mg_value:
+    excess = check_renal_dose(mono, patient, call.as_of, daily)
+    if excess is None:
         return None
-    per_dose = band.daily_max.mg_value / band.doses_per_day
+    band, renal, per_dose = excess.band, excess.renal, excess.suggested_per_dose_mg
     label = (
         f"Order {format_decimal(per_dose)} mg {band.frequency} "
         f"({format_decimal(band.daily_max.mg_value)} mg/day)"

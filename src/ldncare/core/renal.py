@@ -11,9 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
 from ldncare.core.patient import LabResult, Patient
 from ldncare.errors import InvalidInput
+from ldncare.evidence.monographs import Monograph, RenalBand
 
 #: µmol/L per mg/dL of creatinine.
 UMOL_PER_MG_DL = 88.4
@@ -105,3 +107,34 @@ def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | No
             basis=f"eGFR {_fmt(egfr.value)}{_when(egfr)} used as estimate",
         )
     return None
+
+
+@dataclass(frozen=True)
+class RenalDoseExcess:
+    """An ordered daily dose above the maximum of the patient's renal band (label bands)."""
+
+    renal: RenalFunction
+    band: RenalBand
+    ordered_daily_mg: Decimal
+
+    @property
+    def suggested_per_dose_mg(self) -> Decimal:
+        return self.band.daily_max.mg_value / self.band.doses_per_day
+
+
+def check_renal_dose(
+    monograph: Monograph, patient: Patient, as_of: date, ordered_daily_mg: Decimal
+) -> RenalDoseExcess | None:
+    """Is ``ordered_daily_mg`` above the band this patient's kidney function falls in?
+
+    ``None`` when the drug has no renal bands, kidney function is unknown, or the dose fits.
+    """
+    if not monograph.renal_bands:
+        return None
+    renal = estimate_renal_function(patient, as_of)
+    if renal is None:
+        return None
+    band = monograph.renal_band(renal.crcl_ml_min)
+    if band is None or ordered_daily_mg <= band.daily_max.mg_value:
+        return None
+    return RenalDoseExcess(renal, band, ordered_daily_mg)
