@@ -99,6 +99,7 @@ def main() -> None:
 
 # Command modules register themselves on import; keep this list the one place they are wired.
 from ldncare.cli import (  # noqa: E402
+    ask_command,
     export_command,
     followup_commands,
     nantes_command,
@@ -109,3 +110,4 @@ plan_commands.register(app)
 nantes_command.register(app)
 followup_commands.register(app)
 export_command.register(app)
+ask_command.register(app)

@@ -1,0 +1,278 @@
+"""Compose an answer to a clinical question from retrieved statements (pure, no I/O).
+
+The retrieval adapter (``ldncare.ask``) finds and ranks statements; :func:`compose_answer` lays
+them out in the reference form — *From the Guidelines*, *Key Considerations*, *Treatment
+Approach* — with citation numbers renumbered in order of first appearance and a reference list.
+Every sentence is a statement's own text with its id, so every sentence traces to the evidence
+base. The one composed sentence (the first Key Consideration, naming the best source used) is
+built only from that source's fields and carries the id of the statement that cites it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from ldncare.errors import EvidenceError
+from ldncare.evidence.models import EVIDENCE_RANK, Source, Statement
+
+SCHEMA = "ldncare.answer/1"
+NOT_COVERED = "not covered by the ldncare evidence base"
+
+SectionName = Literal[
+    "from_the_guidelines", "key_considerations", "treatment_approach", "patient_context"
+]
+SECTION_TITLES: dict[str, str] = {
+    "from_the_guidelines": "From the Guidelines",
+    "key_considerations": "Key Considerations",
+    "treatment_approach": "Treatment Approach",
+    "patient_context": "Patient context",
+}
+Basis = Literal["statement", "rule"]
+
+#: Statements tagged with one of these topics say what to *do*; they go to Treatment Approach.
+TREATMENT_TOPICS = frozenset(
+    {
+        "dosing",
+        "titration",
+        "trial-length",
+        "formulation",
+        "management",
+        "lifestyle",
+        "physical-therapy",
+        "nerve-block",
+        "referral",
+        "monitoring",
+        "washout",
+        "first-line",
+        "second-line",
+        "pain-score",
+        "kidney",
+    }
+)
+#: How many of the best-ranked statements make the opening synthesis.
+SYNTHESIS_SIZE = 2
+
+_TYPE_LABEL = {
+    "guideline": "clinical guideline",
+    "systematic_review": "systematic review",
+    "rct": "randomised controlled trial",
+    "cohort": "cohort study",
+    "case_series": "case series",
+    "consensus": "consensus statement",
+    "trial_registration": "trial registration",
+    "regulator": "regulatory safety communication",
+    "product_label": "product label",
+    "expert_review": "expert review",
+}
+_POPULATION_LABEL = {
+    "pudendal_neuralgia": "pudendal neuralgia",
+    "neuropathic_pain": "neuropathic pain",
+    "diabetic_neuropathy": "painful diabetic neuropathy",
+    "fibromyalgia": "fibromyalgia",
+    "chronic_pain": "chronic pain",
+    "general": "patients in general",
+}
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of an answer and its basis (statement id, or rule id in patient context)."""
+
+    text: str
+    statement: str
+    citations: tuple[int, ...]
+    basis: Basis = "statement"
+    severity: str | None = None
+
+    def to_contract(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "text": self.text,
+            "statement": self.statement,
+            "citations": list(self.citations),
+            "basis": self.basis,
+        }
+        if self.severity is not None:
+            out["severity"] = self.severity
+        return out
+
+
+@dataclass(frozen=True)
+class Reference:
+    number: int
+    source: Source
+
+    def to_contract(self) -> dict[str, Any]:
+        s = self.source
+        return {
+            "number": self.number,
+            "id": s.id,
+            "reference": s.reference_text(),
+            "evidence_type": s.evidence_type,
+            "grade": s.grade,
+            "year": s.year,
+        }
+
+
+@dataclass(frozen=True)
+class Answer:
+    question: str
+    covered: bool
+    sections: dict[str, tuple[Sentence, ...]] = field(default_factory=dict)
+    references: tuple[Reference, ...] = ()
+    closest_topics: tuple[str, ...] = ()
+    #: LDN eligibility from the plan contract, when the answer has a patient context.
+    eligibility: str | None = None
+
+    @property
+    def message(self) -> str | None:
+        return None if self.covered else NOT_COVERED
+
+    def sentences(self) -> tuple[Sentence, ...]:
+        return tuple(s for part in self.sections.values() for s in part)
+
+    def statement_ids(self) -> tuple[str, ...]:
+        return tuple(s.statement for s in self.sentences() if s.basis == "statement")
+
+    def to_contract(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "schema": SCHEMA,
+            "question": self.question,
+            "covered": self.covered,
+            "sections": {
+                name: [s.to_contract() for s in part] for name, part in self.sections.items()
+            },
+            "references": [r.to_contract() for r in self.references],
+            "closest_topics": list(self.closest_topics),
+        }
+        if not self.covered:
+            out["message"] = NOT_COVERED
+        if self.eligibility is not None:
+            out["eligibility"] = self.eligibility
+        return out
+
+
+def not_covered(question: str, closest_topics: Sequence[str]) -> Answer:
+    """The honest answer to a question outside the evidence base."""
+    return Answer(question=question, covered=False, closest_topics=tuple(closest_topics))
+
+
+def source_quality(source: Source) -> tuple[int, int]:
+    """Sort key: stronger evidence type first, then more recent."""
+    return (EVIDENCE_RANK[source.evidence_type], -source.year)
+
+
+def _short_name(source: Source) -> str:
+    authors = source.authors.split("(")[0].strip().rstrip(".")
+    first, _, rest = authors.partition(",")
+    if rest.strip() and len(first.split()) <= 3:
+        return f"{first.strip()} et al."
+    return first.strip()
+
+
+def describe_source(source: Source) -> str:
+    """The first Key Consideration: which source leads, what it is, and how direct it is."""
+    kind = _TYPE_LABEL[source.evidence_type]
+    lead = (
+        f"The highest-quality and most recent source behind this answer is {_short_name(source)} "
+        f"({source.year}), a {kind} (certainty: {source.grade.replace('_', ' ')}) "
+        f'— "{source.title.rstrip(".")}"'
+    )
+    if source.population == "pudendal_neuralgia":
+        return f"{lead}; it is direct evidence in pudendal neuralgia."
+    if source.population == "general":
+        general = _POPULATION_LABEL["general"]
+        return f"{lead}; it concerns {general}, not pudendal neuralgia specifically."
+    population = _POPULATION_LABEL[source.population]
+    return (
+        f"{lead}; it studied {population}, not pudendal neuralgia, so applying it to PN is "
+        "extrapolation."
+    )
+
+
+class _Numbering:
+    def __init__(self, sources: Mapping[str, Source]) -> None:
+        self.sources = sources
+        self.order: dict[str, int] = {}
+
+    def numbers(self, ids: Sequence[str], where: str) -> tuple[int, ...]:
+        out: list[int] = []
+        for cid in ids:
+            if cid not in self.sources:
+                raise EvidenceError(f"{where} cites unknown source {cid!r}")
+            number = self.order.setdefault(cid, len(self.order) + 1)
+            if number not in out:
+                out.append(number)
+        return tuple(out)
+
+    def references(self) -> tuple[Reference, ...]:
+        return tuple(Reference(n, self.sources[cid]) for cid, n in self.order.items())
+
+
+def _is_treatment(statement: Statement) -> bool:
+    return any(t in TREATMENT_TOPICS for t in statement.topics)
+
+
+def compose_answer(
+    question: str,
+    statements: Sequence[Statement],
+    sources: Mapping[str, Source],
+    *,
+    plan_contract: Mapping[str, Any] | None = None,
+) -> Answer:
+    """Lay ranked ``statements`` (best first, no duplicates) out in the reference form."""
+    ranked = list(dict.fromkeys(statements))
+    if not ranked:
+        raise EvidenceError("compose_answer needs at least one statement; use not_covered()")
+    synthesis = ranked[:SYNTHESIS_SIZE]
+    rest = ranked[SYNTHESIS_SIZE:]
+    considerations = [s for s in rest if not _is_treatment(s)]
+    treatment = [s for s in rest if _is_treatment(s)]
+
+    for s in ranked:
+        missing = [cid for cid in s.citations if cid not in sources]
+        if missing or not s.citations:
+            raise EvidenceError(f"statement {s.id!r} cites unknown or no source: {missing}")
+    # The lead source: strongest evidence type, then most recent, among all sources cited.
+    cited = [(sources[cid], s) for s in ranked for cid in s.citations]
+    lead_source, lead_statement = min(cited, key=lambda pair: source_quality(pair[0]))
+
+    numbering = _Numbering(sources)
+
+    def sentences(items: Sequence[Statement]) -> tuple[Sentence, ...]:
+        return tuple(
+            Sentence(s.text, s.id, numbering.numbers(s.citations, f"statement {s.id!r}"))
+            for s in items
+        )
+
+    sections: dict[str, tuple[Sentence, ...]] = {}
+    sections["from_the_guidelines"] = sentences(synthesis)
+    lead = Sentence(
+        describe_source(lead_source),
+        lead_statement.id,
+        numbering.numbers((lead_source.id,), f"statement {lead_statement.id!r}"),
+    )
+    sections["key_considerations"] = (lead, *sentences(considerations))
+    sections["treatment_approach"] = sentences(treatment)
+    eligibility: str | None = None
+    if plan_contract is not None:
+        ldn = plan_contract.get("ldn") or {}
+        eligibility = ldn.get("eligibility")
+        sections["patient_context"] = tuple(
+            Sentence(
+                str(f["message"]),
+                str(f["rule"]),
+                numbering.numbers(tuple(f.get("citations") or ()), f"rule {f['rule']!r}"),
+                basis="rule",
+                severity=str(f.get("severity")) if f.get("severity") else None,
+            )
+            for f in ldn.get("findings") or ()
+        )
+    return Answer(
+        question=question,
+        covered=True,
+        sections=sections,
+        references=numbering.references(),
+        eligibility=eligibility,
+    )

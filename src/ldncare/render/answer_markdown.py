@@ -1,0 +1,52 @@
+"""Markdown of an :class:`~ldncare.core.answer.Answer` in the reference form."""
+
+from __future__ import annotations
+
+from ldncare.core.answer import NOT_COVERED, SECTION_TITLES, Answer, Sentence
+
+_SEVERITY = {"contraindication": "Contraindication", "warning": "Warning", "info": "Note"}
+_ELIGIBILITY = {
+    "eligible": "eligible",
+    "eligible_with_cautions": "eligible with cautions",
+    "not_recommended": "not recommended",
+}
+
+
+def _cite(numbers: tuple[int, ...]) -> str:
+    return f" [{', '.join(map(str, numbers))}]" if numbers else ""
+
+
+def _sentence(s: Sentence) -> str:
+    return f"{s.text.rstrip()}{_cite(s.citations)}"
+
+
+def render_answer_markdown(answer: Answer) -> str:
+    out = [f"# {answer.question}", ""]
+    if not answer.covered:
+        out += [f"**This question is {NOT_COVERED}.**", ""]
+        if answer.closest_topics:
+            out += ["Closest covered topics:", ""]
+            out += [f"- {topic}" for topic in answer.closest_topics]
+        return "\n".join(out).rstrip() + "\n"
+    for name, sentences in answer.sections.items():
+        if name == "patient_context":
+            out += [f"## {SECTION_TITLES[name]}", ""]
+            if answer.eligibility:
+                label = _ELIGIBILITY.get(answer.eligibility, answer.eligibility)
+                out += [f"LDN screening for this patient: **{label}**.", ""]
+            for s in sentences:
+                kind = _SEVERITY.get(s.severity or "", "Finding")
+                out.append(f"- **{kind}:** {_sentence(s)}")
+            out.append("")
+            continue
+        if not sentences:
+            continue
+        out += [f"## {SECTION_TITLES[name]}", ""]
+        if name == "from_the_guidelines":
+            out += [" ".join(_sentence(s) for s in sentences), ""]
+        else:
+            out += [f"- {_sentence(s)}" for s in sentences]
+            out.append("")
+    out += ["## References", ""]
+    out += [f"{r.number}. {r.source.reference_text()}" for r in answer.references]
+    return "\n".join(out).rstrip() + "\n"
