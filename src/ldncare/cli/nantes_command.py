@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 
 from ldncare.cli import dump_json, emit, handle_errors
 from ldncare.errors import InvalidInput
@@ -15,6 +14,8 @@ from ldncare.errors import InvalidInput
 
 def read_answers(path: Path) -> dict[str, bool | None]:
     """Read ``{item_id: true|false|null}`` from a YAML or JSON file."""
+    import yaml
+
     if not path.is_file():
         raise InvalidInput(f"Nantes answers file {path} does not exist")
     try:

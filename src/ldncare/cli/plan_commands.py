@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ldncare.cli import PlanFormat, dump_json, emit, fail, handle_errors, parse_date
-from ldncare.core.quantity import parse_dose
-from ldncare.core.titration import TitrationOptions, titrate
 from ldncare.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from ldncare.core.titration import TitrationOptions
 
 StartOpt = Annotated[
     str | None, typer.Option("--start", help="First dose date (YYYY-MM-DD); default: today.")
@@ -66,6 +67,10 @@ def titration_options(
     review_weeks: int | None,
     formulation: str | None,
 ) -> TitrationOptions:
+    # Imported here so that `ldncare --help` does not pay for building the evidence models.
+    from ldncare.core.quantity import parse_dose
+    from ldncare.core.titration import TitrationOptions
+
     return TitrationOptions(
         start=start,
         start_dose=parse_dose(start_dose, field="--start-dose") if start_dose else None,
@@ -183,6 +188,8 @@ def register(app: typer.Typer) -> None:
             review_weeks,
             formulation,
         )
+        from ldncare.core.titration import titrate
+
         sched = titrate(options, load_evidence().ldn)
         rows = [
             {
