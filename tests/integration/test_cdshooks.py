@@ -20,8 +20,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from ldncare.cdshooks import CdsSettings, create_cds_app, validate_card, validate_response
+from tests.shared_data import CDS_HOOKS
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "cds-hooks"
+DATA = CDS_HOOKS
 FHIR = "https://fhir.test/r4"
 ISSUER = "https://ehr.test"
 SECRET = "test-secret-that-is-long-enough-for-hs256"
