@@ -1,0 +1,55 @@
+"""Shared pieces of the benchmarks: results with targets, medians of repeated runs."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Result:
+    group: str
+    name: str
+    value: float
+    unit: str
+    #: Human-readable target, e.g. "<= 5 ms"; empty when the figure is informative only.
+    target: str = ""
+    met: bool | None = None
+    note: str = ""
+
+
+def at_most(group: str, name: str, value: float, unit: str, limit: float, note: str = "") -> Result:
+    return Result(group, name, value, unit, f"<= {limit:g} {unit}", value <= limit, note)
+
+
+def at_least(
+    group: str, name: str, value: float, unit: str, floor: float, note: str = ""
+) -> Result:
+    return Result(group, name, value, unit, f">= {floor:g} {unit}", value >= floor, note)
+
+
+def info(group: str, name: str, value: float, unit: str, note: str = "") -> Result:
+    return Result(group, name, value, unit, "", None, note)
+
+
+def timings_ms(fn: Callable[[], object], *, repeat: int, warmup: int = 3) -> list[float]:
+    for _ in range(warmup):
+        fn()
+    out = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        out.append((time.perf_counter() - t0) * 1000)
+    return out
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]
