@@ -1,13 +1,26 @@
-# The README's two commands. `make run`: install and run ldncare; `make test`: the whole suite.
-.PHONY: run test lint
+# The README's two commands.
+#   make run   installs ldncare and starts the web app in demo mode (SQLite, demo patients)
+#   make test  installs everything the tests need and runs lint, type checks and every test
+.PHONY: run test lint bench
+
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# A database of its own for the demo, so demo patients never mix with real ones.
+DEMO_DB ?= sqlite:///$(CURDIR)/var/ldncare-demo.db
 
 run:
+	@scripts/ci-system-deps.sh --runtime
 	@scripts/bootstrap.sh
-	.venv/bin/ldncare plan src/ldncare/examples/pn-example.yaml
+	@mkdir -p var
+	LDNCARE_DATABASE_URL=$(DEMO_DB) .venv/bin/ldncare serve --demo --host $(HOST) --port $(PORT)
 
 test:
 	@scripts/test.sh
 
 lint:
 	@scripts/bootstrap.sh dev
-	.venv/bin/ruff check src tests scripts && .venv/bin/ruff format --check src tests scripts && .venv/bin/mypy
+	.venv/bin/ruff check src tests scripts bench && .venv/bin/ruff format --check src tests scripts bench && .venv/bin/mypy
+
+bench:
+	@scripts/bootstrap.sh dev
+	.venv/bin/python bench/run.py

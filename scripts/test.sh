@@ -7,8 +7,8 @@ if [ -x scripts/ci-system-deps.sh ]; then
   scripts/ci-system-deps.sh
 fi
 scripts/bootstrap.sh dev
-echo "== ruff"; .venv/bin/ruff check src tests scripts
-echo "== ruff format"; .venv/bin/ruff format --check src tests scripts
+echo "== ruff"; .venv/bin/ruff check src tests scripts bench
+echo "== ruff format"; .venv/bin/ruff format --check src tests scripts bench
 echo "== mypy"; .venv/bin/mypy
 # The storage tests run on SQLite always and on PostgreSQL through this URL.
 eval "$(scripts/start-postgres.sh --export)"

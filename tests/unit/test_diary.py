@@ -199,6 +199,13 @@ def test_dose_before_the_plan_starts_is_flagged() -> None:
     assert "plan schedules no LDN that day" in flags[0]
 
 
+def test_a_plan_that_does_not_recommend_ldn_still_accepts_diary_days() -> None:
+    not_recommended = plan() | {"ldn": plan()["ldn"] | {"schedule": [], "review_date": None}}
+    assert check_against_schedule(entry(day="2025-03-09", dose_taken=False), not_recommended) == []
+    flags = check_against_schedule(entry(day="2025-03-09", dose_mg="1.5 mg"), not_recommended)
+    assert flags == ["2025-03-09: a dose was recorded but the current plan does not recommend LDN"]
+
+
 HEADER = "day,pain_avg,pain_worst,sitting_minutes,sleep_quality,side_effects,dose_taken,dose,"
 CSV = (
     HEADER

@@ -104,6 +104,7 @@ from ldncare.cli import (  # noqa: E402
     followup_commands,
     nantes_command,
     plan_commands,
+    web_commands,
 )
 
 plan_commands.register(app)
@@ -111,3 +112,4 @@ nantes_command.register(app)
 followup_commands.register(app)
 export_command.register(app)
 ask_command.register(app)
+web_commands.register(app)

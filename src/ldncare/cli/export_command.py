@@ -20,8 +20,12 @@ def register(app: typer.Typer) -> None:
         ] = True,
         out: Annotated[Path | None, typer.Option("--out", "-o", help="Write to this file.")] = None,
     ) -> None:
-        """Export the patient's inputs, latest plan (CarePlan, LDN MedicationRequest with the
-        titration steps, DetectedIssues) and diary pain scores as a FHIR R4 collection Bundle."""
+        """Export a stored patient as a FHIR R4 Bundle: inputs, plan, issues and pain scores.
+
+        The Bundle holds the patient's data, the latest plan (CarePlan; LDN MedicationRequest
+        with one dosage per titration step; DetectedIssue per contraindication or caution) and
+        the diary pain scores as Observations.
+        """
         from ldncare.cli.followup_commands import _actor, _engine
         from ldncare.core.patient import Patient
         from ldncare.errors import NotFound

@@ -286,8 +286,12 @@ def _plan_date(value: Any, where: str) -> date:
     raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", field=where)
 
 
-def scheduled_steps(plan: Mapping[str, Any]) -> list[ScheduledStep]:
-    """The LDN schedule of a plan contract, sorted by start date."""
+def scheduled_steps(plan: Mapping[str, Any], *, allow_empty: bool = False) -> list[ScheduledStep]:
+    """The LDN schedule of a plan contract, sorted by start date.
+
+    A plan that does not recommend LDN has an empty schedule; only callers that can handle
+    that (``allow_empty``) get an empty list instead of an error.
+    """
     ldn = plan.get("ldn") if isinstance(plan, Mapping) else None
     schedule = ldn.get("schedule") if isinstance(ldn, Mapping) else None
     if not isinstance(schedule, list):
@@ -314,7 +318,7 @@ def scheduled_steps(plan: Mapping[str, Any]) -> list[ScheduledStep]:
                 time_of_day=str(time_of_day) if time_of_day is not None else None,
             )
         )
-    if not steps:
+    if not steps and not allow_empty:
         raise InvalidInput("the plan's LDN schedule is empty", field="ldn.schedule")
     return sorted(steps, key=lambda s: s.start)
 
@@ -338,10 +342,14 @@ def check_against_schedule(entry: DiaryEntry, plan: Mapping[str, Any]) -> list[s
 
     The entry is stored either way: a patient who took a different dose must be able to say so.
     """
-    steps = scheduled_steps(plan)
-    step = step_on(steps, entry.day)
+    steps = scheduled_steps(plan, allow_empty=True)
     day = entry.day.isoformat()
     flags: list[str] = []
+    if not steps:
+        if entry.took_dose:
+            flags.append(f"{day}: a dose was recorded but the current plan does not recommend LDN")
+        return flags
+    step = step_on(steps, entry.day)
     if step is None:
         if entry.took_dose:
             dose = "" if entry.dose_mg is None else f" of {format_decimal(entry.dose_mg)} mg"

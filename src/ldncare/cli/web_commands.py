@@ -1,0 +1,121 @@
+"""``ldncare serve`` (the web app under uvicorn) and ``ldncare user add`` (accounts)."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from enum import StrEnum
+from typing import Annotated
+
+import typer
+
+from ldncare.errors import LdncareError, NotFound
+
+user_app = typer.Typer(help="Web accounts (clinicians, patients, administrators).",
+                       no_args_is_help=True)  # fmt: skip
+
+
+class Role(StrEnum):
+    clinician = "clinician"
+    patient = "patient"
+    admin = "admin"
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"ldncare: error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            "--demo",
+            help="Load synthetic demo patients into an empty database and relax production-only "
+            "checks (no secret key needed, cookies over plain http, no CDS Hooks JWT check).",
+        ),
+    ] = False,
+) -> None:
+    """Start the web app (JSON API and pages) in one uvicorn worker.
+
+    The database is LDNCARE_DATABASE_URL (default: a SQLite file in the user's data folder).
+    """
+    import uvicorn
+
+    from ldncare.web.app import create_app
+    from ldncare.web.demo import load_if_empty
+    from ldncare.web.settings import WebSettings
+
+    try:
+        settings = WebSettings()
+        if demo:
+            settings = settings.model_copy(update={"demo": True, "cookie_secure": False})
+        app = create_app(settings)
+    except LdncareError as exc:
+        _fail(str(exc))
+        return
+    url = f"http://{host}:{port}/"
+    if demo:
+        typer.echo("ldncare: DEMO MODE — synthetic data only; production checks are relaxed:")
+        typer.echo("  random session key, cookies without Secure, CDS Hooks JWT check off.")
+        logins = load_if_empty(app.state.engine)
+        if logins is None:
+            typer.echo("  the database already holds data: demo data not loaded.")
+        else:
+            app.state.demo_logins = logins
+            typer.echo("  demo logins (username / password / role):")
+            for username, password, role in logins:
+                typer.echo(f"    {username:18} {password:14} {role}")
+    typer.echo(f"ldncare: serving on {url}  (API docs: {url}docs)")
+    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning")
+
+
+@user_app.command("add")
+def user_add(
+    username: Annotated[
+        str, typer.Argument(help="Login name (lower-case letters, digits, . _ -).")
+    ],
+    role: Annotated[Role, typer.Option(help="What the account may do.")],
+    clinic: Annotated[str | None, typer.Option(help="Clinic id (required for clinicians).")] = None,
+    patient: Annotated[
+        str | None, typer.Option(help="Patient id or external id (patient accounts).")
+    ] = None,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create a web account. The password is asked for twice unless --password-stdin."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.auth import create_user
+
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            _fail("the passwords differ")
+    try:
+        row = create_user(
+            open_engine(),
+            username,
+            password,
+            role=role.value,
+            clinic_id=clinic,
+            patient=patient,
+            actor=f"cli:{getpass.getuser()}",
+        )
+    except NotFound as exc:
+        _fail(str(exc), 3)
+        return
+    except LdncareError as exc:
+        _fail(str(exc))
+        return
+    typer.echo(f"user {row.username} ({row.role}) created")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``serve`` and ``user add`` to the ldncare command line."""
+    app.command("serve")(serve)
+    app.add_typer(user_app, name="user")

@@ -1,0 +1,91 @@
+"""The FastAPI application: settings, database, session middleware, routers. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import date
+from importlib import resources
+
+from fastapi import FastAPI
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.staticfiles import StaticFiles
+
+from ldncare.store.db import database_url, open_engine
+from ldncare.web import api, errors, pages
+from ldncare.web.auth import LoginLimiter, Sessions, load_user
+from ldncare.web.settings import WebSettings
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    # Inline SVG charts and one local stylesheet; no scripts are needed.
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'"
+    ),
+}
+
+
+def create_app(
+    settings: WebSettings | None = None, *, clock: Callable[[], date] = date.today
+) -> FastAPI:
+    """The web app for ``settings`` (default: from the environment). ``clock`` gives "today"."""
+    settings = (settings or WebSettings()).checked()
+    engine = open_engine(settings.database_url or database_url())
+    app = FastAPI(
+        title="ldncare",
+        version="0.1.0",
+        description="Clinical decision support for low-dose naltrexone: JSON API and pages.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.clock = clock
+    app.state.sessions = Sessions(
+        settings.secret_key,
+        max_age=settings.session_max_age_seconds,
+        secure=settings.cookie_secure,
+    )
+    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
+    app.state.demo_logins = []
+
+    @app.middleware("http")
+    async def session_middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        if request.url.path.startswith("/static/"):
+            return await call_next(request)
+        sessions: Sessions = app.state.sessions
+        data = sessions.read(request)
+        request.state.user = await run_in_threadpool(load_user, engine, data)
+        request.state.csrf = data["c"] if data else ""
+        response = await call_next(request)
+        for key, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    errors.install(app)
+    static = resources.files("ldncare.web") / "static"
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    app.include_router(api.router)
+    app.include_router(pages.router)
+    _mount_cds_hooks(app, settings)
+    return app
+
+
+def _mount_cds_hooks(app: FastAPI, settings: WebSettings) -> None:
+    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off."""
+    from ldncare.cdshooks.service import build_router
+    from ldncare.cdshooks.settings import CdsSettings
+
+    cds = CdsSettings()
+    if settings.demo:
+        cds = cds.model_copy(update={"demo": True})
+    app.include_router(build_router(cds))

@@ -1,0 +1,305 @@
+"""Accounts, passwords, sessions and who may see which patient.
+
+- Passwords are hashed with argon2id (argon2-cffi defaults); a login for an unknown user still
+  spends one verification so that timing does not reveal which usernames exist.
+- A session is a signed, timestamped cookie (itsdangerous) holding the user id and the session's
+  CSRF token; it is HttpOnly, SameSite=Lax and Secure unless the demo runs on plain http.
+- Failed logins are counted per (client IP, username); past the limit the login is refused
+  for the rest of the window, even with the right password.
+- Roles: ``clinician`` sees the patients of their clinic, ``patient`` their own record,
+  ``admin`` everything. A refused patient looks exactly like a missing one (404).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import secrets
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from fastapi import Request
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+from starlette.responses import Response
+
+from ldncare.errors import InvalidInput, NotFound
+from ldncare.store.models import PatientRow
+from ldncare.web.models import ROLES, UserRow
+from ldncare.web.queries import record_audit, resolve_patient
+
+SESSION_COOKIE = "ldncare_session"
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 256
+
+_hasher = PasswordHasher()
+_DUMMY_HASH = _hasher.hash("not a real password, used to equalise timing")
+
+
+class NotAuthenticated(Exception):
+    """No valid session: pages redirect to the login form, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Logged in, but the role does not allow this action (403)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True)
+class CurrentUser:
+    id: int
+    username: str
+    role: str
+    clinic_id: str | None
+    patient_id: int | None
+    csrf: str
+
+    @property
+    def actor(self) -> str:
+        """What the audit log records as ``who``."""
+        return f"web:{self.username}"
+
+    @property
+    def is_clinician(self) -> bool:
+        return self.role in ("clinician", "admin")
+
+
+# --- passwords and users -------------------------------------------------------------------------
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def check_password(password: str) -> None:
+    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
+        raise InvalidInput(
+            f"a password must be {MIN_PASSWORD}–{MAX_PASSWORD} characters long", field="password"
+        )
+
+
+def create_user(
+    engine: Engine,
+    username: str,
+    password: str,
+    *,
+    role: str,
+    clinic_id: str | None = None,
+    patient: int | str | None = None,
+    actor: str,
+) -> UserRow:
+    """Create an account. A patient account is tied to one stored patient record."""
+    username = username.strip().lower()
+    if not USERNAME_RE.match(username):
+        raise InvalidInput(
+            "a username is 3–64 characters: lower-case letters, digits, '.', '_' or '-'",
+            field="username",
+        )
+    check_password(password)
+    if role not in ROLES:
+        raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
+    if role == "clinician" and not clinic_id:
+        raise InvalidInput("a clinician account needs a clinic", field="clinic")
+    if role == "patient" and patient is None:
+        raise InvalidInput("a patient account needs the patient's id", field="patient")
+    if role != "patient" and patient is not None:
+        raise InvalidInput("only a patient account is tied to a patient record", field="patient")
+    password_hash = hash_password(password)
+    try:
+        with Session(engine, expire_on_commit=False) as s, s.begin():
+            if s.scalars(select(UserRow).where(UserRow.username == username)).first():
+                raise InvalidInput(f"user {username!r} already exists", field="username")
+            patient_id: int | None = None
+            if patient is not None:
+                row = resolve_patient(s, patient)
+                patient_id = row.id
+                clinic_id = clinic_id or row.clinic_id
+            user = UserRow(
+                username=username,
+                password_hash=password_hash,
+                role=role,
+                clinic_id=clinic_id,
+                patient_id=patient_id,
+                active=True,
+                created_at=datetime.now(UTC),
+                created_by=actor,
+            )
+            s.add(user)
+            s.flush()
+            record_audit(s, actor, "create", "user", user.id, {"username": username, "role": role})
+            return user
+    except IntegrityError:
+        raise InvalidInput(f"user {username!r} already exists", field="username") from None
+
+
+def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
+    username = username.strip().lower()
+    with Session(engine, expire_on_commit=False) as s:
+        user = s.scalars(select(UserRow).where(UserRow.username == username)).first()
+    if user is None or not user.active:
+        with contextlib.suppress(VerificationError):
+            _hasher.verify(_DUMMY_HASH, password)
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return user
+
+
+def count_users(engine: Engine) -> int:
+    with Session(engine) as s:
+        return len(list(s.scalars(select(UserRow.id))))
+
+
+# --- login rate limiting -------------------------------------------------------------------------
+
+
+class LoginLimiter:
+    """Failed logins per (IP, username) in a sliding window. One process, one worker."""
+
+    def __init__(self, max_failures: int, window_seconds: int) -> None:
+        self.max_failures = max_failures
+        self.window = window_seconds
+        self._failures: dict[tuple[str, str], deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
+        q = self._failures.setdefault(key, deque())
+        while q and now - q[0] > self.window:
+            q.popleft()
+        return q
+
+    def blocked(self, ip: str, username: str) -> int:
+        """Seconds until the next attempt is allowed (0: allowed now)."""
+        now = time.monotonic()
+        with self._lock:
+            q = self._recent((ip, username.strip().lower()), now)
+            if len(q) < self.max_failures:
+                return 0
+            return max(1, int(self.window - (now - q[0])) + 1)
+
+    def fail(self, ip: str, username: str) -> None:
+        now = time.monotonic()
+        with self._lock:
+            self._recent((ip, username.strip().lower()), now).append(now)
+
+    def succeed(self, ip: str, username: str) -> None:
+        with self._lock:
+            self._failures.pop((ip, username.strip().lower()), None)
+
+
+# --- sessions ------------------------------------------------------------------------------------
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class Sessions:
+    """Signed session cookies: ``{"u": user id or None, "c": csrf token}``."""
+
+    def __init__(self, secret_key: str, *, max_age: int, secure: bool) -> None:
+        self._serializer = URLSafeTimedSerializer(secret_key, salt="ldncare.session")
+        self.max_age = max_age
+        self.secure = secure
+
+    def read(self, request: Request) -> dict[str, Any] | None:
+        raw = request.cookies.get(SESSION_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._serializer.loads(raw, max_age=self.max_age)
+        except BadSignature:
+            return None
+        if not isinstance(data, dict) or not isinstance(data.get("c"), str):
+            return None
+        return data
+
+    def write(self, response: Response, user_id: int | None, token: str | None = None) -> str:
+        """Start a new session (a fresh CSRF token unless given) and return its token."""
+        token = token or new_token()
+        value = self._serializer.dumps({"u": user_id, "c": token})
+        response.set_cookie(
+            SESSION_COOKIE,
+            value,
+            max_age=self.max_age,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+        return token
+
+    def clear(self, response: Response) -> None:
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True)
+
+
+def load_user(engine: Engine, session: dict[str, Any] | None) -> CurrentUser | None:
+    if not session or not isinstance(session.get("u"), int):
+        return None
+    with Session(engine) as s:
+        row = s.get(UserRow, session["u"])
+        if row is None or not row.active:
+            return None
+        return CurrentUser(
+            id=row.id,
+            username=row.username,
+            role=row.role,
+            clinic_id=row.clinic_id,
+            patient_id=row.patient_id,
+            csrf=str(session["c"]),
+        )
+
+
+# --- who may see which patient -------------------------------------------------------------------
+
+
+def may_see(user: CurrentUser, patient: PatientRow) -> bool:
+    if user.role == "admin":
+        return True
+    if user.role == "clinician":
+        return user.clinic_id is not None and patient.clinic_id == user.clinic_id
+    return user.patient_id == patient.id
+
+
+def authorize_patient(engine: Engine, user: CurrentUser, ref: int | str) -> PatientRow:
+    """The patient ``ref`` if ``user`` may see it; otherwise NotFound (as if it did not exist).
+
+    A refusal is written to the audit log.
+    """
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        try:
+            row = resolve_patient(s, ref)
+        except NotFound:
+            raise NotFound(f"no patient {str(ref)!r} among the records you can see") from None
+        if not may_see(user, row):
+            record_audit(s, user.actor, "denied", "patient", row.id, {"role": user.role})
+            denied = True
+        else:
+            denied = False
+    if denied:
+        raise NotFound(f"no patient {str(ref)!r} among the records you can see")
+    return row
+
+
+def require_clinician(user: CurrentUser) -> None:
+    if not user.is_clinician:
+        raise Forbidden("this needs a clinician account")
+
+
+def require_admin(user: CurrentUser) -> None:
+    if user.role != "admin":
+        raise Forbidden("this needs an administrator account")

@@ -1,0 +1,97 @@
+"""Every error, in one place: JSON ``{"detail": [{"loc": [...], "msg": ...}]}`` under /api,
+an HTML page (or a redirect to the login form) elsewhere."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+
+from ldncare.errors import LdncareError, NotFound
+from ldncare.web.auth import Forbidden, NotAuthenticated
+from ldncare.web.csrf import CsrfRejected
+from ldncare.web.templating import page
+
+log = logging.getLogger(__name__)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api")
+
+
+def _respond(request: Request, status: int, loc: list[Any], msg: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status_code=status)
+    return page(request, "error.html.j2", status_code=status, status=status, error=msg)
+
+
+def _field_loc(exc: LdncareError) -> list[Any]:
+    if not exc.field:
+        return ["body"]
+    parts: list[Any] = ["body"]
+    for part in exc.field.replace("]", "").replace("[", ".").split("."):
+        if part:
+            parts.append(int(part) if part.isdigit() else part)
+    return parts
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(LdncareError)
+    async def _ldncare(request: Request, exc: LdncareError) -> Response:
+        status = 404 if isinstance(exc, NotFound) else 422
+        return _respond(request, status, _field_loc(exc), exc.message)
+
+    @app.exception_handler(NotAuthenticated)
+    async def _unauth(request: Request, exc: NotAuthenticated) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": [{"loc": ["cookie", "ldncare_session"], "msg": "log in first"}]},
+                status_code=401,
+            )
+        return RedirectResponse("/login", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return _respond(request, 403, ["session"], exc.message)
+
+    @app.exception_handler(CsrfRejected)
+    async def _csrf(request: Request, exc: CsrfRejected) -> Response:
+        loc = ["header", "X-CSRF-Token"] if _is_api(request) else ["body", "csrf_token"]
+        return _respond(request, 403, loc, str(exc))
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
+        detail = [
+            {
+                "loc": list(e.get("loc", ())),
+                "msg": str(e.get("msg", "invalid")),
+                "type": e.get("type"),
+            }
+            for e in exc.errors()
+        ]
+        if _is_api(request):
+            return JSONResponse({"detail": detail}, status_code=422)
+        first = detail[0] if detail else {"loc": [], "msg": "invalid input"}
+        where = ".".join(str(p) for p in first["loc"])
+        return page(
+            request, "error.html.j2", status_code=422, status=422, error=f"{where}: {first['msg']}"
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        msg = exc.detail if isinstance(exc.detail, str) else "request refused"
+        response = _respond(request, exc.status_code, ["path"], msg)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(OperationalError)
+    async def _db(request: Request, exc: OperationalError) -> Response:
+        log.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return _respond(request, 503, [], "the database is busy or unavailable; try again")

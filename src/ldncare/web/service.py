@@ -1,0 +1,213 @@
+"""What the pages and the API do, once: create a patient, assess, adjust the plan, read a record.
+
+Every function takes the logged-in user; access is checked here (not in the routes) and every
+read or write reaches the audit log through the repository's ``actor``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from ldncare.core.diary import DiaryEntry
+from ldncare.core.patient import Patient
+from ldncare.core.quantity import parse_dose
+from ldncare.core.response import ResponseAssessment
+from ldncare.core.titration import TitrationOptions
+from ldncare.errors import InvalidInput
+from ldncare.evidence.loader import load_evidence
+from ldncare.patient_file import patient_from_data
+from ldncare.planning import make_plan
+from ldncare.render.report import Report, build_report
+from ldncare.store import repository
+from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
+from ldncare.web.auth import CurrentUser, authorize_patient, require_clinician
+from ldncare.web.views import Status, judge, patient_status
+
+
+def _clinic_for(user: CurrentUser, requested: str | None) -> str | None:
+    if user.role == "admin":
+        return requested or user.clinic_id
+    if requested and requested != user.clinic_id:
+        raise InvalidInput(
+            f"you can add patients to your own clinic ({user.clinic_id}) only", field="clinic"
+        )
+    return user.clinic_id
+
+
+def plan_contract(
+    patient: Patient,
+    *,
+    start: date | None,
+    today: date,
+    nantes: Mapping[str, bool | None] | None,
+    titration: TitrationOptions | None = None,
+) -> dict[str, Any]:
+    plan = make_plan(patient, start=start, as_of=today, titration=titration, nantes=nantes)
+    return plan.to_contract(load_evidence())
+
+
+def create_patient(
+    engine: Engine,
+    user: CurrentUser,
+    data: Mapping[str, Any],
+    *,
+    today: date,
+    start: date | None = None,
+    nantes: Mapping[str, bool | None] | None = None,
+    clinic: str | None = None,
+) -> PatientRow:
+    """Store a patient (patient-file format) with the first assessment and plan v1."""
+    require_clinician(user)
+    clinic_id = _clinic_for(user, clinic)
+    patient = patient_from_data(dict(data))
+    contract = plan_contract(patient, start=start, today=today, nantes=nantes)
+    return repository.add_patient(
+        engine, patient, plan_contract=contract, clinic_id=clinic_id, actor=user.actor
+    )
+
+
+def run_assessment(
+    engine: Engine,
+    user: CurrentUser,
+    ref: int | str,
+    data: Mapping[str, Any],
+    *,
+    today: date,
+    start: date | None = None,
+    nantes: Mapping[str, bool | None] | None = None,
+    reason: str | None = None,
+) -> PlanRow:
+    """Record a new assessment of a stored patient and the plan it gives (a new version)."""
+    require_clinician(user)
+    row = authorize_patient(engine, user, ref)
+    values = dict(data)
+    if str(values.get("id", row.external_id)) != row.external_id:
+        raise InvalidInput(
+            f"the assessment is for {values.get('id')!r} but this patient is {row.external_id!r}",
+            field="id",
+        )
+    values["id"] = row.external_id
+    patient = patient_from_data(values)
+    contract = plan_contract(patient, start=start, today=today, nantes=nantes)
+    repository.add_assessment(engine, row.id, patient.model_dump(mode="json"), actor=user.actor)
+    return repository.save_plan(
+        engine, row.id, contract, reason=reason or f"assessment of {today}", actor=user.actor
+    )
+
+
+def latest_assessment(engine: Engine, patient_id: int) -> AssessmentRow | None:
+    with Session(engine, expire_on_commit=False) as s:
+        return s.scalars(
+            select(AssessmentRow)
+            .where(AssessmentRow.patient_id == patient_id)
+            .order_by(AssessmentRow.id.desc())
+            .limit(1)
+        ).first()
+
+
+def nantes_answers(contract: Mapping[str, Any]) -> dict[str, bool | None] | None:
+    """The checklist answers a plan's Nantes result was made from (unknowns left out)."""
+    result = contract.get("nantes")
+    if not isinstance(result, Mapping):
+        return None
+    answers: dict[str, bool | None] = {}
+    for key in (
+        "essential_present",
+        "complementary_present",
+        "exclusions_present",
+        "associated_present",
+    ):
+        for item in result.get(key, ()):
+            answers[str(item)] = True
+    for item in result.get("essential_absent", ()):
+        answers[str(item)] = False
+    return answers
+
+
+@dataclass(frozen=True)
+class Adjustment:
+    reason: str
+    start: date | None = None
+    target_dose: str | None = None
+    step_days: int | None = None
+    review_weeks: int | None = None
+    slow: bool = False
+    time_of_day: str | None = None
+
+
+def adjust_plan(
+    engine: Engine, user: CurrentUser, ref: int | str, change: Adjustment, *, today: date
+) -> PlanRow:
+    """A new plan version from the latest assessment with the clinician's titration choices."""
+    require_clinician(user)
+    if not change.reason.strip():
+        raise InvalidInput("say why the plan changes", field="reason")
+    row = authorize_patient(engine, user, ref)
+    assessment = latest_assessment(engine, row.id)
+    snapshot = assessment.snapshot if assessment is not None else row.snapshot
+    patient = Patient.model_validate(snapshot)
+    current = repository.latest_plan(engine, row.id, actor=user.actor)
+    start = change.start
+    if start is None and current is not None and current.contract["ldn"]["schedule"]:
+        start = date.fromisoformat(current.contract["ldn"]["schedule"][0]["start_date"])
+    if change.time_of_day not in (None, "bedtime", "morning"):
+        raise InvalidInput("time of day is 'bedtime' or 'morning'", field="time_of_day")
+    titration = TitrationOptions(
+        start=start or today,
+        target_dose=None if not change.target_dose else parse_dose(change.target_dose),
+        step_days=change.step_days,
+        review_weeks=change.review_weeks,
+        slow=change.slow,
+        time_of_day=change.time_of_day,  # type: ignore[arg-type]
+    )
+    nantes = None if current is None else nantes_answers(current.contract)
+    contract = plan_contract(patient, start=start, today=today, nantes=nantes, titration=titration)
+    return repository.save_plan(engine, row.id, contract, reason=change.reason, actor=user.actor)
+
+
+@dataclass(frozen=True)
+class PatientRecord:
+    """Everything the clinician's patient page shows, read once and audited."""
+
+    row: PatientRow
+    plans: list[PlanRow]
+    diary: list[DiaryEntry]
+    flags: dict[date, list[str]]
+    notes: list[ReviewNoteRow]
+    response: ResponseAssessment | None
+    status: Status
+
+    @property
+    def plan(self) -> PlanRow | None:
+        return self.plans[-1] if self.plans else None
+
+    @property
+    def contract(self) -> dict[str, Any] | None:
+        return None if self.plan is None else self.plan.contract
+
+    @property
+    def report(self) -> Report | None:
+        return None if self.contract is None else build_report(self.contract)
+
+
+def patient_record(
+    engine: Engine, user: CurrentUser, ref: int | str, *, today: date
+) -> PatientRecord:
+    row = authorize_patient(engine, user, ref)
+    actor = user.actor
+    row = repository.get_patient(engine, row.id, actor=actor)
+    plans = repository.list_plans(engine, row.id, actor=actor)
+    diary = repository.list_diary(engine, row.id, actor=actor)
+    flags = repository.diary_flags(engine, row.id, actor=actor)
+    notes = repository.list_review_notes(engine, row.id, actor=actor)
+    contract = plans[-1].contract if plans else None
+    evidence = load_evidence()
+    response = judge(diary, contract, today, evidence)
+    status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None)
+    return PatientRecord(row, plans, diary, flags, notes, response, status)

@@ -1,0 +1,35 @@
+"""The Jinja environment of the web app (autoescaped) and a helper that renders a page."""
+
+from __future__ import annotations
+
+import functools
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+
+@functools.cache
+def environment() -> Environment:
+    return Environment(
+        loader=PackageLoader("ldncare.web", "templates"),
+        autoescape=select_autoescape(["html", "xml", "j2"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+
+
+def render_text(name: str, **context: Any) -> str:
+    return environment().get_template(name).render(**context)
+
+
+def page(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """Render ``name`` with the request's user, CSRF token and demo flag filled in."""
+    state = request.app.state
+    context.setdefault("user", getattr(request.state, "user", None))
+    context.setdefault("csrf", getattr(request.state, "csrf", ""))
+    context.setdefault("demo", state.settings.demo)
+    response = HTMLResponse(render_text(name, request=request, **context), status_code=status_code)
+    response.headers["Cache-Control"] = "no-store"
+    return response

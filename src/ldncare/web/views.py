@@ -1,0 +1,318 @@
+"""View models shared by the pages, the JSON API and the handout: one code path for each fact.
+
+Nothing here writes HTML; templates and API models read these dataclasses and dicts.
+"""
+
+from __future__ import annotations
+
+import calendar
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ldncare.core.diary import DiaryEntry, ScheduledStep, SideEffect, scheduled_steps, step_on
+from ldncare.core.quantity import format_decimal
+from ldncare.core.response import ResponseAssessment, assess_response
+from ldncare.evidence.models import Evidence
+from ldncare.store.models import DiaryRow, ReviewNoteRow
+from ldncare.web.queries import PatientSummary
+
+#: Diary days looked at for "side effects reported" on the dashboard.
+SIDE_EFFECT_DAYS = 14
+#: Findings whose rule id starts with this mean an opioid is on record (ldn.opioid.active, ...).
+OPIOID_RULE_PREFIX = "ldn.opioid."
+
+STAGE_LABELS = {
+    "no_plan": "no plan",
+    "safety_alert": "safety alert",
+    "not_started": "not started",
+    "titrating": "titrating",
+    "in_trial": "in trial",
+    "due_for_review": "due for review",
+    "responder": "responder",
+    "non_responder": "non-responder",
+}
+
+
+def entry_from_row(row: DiaryRow) -> DiaryEntry:
+    return DiaryEntry(
+        day=row.day,
+        pain_avg=row.pain_avg,
+        pain_worst=row.pain_worst,
+        sitting_minutes=row.sitting_minutes,
+        sleep_quality=row.sleep_quality,
+        side_effects=tuple(SideEffect.model_validate(x) for x in row.side_effects or ()),
+        dose_taken=row.dose_taken,
+        dose_mg=None if row.dose_mg is None else Decimal(row.dose_mg),
+        dose_time=row.dose_time,
+        pgic=row.pgic,
+        notes=row.notes,
+    )
+
+
+def steps_of(contract: Mapping[str, Any] | None) -> list[ScheduledStep]:
+    if not contract or not contract.get("ldn", {}).get("schedule"):
+        return []
+    return scheduled_steps(contract)
+
+
+def judge(
+    entries: Sequence[DiaryEntry],
+    contract: Mapping[str, Any] | None,
+    today: date,
+    evidence: Evidence,
+) -> ResponseAssessment | None:
+    """The response judgement, or None when the plan has no LDN schedule to judge."""
+    if not steps_of(contract) or contract is None or not contract["ldn"].get("review_date"):
+        return None
+    return assess_response(entries, contract, today=today, evidence=evidence)
+
+
+@dataclass(frozen=True)
+class Status:
+    stage: str
+    flags: tuple[str, ...] = ()
+    response: str | None = None
+
+    @property
+    def label(self) -> str:
+        return STAGE_LABELS[self.stage]
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "stage": self.stage,
+            "label": self.label,
+            "flags": list(self.flags),
+            "response": self.response,
+        }
+
+
+def patient_status(
+    contract: Mapping[str, Any] | None,
+    entries: Sequence[DiaryEntry],
+    today: date,
+    evidence: Evidence,
+    last_review: ReviewNoteRow | None = None,
+) -> Status:
+    """Where the patient stands and what needs the clinician's attention."""
+    if contract is None:
+        return Status("no_plan", ("no plan yet",))
+    flags: list[str] = []
+    ldn = contract["ldn"]
+    if any(f["rule"].startswith(OPIOID_RULE_PREFIX) for f in ldn["findings"]):
+        flags.append("opioid on record")
+    recent = [e for e in entries if e.day > today - timedelta(days=SIDE_EFFECT_DAYS)]
+    if any(e.side_effects for e in recent):
+        severe = any(s.severity == "severe" for e in recent for s in e.side_effects)
+        flags.append("severe side effects reported" if severe else "side effects reported")
+    if ldn["eligibility"] == "not_recommended":
+        return Status("safety_alert", ("LDN not recommended now", *flags))
+    steps = steps_of(contract)
+    result = judge(entries, contract, today, evidence)
+    review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
+    target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
+    response = None if result is None else result.status
+    if review is not None and today >= review:
+        reviewed = last_review is not None and last_review.created_at.date() >= review
+        if not reviewed:
+            flags.insert(0, "review due")
+    if response in ("non_responder", "minimal"):
+        flags.append("non-response")
+    if not steps or today < steps[0].start:
+        stage = "not_started"
+    elif target is not None and today < target:
+        stage = "titrating"
+    elif review is not None and today < review:
+        stage = "in_trial"
+    elif response in ("responder_substantial", "responder_moderate"):
+        stage = "responder"
+    elif response in ("non_responder", "minimal"):
+        stage = "non_responder"
+    else:
+        stage = "due_for_review"
+    return Status(stage, tuple(flags), response)
+
+
+def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> Status:
+    contract = None if summary.plan is None else summary.plan.contract
+    entries = [entry_from_row(r) for r in summary.diary]
+    return patient_status(contract, entries, today, evidence, summary.last_review)
+
+
+# --- tonight's dose and the calendar -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Tonight:
+    day: date
+    dose_mg: Decimal | None
+    instruction: str | None
+    step: int | None
+    steps: int
+    next_change: date | None
+    next_dose_mg: Decimal | None
+
+    @property
+    def dose_text(self) -> str:
+        return "no LDN scheduled" if self.dose_mg is None else f"{format_decimal(self.dose_mg)} mg"
+
+    def to_contract(self) -> dict[str, Any]:
+        return {
+            "day": self.day.isoformat(),
+            "dose_mg": None if self.dose_mg is None else float(self.dose_mg),
+            "instruction": self.instruction,
+            "step": self.step,
+            "steps": self.steps,
+            "next_change": None if self.next_change is None else self.next_change.isoformat(),
+            "next_dose_mg": None if self.next_dose_mg is None else float(self.next_dose_mg),
+        }
+
+
+def tonight(contract: Mapping[str, Any] | None, today: date) -> Tonight:
+    steps = steps_of(contract)
+    step = step_on(steps, today)
+    raw = contract["ldn"]["schedule"] if contract and steps else []
+    number = None
+    instruction = None
+    if step is not None:
+        for item in raw:
+            if date.fromisoformat(item["start_date"]) == step.start:
+                number = int(item["step"])
+                instruction = str(item["instruction"])
+    later = [s for s in steps if s.start > today]
+    return Tonight(
+        day=today,
+        dose_mg=None if step is None else step.dose_mg,
+        instruction=instruction,
+        step=number,
+        steps=len(steps),
+        next_change=later[0].start if later else None,
+        next_dose_mg=later[0].dose_mg if later else None,
+    )
+
+
+@dataclass(frozen=True)
+class CalendarDay:
+    day: date | None
+    dose: str = ""
+    step_start: bool = False
+    review: bool = False
+    today: bool = False
+    step: int = 0
+
+
+@dataclass(frozen=True)
+class CalendarMonth:
+    title: str
+    weeks: list[list[CalendarDay]] = field(default_factory=list)
+
+
+def schedule_calendar(contract: Mapping[str, Any] | None, today: date) -> list[CalendarMonth]:
+    """Month grids (Monday first) from the first dose to the review date."""
+    steps = steps_of(contract)
+    if not steps or contract is None:
+        return []
+    review = contract["ldn"].get("review_date")
+    review_day = date.fromisoformat(review) if review else None
+    last = max(review_day or steps[-1].start, steps[-1].end or steps[-1].start)
+    numbers = {s.start: i + 1 for i, s in enumerate(steps)}
+    months: list[CalendarMonth] = []
+    year, month = steps[0].start.year, steps[0].start.month
+    while (year, month) <= (last.year, last.month):
+        weeks: list[list[CalendarDay]] = []
+        for week in calendar.Calendar(firstweekday=0).monthdatescalendar(year, month):
+            row: list[CalendarDay] = []
+            for d in week:
+                if d.month != month:
+                    row.append(CalendarDay(None))
+                    continue
+                step = step_on(steps, d)
+                row.append(
+                    CalendarDay(
+                        day=d,
+                        dose="" if step is None else f"{format_decimal(step.dose_mg)} mg",
+                        step_start=d in numbers,
+                        review=d == review_day,
+                        today=d == today,
+                        step=0 if step is None else numbers[step.start],
+                    )
+                )
+            weeks.append(row)
+        months.append(CalendarMonth(f"{calendar.month_name[month]} {year}", weeks))
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return months
+
+
+# --- patient guidance (the handout and the patient pages) ---------------------------------------
+
+#: Evidence statements shown to patients, by heading; each keeps its citations.
+GUIDE_STATEMENTS: dict[str, tuple[str, ...]] = {
+    "how": ("ldn.dose.timing", "ldn.titration.start"),
+    "expect": ("ldn.response.delayed", "ldn.trial.length"),
+    "side_effects": ("ldn.side_effects.common", "ldn.side_effects.transient"),
+    "seek_help": (
+        "ldn_safety.opioids.blockade",
+        "ldn_safety.opioids.contraindicated",
+        "ldn_safety.surgery.hold",
+    ),
+}
+#: Care items shown under each heading.
+GUIDE_CARE: dict[str, tuple[str, ...]] = {
+    "expect": ("care.expectations",),
+    "side_effects": ("care.monitoring",),
+    "non_drug": ("care.physical_therapy", "care.lifestyle", "care.nerve_block", "care.referral"),
+}
+
+
+@dataclass(frozen=True)
+class GuideItem:
+    text: str
+    numbers: tuple[int, ...]
+    title: str = ""
+    basis: str = ""
+
+
+@dataclass(frozen=True)
+class Guide:
+    sections: dict[str, tuple[GuideItem, ...]]
+    references: tuple[tuple[int, str, str], ...]
+
+
+def source_link(source: Any) -> str:
+    if getattr(source, "pmid", None):
+        return f"https://pubmed.ncbi.nlm.nih.gov/{source.pmid}/"
+    if getattr(source, "doi", None):
+        return f"https://doi.org/{source.doi}"
+    return str(getattr(source, "url", None) or "")
+
+
+def patient_guide(evidence: Evidence) -> Guide:
+    """The patient-facing texts, each from the evidence base with its numbered references."""
+    numbers: dict[str, int] = {}
+
+    def nums(ids: Sequence[str]) -> tuple[int, ...]:
+        for cid in ids:
+            numbers.setdefault(cid, len(numbers) + 1)
+        return tuple(sorted(numbers[c] for c in ids))
+
+    care = {c.id: c for c in evidence.care}
+    sections: dict[str, tuple[GuideItem, ...]] = {}
+    for key in ("how", "expect", "side_effects", "non_drug", "seek_help"):
+        items: list[GuideItem] = []
+        for sid in GUIDE_STATEMENTS.get(key, ()):
+            st = evidence.statements.get(sid)
+            if st is not None:
+                items.append(GuideItem(st.text, nums(st.citations), basis=st.id))
+        for cid in GUIDE_CARE.get(key, ()):
+            item = care.get(cid)
+            if item is not None:
+                items.append(GuideItem(item.text, nums(item.citations), item.title, item.id))
+        sections[key] = tuple(items)
+    refs = tuple(
+        (n, evidence.sources[cid].reference_text(), source_link(evidence.sources[cid]))
+        for cid, n in sorted(numbers.items(), key=lambda kv: kv[1])
+        if cid in evidence.sources
+    )
+    return Guide(sections, refs)

@@ -1,0 +1,189 @@
+"""End to end in a real browser: Playwright for Python driving Debian's chromium.
+
+The app runs under uvicorn on a free 127.0.0.1 port in a thread, on a fresh SQLite file with the
+demo data. Screenshots of the main pages are written to docs/screenshots/.
+Never `playwright install`: the browser is /usr/bin/chromium (scripts/ci-system-deps.sh).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="/usr/bin/chromium missing: run scripts/ci-system-deps.sh"
+)
+playwright_api = pytest.importorskip("playwright.sync_api")
+
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+PASSWORD = "ldncare-demo"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    import uvicorn
+
+    from ldncare.web.app import create_app
+    from ldncare.web.demo import load_demo
+    from ldncare.web.settings import WebSettings
+
+    db = tmp_path_factory.mktemp("e2e") / "e2e.db"
+    settings = WebSettings(database_url=f"sqlite:///{db}", demo=True, cookie_secure=False)
+    app = create_app(settings)
+    app.state.demo_logins = load_demo(app.state.engine)
+    port = _free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
+                            access_log=False)  # fmt: skip
+    srv = uvicorn.Server(config)
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not srv.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    srv.should_exit = True
+    thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    with playwright_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        yield b
+        b.close()
+
+
+def _login(page: object, base: str, username: str) -> None:
+    page.goto(f"{base}/login")  # type: ignore[attr-defined]
+    page.fill("#username", username)  # type: ignore[attr-defined]
+    page.fill("#password", PASSWORD)  # type: ignore[attr-defined]
+    page.click("button[type=submit]")  # type: ignore[attr-defined]
+    page.wait_for_load_state()  # type: ignore[attr-defined]
+
+
+def test_clinician_creates_patient_assesses_sees_plan_and_gets_pdf(
+    server: str, browser: object
+) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    page.goto(f"{server}/login")
+    page.screenshot(path=str(SHOTS / "login.png"))
+    _login(page, server, "clinician")
+    assert page.locator("h1").inner_text().startswith("Patients")
+    assert page.locator("#patients").get_by_text("safety alert").count() >= 1
+    page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
+
+    page.click("text=New patient")
+    page.fill("#external_id", "e2e-1")
+    page.fill("#name", "Erika Browser")
+    page.fill("#birth_date", "1982-04-03")
+    page.select_option("#sex", "female")
+    page.fill("#conditions", "Pudendal neuralgia")
+    page.fill("#medications", "Paracetamol | 1 g")
+    page.fill("#egfr", "90")
+    page.screenshot(path=str(SHOTS / "new-patient.png"), full_page=True)
+    page.click("#patient-form button[type=submit]")
+    page.wait_for_load_state()
+    assert "Patient stored with plan version 1" in page.content()
+
+    # Run an assessment with the Nantes checklist: a new plan version with the Nantes section.
+    page.click("text=Run assessment")
+    for item in ("pudendal_territory", "worse_sitting", "not_woken_at_night", "no_sensory_loss",
+                 "block_relieves"):  # fmt: skip
+        page.select_option(f"#nantes_{item}", "yes")
+    for item in ("only_coccygeal_gluteal_hypogastric", "pruritus", "only_paroxysmal",
+                 "imaging_explains"):  # fmt: skip
+        page.select_option(f"#nantes_{item}", "no")
+    page.fill("#reason", "first visit with Nantes checklist")
+    page.click("#patient-form button[type=submit]")
+    page.wait_for_load_state()
+    html = page.content()
+    assert "Assessment recorded" in html
+    assert "Plan v2" in html
+    for section in ("From the Guidelines", "Key Considerations", "Treatment Approach",
+                    "Patient-specific findings", "Pudendal neuralgia diagnosis"):  # fmt: skip
+        assert section in html
+    assert page.locator(".cal table").count() >= 2
+    assert page.locator(".chart svg").count() == 1
+
+    href = page.get_attribute("#handout-link", "href")
+    assert href and href.endswith("handout.pdf")
+    pdf = context.request.get(f"{server}{href}")
+    assert pdf.status == 200 and pdf.body().startswith(b"%PDF")
+    context.close()
+
+    # The richest demo record for the screenshot: the responder, with a full diary.
+    context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
+    page = context.new_page()
+    _login(page, server, "clinician")
+    page.click("text=David Muster")
+    page.wait_for_load_state()
+    assert "responder substantial" in page.content()
+    page.screenshot(path=str(SHOTS / "patient.png"), full_page=True)
+    context.close()
+
+
+def test_patient_logs_three_days_and_sees_the_chart(server: str, browser: object) -> None:
+    context = browser.new_context(  # type: ignore[attr-defined]
+        viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
+    )
+    page = context.new_page()
+    _login(page, server, "titrating")
+    assert "Tonight" in page.content()
+    page.screenshot(path=str(SHOTS / "patient-home-phone.png"), full_page=True)
+    page.click("text=Fill in today's diary")
+    today = date.today()
+    for back, (avg, worst, sit) in enumerate(((5, 7, 35), (4, 6, 45), (4, 5, 50))):
+        page.fill("#day", (today - timedelta(days=2 - back)).isoformat())
+        page.fill("#pain_avg", str(avg))
+        page.fill("#pain_worst", str(worst))
+        page.fill("#sitting_minutes", str(sit))
+        page.click("#diary-form button[type=submit]")
+        page.wait_for_load_state()
+        assert "Saved" in page.content()
+    rows = page.locator("#diary-days tbody tr")
+    assert rows.count() >= 3
+    assert "45 min" in page.locator("#diary-days").inner_text()
+    assert page.locator("#chart svg").count() == 1
+    page.screenshot(path=str(SHOTS / "patient-diary-phone.png"), full_page=True)
+    context.close()
+
+
+def test_patient_cannot_open_another_patients_page(server: str, browser: object) -> None:
+    context = browser.new_context()  # type: ignore[attr-defined]
+    page = context.new_page()
+    _login(page, server, "titrating")
+    me = context.request.get(f"{server}/api/session").json()
+    other = me["patient_id"] + 1
+    response = page.goto(f"{server}/patients/{other}")
+    assert response is not None and response.status in (403, 404)
+    api = context.request.get(f"{server}/api/patients/{other}")
+    assert api.status == 404
+    own = context.request.get(f"{server}/api/patients/{me['patient_id']}")
+    assert own.status == 200
+    context.close()
