@@ -28,6 +28,9 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     base = os.environ.get(PG_ENV)
     if not base:
+        if os.environ.get("CI") == "true":
+            # In CI the PostgreSQL half of the suite is required, not optional.
+            pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
         pytest.skip(f"{PG_ENV} not set (run scripts/start-postgres.sh)")
     name = f"ldncare_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
