@@ -1,7 +1,7 @@
 # The README's two commands.
 #   make run   installs ldncare and starts the web app in demo mode (SQLite, demo patients)
 #   make test  installs everything the tests need and runs lint, type checks and every test
-.PHONY: run test lint bench
+.PHONY: run test lint bench audit screenshots
 
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -24,3 +24,12 @@ lint:
 bench:
 	@scripts/bootstrap.sh dev
 	.venv/bin/python bench/run.py
+
+audit:
+	@scripts/bootstrap.sh dev
+	scripts/audit.sh
+
+# Refresh docs/screenshots/ from the browser tests (needs chromium: scripts/ci-system-deps.sh).
+screenshots:
+	@scripts/bootstrap.sh dev
+	LDNCARE_SCREENSHOTS=docs/screenshots .venv/bin/python -m pytest tests/e2e -q -p no:cacheprovider

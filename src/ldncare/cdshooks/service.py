@@ -93,6 +93,26 @@ SERVICES: dict[str, Service] = {
 }
 
 
+_ERROR_SCHEMA = {
+    "application/json": {
+        "schema": {
+            "type": "object",
+            "properties": {"error": {"type": "string"}},
+            "required": ["error"],
+        }
+    }
+}
+#: Documented in the OpenAPI schema for every CDS Hooks route (the spec's status codes).
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    204: {"description": "CORS preflight answered"},
+    400: {"description": "Not a valid CDS Hooks request", "content": _ERROR_SCHEMA},
+    401: {"description": "Missing or invalid client JWT", "content": _ERROR_SCHEMA},
+    404: {"description": "No such CDS service", "content": _ERROR_SCHEMA},
+    405: {"description": "Method not allowed", "content": _ERROR_SCHEMA},
+    413: {"description": "The request body is over the size limit", "content": _ERROR_SCHEMA},
+}
+
+
 def _json(body: Any, status: int = 200) -> JSONResponse:
     return JSONResponse(body, status_code=status, headers=CORS_HEADERS)
 
@@ -128,7 +148,7 @@ def build_router(
     """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS)."""
     settings = settings or CdsSettings()
     verifier = JwtVerifier(settings, transport=transport)
-    router = APIRouter(prefix="/cds-services", tags=["cds-hooks"])
+    router = APIRouter(prefix="/cds-services", tags=["cds-hooks"], responses=RESPONSES)
     feedback_log: list[dict[str, Any]] = []
     router.feedback_log = feedback_log  # type: ignore[attr-defined]
 

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import re
 from datetime import date
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import Engine
 
 from ldncare.core.diary import SideEffect
@@ -32,6 +33,7 @@ from ldncare.web.auth import (
     require_admin,
     require_clinician,
 )
+from ldncare.web.forms import DAY_RANGE, EARLIEST_DAY, LATEST_DAY
 from ldncare.web.handout import handout_pdf
 from ldncare.web.ics import plan_calendar
 from ldncare.web.queries import audit, patient_summaries
@@ -39,11 +41,27 @@ from ldncare.web.service import Adjustment, adjust_plan, create_patient, patient
 from ldncare.web.service import run_assessment as assess
 from ldncare.web.views import source_link, summary_status, tonight
 
+
+class ErrorItem(BaseModel):
+    loc: list[str | int]
+    msg: str
+    type: str | None = None
+
+
+class ErrorOut(BaseModel):
+    """Every 4xx/5xx answer of the API: what was wrong (``msg``) and where (``loc``)."""
+
+    detail: list[ErrorItem]
+
+
 ERRORS: dict[int | str, dict[str, Any]] = {
-    401: {"description": "Not logged in"},
-    403: {"description": "Role not allowed, or missing CSRF token"},
-    404: {"description": "No such record among those you can see"},
-    422: {"description": "Invalid input; `detail[].loc` is the field path"},
+    400: {"model": ErrorOut, "description": "The body could not be read (not JSON, bad bytes)"},
+    401: {"model": ErrorOut, "description": "Not logged in"},
+    403: {"model": ErrorOut, "description": "Role not allowed, or missing CSRF token"},
+    404: {"model": ErrorOut, "description": "No such record among those you can see"},
+    413: {"model": ErrorOut, "description": "The request body is over the size limit"},
+    422: {"model": ErrorOut, "description": "Invalid input; `detail[].loc` is the field path"},
+    503: {"model": ErrorOut, "description": "The database is busy or unavailable; try again"},
 }
 
 router = APIRouter(prefix="/api", tags=["api"], responses=ERRORS)
@@ -58,8 +76,31 @@ Short = Annotated[str, Field(min_length=1, max_length=200)]
 Code = Annotated[str, Field(min_length=1, max_length=64)]
 
 
+_ISO_DAY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def _iso_date(value: Any) -> Any:
+    """Dates in API input are ``YYYY-MM-DD`` text only: a number is not silently read as a
+    Unix timestamp (``0`` would otherwise be 1 January 1970)."""
+    if isinstance(value, str):
+        try:
+            found = date.fromisoformat(value) if _ISO_DAY.match(value) else None
+        except ValueError:
+            found = None
+        if found is None:
+            raise ValueError(f"a date is written YYYY-MM-DD, not {value[:40]!r}")
+        if not EARLIEST_DAY <= found <= LATEST_DAY:
+            raise ValueError(f"{value!r} is out of range: {DAY_RANGE}")
+        return found
+    return value
+
+
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: a number is not accepted as text, a string not as a number or a yes/no.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 # --- session -------------------------------------------------------------------------------------
@@ -97,7 +138,11 @@ def get_session(request: Request) -> Any:
     return response
 
 
-@router.post("/session", response_model=SessionOut)
+@router.post(
+    "/session",
+    response_model=SessionOut,
+    responses={429: {"model": ErrorOut, "description": "Too many failed logins; see Retry-After"}},
+)
 def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
     """Log in with a username and password; sets the session cookie."""
     ip = request.client.host if request.client else "unknown"
@@ -157,8 +202,8 @@ class ConditionIn(_In):
     status: Literal["active", "recurrence", "relapse", "inactive", "remission", "resolved"] = (
         "active"
     )
-    onset: date | None = None
-    resolved: date | None = None
+    onset: IsoDate | None = None
+    resolved: IsoDate | None = None
 
 
 class MedicationIn(_In):
@@ -167,8 +212,8 @@ class MedicationIn(_In):
     status: Literal[
         "active", "on-hold", "completed", "stopped", "cancelled", "intended", "unknown"
     ] = "active"
-    start: date | None = None
-    end: date | None = None
+    start: IsoDate | None = None
+    end: IsoDate | None = None
     dose: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
@@ -176,7 +221,7 @@ class LabIn(_In):
     test: Literal["egfr", "creatinine", "alt", "ast", "bilirubin", "albumin", "inr", "hcg", "tsh"]
     value: Annotated[float, Field(ge=0, le=100000)]
     unit: Annotated[str, Field(min_length=1, max_length=32)] | None = None
-    date: dt.date | None = None
+    date: Annotated[dt.date, BeforeValidator(_iso_date)] | None = None
     upper_limit: Annotated[float, Field(gt=0, le=100000)] | None = None
 
 
@@ -192,7 +237,7 @@ class PatientIn(_In):
 
     id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._\-]+$")]
     name: Annotated[str, Field(max_length=256)] | None = None
-    birth_date: date | None = None
+    birth_date: IsoDate | None = None
     sex: Literal["female", "male", "other", "unknown"] = "unknown"
     weight_kg: Annotated[float, Field(gt=0, le=500)] | None = None
     height_cm: Annotated[float, Field(gt=0, le=300)] | None = None
@@ -202,7 +247,7 @@ class PatientIn(_In):
     allergies: Annotated[list[AllergyIn], Field(max_length=100)] = []
     pregnant: bool | None = None
     breastfeeding: bool | None = None
-    planned_surgery: date | None = None
+    planned_surgery: IsoDate | None = None
     frail: bool | None = None
 
 
@@ -213,21 +258,21 @@ NantesAnswers = Annotated[
 
 class NewPatientIn(_In):
     patient: PatientIn
-    start: date | None = Field(default=None, description="First LDN day; default today")
+    start: IsoDate | None = Field(default=None, description="First LDN day; default today")
     nantes: NantesAnswers | None = None
     clinic: Annotated[str, Field(min_length=1, max_length=64)] | None = None
 
 
 class AssessmentIn(_In):
     patient: PatientIn
-    start: date | None = None
+    start: IsoDate | None = None
     nantes: NantesAnswers | None = None
     reason: Annotated[str, Field(min_length=1, max_length=500)] | None = None
 
 
 class AdjustIn(_In):
     reason: Annotated[str, Field(min_length=1, max_length=500)]
-    start: date | None = None
+    start: IsoDate | None = None
     target_dose: Annotated[str, Field(min_length=1, max_length=32)] | None = Field(
         default=None, description="e.g. '3 mg'"
     )
@@ -388,7 +433,7 @@ class SideEffectIn(_In):
 
 
 class DiaryIn(_In):
-    day: date
+    day: IsoDate
     pain_avg: Annotated[int, Field(ge=0, le=10)] | None = None
     pain_worst: Annotated[int, Field(ge=0, le=10)] | None = None
     sitting_minutes: Annotated[int, Field(ge=0, le=1440)] | None = None
@@ -497,7 +542,7 @@ async def import_diary(
 
 @router.get(
     "/patients/{patient_id}/diary.csv",
-    response_class=PlainTextResponse,
+    response_class=Response,
     responses={200: {"content": {"text/csv": {}}}},
 )
 def export_diary(patient_id: PatientId, user: User, engine: Engine_) -> Response:
@@ -653,7 +698,10 @@ class AskIn(_In):
     patient_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
-@router.post("/ask")
+@router.post(
+    "/ask",
+    responses={501: {"model": ErrorOut, "description": "Question answering is not installed"}},
+)
 def ask(body: AskIn, user: Writer, engine: Engine_) -> Any:
     """Answer a question from the evidence base, citing its sources; with a patient, against
     that patient's latest plan."""

@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import date
 from importlib import resources
 
 from fastapi import FastAPI
+from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import Response
 from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
 from ldncare.web import api, errors, pages
 from ldncare.web.auth import LoginLimiter, Sessions, load_user
+from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
@@ -41,6 +43,49 @@ DOCS_CSP = (
 )
 
 
+_SECURITY_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_CSP = b"content-security-policy"
+
+
+class SessionAndHeaders:
+    """Per request: the signed session -> ``request.state.user`` / ``.csrf``; security headers.
+
+    Requests without a session (CDS Hooks calls, health checks, anonymous pages) skip the thread
+    hop and the database: under EHR load that is most requests. /static/ is served as is.
+    Headers the route set itself are kept (set-default semantics).
+    """
+
+    def __init__(self, app: ASGIApp, *, owner: FastAPI, engine: Engine) -> None:
+        self.app = app
+        self.owner = owner
+        self.engine = engine
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/static/"):
+            await self.app(scope, receive, send)
+            return
+        sessions: Sessions = self.owner.state.sessions
+        data = sessions.read(Request(scope))
+        has_user = data is not None and isinstance(data.get("u"), int)
+        state = scope.setdefault("state", {})
+        state["user"] = await run_in_threadpool(load_user, self.engine, data) if has_user else None
+        state["csrf"] = data["c"] if data else ""
+        docs = scope["path"] == "/docs"
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                if docs and _CSP not in present:
+                    headers.append((_CSP, DOCS_CSP.encode()))
+                    present.add(_CSP)
+                headers += [(k, v) for k, v in _SECURITY_HEADER_BYTES if k not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def create_app(
     settings: WebSettings | None = None, *, clock: Callable[[], date] = date.today
 ) -> FastAPI:
@@ -53,8 +98,6 @@ def create_app(
         description="Clinical decision support for low-dose naltrexone: JSON API and pages.",
         docs_url="/docs",
         redoc_url=None,
-        # Bodies over the limit are refused with 413 before they are parsed.
-        max_body_size=settings.max_body_bytes,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -67,25 +110,9 @@ def create_app(
     app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
     app.state.demo_logins = []
 
-    @app.middleware("http")
-    async def session_middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        if request.url.path.startswith("/static/"):
-            return await call_next(request)
-        sessions: Sessions = app.state.sessions
-        data = sessions.read(request)
-        # Requests without a session (CDS Hooks calls, health checks, anonymous pages) skip the
-        # thread hop and the database: under EHR load that is most requests.
-        has_user = data is not None and isinstance(data.get("u"), int)
-        request.state.user = await run_in_threadpool(load_user, engine, data) if has_user else None
-        request.state.csrf = data["c"] if data else ""
-        response = await call_next(request)
-        if request.url.path == "/docs":
-            response.headers.setdefault("Content-Security-Policy", DOCS_CSP)
-        for key, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(key, value)
-        return response
+    # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
+    # and a copy of the response per request: several times the cost of /healthz itself).
+    app.add_middleware(SessionAndHeaders, owner=app, engine=engine)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, bool]:
@@ -93,6 +120,8 @@ def create_app(
         return {"ok": True}
 
     errors.install(app)
+    # Outermost: bodies over the limit are refused with 413 before anything reads them.
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = resources.files("ldncare.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.include_router(api.router)

@@ -4,6 +4,7 @@ an HTML page (or a redirect to the login form) elsewhere."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI
@@ -26,6 +27,9 @@ def _is_api(request: Request) -> bool:
 
 
 def _respond(request: Request, status: int, loc: list[Any], msg: str) -> Response:
+    if request.url.path.startswith("/cds-services"):
+        # CDS Hooks clients read {"error": ...} (see ldncare.cdshooks.service).
+        return JSONResponse({"error": msg}, status_code=status)
     if _is_api(request):
         return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status_code=status)
     return page(request, "error.html.j2", status_code=status, status=status, error=msg)
@@ -39,6 +43,18 @@ def _field_loc(exc: LdncareError) -> list[Any]:
         if part:
             parts.append(int(part) if part.isdigit() else part)
     return parts
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method documented for the request's path. Starlette's own ``Allow`` names only
+    the methods of the first route that matched, and each of our routes has one method."""
+    methods: set[str] = set()
+    for template, operations in request.app.openapi().get("paths", {}).items():
+        parts = re.split(r"(\{[^}]+\})", template)
+        pattern = "".join("[^/]+" if p.startswith("{") else re.escape(p) for p in parts)
+        if re.fullmatch(pattern, request.url.path):
+            methods.update(m.upper() for m in operations)
+    return ", ".join(sorted(methods))
 
 
 def install(app: FastAPI) -> None:
@@ -89,6 +105,10 @@ def install(app: FastAPI) -> None:
         response = _respond(request, exc.status_code, ["path"], msg)
         if exc.headers:
             response.headers.update(exc.headers)
+        if exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            if allowed:
+                response.headers["Allow"] = allowed
         return response
 
     @app.exception_handler(OperationalError)

@@ -27,14 +27,24 @@ def text(form: Mapping[str, Any], key: str, *, limit: int = 256) -> str | None:
     return value or None
 
 
+#: Dates outside these are typing errors; refusing them also keeps date arithmetic (a schedule
+#: of weeks after a start day) from running past the calendar's end.
+EARLIEST_DAY = date(1900, 1, 1)
+LATEST_DAY = date(2199, 12, 31)
+DAY_RANGE = f"dates from {EARLIEST_DAY.isoformat()} to {LATEST_DAY.isoformat()} are accepted"
+
+
 def day(form: Mapping[str, Any], key: str) -> date | None:
     value = text(form, key, limit=10)
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        found = date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", field=key) from None
+    if not EARLIEST_DAY <= found <= LATEST_DAY:
+        raise InvalidInput(f"{value!r} is out of range: {DAY_RANGE}", field=key)
+    return found
 
 
 def lines(form: Mapping[str, Any], key: str) -> list[str]:

@@ -30,6 +30,8 @@ class WebSettings(BaseSettings):
     #: Failed logins allowed per (IP, username) within the window before refusing.
     login_max_failures: int = Field(default=5, ge=1, le=1000)
     login_window_seconds: int = Field(default=300, ge=1, le=86400)
+    #: Largest request body accepted (bytes); larger ones get 413 before they are read.
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
 
     def checked(self) -> WebSettings:
         """These settings, ready to serve: refuses weak production settings, fills demo gaps."""
