@@ -100,6 +100,7 @@ def main() -> None:
 # Command modules register themselves on import; keep this list the one place they are wired.
 from ldncare.cli import (  # noqa: E402
     ask_command,
+    ehr_commands,
     export_command,
     followup_commands,
     nantes_command,
@@ -113,3 +114,4 @@ followup_commands.register(app)
 export_command.register(app)
 ask_command.register(app)
 web_commands.register(app)
+ehr_commands.register(app)

@@ -1,0 +1,251 @@
+"""EHR commands: ``import`` (FHIR Bundle or Bulk NDJSON into the store) and ``screen``
+(population worklist over the store or over an NDJSON export).
+
+Thin adapters over :mod:`ldncare.fhir.importer` and :mod:`ldncare.store.population`. The
+database is ``LDNCARE_DATABASE_URL`` (default: a SQLite file in the user's data folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+import tempfile
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ldncare.cli import dump_json, emit
+from ldncare.cli import handle_errors as _errors
+from ldncare.cli import parse_date as _date
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from ldncare.fhir.importer import ImportReport
+    from ldncare.store.population import ScreenHit
+
+
+class ScreenFormat(StrEnum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _actor() -> str:
+    from ldncare.cli.followup_commands import _actor as actor
+
+    return actor()
+
+
+def _engine(url: str | None = None) -> Engine:
+    from ldncare.store.db import open_engine
+
+    return open_engine(url)
+
+
+def _run_import(
+    engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1
+) -> ImportReport:
+    from ldncare.errors import InvalidInput
+    from ldncare.fhir.importer import import_bundle, import_ndjson
+
+    if ndjson or path.is_dir():
+        if quiet:
+            return import_ndjson(engine, path, _actor(), workers=workers)
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeRemainingColumn(),
+            console=_console(err=True),
+            transient=True,
+        ) as bar:
+            tasks: dict[str, Any] = {}
+
+            def progress(phase: str, done: int, total: int) -> None:
+                label = "Reading files (bytes)" if phase == "stage" else "Importing patients"
+                if phase not in tasks:
+                    tasks[phase] = bar.add_task(label, total=total)
+                bar.update(tasks[phase], completed=done, total=total)
+
+            return import_ndjson(engine, path, _actor(), progress, workers=workers)
+    try:
+        bundle = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    return import_bundle(engine, bundle, _actor())
+
+
+def _console(err: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=err)
+
+
+def _print_report(report: ImportReport, max_errors: int) -> None:
+    from rich.table import Table
+
+    console = _console()
+    table = Table(title="FHIR import", show_header=True)
+    table.add_column("")
+    table.add_column("count", justify="right")
+    for label, value in (
+        ("patients imported", report.patients_imported),
+        ("patients updated", report.patients_updated),
+        ("patients unchanged", report.patients_unchanged),
+        ("patients skipped", report.patients_skipped),
+        ("medications (active)", f"{report.medications_total} ({report.medications_active})"),
+        ("conditions (active)", f"{report.conditions} ({report.conditions_active})"),
+        ("lab observations", report.observations),
+        ("errors", len(report.errors)),
+    ):
+        table.add_row(label, str(value))
+    if report.seconds > 0 and report.patients_read:
+        rate = report.patients_read / report.seconds
+        table.add_row("time", f"{report.seconds:.2f} s ({rate:,.0f} patients/s)")
+    console.print(table)
+    if report.ignored_files:
+        console.print(
+            f"Files not read (types ldncare does not use): {', '.join(report.ignored_files)}"
+        )
+    if report.errors:
+        errors = Table(title="Not imported", show_header=True)
+        for col in ("resource", "field", "problem", "patient", "where"):
+            errors.add_column(col)
+        for e in report.errors[:max_errors]:
+            rid = f"{e.resource_type}/{e.resource_id}" if e.resource_id else e.resource_type
+            errors.add_row(rid, e.field or "", e.message, e.patient_id or "", e.where or "")
+        console.print(errors)
+        if len(report.errors) > max_errors:
+            console.print(f"... and {len(report.errors) - max_errors} more (use --json for all)")
+
+
+def _hits_csv(hits: list[ScreenHit]) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["patient_id", "name", "severity", "check", "rule_id", "message", "citations"])
+    for h in hits:
+        writer.writerow(
+            [h.patient_id, h.name or "", h.severity, h.check, h.rule_id, h.message,
+             " ".join(h.citations)]
+        )  # fmt: skip
+    return buf.getvalue()
+
+
+def _hits_table(hits: list[ScreenHit], as_of: date) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Patients needing action on {as_of.isoformat()} ({len(hits)})")
+    for col in ("severity", "patient", "name", "check", "message", "sources"):
+        table.add_column(col, overflow="fold")
+    style = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
+    for h in hits:
+        table.add_row(
+            f"[{style[h.severity]}]{h.severity}[/]", h.patient_id, h.name or "", h.check,
+            h.message, ", ".join(h.citations),
+        )  # fmt: skip
+    console = Console(file=io.StringIO(), width=160, force_terminal=sys.stdout.isatty())
+    console.print(table)
+    out = console.file.getvalue()  # type: ignore[attr-defined]
+    return str(out)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("import")
+    @_errors
+    def import_command(
+        path: Annotated[
+            Path, typer.Argument(help="A FHIR Bundle (.json) or a Bulk Data export folder.")
+        ],
+        ndjson: Annotated[
+            bool,
+            typer.Option("--ndjson", help="PATH is a Bulk NDJSON folder (default if a folder)."),
+        ] = False,
+        as_json: Annotated[
+            bool, typer.Option("--json", help="Print the report as JSON (every error).")
+        ] = False,
+        max_errors: Annotated[int, typer.Option(help="Errors listed in the table.")] = 50,
+        workers: Annotated[
+            int,
+            typer.Option(
+                help="Worker processes reading a Bulk export (pays off with spare cores)."
+            ),
+        ] = 1,
+    ) -> None:
+        """Import patients from FHIR R4 into the store (re-import updates, never duplicates).
+
+        A patient with an invalid resource is not imported at all; each invalid resource is
+        listed with its type, id and field, and the rest of the import goes on.
+        """
+        report = _run_import(_engine(), path, ndjson, quiet=as_json, workers=workers)
+        if as_json:
+            emit(dump_json(report.to_json()), None)
+        else:
+            _print_report(report, max_errors)
+        if report.errors and not report.patients_read:
+            raise typer.Exit(1)
+
+    @app.command("screen")
+    @_errors
+    def screen_command(
+        ndjson: Annotated[
+            Path | None,
+            typer.Option(
+                help="Screen this Bulk NDJSON export (imported into a temporary "
+                "database) instead of the store."
+            ),
+        ] = None,
+        as_of: Annotated[str | None, typer.Option(help="Screen as of (YYYY-MM-DD).")] = None,
+        format: Annotated[ScreenFormat, typer.Option("--format", help="Output format.")] = (
+            ScreenFormat.table
+        ),
+        out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+    ) -> None:
+        """List patients who need action: on LDN with an active opioid, LDN review due, pregnant
+        on LDN, a tricyclic at 65 or over, a gabapentinoid with kidney function below 60 mL/min,
+        pudendal neuralgia without an LDN plan. Each line shows its rule and sources."""
+        from ldncare.store.population import screen_population
+
+        day = _date(as_of, "--as-of") or date.today()
+        if ndjson is not None:
+            from ldncare.fhir.importer import import_ndjson
+
+            with tempfile.TemporaryDirectory(prefix="ldncare-screen-") as tmp:
+                engine = _engine(f"sqlite:///{Path(tmp) / 'screen.db'}")
+                try:
+                    report = import_ndjson(engine, ndjson, _actor(), as_of=day)
+                    if report.errors:
+                        typer.echo(
+                            f"ldncare: {len(report.errors)} resources not imported "
+                            f"({report.patients_skipped} patients skipped); run `ldncare import "
+                            f"--json {ndjson}` to list them",
+                            err=True,
+                        )
+                    hits = screen_population(engine, day)
+                finally:
+                    engine.dispose()
+        else:
+            hits = screen_population(_engine(), day)
+        if format is ScreenFormat.json:
+            text = dump_json(
+                {"as_of": day.isoformat(), "count": len(hits), "hits": [h.to_json() for h in hits]}
+            )
+        elif format is ScreenFormat.csv:
+            text = _hits_csv(hits)
+        else:
+            text = _hits_table(hits, day)
+        emit(text, out)
