@@ -477,7 +477,7 @@ def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None
             if allergy is not None:
                 allergies.append(allergy)
         else:
-            if resource.get("status") in _SKIP_OBS_STATUS:
+            if _str(resource.get("status"), where, "status") in _SKIP_OBS_STATUS:
                 continue
             concept = _obj(resource.get("code"), where, "code")
             loincs = [c for c in _codings(concept, where, "code") if c.system in (LOINC, None)]
