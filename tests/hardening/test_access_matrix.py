@@ -208,6 +208,10 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ),
     ("GET", "/me/help"): (Req("/me/help"), PAGE_OWN),
     ("GET", "/sources"): (Req("/sources"), codes(303, 200, 200, 200, 200, 200)),
+    ("GET", "/ask"): (
+        Req("/ask?q=Can+a+patient+on+tramadol+take+LDN%3F&patient={anna}"),
+        codes(303, 200, 404, 200, 404, 200),
+    ),
     ("GET", "/sources/{source_id}"): (
         Req("/sources/label_naltrexone"),
         codes(303, 200, 200, 200, 200, 200),

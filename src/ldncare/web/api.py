@@ -8,7 +8,6 @@ write needs the session's CSRF token in the ``X-CSRF-Token`` header. Errors are
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import re
 from datetime import date
 from typing import Annotated, Any, Literal
@@ -698,10 +697,7 @@ class AskIn(_In):
     patient_id: Annotated[str, Field(min_length=1, max_length=128)] | None = None
 
 
-@router.post(
-    "/ask",
-    responses={501: {"model": ErrorOut, "description": "Question answering is not installed"}},
-)
+@router.post("/ask")
 def ask(body: AskIn, user: Writer, engine: Engine_) -> Any:
     """Answer a question from the evidence base, citing its sources; with a patient, against
     that patient's latest plan."""
@@ -710,14 +706,9 @@ def ask(body: AskIn, user: Writer, engine: Engine_) -> Any:
         row = authorize_patient(engine, user, body.patient_id)
         plan = repository.latest_plan(engine, row.id, actor=user.actor)
         contract = None if plan is None else plan.contract
-    try:
-        module = importlib.import_module("ldncare.ask")
-    except ImportError:
-        return JSONResponse(
-            {"detail": [{"loc": ["path"], "msg": "question answering is not installed"}]},
-            status_code=501,
-        )
-    answer = module.answer_question(body.question, plan_contract=contract)
+    from ldncare.ask import answer_question
+
+    answer = answer_question(body.question, plan_contract=contract)
     result: dict[str, Any] = answer.to_contract()
     return result
 

@@ -15,7 +15,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
-from ldncare.web import api, errors, pages
+from ldncare.web import api, ask_page, errors, pages
 from ldncare.web.auth import LoginLimiter, Sessions, load_user
 from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
@@ -124,9 +124,11 @@ def create_app(
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = resources.files("ldncare.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
+    # Routes match in order: the EHR-facing CDS Hooks first, so its calls skip the page routes.
+    _mount_cds_hooks(app, settings)
     app.include_router(api.router)
     app.include_router(pages.router)
-    _mount_cds_hooks(app, settings)
+    app.include_router(ask_page.router)
     return app
 
 
