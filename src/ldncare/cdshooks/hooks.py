@@ -32,7 +32,7 @@ from typing import Any
 
 from ldncare.cdshooks.cards import finding_detail, make_card
 from ldncare.cdshooks.fetch import bare_id, resources_in
-from ldncare.core.findings import Finding
+from ldncare.core.findings import Finding, eligibility
 from ldncare.core.patient import MedicationUse, Patient
 from ldncare.core.quantity import format_decimal, parse_dose
 from ldncare.core.renal import check_renal_dose
@@ -42,7 +42,7 @@ from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir.patient_bundle import patient_from_bundle
-from ldncare.planning import context_for, make_plan
+from ldncare.planning import context_for
 
 log = logging.getLogger(__name__)
 
@@ -249,27 +249,31 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
                 patient_id=patient.id,
             )
         )
-    if ctx.active_conditions("pudendal_neuralgia") and not naltrexone:
-        plan = make_plan(patient, as_of=call.as_of)
-        if plan.eligibility != "not_recommended":
-            cautions = [f for f in plan.findings if f.severity == "warning"]
-            intro = (
-                "Pudendal neuralgia is on the problem list and ldncare found no "
-                "contraindication to low-dose naltrexone (off-label)."
-                + (" Cautions:" if cautions else "")
+    # The plan's verdict is eligibility(screen(ctx)) on this same context: no full plan needed
+    # (titration, care and ranked alternatives would be computed and thrown away).
+    if (
+        ctx.active_conditions("pudendal_neuralgia")
+        and not naltrexone
+        and eligibility(findings) != "not_recommended"
+    ):
+        cautions = [f for f in findings if f.severity == "warning"]
+        intro = (
+            "Pudendal neuralgia is on the problem list and ldncare found no "
+            "contraindication to low-dose naltrexone (off-label)."
+            + (" Cautions:" if cautions else "")
+        )
+        basis = cautions or [f for f in findings if f.rule == "ldn.offlabel"]
+        cards.append(
+            make_card(
+                summary="Consider low-dose naltrexone (off-label) for pudendal neuralgia"
+                + (" - with cautions" if cautions else ""),
+                indicator="info",
+                detail=finding_detail(basis, evidence.sources, intro),
+                topic=("ldn-consider", "Consider LDN"),
+                app_url=call.app_url,
+                patient_id=patient.id,
             )
-            basis = cautions or [f for f in plan.findings if f.rule == "ldn.offlabel"]
-            cards.append(
-                make_card(
-                    summary="Consider low-dose naltrexone (off-label) for pudendal neuralgia"
-                    + (" - with cautions" if cautions else ""),
-                    indicator="info",
-                    detail=finding_detail(basis, evidence.sources, intro),
-                    topic=("ldn-consider", "Consider LDN"),
-                    app_url=call.app_url,
-                    patient_id=patient.id,
-                )
-            )
+        )
     return cards
 
 
@@ -372,14 +376,19 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
     cards: list[dict[str, Any]] = []
     ordered_naltrexone = [d for d in drafts if "naltrexone" in d.classes]
     ordered_opioids = [d for d in drafts if "opioid" in d.classes]
-
-    if ordered_naltrexone:
+    on_naltrexone = ctx.active_meds("naltrexone")
+    # The patient with the ordered opioids added, screened once for both checks below.
+    whatif_ctx = found = None
+    if ordered_naltrexone or (ordered_opioids and on_naltrexone):
         whatif = _with_meds(patient, (d.med for d in ordered_opioids))
-        found = screen(context_for(whatif, call.as_of), evidence)
+        whatif_ctx = context_for(whatif, call.as_of)
+        found = screen(whatif_ctx, evidence)
+
+    if ordered_naltrexone and whatif_ctx is not None and found is not None:
         stops = [f for f in found if f.severity == "contraindication"]
         if stops:
             opioid = [f for f in stops if f.rule.startswith("ldn.opioid.")]
-            names = "; ".join(m.name for m in context_for(whatif, call.as_of).active_meds("opioid"))
+            names = "; ".join(m.name for m in whatif_ctx.active_meds("opioid"))
             summary = (
                 f"Naltrexone ordered while an opioid is active: {names}"
                 if opioid and names
@@ -398,10 +407,7 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
                     )
                 )
 
-    on_naltrexone = ctx.active_meds("naltrexone")
-    if ordered_opioids and on_naltrexone:
-        whatif = _with_meds(patient, (d.med for d in ordered_opioids))
-        found = screen(context_for(whatif, call.as_of), evidence)
+    if ordered_opioids and on_naltrexone and found is not None:
         for d in ordered_opioids:
             basis: list[Finding] = [
                 f for f in found if f.rule == "ldn.opioid.active" and d.med.name in f.message

@@ -139,7 +139,7 @@ def home(request: Request) -> Response:
     )
     rows: list[dict[str, Any]] = []
     for s in summaries:
-        contract = s.plan.contract if s.plan else None
+        contract = s.contract
         rows.append(
             {
                 "patient": s.patient,

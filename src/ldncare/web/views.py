@@ -65,7 +65,12 @@ def judge(
     evidence: Evidence,
 ) -> ResponseAssessment | None:
     """The response judgement, or None when the plan has no LDN schedule to judge."""
-    if not steps_of(contract) or contract is None or not contract["ldn"].get("review_date"):
+    # An emptiness test, not steps_of(): assess_response parses the schedule (and reports a
+    # malformed one) itself, and parsing it twice per patient was a third of the dashboard.
+    if contract is None:
+        return None
+    ldn = contract.get("ldn") or {}
+    if not ldn.get("schedule") or not ldn.get("review_date"):
         return None
     return assess_response(entries, contract, today=today, evidence=evidence)
 
@@ -136,9 +141,8 @@ def patient_status(
 
 
 def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> Status:
-    contract = None if summary.plan is None else summary.plan.contract
     entries = [entry_from_row(r) for r in summary.diary]
-    return patient_status(contract, entries, today, evidence, summary.last_review)
+    return patient_status(summary.contract, entries, today, evidence, summary.last_review)
 
 
 # --- tonight's dose and the calendar -------------------------------------------------------------
