@@ -191,17 +191,7 @@ def register(app: typer.Typer) -> None:
         from ldncare.core.titration import titrate
 
         sched = titrate(options, load_evidence().ldn)
-        rows = [
-            {
-                "step": s.number,
-                "start_date": s.start_date.isoformat(),
-                "end_date": s.end_date.isoformat(),
-                "dose_mg": float(s.dose.mg_value),
-                "time_of_day": s.time_of_day,
-                "instruction": s.instruction,
-            }
-            for s in sched.steps
-        ]
+        rows = sched.rows()
         if json_out:
             emit(
                 dump_json(

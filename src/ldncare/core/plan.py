@@ -87,18 +87,7 @@ class TreatmentPlan:
             "ldn": {
                 "eligibility": self.eligibility,
                 "findings": [f.to_contract() for f in self.findings],
-                "schedule": [
-                    {
-                        "step": s.number,
-                        "start_date": s.start_date.isoformat(),
-                        "end_date": s.end_date.isoformat(),
-                        "dose_mg": float(s.dose.mg_value),
-                        "dose": {"value": float(s.dose.mg_value), "unit": "mg"},
-                        "time_of_day": s.time_of_day,
-                        "instruction": s.instruction,
-                    }
-                    for s in (schedule.steps if schedule else ())
-                ],
+                "schedule": schedule.rows() if schedule else [],
                 "review_date": schedule.review_date.isoformat() if schedule else None,
                 "target_reached": schedule.target_reached.isoformat() if schedule else None,
                 "max_daily_dose_mg": float(evidence.ldn.max_mg),

@@ -68,6 +68,21 @@ class Schedule:
     def start(self) -> date:
         return self.steps[0].start_date
 
+    def rows(self) -> list[dict[str, object]]:
+        """The steps as the ``ldn.schedule`` rows of the plan contract."""
+        return [
+            {
+                "step": s.number,
+                "start_date": s.start_date.isoformat(),
+                "end_date": s.end_date.isoformat(),
+                "dose_mg": float(s.dose.mg_value),
+                "dose": {"value": float(s.dose.mg_value), "unit": "mg"},
+                "time_of_day": s.time_of_day,
+                "instruction": s.instruction,
+            }
+            for s in self.steps
+        ]
+
     def dose_on(self, day: date) -> Dose | None:
         for step in self.steps:
             if step.start_date <= day <= step.end_date:
