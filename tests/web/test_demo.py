@@ -21,7 +21,7 @@ def test_demo_patients_cover_every_stage(tmp_path: Path) -> None:
     evidence = load_evidence()
     stages = {
         s.patient.external_id: summary_status(s, TODAY, evidence)
-        for s in patient_summaries(engine, clinic_id="demo-clinic", actor="t")
+        for s in patient_summaries(engine, clinic_id="demo-clinic", actor="t", today=TODAY)
     }
     assert stages["demo-titrating"].stage == "titrating"
     assert "side effects reported" in stages["demo-titrating"].flags

@@ -65,6 +65,29 @@ class PlanRow(Base):
     created_by: Mapped[str] = mapped_column(String(128))
 
 
+class PlanSummaryRow(Base):
+    """What the dashboard needs of one plan version, in a narrow table of its own.
+
+    Written with the plan (``repository.add_patient`` / ``save_plan``) from the same contract,
+    never changed afterwards (plans are insert-only). A table of its own rather than columns on
+    ``plans``: SQLite stores a row's columns in order, so a column after the ~25 kB contract
+    would be read by walking the contract's overflow pages.
+    """
+
+    __tablename__ = "plan_summaries"
+
+    plan_id: Mapped[int] = mapped_column(ForeignKey("plans.id"), primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    eligibility: Mapped[str] = mapped_column(String(32))
+    opioid_on_record: Mapped[bool] = mapped_column(Boolean)
+    review_date: Mapped[date | None] = mapped_column(Date)
+    target_reached: Mapped[date | None] = mapped_column(Date)
+    #: Start of the first LDN step; None when the plan schedules no LDN.
+    first_dose: Mapped[date | None] = mapped_column(Date)
+
+
 class DiaryRow(Base):
     __tablename__ = "diary_entries"
     __table_args__ = (UniqueConstraint("patient_id", "day", name="uq_diary_patient_day"),)

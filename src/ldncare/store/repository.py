@@ -19,7 +19,13 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ldncare.core.diary import DiaryEntry, SideEffect, check_against_schedule, parse_entry
+from ldncare.core.diary import (
+    DiaryEntry,
+    SideEffect,
+    check_against_schedule,
+    parse_entry,
+    scheduled_steps,
+)
 from ldncare.core.patient import Patient
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
@@ -29,6 +35,7 @@ from ldncare.store.models import (
     DiaryRow,
     PatientRow,
     PlanRow,
+    PlanSummaryRow,
     ReviewNoteRow,
 )
 
@@ -120,16 +127,17 @@ def add_patient(
             )
             _audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
             if plan_contract is not None:
-                s.add(
-                    PlanRow(
-                        patient_id=row.id,
-                        version=1,
-                        contract=dict(plan_contract),
-                        reason="initial plan",
-                        created_at=now,
-                        created_by=actor,
-                    )
+                plan = PlanRow(
+                    patient_id=row.id,
+                    version=1,
+                    contract=dict(plan_contract),
+                    reason="initial plan",
+                    created_at=now,
+                    created_by=actor,
                 )
+                s.add(plan)
+                s.flush()
+                _add_summary(s, plan)
                 _audit(s, actor, "create", "plan", row.id, {"version": 1})
             return row
     except IntegrityError:
@@ -168,6 +176,70 @@ def add_assessment(
 
 # --- plans ---------------------------------------------------------------------------------------
 
+#: Findings whose rule id starts with this mean an opioid is on record (ldn.opioid.active, ...).
+OPIOID_RULE_PREFIX = "ldn.opioid."
+
+
+@dataclass(frozen=True)
+class PlanFacts:
+    """What the clinician's status of a patient reads from a plan contract (and nothing else)."""
+
+    eligibility: str
+    opioid_on_record: bool
+    review_date: date | None
+    target_reached: date | None
+    #: Start of the first LDN step (steps are sorted by start); None without a schedule.
+    first_dose: date | None
+
+
+def plan_facts(contract: Mapping[str, Any]) -> PlanFacts:
+    """The facts of ``contract["ldn"]``; a malformed contract raises (KeyError, InvalidInput...).
+
+    A plan that does not recommend LDN needs only eligibility and the opioid finding, so the
+    other fields are read leniently for it (the status never looks at them).
+    """
+    ldn = contract["ldn"]
+    eligibility = str(ldn["eligibility"])
+    opioid = any(str(f["rule"]).startswith(OPIOID_RULE_PREFIX) for f in ldn["findings"])
+    try:
+        review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
+        target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
+        first = scheduled_steps(contract)[0].start if ldn.get("schedule") else None
+    except (InvalidInput, KeyError, TypeError, ValueError, IndexError):
+        if eligibility != "not_recommended":
+            raise
+        review = target = first = None
+    return PlanFacts(eligibility, opioid, review, target, first)
+
+
+def plan_summary_values(contract: Any) -> dict[str, Any] | None:
+    """The ``plan_summaries`` columns for ``contract``, or None if it cannot be summarised."""
+    try:
+        facts = plan_facts(contract)
+    except (InvalidInput, KeyError, TypeError, ValueError, IndexError, AttributeError):
+        return None
+    return {
+        "eligibility": facts.eligibility,
+        "opioid_on_record": facts.opioid_on_record,
+        "review_date": facts.review_date,
+        "target_reached": facts.target_reached,
+        "first_dose": facts.first_dose,
+    }
+
+
+def _add_summary(session: Session, plan: PlanRow) -> None:
+    values = plan_summary_values(plan.contract)
+    if values is not None:
+        session.add(
+            PlanSummaryRow(
+                plan_id=plan.id,
+                patient_id=plan.patient_id,
+                version=plan.version,
+                created_at=plan.created_at,
+                **values,
+            )
+        )
+
 
 def save_plan(
     engine: Engine,
@@ -198,6 +270,7 @@ def save_plan(
                 )
                 s.add(row)
                 s.flush()
+                _add_summary(s, row)
                 _audit(s, actor, "create", "plan", patient.id, {"version": version})
                 return row
         except IntegrityError:

@@ -335,7 +335,11 @@ def list_patients(user: User, engine: Engine_, today: Today) -> Any:
         return [_patient_out(repository.get_patient(engine, row.id, actor=user.actor))]
     evidence = load_evidence()
     rows = patient_summaries(
-        engine, clinic_id=user.clinic_id, actor=user.actor, all_clinics=user.role == "admin"
+        engine,
+        clinic_id=user.clinic_id,
+        actor=user.actor,
+        all_clinics=user.role == "admin",
+        today=today,
     )
     return [_patient_out(s.patient, summary_status(s, today, evidence).to_contract()) for s in rows]
 

@@ -135,19 +135,23 @@ def home(request: Request) -> Response:
     today = deps.today(request)
     evidence = load_evidence()
     summaries = patient_summaries(
-        engine, clinic_id=user.clinic_id, actor=user.actor, all_clinics=user.role == "admin"
+        engine,
+        clinic_id=user.clinic_id,
+        actor=user.actor,
+        all_clinics=user.role == "admin",
+        today=today,
     )
     rows: list[dict[str, Any]] = []
     for s in summaries:
-        contract = s.contract
+        review = s.facts.review_date if s.facts else None
         rows.append(
             {
                 "patient": s.patient,
                 "plan": s.plan,
                 "status": summary_status(s, today, evidence),
-                "review": contract["ldn"].get("review_date") if contract else None,
-                "diary_days": len(s.diary),
-                "last_day": s.diary[-1].day.isoformat() if s.diary else None,
+                "review": review.isoformat() if review else None,
+                "diary_days": s.diary_days,
+                "last_day": s.last_day.isoformat() if s.last_day else None,
             }
         )
 

@@ -6,7 +6,7 @@ Nothing here writes HTML; templates and API models read these dataclasses and di
 from __future__ import annotations
 
 import calendar
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -17,12 +17,11 @@ from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
 from ldncare.evidence.models import Evidence
 from ldncare.store.models import DiaryRow, ReviewNoteRow
+from ldncare.store.repository import PlanFacts, plan_facts
 from ldncare.web.queries import PatientSummary
 
 #: Diary days looked at for "side effects reported" on the dashboard.
 SIDE_EFFECT_DAYS = 14
-#: Findings whose rule id starts with this mean an opioid is on record (ldn.opioid.active, ...).
-OPIOID_RULE_PREFIX = "ldn.opioid."
 
 STAGE_LABELS = {
     "no_plan": "no plan",
@@ -94,38 +93,63 @@ class Status:
         }
 
 
-def patient_status(
-    contract: Mapping[str, Any] | None,
+def response_status(
+    facts: PlanFacts,
     entries: Sequence[DiaryEntry],
     today: date,
-    evidence: Evidence,
-    last_review: ReviewNoteRow | None = None,
+    assess: Callable[[], ResponseAssessment | None],
+) -> str | None:
+    """``judge(...).status`` for a plan with ``facts``, calling ``assess`` only when the diary
+    can change the answer.
+
+    The two shortcuts are assess_response's own rules (core/response.py): no verdict before the
+    review date (``too_early``), and without any diary day there is no baseline
+    (``insufficient_data``). tests/web/test_dashboard_summary.py checks both against
+    assess_response, so they cannot drift apart unnoticed.
+    """
+    if facts.first_dose is None or facts.review_date is None:
+        return None  # judge() returns None: no LDN schedule to judge
+    if today < facts.review_date:
+        return "too_early"
+    if not entries:
+        return "insufficient_data"
+    result = assess()
+    return None if result is None else result.status
+
+
+def status_from_facts(
+    facts: PlanFacts | None,
+    entries: Sequence[DiaryEntry],
+    today: date,
+    last_review: ReviewNoteRow | None,
+    assess: Callable[[], ResponseAssessment | None],
 ) -> Status:
-    """Where the patient stands and what needs the clinician's attention."""
-    if contract is None:
+    """Where the patient stands and what needs the clinician's attention.
+
+    ``facts`` are the latest plan's (None without a plan); ``entries`` need only hold the diary
+    days from ``SIDE_EFFECT_DAYS`` ago when ``assess`` brings its own diary.
+    """
+    if facts is None:
         return Status("no_plan", ("no plan yet",))
     flags: list[str] = []
-    ldn = contract["ldn"]
-    if any(f["rule"].startswith(OPIOID_RULE_PREFIX) for f in ldn["findings"]):
+    if facts.opioid_on_record:
         flags.append("opioid on record")
     recent = [e for e in entries if e.day > today - timedelta(days=SIDE_EFFECT_DAYS)]
     if any(e.side_effects for e in recent):
         severe = any(s.severity == "severe" for e in recent for s in e.side_effects)
         flags.append("severe side effects reported" if severe else "side effects reported")
-    if ldn["eligibility"] == "not_recommended":
+    if facts.eligibility == "not_recommended":
         return Status("safety_alert", ("LDN not recommended now", *flags))
-    steps = steps_of(contract)
-    result = judge(entries, contract, today, evidence)
-    review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
-    target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
-    response = None if result is None else result.status
+    response = response_status(facts, entries, today, assess)
+    review = facts.review_date
+    target = facts.target_reached
     if review is not None and today >= review:
         reviewed = last_review is not None and last_review.created_at.date() >= review
         if not reviewed:
             flags.insert(0, "review due")
     if response in ("non_responder", "minimal"):
         flags.append("non-response")
-    if not steps or today < steps[0].start:
+    if facts.first_dose is None or today < facts.first_dose:
         stage = "not_started"
     elif target is not None and today < target:
         stage = "titrating"
@@ -140,9 +164,38 @@ def patient_status(
     return Status(stage, tuple(flags), response)
 
 
+def patient_status(
+    contract: Mapping[str, Any] | None,
+    entries: Sequence[DiaryEntry],
+    today: date,
+    evidence: Evidence,
+    last_review: ReviewNoteRow | None = None,
+) -> Status:
+    """Where the patient stands and what needs the clinician's attention."""
+    if contract is None:
+        return Status("no_plan", ("no plan yet",))
+    return status_from_facts(
+        plan_facts(contract),
+        entries,
+        today,
+        last_review,
+        lambda: judge(entries, contract, today, evidence),
+    )
+
+
 def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> Status:
+    """The dashboard's status of one patient, from the plan summary and the diary it loaded."""
+    if summary.as_of is not None and summary.as_of != today:
+        raise ValueError(f"the summary was read for {summary.as_of}, not {today}")
     entries = [entry_from_row(r) for r in summary.diary]
-    return patient_status(summary.contract, entries, today, evidence, summary.last_review)
+    contract = summary.contract
+
+    def assess() -> ResponseAssessment | None:
+        if contract is None:
+            raise AssertionError("patient_summaries loads the contract a verdict needs")
+        return judge(entries, contract, today, evidence)
+
+    return status_from_facts(summary.facts, entries, today, summary.last_review, assess)
 
 
 # --- tonight's dose and the calendar -------------------------------------------------------------
