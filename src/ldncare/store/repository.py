@@ -333,7 +333,8 @@ def _diary_values(entry: DiaryEntry) -> dict[str, Any]:
     }
 
 
-def _row_to_entry(row: DiaryRow) -> DiaryEntry:
+def entry_from_row(row: DiaryRow) -> DiaryEntry:
+    """The core diary entry of a stored row (also used by the web views)."""
     return DiaryEntry(
         day=row.day,
         pain_avg=row.pain_avg,
@@ -418,7 +419,7 @@ def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntr
             )
         )
         _audit(s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "list": len(rows)})
-        return [_row_to_entry(r) for r in rows]
+        return [entry_from_row(r) for r in rows]
 
 
 def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, list[str]]:

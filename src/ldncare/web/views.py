@@ -12,11 +12,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from ldncare.core.diary import DiaryEntry, ScheduledStep, SideEffect, scheduled_steps, step_on
+from ldncare.core.diary import DiaryEntry, ScheduledStep, scheduled_steps, step_on
 from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
 from ldncare.evidence.models import Evidence
-from ldncare.store.models import DiaryRow, ReviewNoteRow
+from ldncare.store import repository
+from ldncare.store.models import ReviewNoteRow
 from ldncare.store.repository import PlanFacts, plan_facts
 from ldncare.web.queries import PatientSummary
 
@@ -33,22 +34,6 @@ STAGE_LABELS = {
     "responder": "responder",
     "non_responder": "non-responder",
 }
-
-
-def entry_from_row(row: DiaryRow) -> DiaryEntry:
-    return DiaryEntry(
-        day=row.day,
-        pain_avg=row.pain_avg,
-        pain_worst=row.pain_worst,
-        sitting_minutes=row.sitting_minutes,
-        sleep_quality=row.sleep_quality,
-        side_effects=tuple(SideEffect.model_validate(x) for x in row.side_effects or ()),
-        dose_taken=row.dose_taken,
-        dose_mg=None if row.dose_mg is None else Decimal(row.dose_mg),
-        dose_time=row.dose_time,
-        pgic=row.pgic,
-        notes=row.notes,
-    )
 
 
 def steps_of(contract: Mapping[str, Any] | None) -> list[ScheduledStep]:
@@ -187,7 +172,7 @@ def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> 
     """The dashboard's status of one patient, from the plan summary and the diary it loaded."""
     if summary.as_of is not None and summary.as_of != today:
         raise ValueError(f"the summary was read for {summary.as_of}, not {today}")
-    entries = [entry_from_row(r) for r in summary.diary]
+    entries = [repository.entry_from_row(r) for r in summary.diary]
     contract = summary.contract
 
     def assess() -> ResponseAssessment | None:
