@@ -52,7 +52,7 @@ def _transaction(engine: Engine) -> Iterator[Session]:
         yield session
 
 
-def _audit(
+def record_audit(
     session: Session,
     who: str,
     action: str,
@@ -60,6 +60,7 @@ def _audit(
     entity_id: object | None,
     detail: Mapping[str, Any] | None = None,
 ) -> None:
+    """Add an audit row to ``session``: it commits or rolls back with the change it records."""
     session.add(
         AuditRow(
             at=_now(),
@@ -125,7 +126,7 @@ def add_patient(
                     patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor
                 )
             )
-            _audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
+            record_audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
             if plan_contract is not None:
                 plan = PlanRow(
                     patient_id=row.id,
@@ -138,7 +139,7 @@ def add_patient(
                 s.add(plan)
                 s.flush()
                 _add_summary(s, plan)
-                _audit(s, actor, "create", "plan", row.id, {"version": 1})
+                record_audit(s, actor, "create", "plan", row.id, {"version": 1})
             return row
     except IntegrityError:
         raise InvalidInput(
@@ -149,14 +150,14 @@ def add_patient(
 def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:
     with _transaction(engine) as s:
         rows = list(s.scalars(select(PatientRow).order_by(PatientRow.id)))
-        _audit(s, actor, "read", "patient", None, {"list": len(rows)})
+        record_audit(s, actor, "read", "patient", None, {"list": len(rows)})
         return rows
 
 
 def get_patient(engine: Engine, ref: PatientRef, *, actor: str) -> PatientRow:
     with _transaction(engine) as s:
         row = _resolve(s, ref)
-        _audit(s, actor, "read", "patient", row.id)
+        record_audit(s, actor, "read", "patient", row.id)
         return row
 
 
@@ -170,7 +171,7 @@ def add_assessment(
         )
         s.add(row)
         s.flush()
-        _audit(s, actor, "create", "assessment", row.id, {"patient_id": patient.id})
+        record_audit(s, actor, "create", "assessment", row.id, {"patient_id": patient.id})
         return row
 
 
@@ -271,7 +272,7 @@ def save_plan(
                 s.add(row)
                 s.flush()
                 _add_summary(s, row)
-                _audit(s, actor, "create", "plan", patient.id, {"version": version})
+                record_audit(s, actor, "create", "plan", patient.id, {"version": version})
                 return row
         except IntegrityError:
             # Another writer took this version number first (PostgreSQL); take the next one.
@@ -289,7 +290,7 @@ def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | Non
             .order_by(PlanRow.version.desc())
             .limit(1)
         ).first()
-        _audit(
+        record_audit(
             s, actor, "read", "plan", patient.id, {"version": None if row is None else row.version}
         )
         return row
@@ -303,7 +304,7 @@ def list_plans(engine: Engine, ref: PatientRef, *, actor: str) -> list[PlanRow]:
                 select(PlanRow).where(PlanRow.patient_id == patient.id).order_by(PlanRow.version)
             )
         )
-        _audit(s, actor, "read", "plan", patient.id, {"list": len(rows)})
+        record_audit(s, actor, "read", "plan", patient.id, {"list": len(rows)})
         return rows
 
 
@@ -384,7 +385,7 @@ def _upsert(session: Session, patient_id: int, entry: DiaryEntry, actor: str) ->
     ).returning(DiaryRow.id, DiaryRow.created_at, DiaryRow.updated_at)
     row_id, created_at, updated_at = session.execute(stmt).one()
     created = created_at == updated_at
-    _audit(
+    record_audit(
         session,
         actor,
         "create" if created else "update",
@@ -418,7 +419,9 @@ def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntr
                 select(DiaryRow).where(DiaryRow.patient_id == patient.id).order_by(DiaryRow.day)
             )
         )
-        _audit(s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "list": len(rows)})
+        record_audit(
+            s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "list": len(rows)}
+        )
         return [entry_from_row(r) for r in rows]
 
 
@@ -428,7 +431,9 @@ def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, li
         rows = s.execute(
             select(DiaryRow.day, DiaryRow.flags).where(DiaryRow.patient_id == patient.id)
         ).all()
-        _audit(s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "flags": True})
+        record_audit(
+            s, actor, "read", "diary_entry", None, {"patient_id": patient.id, "flags": True}
+        )
         return {day: list(flags) for day, flags in rows if flags}
 
 
@@ -459,7 +464,7 @@ def add_review_note(engine: Engine, ref: PatientRef, text: str, *, actor: str) -
         )
         s.add(row)
         s.flush()
-        _audit(s, actor, "create", "review_note", row.id, {"patient_id": patient.id})
+        record_audit(s, actor, "create", "review_note", row.id, {"patient_id": patient.id})
         return row
 
 
@@ -473,7 +478,7 @@ def list_review_notes(engine: Engine, ref: PatientRef, *, actor: str) -> list[Re
                 .order_by(ReviewNoteRow.id)
             )
         )
-        _audit(s, actor, "read", "review_note", None, {"patient_id": patient.id})
+        record_audit(s, actor, "read", "review_note", None, {"patient_id": patient.id})
         return rows
 
 

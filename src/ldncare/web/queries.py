@@ -24,29 +24,9 @@ from ldncare.store.models import (
     PlanSummaryRow,
     ReviewNoteRow,
 )
-from ldncare.store.repository import PlanFacts, plan_facts
+from ldncare.store.repository import PlanFacts, plan_facts, record_audit
 
 PatientRef = int | str
-
-
-def record_audit(
-    session: Session,
-    who: str,
-    action: str,
-    entity: str,
-    entity_id: object | None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    session.add(
-        AuditRow(
-            at=datetime.now(UTC),
-            who=who,
-            action=action,
-            entity=entity,
-            entity_id=None if entity_id is None else str(entity_id),
-            detail=dict(detail) if detail is not None else None,
-        )
-    )
 
 
 def audit(
