@@ -23,7 +23,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -56,7 +55,6 @@ _PATIENT_DATA = frozenset(
         "Medication",
     }
 )
-_DOSE_IN_TEXT = re.compile(r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|µg|ug|g)\b", re.IGNORECASE)
 _PERIOD_PER_DAY = {"d": Decimal(1), "h": Decimal(24), "wk": Decimal(1) / 7, "min": Decimal(1440)}
 
 
@@ -184,15 +182,10 @@ def _delete(label: str, ref: str | None) -> list[dict[str, Any]]:
 
 
 def _low_dose_mg(med: MedicationUse, evidence: Evidence) -> Decimal | None:
-    for text in (med.dose_text, med.name):
-        match = _DOSE_IN_TEXT.search(text or "")
-        if match:
-            try:
-                mg = parse_dose(f"{match.group(1)} {match.group(2)}").mg_value
-            except LdncareError:
-                continue
-            return mg if mg <= evidence.ldn.max_daily_dose.mg_value else None
-    return None
+    dose = med.stated_dose()
+    if dose is None or dose.mg_value > evidence.ldn.max_daily_dose.mg_value:
+        return None
+    return dose.mg_value
 
 
 def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ldncare.core.quantity import Dose, find_dose
+
 Sex = Literal["female", "male", "other", "unknown"]
 
 MedicationStatus = Literal[
@@ -85,6 +87,10 @@ class MedicationUse(_Model):
     @property
     def rxnorm_codes(self) -> tuple[str, ...]:
         return tuple(c.code for c in self.codes if c.system is None or "rxnorm" in c.system)
+
+    def stated_dose(self) -> Dose | None:
+        """The dose from the dosage text, else the product strength in the name (mg)."""
+        return find_dose(self.dose_text) or find_dose(self.name)
 
     def is_active(self, as_of: date) -> bool:
         if self.status not in ACTIVE_MEDICATION_STATUSES:

@@ -111,3 +111,23 @@ def parse_dose(text: str | float | int | Decimal, *, field: str = "dose") -> Dos
             field=field,
         )
     return Dose(_to_decimal(number, "dose"), unit_key)
+
+
+#: A mass dose written inside free text ("Naltrexone 1.5 MG capsule", "take 4.5 mg at night").
+#: A unit followed by "/" is a concentration or a rate ("1 mg/mL", "25 MCG/HR"), not a dose.
+_DOSE_IN_TEXT = re.compile(
+    r"(\d+(?:[.,]\d+)?)\s*(mg|mcg|µg|μg|ug|g|milligrams?)\b(?!\s*/)", re.IGNORECASE
+)
+
+
+def find_dose(text: str | None) -> Dose | None:
+    """The first dose written in ``text``, in mg, or ``None`` when there is none."""
+    match = _DOSE_IN_TEXT.search(text or "")
+    if match is None:
+        return None
+    unit = match.group(2).lower()
+    unit = "mg" if unit.startswith("milligram") else unit
+    try:
+        return Dose(_to_decimal(match.group(1), "dose"), unit).to_mg()
+    except InvalidInput:
+        return None

@@ -72,7 +72,6 @@ DEFAULT_BATCH = 500
 _patients: Table = PatientRow.__table__  # type: ignore[assignment]
 _ENTRY = re.compile(r"^entry\[(\d+)\]\.resource\.?(.*)$")
 # A dose in milligrams: "4.5 mg", "1.5 MG" -- but not a concentration such as "1 MG/ML".
-_DOSE_MG = re.compile(r"(\d+(?:[.,]\d+)?)\s*(?:mg|milligrams?)\b(?!\s*/)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -244,12 +243,8 @@ def _line_issue(issue: LineIssue) -> ImportIssue:
 
 def dose_mg(med: MedicationUse) -> float | None:
     """Milligrams per dose from the dosage text, else from the product strength in the name."""
-    for text in (med.dose_text, med.name):
-        if text:
-            m = _DOSE_MG.search(text)
-            if m:
-                return float(m.group(1).replace(",", "."))
-    return None
+    dose = med.stated_dose()
+    return None if dose is None else float(dose.mg_value)
 
 
 @dataclass
