@@ -33,6 +33,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from ldncare.fhir.importer import DEFAULT_BATCH
+
 HERE = Path(__file__).resolve().parent
 AS_OF = date(2026, 6, 1)
 
@@ -132,7 +134,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("LDNCARE_TEST_POSTGRES_URL"))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--repeat", type=int, default=3, help="screening runs (median)")
-    parser.add_argument("--batch", type=int, default=500, help="patients per transaction")
+    parser.add_argument("--batch", type=int, default=DEFAULT_BATCH, help="patients per transaction")
     parser.add_argument("--workdir", type=Path, default=None)
     parser.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--worker", nargs=2, metavar=("URL", "DIR"), help=argparse.SUPPRESS)

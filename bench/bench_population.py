@@ -14,6 +14,8 @@ from bench_import_screen import run_one
 from common import Result, at_least, at_most, info
 from generate_population import generate
 
+from ldncare.fhir.importer import DEFAULT_BATCH
+
 
 def bench_population(quick: bool) -> list[Result]:
     sizes = [10_000] if quick else [10_000, 100_000]
@@ -28,7 +30,7 @@ def bench_population(quick: bool) -> list[Result]:
             folder = work / f"export-{n}"
             generate(folder, n)
             for db in dbs:
-                r = run_one(db, folder, work, 3, 500, pg)
+                r = run_one(db, folder, work, 3, DEFAULT_BATCH, pg)
                 label = f"N={n:,} {db}"
                 out.append(
                     at_least(
