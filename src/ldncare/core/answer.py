@@ -204,7 +204,7 @@ class _Numbering:
             number = self.order.setdefault(cid, len(self.order) + 1)
             if number not in out:
                 out.append(number)
-        return tuple(out)
+        return tuple(sorted(out))
 
     def references(self) -> tuple[Reference, ...]:
         return tuple(Reference(n, self.sources[cid]) for cid, n in self.order.items())
