@@ -1,8 +1,7 @@
 """Small patient factory for the options and Nantes tests.
 
 Patients are built directly as :class:`Patient`; medicines and conditions are classified by the
-shipped vocabulary (``ldncare.evidence.vocabulary``). If that module is missing, a tiny
-name -> classes table stands in, so these tests do not depend on its arrival.
+shipped vocabulary (``ldncare.evidence.vocabulary``).
 """
 
 from __future__ import annotations
@@ -15,55 +14,13 @@ from ldncare.core.options import Option, rank_options
 from ldncare.core.patient import Condition, LabResult, MedicationUse, Patient
 from ldncare.evidence.loader import data_root, load_evidence_from
 from ldncare.evidence.models import Evidence
+from ldncare.evidence.vocabulary import load_vocabulary
 
 AS_OF = date(2026, 6, 1)
 
-_FALLBACK_MEDS: dict[str, frozenset[str]] = {
-    "phenelzine": frozenset({"maoi", "serotonergic"}),
-    "selegiline": frozenset({"maoi", "serotonergic"}),
-    "sertraline": frozenset({"ssri", "serotonergic"}),
-    "citalopram": frozenset({"ssri", "serotonergic", "qt_prolonging"}),
-    "sumatriptan": frozenset({"triptan", "serotonergic"}),
-    "lithium": frozenset({"lithium", "serotonergic"}),
-    "oxycodone": frozenset({"opioid", "cns_depressant"}),
-    "lorazepam": frozenset({"benzodiazepine", "cns_depressant"}),
-    "tramadol": frozenset({"opioid", "tramadol", "serotonergic", "cns_depressant"}),
-    "amiodarone": frozenset({"qt_prolonging"}),
-}
-_FALLBACK_CONDITIONS: dict[str, frozenset[str]] = {
-    "atrioventricular block": frozenset({"cardiac_conduction", "heart_disease"}),
-    "depressive": frozenset({"depression"}),
-    "anxiety": frozenset({"anxiety"}),
-    "insomnia": frozenset({"insomnia"}),
-    "cirrhosis": frozenset({"hepatic_impairment"}),
-    "myocardial infarction": frozenset({"recent_mi", "heart_disease"}),
-    "angle-closure glaucoma": frozenset({"angle_closure_glaucoma"}),
-    "urinary retention": frozenset({"urinary_retention"}),
-    "hypertension": frozenset({"hypertension"}),
-    "obstructive pulmonary": frozenset({"respiratory_disease"}),
-    "opioid use disorder": frozenset({"opioid_use_disorder", "substance_misuse"}),
-    "pregnancy": frozenset({"pregnancy"}),
-}
-
-
-class _TableClassifier:
-    def __init__(self, table: dict[str, frozenset[str]]) -> None:
-        self.table = table
-
-    def classify(self, item: Any) -> frozenset[str]:
-        text = (getattr(item, "name", None) or getattr(item, "display", "")).lower()
-        out: set[str] = set()
-        for key, classes in self.table.items():
-            if key in text:
-                out |= classes
-        return frozenset(out)
-
 
 def classifiers() -> tuple[Any, Any]:
-    try:
-        from ldncare.evidence.vocabulary import load_vocabulary
-    except ImportError:  # vocabulary not shipped yet
-        return _TableClassifier(_FALLBACK_MEDS), _TableClassifier(_FALLBACK_CONDITIONS)
+    """The shipped vocabulary: the options tests run against the real classification."""
     vocab = load_vocabulary()
     return vocab.medications, vocab.conditions
 
