@@ -406,10 +406,8 @@ def plan_to_bundle(
 
 
 def _model_problems(bundle: Mapping[str, Any]) -> list[str]:
-    try:
-        from fhir.resources.R4B.bundle import Bundle
-    except ImportError:  # pragma: no cover - depends on the optional extra
-        return ["fhir.resources is not installed: pip install 'ldncare[fhir]'"]
+    # Imported here: the models take about half a second to load, and only export needs them.
+    from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
 
     try:
