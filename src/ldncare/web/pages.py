@@ -4,10 +4,12 @@ and the patient's own phone-friendly pages. They call the same service functions
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
+from sqlalchemy import Engine
 from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
@@ -15,6 +17,7 @@ from ldncare.core.diary import SIDE_EFFECT_KINDS
 from ldncare.errors import InvalidInput, LdncareError, NotFound
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
+from ldncare.store.models import PatientRow
 from ldncare.web import csrf, deps, forms
 from ldncare.web.auth import (
     CurrentUser,
@@ -64,6 +67,26 @@ async def _run(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 # --- login ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ClinicianPost:
+    """What every clinician form post on a patient starts from."""
+
+    user: CurrentUser
+    form: FormData
+    engine: Engine
+    row: PatientRow
+
+
+async def _clinician_post(request: Request, patient_id: str) -> _ClinicianPost:
+    """Clinicians only; the form read; the patient checked against the user's clinic."""
+    user = deps.user(request)
+    require_clinician(user)
+    form = await _form(request)
+    engine = deps.engine(request)
+    row = await _run(authorize_patient, engine, user, patient_id)
+    return _ClinicianPost(user, form, engine, row)
 
 
 def _login_page(request: Request, status: int = 200, **ctx: Any) -> Response:
@@ -289,12 +312,9 @@ def assess_form(request: Request, patient_id: str) -> Response:
 
 @router.post("/patients/{patient_id}/assess")
 async def assess(request: Request, patient_id: str) -> Response:
-    user = deps.user(request)
-    require_clinician(user)
-    form = await _form(request)
-    engine = deps.engine(request)
+    post = await _clinician_post(request, patient_id)
+    user, form, engine, row = post.user, post.form, post.engine, post.row
     today = deps.today(request)
-    row = await _run(authorize_patient, engine, user, patient_id)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         data = forms.patient_data(form, external_id=row.external_id, today=today)
@@ -335,11 +355,8 @@ def adjust_form(request: Request, patient_id: str) -> Response:
 
 @router.post("/patients/{patient_id}/adjust")
 async def adjust(request: Request, patient_id: str) -> Response:
-    user = deps.user(request)
-    require_clinician(user)
-    form = await _form(request)
-    engine = deps.engine(request)
-    row = await _run(authorize_patient, engine, user, patient_id)
+    post = await _clinician_post(request, patient_id)
+    user, form, engine, row = post.user, post.form, post.engine, post.row
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
         step_days = forms.text(form, "step_days", limit=3)
@@ -378,11 +395,8 @@ def _int(value: str | None, field: str, low: int, high: int) -> int | None:
 
 @router.post("/patients/{patient_id}/review")
 async def review(request: Request, patient_id: str) -> Response:
-    user = deps.user(request)
-    require_clinician(user)
-    form = await _form(request)
-    engine = deps.engine(request)
-    row = await _run(authorize_patient, engine, user, patient_id)
+    post = await _clinician_post(request, patient_id)
+    user, form, engine, row = post.user, post.form, post.engine, post.row
     text = forms.text(form, "text", limit=5000) or ""
     await _run(repository.add_review_note, engine, row.id, text, actor=user.actor)
     return _redirect(f"/patients/{row.id}?msg=noted#review")
