@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 from fastapi import FastAPI
 
-from ldncare.cdshooks.service import build_router
+from ldncare.cdshooks.service import CdsCalls, build_router
 from ldncare.cdshooks.settings import CdsSettings
 
 
@@ -17,6 +17,7 @@ def create_cds_app(
     settings = settings or CdsSettings()
     app = FastAPI(title="ldncare CDS Hooks", docs_url=None, redoc_url=None)
     router = build_router(settings, transport=transport)
+    app.add_middleware(CdsCalls, serve_call=router.serve_call)  # type: ignore[attr-defined]
     app.include_router(router)
     app.state.cds_feedback = router.feedback_log  # type: ignore[attr-defined]
     return app

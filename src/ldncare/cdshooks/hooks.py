@@ -31,6 +31,7 @@ from typing import Any
 
 from ldncare.cdshooks.cards import finding_detail, make_card
 from ldncare.cdshooks.fetch import bare_id, resources_in
+from ldncare.core.context import ClassifiedMedication
 from ldncare.core.findings import Finding, eligibility
 from ldncare.core.patient import MedicationUse, Patient
 from ldncare.core.quantity import format_decimal, parse_dose
@@ -100,12 +101,17 @@ def _legacy(resource: dict[str, Any]) -> dict[str, Any]:
 
 
 def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    entries = [{"resource": dict(patient)}] + [{"resource": dict(r)} for r in others]
+    # The reader only reads: the resources are wrapped, not copied.
+    entries = [{"resource": patient}, *({"resource": r} for r in others)]
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
 def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
-    """The core Patient from prefetch/fetched resources; unreadable resources are skipped."""
+    """The core Patient from prefetch/fetched resources; unreadable resources are skipped.
+
+    Only the latest lab of each kind is kept (what the core's decisions read): see
+    ``patient_from_bundle(latest_labs_only=True)``.
+    """
     pid = patient_id or "unknown"
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
@@ -117,21 +123,21 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
     ]
     head = chosen if chosen is not None else stub
     try:
-        return patient_from_bundle(_bundle(head, others))
+        return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
     except (LdncareError, ValueError, TypeError, AttributeError) as exc:
         log.info("CDS patient %s: dropping unreadable resources (%s)", pid, exc)
     try:
-        patient_from_bundle(_bundle(head, []))
+        patient_from_bundle(_bundle(head, []), latest_labs_only=True)
     except (LdncareError, ValueError, TypeError, AttributeError):
         head = stub
     kept = []
     for r in others:
         try:
-            patient_from_bundle(_bundle(stub, [r]))
+            patient_from_bundle(_bundle(stub, [r]), latest_labs_only=True)
         except (LdncareError, ValueError, TypeError, AttributeError):
             continue
         kept.append(r)
-    return patient_from_bundle(_bundle(head, kept))
+    return patient_from_bundle(_bundle(head, kept), latest_labs_only=True)
 
 
 def draft_resources(hook: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -164,10 +170,6 @@ def read_drafts(drafts: Sequence[dict[str, Any]]) -> list[DraftMedication]:
             med = med.model_copy(update={"status": "active", "start": None, "end": None})
             out.append(DraftMedication(resource, med, vocab.classify(med)))
     return out
-
-
-def _with_meds(patient: Patient, meds: Iterable[MedicationUse]) -> Patient:
-    return patient.model_copy(update={"medications": patient.medications + tuple(meds)})
 
 
 # --------------------------------------------------------------------------- decisions
@@ -370,11 +372,16 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
     ordered_naltrexone = [d for d in drafts if "naltrexone" in d.classes]
     ordered_opioids = [d for d in drafts if "opioid" in d.classes]
     on_naltrexone = ctx.active_meds("naltrexone")
-    # The patient with the ordered opioids added, screened once for both checks below.
+    # The patient with the ordered opioids added, screened once for both checks below. The
+    # drafts were classified when read: only they are added to the context.
     whatif_ctx = found = None
     if ordered_naltrexone or (ordered_opioids and on_naltrexone):
-        whatif = _with_meds(patient, (d.med for d in ordered_opioids))
-        whatif_ctx = context_for(whatif, call.as_of)
+        whatif_ctx = ctx.with_medications(
+            [
+                ClassifiedMedication(d.med, d.classes, d.med.is_active(call.as_of))
+                for d in ordered_opioids
+            ]
+        )
         found = screen(whatif_ctx, evidence)
 
     if ordered_naltrexone and whatif_ctx is not None and found is not None:

@@ -75,7 +75,22 @@ def serve(
     # collection over them takes ~50 ms, which showed up as p99 latency spikes).
     gc.collect()
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, workers=1, access_log=False, log_level="warning")
+    # The standard asyncio loop, not uvloop. Under wrk with 50 new connections uvloop answered
+    # the first requests of each connection up to 0.8 s late (responses grouped behind the
+    # requests it was still reading: MagicStack/uvloop#631), which made the CDS Hooks p99
+    # 180-570 ms against 42-46 ms with asyncio at the same throughput (bench/README.md). uvloop
+    # also has an open report of responses reaching the wrong request under heavy load with
+    # uvicorn (MagicStack/uvloop#645), which a clinical app cannot risk.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=1,
+        loop="asyncio",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+    )
 
 
 @user_app.command("add")

@@ -6,6 +6,7 @@ precomputed view keeps every rule consistent and the whole screen fast.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Protocol
@@ -59,6 +60,24 @@ class ClinicalContext:
 
     def ever_conditions(self, cls: str) -> tuple[Condition, ...]:
         return tuple(c.condition for c in self.conditions if cls in c.classes)
+
+    def with_medications(self, added: Sequence[ClassifiedMedication]) -> ClinicalContext:
+        """This context with more medications (e.g. draft orders), already classified.
+
+        The same as building the context again for the patient with those medications, without
+        classifying the others a second time.
+        """
+        if not added:
+            return self
+        patient = self.patient.model_copy(
+            update={"medications": self.patient.medications + tuple(m.med for m in added)}
+        )
+        return ClinicalContext(
+            patient=patient,
+            as_of=self.as_of,
+            medications=self.medications + tuple(added),
+            conditions=self.conditions,
+        )
 
 
 def build_context(

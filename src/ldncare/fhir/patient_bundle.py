@@ -95,6 +95,9 @@ _MED_STATUSES = frozenset(
 _COND_STATUSES = frozenset({"active", "recurrence", "relapse", "inactive", "remission", "resolved"})
 _SKIP_VERIFICATION = frozenset({"refuted", "entered-in-error"})
 _SKIP_OBS_STATUS = frozenset({"entered-in-error", "cancelled"})
+_CLINICAL = frozenset(
+    {"Condition", "MedicationRequest", "MedicationStatement", "Observation", "AllergyIntolerance"}
+)
 _DATE_RE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 # Codings repeat across resources and requests (the same LOINC and RxNorm codes), and a Coding
@@ -135,19 +138,34 @@ class _Where:
         )
 
 
+# The same date strings recur within a bundle and across requests (lab runs, order dates):
+# valid ones are remembered, bounded like the codings. Invalid ones are never stored, so each
+# still raises its own error.
+_DATES: dict[str, date] = {}
+_DATES_MAX = 50_000
+
+
 def parse_fhir_date(value: Any, where: _Where, field: str) -> date | None:
     """FHIR date/dateTime -> date. Partial dates take the first day ("2019-05" -> 1 May)."""
     if value is None:
         return None
-    if not isinstance(value, str):
+    if type(value) is str:
+        known = _DATES.get(value)
+        if known is not None:
+            return known
+    elif not isinstance(value, str):
         raise where.error(field, f"must be a date string, got {type(value).__name__}")
     m = _DATE_RE.match(value)
     if not m:
         raise where.error(field, f"{value!r} is not a FHIR date (YYYY, YYYY-MM or YYYY-MM-DD)")
     try:
-        return date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
+        day = date(int(m.group(1)), int(m.group(2) or 1), int(m.group(3) or 1))
     except ValueError:
         raise where.error(field, f"{value!r} is not a valid calendar date") from None
+    if len(_DATES) >= _DATES_MAX:
+        _DATES.clear()
+    _DATES[str(value)] = day
+    return day
 
 
 def _obj(value: Any, where: _Where, field: str) -> Mapping[str, Any]:
@@ -184,6 +202,15 @@ def _codings(concept: Mapping[str, Any], where: _Where, field: str) -> tuple[Cod
         return ()
     out = []
     for i, raw in enumerate(_list(raw_list, where, f"{field}.coding")):
+        if type(raw) is dict:  # fast path: plain JSON with string members
+            code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+            if (
+                type(code) is str
+                and (system is None or type(system) is str)
+                and (display is None or type(display) is str)
+            ):
+                out.append(_coding(system, code, display))
+                continue
         c = _obj(raw, where, f"{field}.coding[{i}]")
         code = c.get("code")
         if code is None:
@@ -218,6 +245,8 @@ def _concept_text(concept: Mapping[str, Any], codes: tuple[Coding, ...], where: 
 
 
 def _status_code(concept: Any, where: _Where, field: str) -> str | None:
+    if concept is None:
+        return None
     obj = _obj(concept, where, field)
     for c in _codings(obj, where, field):
         return c.code
@@ -473,8 +502,18 @@ def _extensions(patient: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     return out
 
 
-def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None) -> Patient:
-    """Build the core :class:`Patient` from a FHIR R4 Bundle."""
+def patient_from_bundle(
+    bundle: dict[str, Any], *, patient_id: str | None = None, latest_labs_only: bool = False
+) -> Patient:
+    """Build the core :class:`Patient` from a FHIR R4 Bundle.
+
+    ``latest_labs_only`` keeps one lab result per kind: the one
+    :meth:`Patient.latest_lab` would pick from the full list (latest date, the first in bundle
+    order on a tie). The clinical core reads labs only through ``latest_lab``, so decisions are
+    the same; a CDS Hooks call that only decides (prefetch may hold up to 100 labs) then
+    builds a few lab models instead of all of them. Every lab's date is still parsed and
+    checked; the values of the labs left out are not read.
+    """
     reader = _BundleReader(bundle, patient_id)
     pwhere = _Where(reader.patient_index, reader.patient)
     pid = reader.patient.get("id")
@@ -488,16 +527,16 @@ def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None
     weight: tuple[date, float] | None = None
     height: tuple[date, float] | None = None
     pregnant: tuple[date, bool] | None = None
+    latest: dict[LabKind, tuple[date, Mapping[str, Any], _Where, Coding, date | None]] = {}
 
     for index, _url, resource in reader.items:
         rtype = resource["resourceType"]
-        if rtype not in (
-            "Condition", "MedicationRequest", "MedicationStatement", "Observation",
-            "AllergyIntolerance",
-        ):  # fmt: skip
+        if rtype not in _CLINICAL:
             continue
         where = _Where(index, resource)
-        if is_ldncare_output(resource) or not reader.belongs(resource, where):
+        if ("meta" in resource and is_ldncare_output(resource)) or not reader.belongs(
+            resource, where
+        ):
             continue  # ldncare's own plan output is not patient data
         if rtype == "Condition":
             cond = _condition(resource, where)
@@ -535,11 +574,16 @@ def patient_from_bundle(bundle: dict[str, Any], *, patient_id: str | None = None
                         if c.code in _PREGNANT and (pregnant is None or rank >= pregnant[0]):
                             pregnant = (rank, _PREGNANT[c.code])
                 elif code in LAB_LOINC:
-                    labs.append(_lab(resource, where, LAB_LOINC[code], coding, when))
+                    kind = LAB_LOINC[code]
+                    if not latest_labs_only:
+                        labs.append(_lab(resource, where, kind, coding, when))
+                    elif kind not in latest or rank > latest[kind][0]:
+                        latest[kind] = (rank, resource, where, coding, when)
                 else:
                     continue
                 break
 
+    labs.extend(_lab(r, w, kind, c, when) for kind, (_, r, w, c, when) in latest.items())
     name = _patient_name(reader.patient, pwhere)
     gender = _str(reader.patient.get("gender"), pwhere, "gender") or "unknown"
     if gender not in ("female", "male", "other", "unknown"):

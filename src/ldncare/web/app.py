@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import date
 from importlib import resources
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -110,6 +110,11 @@ def create_app(
     app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
     app.state.demo_logins = []
 
+    # Innermost (added first): CDS Hooks service calls answered before the router.
+    from ldncare.cdshooks.service import CdsCalls
+
+    cds_router = _cds_router(settings)
+    app.add_middleware(CdsCalls, serve_call=cds_router.serve_call)  # type: ignore[attr-defined]
     # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
     # and a copy of the response per request: several times the cost of /healthz itself).
     app.add_middleware(SessionAndHeaders, owner=app, engine=engine)
@@ -125,14 +130,14 @@ def create_app(
     static = resources.files("ldncare.web") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     # Routes match in order: the EHR-facing CDS Hooks first, so its calls skip the page routes.
-    _mount_cds_hooks(app, settings)
+    app.include_router(cds_router)
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     return app
 
 
-def _mount_cds_hooks(app: FastAPI, settings: WebSettings) -> None:
+def _cds_router(settings: WebSettings) -> APIRouter:
     """The CDS Hooks service under /cds-services; demo mode turns its JWT check off."""
     from ldncare.cdshooks.service import build_router
     from ldncare.cdshooks.settings import CdsSettings
@@ -140,4 +145,4 @@ def _mount_cds_hooks(app: FastAPI, settings: WebSettings) -> None:
     cds = CdsSettings()
     if settings.demo:
         cds = cds.model_copy(update={"demo": True})
-    app.include_router(build_router(cds))
+    return build_router(cds)
