@@ -15,7 +15,10 @@ Rules:
   of unchanged data, it writes nothing.
 - **Fast.** Patients are written in batches (one transaction per batch, multi-row inserts);
   if a batch fails, its patients are retried one transaction each, so one bad patient cannot
-  take others down with it, and each patient stays atomic either way.
+  take others down with it, and each patient stays atomic either way. On PostgreSQL a batch
+  is written by a writer thread while the next one is read and prepared (the server works on
+  its own core meanwhile), new patient ids are taken from the sequence in one round trip, and
+  the assessment and audit rows are built by the server from the patient rows just copied.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -38,7 +41,7 @@ from typing import Any
 import orjson
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, Table, bindparam, delete, select, update
+from sqlalchemy import Connection, Engine, Table, bindparam, delete, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ldncare.core.patient import (
@@ -272,6 +275,8 @@ class _Prepared:
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "patients": ("clinic_id", "external_id", "name", "birth_date", "snapshot", "created_at",
                  "created_by"),
+    "patients+id": ("id", "clinic_id", "external_id", "name", "birth_date", "snapshot",
+                    "created_at", "created_by"),
     "assessments": ("patient_id", "snapshot", "created_at", "created_by"),
     "audit_log": ("at", "who", "action", "entity", "entity_id", "detail"),
     "pop_patient": ("patient_id", "external_id", "name", "birth_date", "sex", "pregnant",
@@ -307,6 +312,10 @@ class _Encoding:
         return when
 
 
+#: Entries of the per-process dose memo before it is emptied (memory stays flat in N).
+_DOSE_CACHE = 50_000
+
+
 @functools.cache
 def _ldn_dosing() -> LdnDosing:
     """The LDN dosing limits (ldn.yaml), read through their model without loading the whole
@@ -329,6 +338,20 @@ class _Facts:
         ldn = _ldn_dosing()
         self.ldn_max_mg = float(ldn.max_mg)
         self.review = timedelta(weeks=ldn.defaults.review_weeks)
+        #: dose_mg by (dosage text, name): the same few products recur across patients.
+        self._doses: dict[tuple[str | None, str], float | None] = {}
+
+    def dose(self, med: MedicationUse) -> float | None:
+        """:func:`dose_mg`, memoised on the two texts it reads (bounded)."""
+        key = (med.dose_text, med.name)
+        try:
+            return self._doses[key]
+        except KeyError:
+            pass
+        if len(self._doses) >= _DOSE_CACHE:
+            self._doses.clear()
+        value = self._doses[key] = dose_mg(med)
+        return value
 
     def prepare(self, patient: Patient, imported_at: Any) -> _Prepared:
         day = self.enc.day
@@ -339,7 +362,7 @@ class _Facts:
         meds: list[tuple[Any, ...]] = []
         for seq, m in enumerate(patient.medications):
             classes = set(classify_med(m))
-            dose = dose_mg(m)
+            dose = self.dose(m)
             review = None
             # LDN = naltrexone at no more than the LDN maximum; an unknown dose counts as LDN so
             # that its safety checks (opioids, pregnancy) are never silently skipped.
@@ -384,12 +407,18 @@ class _Facts:
                          pop, meds, conds, labs)  # fmt: skip
 
 
-def _bulk_insert(conn: Connection, table: str, rows: Sequence[tuple[Any, ...]]) -> None:
+def _marks(values: Sequence[Any]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _bulk_insert(conn: Connection, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
     """Many rows at once, straight to the driver: ``COPY`` on PostgreSQL, ``executemany`` on
-    SQLite (SQLAlchemy's per-value processing cost more than the database work)."""
+    SQLite (SQLAlchemy's per-value processing cost more than the database work). ``name`` is
+    a key of :data:`_COLUMNS`: the table, optionally with ``+...`` for another column set."""
     if not rows:
         return
-    cols = _COLUMNS[table]
+    cols = _COLUMNS[name]
+    table = name.split("+")[0]
     if conn.dialect.name == "postgresql":
         raw: Any = conn.connection.dbapi_connection
         with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
@@ -403,12 +432,30 @@ def _bulk_insert(conn: Connection, table: str, rows: Sequence[tuple[Any, ...]]) 
 # --- writing -----------------------------------------------------------------------------------
 
 
+@dataclass
+class _Written:
+    """What writing one batch did; merged into the report by the importing thread."""
+
+    counts: list[int]
+    #: Patients written (or found unchanged), for the medication/condition/lab counts.
+    done: list[_Prepared]
+    errors: list[ImportIssue] = field(default_factory=list)
+
+
 class _Writer:
-    """Collects prepared patients and writes them in batches, one patient never split."""
+    """Collects prepared patients and writes them in batches, one patient never split.
+
+    With ``background`` (PostgreSQL), a full batch is written by one writer thread while the
+    caller reads and prepares the next one: the database works on its own core while this
+    process parses, instead of each waiting for the other. At most one batch is in flight,
+    and a batch starts only after the previous one committed, so batches are written in
+    order (the later record of a patient still wins). :meth:`close` writes what is left and
+    waits for it; the report is complete only after it.
+    """
 
     def __init__(
         self, engine: Engine, actor: str, as_of: date, report: ImportReport, source: str,
-        batch_size: int,
+        batch_size: int, *, background: bool = False,
     ) -> None:  # fmt: skip
         self.engine = engine
         self.actor = actor
@@ -423,6 +470,17 @@ class _Writer:
         self.pending: list[_Prepared] = []
         self.pending_ids: set[str] = set()
         self.stamp: Any = None
+        self._thread: ThreadPoolExecutor | None = (
+            ThreadPoolExecutor(1, thread_name_prefix="ldncare-import-writer")
+            if background
+            else None
+        )
+        self._inflight: Future[_Written] | None = None
+        # COPY runs on the driver's connection, so its errors arrive unwrapped.
+        self._db_errors: tuple[type[BaseException], ...] = (
+            SQLAlchemyError,
+            engine.dialect.loaded_dbapi.Error,
+        )
 
     def add(self, patient: Patient) -> None:
         self.add_prepared(self.facts.prepare(patient, self.enc.stamp(datetime.now(UTC))))
@@ -436,33 +494,68 @@ class _Writer:
             self.flush()
 
     def flush(self) -> None:
+        """Write the pending patients: now, or (``background``) once the batch before them is
+        committed, while the caller goes on."""
         batch, self.pending, self.pending_ids = self.pending, [], set()
         if not batch:
             return
+        if self._thread is None:
+            self._merge(self._write_batch(batch))
+            return
+        self._wait()
+        self._inflight = self._thread.submit(self._write_batch, batch)
+
+    def close(self) -> None:
+        """Write what is pending and wait until every batch is committed and counted."""
+        try:
+            self.flush()
+            self._wait()
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        """Wait for the writer thread to end (idempotent; what is still pending is dropped)."""
+        if self._thread is not None:
+            self._thread.shutdown(wait=True)
+            self._thread = None
+
+    def _wait(self) -> None:
+        inflight, self._inflight = self._inflight, None
+        if inflight is not None:
+            self._merge(inflight.result())
+
+    def _write_batch(self, batch: list[_Prepared]) -> _Written:
+        """One transaction for the batch; if it fails, one transaction per patient. Touches
+        no shared state (it may run in the writer thread)."""
         try:
             with self.engine.begin() as conn:
-                counts = self._write(conn, batch)
-        except SQLAlchemyError:
-            counts = [0, 0, 0]
-            for one in batch:
-                try:
-                    with self.engine.begin() as conn:
-                        c = self._write(conn, [one])
-                except SQLAlchemyError as exc:
-                    first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
-                    self.report.errors.append(
-                        ImportIssue("Patient", one.pid, None,
-                                    f"not imported: database error: {first}", one.pid)
-                    )  # fmt: skip
-                    self.report.patients_skipped += 1
-                    continue
-                counts = [a + b for a, b in zip(counts, c, strict=True)]
-                self._count([one])
-        else:
-            self._count(batch)
-        self.report.patients_imported += counts[0]
-        self.report.patients_updated += counts[1]
-        self.report.patients_unchanged += counts[2]
+                return _Written(self._write(conn, batch), batch)
+        except self._db_errors:
+            pass
+        out = _Written([0, 0, 0], [])
+        for one in batch:
+            try:
+                with self.engine.begin() as conn:
+                    c = self._write(conn, [one])
+            except self._db_errors as exc:
+                first = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+                out.errors.append(
+                    ImportIssue("Patient", one.pid, None,
+                                f"not imported: database error: {first}", one.pid)
+                )  # fmt: skip
+                continue
+            out.counts = [a + b for a, b in zip(out.counts, c, strict=True)]
+            out.done.append(one)
+        return out
+
+    def _merge(self, written: _Written) -> None:
+        r = self.report
+        r.errors.extend(written.errors)
+        r.patients_skipped += len(written.errors)
+        self._count(written.done)
+        r.patients_imported += written.counts[0]
+        r.patients_updated += written.counts[1]
+        r.patients_unchanged += written.counts[2]
 
     def _count(self, batch: Sequence[_Prepared]) -> None:
         r = self.report
@@ -475,13 +568,21 @@ class _Writer:
             r.observations += labs
 
     def _write(self, conn: Connection, batch: Sequence[_Prepared]) -> list[int]:
+        pg = not self.enc.sqlite
         ids = [p.pid for p in batch]
+        # Raw SQL: an IN list of 2,000 bound values compiled by SQLAlchemy cost more than the
+        # query. PostgreSQL takes the ids as one array parameter.
         existing = {
             ext: (pk, digest)
-            for pk, ext, digest in conn.execute(
-                select(_patients.c.id, _patients.c.external_id, pop_patient.c.source_hash)
-                .outerjoin(pop_patient, pop_patient.c.patient_id == _patients.c.id)
-                .where(_patients.c.external_id.in_(ids))
+            for pk, ext, digest in conn.exec_driver_sql(
+                "SELECT p.id, p.external_id, f.source_hash FROM patients p "
+                "LEFT OUTER JOIN pop_patient f ON f.patient_id = p.id "
+                + (
+                    "WHERE p.external_id = ANY(%s)"
+                    if pg
+                    else f"WHERE p.external_id IN ({_marks(ids)})"
+                ),
+                (ids,) if pg else tuple(ids),
             )
         }
         now = self.enc.stamp(datetime.now(UTC))
@@ -491,19 +592,33 @@ class _Writer:
         created: dict[str, int] = {}
         if new:
             day = self.enc.day
-            _bulk_insert(conn, "patients", [
-                (None, p.pid, p.name, day(p.birth_date), p.snapshot, now,
-                 self.actor)
-                for p in new
-            ])  # fmt: skip
-            created = {
-                ext: pk
-                for ext, pk in conn.execute(
-                    select(_patients.c.external_id, _patients.c.id).where(
-                        _patients.c.external_id.in_([p.pid for p in new])
+            if pg:
+                # Take the new ids from the table's sequence up front (one round trip), so
+                # that the patients are copied with their ids and need no read-back.
+                keys = [pk for (pk,) in conn.exec_driver_sql(
+                    "SELECT nextval(pg_get_serial_sequence('patients', 'id')) "
+                    "FROM generate_series(1, %s)", (len(new),),
+                )]  # fmt: skip
+                created = {p.pid: pk for p, pk in zip(new, keys, strict=True)}
+                _bulk_insert(conn, "patients+id", [
+                    (created[p.pid], None, p.pid, p.name, p.birth_date, p.snapshot, now,
+                     self.actor)
+                    for p in new
+                ])  # fmt: skip
+            else:
+                _bulk_insert(conn, "patients", [
+                    (None, p.pid, p.name, day(p.birth_date), p.snapshot, now, self.actor)
+                    for p in new
+                ])  # fmt: skip
+                new_ids = [p.pid for p in new]
+                created = {
+                    ext: pk
+                    for ext, pk in conn.exec_driver_sql(
+                        "SELECT external_id, id FROM patients "
+                        f"WHERE external_id IN ({_marks(new_ids)})",
+                        tuple(new_ids),
                     )
-                )
-            }
+                }
         if changed:
             changed_ids = [existing[p.pid][0] for p in changed]
             conn.execute(
@@ -537,12 +652,35 @@ class _Writer:
         self, conn: Connection, written: list[tuple[int, _Prepared, str]], now: Any
     ) -> None:
         actor = self.actor
-        _bulk_insert(conn, "assessments", [(pk, p.snapshot, now, actor) for pk, p, _ in written])
-        _bulk_insert(conn, "audit_log", [
-            (now, actor, action, "patient", str(pk),
-             orjson.dumps({"external_id": p.pid, "source": self.source}).decode())
-            for pk, p, action in written
-        ])  # fmt: skip
+        if self.enc.sqlite:
+            _bulk_insert(conn, "assessments", [
+                (pk, p.snapshot, now, actor) for pk, p, _ in written
+            ])  # fmt: skip
+            _bulk_insert(conn, "audit_log", [
+                (now, actor, action, "patient", str(pk),
+                 orjson.dumps({"external_id": p.pid, "source": self.source}).decode())
+                for pk, p, action in written
+            ])  # fmt: skip
+        else:
+            # The assessment snapshot is the patient row's snapshot just written (copied by
+            # the server, not sent and parsed a second time); the audit detail is built from
+            # the same row. Same rows, in the same order, as one COPY each would give.
+            keys = [pk for pk, _, _ in written]
+            conn.exec_driver_sql(
+                "INSERT INTO assessments (patient_id, snapshot, created_at, created_by) "
+                "SELECT p.id, p.snapshot, %s, %s "
+                "FROM unnest(%s::integer[]) WITH ORDINALITY AS u(id, n) "
+                "JOIN patients p ON p.id = u.id ORDER BY u.n",
+                (now, actor, keys),
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO audit_log (at, who, action, entity, entity_id, detail) "
+                "SELECT %s, %s, u.action, 'patient', u.id::text, "
+                "jsonb_build_object('external_id', p.external_id, 'source', %s::text) "
+                "FROM unnest(%s::integer[], %s::text[]) WITH ORDINALITY AS u(id, action, n) "
+                "JOIN patients p ON p.id = u.id ORDER BY u.n",
+                (now, actor, self.source, keys, [action for _, _, action in written]),
+            )
         _bulk_insert(conn, "pop_patient", [(pk, *p.pop) for pk, p, _ in written])
         _bulk_insert(conn, "pop_medication", [(pk, *r) for pk, p, _ in written for r in p.meds])
         _bulk_insert(conn, "pop_condition", [(pk, *r) for pk, p, _ in written for r in p.conds])
@@ -690,7 +828,7 @@ def import_bundle(
     report.errors.extend(issues)
     writer = _Writer(engine, actor, as_of or date.today(), report, "fhir:bundle", batch_size)
     _consume(_prepare_all(groups, writer.facts), writer, report)
-    writer.flush()
+    writer.close()
     report.seconds = time.perf_counter() - started
     return report
 
@@ -722,9 +860,12 @@ def import_ndjson(
     report = ImportReport()
     as_of = as_of or date.today()
     workers = max(1, workers)
-    writer = _Writer(engine, actor, as_of, report, "fhir:ndjson", batch_size)
     dialect = engine.dialect.name
+    # PostgreSQL works in its own process: write each batch while the next one is prepared.
+    writer = _Writer(engine, actor, as_of, report, "fhir:ndjson", batch_size,
+                     background=dialect == "postgresql")  # fmt: skip
     with NdjsonExport(Path(directory), workdir=workdir) as export, ExitStack() as stack:
+        stack.callback(writer.stop)
         parallel = workers > 1 and export.n_buckets > 1
         pool = stack.enter_context(_pool(workers)) if parallel else None
         if pool is not None:
@@ -760,7 +901,7 @@ def import_ndjson(
             done += chunk.seen
             if progress is not None:
                 progress("import", done, stats.patients)
-        writer.flush()
+        writer.close()
     _analyze(engine)
     report.seconds = time.perf_counter() - started
     return report
