@@ -229,11 +229,12 @@ def cds_request(hook: str) -> dict[str, Any]:
 
 
 @contextmanager
-def server(db_url: str) -> Iterator[str]:
+def server(db_url: str, loop: str = "asyncio") -> Iterator[str]:
     port = free_port()
     env = dict(os.environ, LDNCARE_DATABASE_URL=db_url)
+    host = ["--host", "127.0.0.1", "--port", str(port), "--loop", loop]
     proc = subprocess.Popen(
-        [*_pin(0), str(LDNCARE), "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+        [*_pin(0), str(LDNCARE), "serve", "--demo", *host],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -322,11 +323,22 @@ def bench_http(quick: bool) -> list[Result]:
                 connections=50,
                 script=_post_script(select_body),
             )
+            view_script = _post_script(cds_request("patient-view"))
             view = wrk(
                 f"{base}/cds-services/ldncare-patient-view",
                 seconds=seconds,
                 connections=50,
-                script=_post_script(cds_request("patient-view")),
+                script=view_script,
+            )
+        # The same patient-view run on uvloop, the loop `ldncare serve` no longer uses by
+        # default: its p99 shows why (new connections admitted late, bench/README.md).
+        with server(db_url, loop="uvloop") as base:
+            uv_healthz = wrk(f"{base}/healthz", seconds=seconds, connections=50)
+            uv_view = wrk(
+                f"{base}/cds-services/ldncare-patient-view",
+                seconds=seconds,
+                connections=50,
+                script=view_script,
             )
     size = len(json.dumps(select_body))
     ratio = select["rps"] / healthz["rps"]
@@ -346,6 +358,9 @@ def bench_http(quick: bool) -> list[Result]:
         info("http", "patient-view / healthz throughput", view["rps"] / healthz["rps"] * 100, "%"),
         at_most("http", "patient-view p99 latency", view["p99"], "ms", 20),
         at_most("http", "patient-view errors", view["errors"], "", 0),
+        info("http", "uvloop (comparison): GET /healthz throughput", uv_healthz["rps"], "req/s"),
+        info("http", "uvloop (comparison): patient-view throughput", uv_view["rps"], "req/s"),
+        info("http", "uvloop (comparison): patient-view p99 latency", uv_view["p99"], "ms"),
     ]
 
 

@@ -87,3 +87,28 @@ def test_serve_without_secret_key_outside_demo_fails(
     monkeypatch.delenv("LDNCARE_SECRET_KEY", raising=False)
     r = CliRunner().invoke(app, ["serve"])
     assert r.exit_code == 2 and "LDNCARE_SECRET_KEY" in r.output
+
+
+def test_serve_runs_on_the_asyncio_loop_unless_told(
+    cli: tuple[typer.Typer, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    app, _ = cli
+    calls: list[dict[str, object]] = []
+    monkeypatch.setattr(uvicorn, "run", lambda _app, **kw: calls.append(kw))
+    monkeypatch.setattr("ldncare.web.demo.load_if_empty", lambda engine: None)
+    for args, loop in (
+        (["serve", "--demo"], "asyncio"),
+        (["serve", "--demo", "--loop", "uvloop"], "uvloop"),
+    ):
+        r = CliRunner().invoke(app, args)
+        assert r.exit_code == 0, r.output
+        assert calls[-1]["loop"] == loop and calls[-1]["workers"] == 1
+
+
+def test_serve_with_unknown_loop_fails_with_the_choices(cli: tuple[typer.Typer, str]) -> None:
+    app, _ = cli
+    r = CliRunner().invoke(app, ["serve", "--demo", "--loop", "tornado"])
+    assert r.exit_code == 2
+    assert "--loop must be one of asyncio, uvloop, not 'tornado'" in r.output

@@ -22,6 +22,10 @@ class Role(StrEnum):
     admin = "admin"
 
 
+#: Event loops ``ldncare serve --loop`` accepts (uvicorn's names).
+_LOOPS = ("asyncio", "uvloop")
+
+
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"ldncare: error: {message}", err=True)
     raise typer.Exit(code)
@@ -38,6 +42,13 @@ def serve(
             "checks (no secret key needed, cookies over plain http, no CDS Hooks JWT check).",
         ),
     ] = False,
+    loop: Annotated[
+        str,
+        typer.Option(
+            help="Event loop: asyncio (default) or uvloop. See bench/README.md before changing: "
+            "uvloop answered new connections late under load.",
+        ),
+    ] = "asyncio",
 ) -> None:
     """Start the web app (JSON API and pages) in one uvicorn worker.
 
@@ -45,6 +56,9 @@ def serve(
     """
     import uvicorn
 
+    if loop not in _LOOPS:
+        _fail(f"--loop must be one of {', '.join(_LOOPS)}, not {loop!r}")
+        return
     from ldncare.web.app import create_app
     from ldncare.web.demo import load_if_empty
     from ldncare.web.settings import WebSettings
@@ -75,18 +89,18 @@ def serve(
     # collection over them takes ~50 ms, which showed up as p99 latency spikes).
     gc.collect()
     gc.freeze()
-    # The standard asyncio loop, not uvloop. Under wrk with 50 new connections uvloop answered
-    # the first requests of each connection up to 0.8 s late (responses grouped behind the
-    # requests it was still reading: MagicStack/uvloop#631), which made the CDS Hooks p99
-    # 180-570 ms against 42-46 ms with asyncio at the same throughput (bench/README.md). uvloop
-    # also has an open report of responses reaching the wrong request under heavy load with
-    # uvicorn (MagicStack/uvloop#645), which a clinical app cannot risk.
+    # The standard asyncio loop by default, not uvloop. Under wrk with 50 new connections,
+    # uvloop admitted about one new connection per loop pass, so the first request of the last
+    # connections waited up to 0.8 s: CDS Hooks p99 180-570 ms against 42-46 ms with asyncio at
+    # the same throughput (bench/README.md; compare MagicStack/uvloop#631). uvloop also has an
+    # open report of responses reaching the wrong request under heavy load with uvicorn
+    # (MagicStack/uvloop#645), which a clinical app cannot risk.
     uvicorn.run(
         app,
         host=host,
         port=port,
         workers=1,
-        loop="asyncio",
+        loop=loop,
         http="httptools",
         access_log=False,
         log_level="warning",
