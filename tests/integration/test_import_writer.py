@@ -19,8 +19,9 @@ from sqlalchemy import Engine, func, select
 from ldncare.fhir.importer import ImportReport, import_ndjson
 from ldncare.store.db import make_engine, migrate
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
-from ldncare.store.population import pop_condition, pop_lab, pop_medication, pop_patient
+from ldncare.store.population import pop_lab, pop_medication, pop_patient
 from tests.integration.followup_db import db_url
+from tests.integration.test_fhir_import import _count, _facts
 
 __all__ = ["db_url"]
 
@@ -84,14 +85,9 @@ def _write_export(folder: Path, records: list[list[Any]]) -> Path:
     return folder
 
 
-def _count(engine: Engine, table: Any) -> int:
-    with engine.connect() as conn:
-        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
-
-
-def _stored(engine: Engine) -> dict[str, list[tuple[str, ...]]]:
+def _stored(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
     """Every imported row, keyed by FHIR id instead of database id, without timestamps."""
-    out: dict[str, list[tuple[str, ...]]] = {}
+    out: dict[str, list[tuple[Any, ...]]] = {}
     with engine.connect() as conn:
         ext = {pk: e for pk, e in conn.execute(select(PatientRow.id, PatientRow.external_id))}
         P, A, L = PatientRow, AssessmentRow, AuditRow
@@ -111,15 +107,7 @@ def _stored(engine: Engine) -> dict[str, list[tuple[str, ...]]]:
                 select(L.action, L.entity, L.entity_id, L.detail).where(L.entity == "patient")
             )
         )
-        for table in (pop_medication, pop_condition, pop_lab):
-            cols = [c for c in table.c if c.name not in ("id", "patient_id")]
-            rows = conn.execute(select(table.c.patient_id, *cols)).all()
-            out[table.name] = sorted((ext[r[0]], *(str(v) for v in r[1:])) for r in rows)
-        cols = [c for c in pop_patient.c if c.name not in ("patient_id", "imported_at")]
-        out["pop_patient"] = sorted(
-            tuple(str(v) for v in r) for r in conn.execute(select(*cols)).all()
-        )
-    return out
+    return {**out, **_facts(engine)}
 
 
 def _import(engine: Engine, folder: Path, batch: int) -> ImportReport:

@@ -200,8 +200,10 @@ def _codings(concept: Mapping[str, Any], where: _Where, field: str) -> tuple[Cod
     raw_list = concept.get("coding")
     if raw_list is None:
         return ()
+    if type(raw_list) is not list:  # field names are formatted only on the error path
+        raw_list = _list(raw_list, where, f"{field}.coding")
     out = []
-    for i, raw in enumerate(_list(raw_list, where, f"{field}.coding")):
+    for i, raw in enumerate(raw_list):
         if type(raw) is dict:  # fast path: plain JSON with string members
             code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
             if (
@@ -231,7 +233,9 @@ def _codings(concept: Mapping[str, Any], where: _Where, field: str) -> tuple[Cod
 
 def _concept_text(concept: Mapping[str, Any], codes: tuple[Coding, ...], where: _Where,
                   field: str) -> str | None:  # fmt: skip
-    text = _str(concept.get("text"), where, f"{field}.text")
+    text = concept.get("text")
+    if text is not None and type(text) is not str:
+        text = _str(text, where, f"{field}.text")
     if text and text.strip():
         return text.strip()
     for c in codes:
