@@ -26,12 +26,14 @@ HERE = Path(__file__).resolve().parent
 
 
 def _groups() -> dict[str, Callable[[bool], list[Result]]]:
+    import bench_chart
     import bench_core
 
     groups: dict[str, Callable[[bool], list[Result]]] = {
         "plan": bench_core.bench_plan,
         "ask": bench_core.bench_ask,
         "startup": bench_core.bench_cold_start,
+        "chart": bench_chart.bench_chart,
     }
     for module, names in (("bench_http", ("http", "pages")), ("bench_population", ("population",))):
         if (HERE / f"{module}.py").exists():
