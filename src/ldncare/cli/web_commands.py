@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import gc
 import getpass
+import os
 import sys
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -49,8 +50,17 @@ def serve(
             "uvloop answered new connections late under load.",
         ),
     ] = "asyncio",
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Worker processes, e.g. one per core. They share the database and the session "
+            "key; the login rate limit and CDS Hooks feedback are kept per worker.",
+        ),
+    ] = 1,
 ) -> None:
-    """Start the web app (JSON API and pages) in one uvicorn worker.
+    """Start the web app (JSON API, pages and CDS Hooks) under uvicorn.
 
     The database is LDNCARE_DATABASE_URL (default: a SQLite file in the user's data folder).
     """
@@ -59,7 +69,7 @@ def serve(
     if loop not in _LOOPS:
         _fail(f"--loop must be one of {', '.join(_LOOPS)}, not {loop!r}")
         return
-    from ldncare.web.app import create_app
+    from ldncare.web.app import WORKER_FACTORY, create_app, worker_environment
     from ldncare.web.demo import load_if_empty
     from ldncare.web.settings import WebSettings
 
@@ -84,27 +94,36 @@ def serve(
             for username, password, role in logins:
                 typer.echo(f"    {username:18} {password:14} {role}")
     typer.echo(f"ldncare: serving on {url}  (API docs: {url}docs)")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        # The standard asyncio loop by default, not uvloop. Under wrk with 50 new connections,
+        # uvloop admitted about one new connection per loop pass, so the first request of the
+        # last connections waited up to 0.8 s: CDS Hooks p99 180-570 ms against 42-46 ms with
+        # asyncio at the same throughput (bench/README.md; compare MagicStack/uvloop#631).
+        # uvloop also has an open report of responses reaching the wrong request under heavy
+        # load with uvicorn (MagicStack/uvloop#645), which a clinical app cannot risk.
+        "loop": loop,
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+    }
+    if workers > 1:
+        # Each worker builds its own app from the environment (uvicorn starts them fresh). The
+        # database is migrated and the demo loaded above, once; the workers get the settings
+        # this process used, including its session key, so a login made on one worker is
+        # valid on all of them.
+        os.environ.update(worker_environment(app.state.settings, app.state.demo_logins))
+        app.state.engine.dispose()
+        typer.echo(f"  {workers} worker processes")
+        uvicorn.run(WORKER_FACTORY, factory=True, workers=workers, **options)
+        return
     # The evidence base, vocabulary and modules are loaded for good: move them out of the
     # collector's sight, so a full collection under load scans only request garbage (a full
     # collection over them takes ~50 ms, which showed up as p99 latency spikes).
     gc.collect()
     gc.freeze()
-    # The standard asyncio loop by default, not uvloop. Under wrk with 50 new connections,
-    # uvloop admitted about one new connection per loop pass, so the first request of the last
-    # connections waited up to 0.8 s: CDS Hooks p99 180-570 ms against 42-46 ms with asyncio at
-    # the same throughput (bench/README.md; compare MagicStack/uvloop#631). uvloop also has an
-    # open report of responses reaching the wrong request under heavy load with uvicorn
-    # (MagicStack/uvloop#645), which a clinical app cannot risk.
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        workers=1,
-        loop=loop,
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-    )
+    uvicorn.run(app, workers=1, **options)
 
 
 @user_app.command("add")

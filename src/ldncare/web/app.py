@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+import json
 import logging
+import os
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
@@ -134,6 +137,41 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ask_page.router)
+    return app
+
+
+#: What ``ldncare serve --workers N`` gives uvicorn: each worker calls it to build its app.
+WORKER_FACTORY = "ldncare.web.app:create_worker_app"
+_DEMO_LOGINS = "LDNCARE_DEMO_LOGINS"
+
+
+def worker_environment(
+    settings: WebSettings, demo_logins: list[tuple[str, str, str]]
+) -> dict[str, str]:
+    """Environment variables that make every worker's :class:`WebSettings` equal ``settings``
+    (the checked ones: in demo mode, the random session key made once by the parent)."""
+    env = {
+        f"LDNCARE_{name.upper()}": value if isinstance(value, str) else json.dumps(value)
+        for name, value in settings.model_dump().items()
+        if value is not None
+    }
+    if demo_logins:
+        env[_DEMO_LOGINS] = json.dumps(demo_logins)
+    return env
+
+
+def create_worker_app() -> FastAPI:
+    """The app of one ``ldncare serve --workers N`` worker, from the environment the parent set.
+
+    The parent already migrated the database and loaded the demo; loaded modules, evidence
+    and vocabulary are frozen out of the collector as in a single-process ``serve``.
+    """
+    app = create_app(WebSettings())
+    app.state.demo_logins = [
+        tuple(login) for login in json.loads(os.environ.get(_DEMO_LOGINS, "[]"))
+    ]
+    gc.collect()
+    gc.freeze()
     return app
 
 

@@ -1,0 +1,95 @@
+"""``ldncare serve --workers 2`` as a real process: one login works on every worker.
+
+Each worker builds its own app; in demo mode the session key is random, so a worker that made
+its own key would reject the cookies of the other. The parent makes the key once and hands it
+to the workers (``web.app.worker_environment``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+LDNCARE = Path(sys.executable).with_name("ldncare")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def two_workers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str, str]]:
+    """(base URL, a demo clinician's username, password) of a 2-worker demo server."""
+    folder = tmp_path_factory.mktemp("workers")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LDNCARE_")}
+    env["LDNCARE_DATABASE_URL"] = f"sqlite:///{folder / 'demo.db'}"
+    log = folder / "serve.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [str(LDNCARE), "serve", "--demo", "--workers", "2", "--port", str(port)],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.2)
+        else:
+            raise RuntimeError(f"server did not start:\n{log.read_text()}")
+        text = log.read_text()
+        assert "2 worker processes" in text, text
+        found = re.search(r"^\s+(\S+)\s+(\S+)\s+clinician$", text, re.MULTILINE)
+        assert found, text
+        yield base, found.group(1), found.group(2)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_login_is_valid_on_every_worker(two_workers: tuple[str, str, str]) -> None:
+    base, username, password = two_workers
+    login = httpx.post(f"{base}/api/session", json={"username": username, "password": password})
+    assert login.status_code == 200, login.text
+    cookies = dict(login.cookies)
+    # New connections each time: the kernel hands them to either worker.
+    statuses = [
+        httpx.get(f"{base}/api/patients", cookies=cookies, timeout=10).status_code
+        for _ in range(40)
+    ]
+    assert statuses == [200] * 40
+    anonymous = httpx.get(f"{base}/api/patients", timeout=10)
+    assert anonymous.status_code == 401
+
+
+def test_demo_logins_are_shown_by_every_worker(two_workers: tuple[str, str, str]) -> None:
+    base, username, _ = two_workers
+    pages = [httpx.get(f"{base}/login", timeout=10).text for _ in range(20)]
+    assert all(username in page for page in pages)
+
+
+def test_cds_hooks_answer_on_every_worker(two_workers: tuple[str, str, str]) -> None:
+    base, _, _ = two_workers
+    services = [httpx.get(f"{base}/cds-services", timeout=10).status_code for _ in range(10)]
+    assert services == [200] * 10
