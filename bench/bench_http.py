@@ -229,12 +229,14 @@ def cds_request(hook: str) -> dict[str, Any]:
 
 
 @contextmanager
-def server(db_url: str, loop: str = "asyncio") -> Iterator[str]:
+def server(db_url: str, loop: str = "asyncio", workers: int = 1) -> Iterator[str]:
+    """``ldncare serve --demo``: one worker pinned to core 0, or ``workers`` on every core."""
     port = free_port()
     env = dict(os.environ, LDNCARE_DATABASE_URL=db_url)
     host = ["--host", "127.0.0.1", "--port", str(port), "--loop", loop]
+    pin = _pin(0) if workers == 1 else []
     proc = subprocess.Popen(
-        [*_pin(0), str(LDNCARE), "serve", "--demo", *host],
+        [*pin, str(LDNCARE), "serve", "--demo", "--workers", str(workers), *host],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -250,6 +252,8 @@ def server(db_url: str, loop: str = "asyncio") -> Iterator[str]:
                 time.sleep(0.2)
         else:
             raise RuntimeError("server did not start")
+        if workers > 1:
+            time.sleep(3)  # /healthz answers once one worker is up; let the others start too
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -262,10 +266,14 @@ def server(db_url: str, loop: str = "asyncio") -> Iterator[str]:
 _UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(url: str, *, seconds: int, connections: int, script: str = "") -> dict[str, float]:
-    """Run wrk and return requests/s, p50/p99 latency (ms) and error counts."""
+def wrk(
+    url: str, *, seconds: int, connections: int, script: str = "", pin: bool = True
+) -> dict[str, float]:
+    """Run wrk (on core 1 unless ``pin`` is off) and return requests/s, p50/p99 latency (ms)
+    and error counts."""
     with tempfile.TemporaryDirectory() as tmp:
-        args = [*_pin(1), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency"]
+        args = [*(_pin(1) if pin else []), "wrk", "-t1", f"-c{connections}", f"-d{seconds}s"]
+        args.append("--latency")
         if script:
             path = Path(tmp) / "script.lua"
             path.write_text(script)
@@ -330,6 +338,21 @@ def bench_http(quick: bool) -> list[Result]:
                 connections=50,
                 script=view_script,
             )
+        # Both cores serving: `ldncare serve --workers 2`, nothing pinned, so wrk shares the
+        # cores with the workers (a production server would not host its load generator).
+        with server(db_url, workers=2) as base:
+            two = {
+                name: wrk(f"{base}{path}", seconds=seconds, connections=50, script=s, pin=False)
+                for name, path, s in (
+                    ("healthz", "/healthz", ""),
+                    (
+                        "order-select",
+                        "/cds-services/ldncare-order-select",
+                        _post_script(select_body),
+                    ),
+                    ("patient-view", "/cds-services/ldncare-patient-view", view_script),
+                )
+            }
         # The same patient-view run on uvloop, the loop `ldncare serve` no longer uses by
         # default: its p99 shows why (new connections admitted late, bench/README.md).
         with server(db_url, loop="uvloop") as base:
@@ -358,6 +381,25 @@ def bench_http(quick: bool) -> list[Result]:
         info("http", "patient-view / healthz throughput", view["rps"] / healthz["rps"] * 100, "%"),
         at_most("http", "patient-view p99 latency", view["p99"], "ms", 20),
         at_most("http", "patient-view errors", view["errors"], "", 0),
+        info(
+            "http", "2 workers, both cores: GET /healthz throughput", two["healthz"]["rps"], "req/s"
+        ),
+        info("http", "2 workers: order-select throughput", two["order-select"]["rps"], "req/s"),
+        info(
+            "http",
+            "2 workers: order-select / healthz throughput",
+            two["order-select"]["rps"] / two["healthz"]["rps"] * 100,
+            "%",
+        ),
+        info("http", "2 workers: order-select p99 latency", two["order-select"]["p99"], "ms"),
+        info("http", "2 workers: patient-view throughput", two["patient-view"]["rps"], "req/s"),
+        info("http", "2 workers: patient-view p99 latency", two["patient-view"]["p99"], "ms"),
+        info(
+            "http",
+            "2 workers: errors",
+            sum(r["errors"] for r in two.values()),
+            "",
+        ),
         info("http", "uvloop (comparison): GET /healthz throughput", uv_healthz["rps"], "req/s"),
         info("http", "uvloop (comparison): patient-view throughput", uv_view["rps"], "req/s"),
         info("http", "uvloop (comparison): patient-view p99 latency", uv_view["p99"], "ms"),

@@ -93,3 +93,19 @@ def test_cds_hooks_answer_on_every_worker(two_workers: tuple[str, str, str]) -> 
     base, _, _ = two_workers
     services = [httpx.get(f"{base}/cds-services", timeout=10).status_code for _ in range(10)]
     assert services == [200] * 10
+
+
+def test_worker_connections_are_accepted_with_tcp_nodelay() -> None:
+    """Without it a response's body waited for the client's delayed ACK (40 ms a request)."""
+    from ldncare.web.server import NoDelayConfig
+
+    config = NoDelayConfig("ldncare.web.app:create_worker_app", factory=True, port=_free_port())
+    listener = config.bind_socket()
+    try:
+        listener.listen()
+        with socket.create_connection(listener.getsockname()[:2]):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+    finally:
+        listener.close()

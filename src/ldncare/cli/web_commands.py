@@ -71,6 +71,7 @@ def serve(
         return
     from ldncare.web.app import WORKER_FACTORY, create_app, worker_environment
     from ldncare.web.demo import load_if_empty
+    from ldncare.web.server import run_workers
     from ldncare.web.settings import WebSettings
 
     try:
@@ -116,7 +117,7 @@ def serve(
         os.environ.update(worker_environment(app.state.settings, app.state.demo_logins))
         app.state.engine.dispose()
         typer.echo(f"  {workers} worker processes")
-        uvicorn.run(WORKER_FACTORY, factory=True, workers=workers, **options)
+        run_workers(WORKER_FACTORY, workers, options)
         return
     # The evidence base, vocabulary and modules are loaded for good: move them out of the
     # collector's sight, so a full collection under load scans only request garbage (a full
