@@ -17,7 +17,8 @@ class NoDelayConfig(uvicorn.Config):
     on the connections it accepts (it checks ``proto == IPPROTO_TCP``). A response, written as
     headers and then body, then waited for the client's delayed ACK: 40 ms more per request,
     about 1,100 req/s whatever the route (bench/README.md). Linux copies the option from the
-    listening socket to every accepted one.
+    listening socket to every accepted one. Reported upstream as Kludex/uvicorn#3149 (open
+    when this was written); drop this class once uvicorn sets the protocol itself.
     """
 
     def bind_socket(self) -> socket.socket:
