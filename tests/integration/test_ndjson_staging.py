@@ -1,0 +1,235 @@
+"""Staging a Bulk NDJSON export into buckets and reading it back (ldncare.fhir.ndjson).
+
+The buckets hold each line's own bytes, read back with one parse per bucket: these tests pin
+what that must keep -- every resource as the line had it, lines split across read blocks,
+CRLF and unterminated last lines, very deeply nested lines, corrupt lines reported with their
+file:line and the parser's message, Medication lookups, and many buckets.
+"""
+
+from __future__ import annotations
+
+import gc
+import gzip
+import json
+import sys
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import select
+
+from ldncare.fhir import ndjson
+from ldncare.fhir.importer import import_ndjson
+from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup
+from ldncare.store.db import open_engine
+from ldncare.store.models import PatientRow
+
+AS_OF = date(2026, 1, 1)
+# Nested just below orjson's depth limit of 1,024 once inside the Patient (3 levels): it
+# parses on its own, but would not if nested two levels deeper inside a bucket array.
+DEEP = "[" * 1018 + '{"a":1}' + "]" * 1018
+
+
+@pytest.fixture(autouse=True)
+def _deep_compare() -> Iterator[None]:
+    """Comparing the deeply nested resource recurses past Python's default limit of 1,000."""
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 5000))
+    yield
+    sys.setrecursionlimit(limit)
+
+
+def _patient(pid: str, **extra: Any) -> dict[str, Any]:
+    base = {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1970-01-01"}
+    return base | extra
+
+
+def _med(rid: str, ref: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": rid,
+        "status": "active",
+        "intent": "order",
+        "medicationCodeableConcept": {"text": "Gabapentin 300 MG Oral Capsule"},
+        "subject": {"reference": ref},
+        "authoredOn": "2025-06-01",
+    } | extra
+
+
+def _obs(rid: str, pid: str, code: Any) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": code}]},
+        "subject": {"reference": f"Patient/{pid}"},
+        "valueQuantity": {"value": 70, "unit": "kg"},
+    }
+
+
+def _read(folder: Path) -> tuple[dict[str, PatientGroup], list[LineIssue], ndjson.StageStats]:
+    groups: dict[str, PatientGroup] = {}
+    loose: list[LineIssue] = []
+    with NdjsonExport(folder) as export:
+        export.stage()
+        for item in export.groups():
+            if isinstance(item, LineIssue):
+                loose.append(item)
+            else:
+                assert item.key not in groups, "a patient's resources in two groups"
+                groups[item.key] = item
+        stats = export.stats
+    return groups, loose, stats
+
+
+def _export(folder: Path) -> dict[str, list[str]]:
+    """A small export with the awkward cases; returns the lines written per file."""
+    folder.mkdir(parents=True, exist_ok=True)
+    deep_patient = json.dumps(_patient("deep", extension=[{"url": "x", "valueX": "@"}]))
+    files = {
+        "Patient.ndjson": [
+            json.dumps(_patient("p1")),
+            "",
+            "   ",
+            json.dumps(_patient('q"uo\\te', name=[{"text": "Zoë ☃ \u2028"}])),
+            deep_patient.replace('"@"', DEEP),
+            json.dumps(_patient("p3")),
+            json.dumps({"resourceType": "Patient"}),
+        ],
+        "MedicationRequest.ndjson": [
+            json.dumps(_med("m1", "Patient/p1")),
+            json.dumps(_med("m2", "https://fhir.example/Patient/p3/_history/2")),
+            json.dumps(_med("m3", 'Patient/q"uo\\te')),
+            json.dumps(_med("m4", "Patient/p3"))[:-30],  # truncated inside a string
+            json.dumps(_med("m5", "Group/g1")),
+            json.dumps(
+                _med("m6", "Patient/p1", medicationReference={"reference": "Medication/ldn"})
+            ),
+        ],
+        "Observation.ndjson": [
+            json.dumps(_obs("o1", "p1", "29463-7")),  # body weight: kept
+            json.dumps(_obs("o2", "p1", "8480-6")),  # blood pressure: dropped
+            json.dumps(_obs("o3", "p3", ["not", "a", "code"])),  # malformed: kept
+        ],
+        "Medication.ndjson": [
+            json.dumps({"resourceType": "Medication", "id": "ldn", "code": {"text": "LDN"}}),
+        ],
+    }
+    for name, lines in files.items():
+        # CRLF for the Observations; the MedicationRequest file has no final newline.
+        end = "\r\n" if name.startswith("Observation") else "\n"
+        text = end.join(lines) + ("" if name.startswith("MedicationRequest") else end)
+        (folder / name).write_text(text, encoding="utf-8")
+    return files
+
+
+def test_every_kept_line_comes_back_as_the_resource_it_was(tmp_path: Path) -> None:
+    files = _export(tmp_path / "export")
+    groups, loose, stats = _read(tmp_path / "export")
+    parsed = {
+        name: [orjson.loads(line) for line in lines if line.strip() and "m4" not in line]
+        for name, lines in files.items()
+    }
+    patients = {p["id"]: p for p in parsed["Patient.ndjson"] if "id" in p}
+    assert set(groups) == set(patients)
+    for pid, resource in patients.items():
+        assert groups[pid].patient == resource
+    assert groups["deep"].patient == patients["deep"]  # nested 1,021 levels deep
+    assert groups['q"uo\\te'].resources == [parsed["MedicationRequest.ndjson"][2]]
+    assert groups["p1"].resources == [
+        parsed["MedicationRequest.ndjson"][0],
+        parsed["MedicationRequest.ndjson"][4],
+        parsed["Observation.ndjson"][0],
+    ]
+    # The unterminated last line is read; a malformed Observation code is kept, not a crash.
+    assert [r["id"] for r in groups["p3"].resources] == ["m2", "o3"]
+    assert groups["p1"].medications == [{"resource": parsed["Medication.ndjson"][0]}]
+    assert stats.lines == 7 + 6 + 3 + 1
+    assert stats.patients == 4 and stats.observations_dropped == 1
+    assert [(i.field, i.where) for i in loose] == [
+        ("id", "Patient.ndjson:7"),
+        ("subject.reference", "MedicationRequest.ndjson:5"),
+    ]
+
+
+def test_a_corrupt_line_is_reported_with_its_place_and_the_parsers_message(
+    tmp_path: Path,
+) -> None:
+    files = _export(tmp_path / "export")
+    groups, _, _ = _read(tmp_path / "export")
+    broken = files["MedicationRequest.ndjson"][3]
+    try:
+        orjson.loads(broken + "\n")  # as the line is read from the file, with its newline
+    except orjson.JSONDecodeError as exc:
+        detail = str(exc).splitlines()[0]
+    assert groups["p3"].issues == [
+        LineIssue(
+            "MedicationRequest", None, None, f"line is not valid JSON ({detail})",
+            "MedicationRequest.ndjson:4", "p3",
+        )
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("read_bytes", [1, 7, 64, 1 << 20])
+def test_lines_split_across_read_blocks_group_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, read_bytes: int
+) -> None:
+    _export(tmp_path / "export")
+    expected = _read(tmp_path / "export")
+    monkeypatch.setattr(ndjson, "READ_BYTES", read_bytes)
+    assert _read(tmp_path / "export") == expected
+
+
+def test_many_buckets_and_gzip_keep_each_patient_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    pids = [f"pt-{i}" for i in range(300)]
+    with gzip.open(folder / "Patient.ndjson.gz", "wt") as fh:
+        fh.writelines(json.dumps(_patient(p)) + "\n" for p in reversed(pids))
+    with (folder / "MedicationRequest.ndjson").open("w") as fh:
+        for k in range(3):
+            fh.writelines(json.dumps(_med(f"{p}-{k}", f"Patient/{p}")) + "\n" for p in pids)
+    monkeypatch.setattr(ndjson, "BUCKET_BYTES", 4096)
+    with NdjsonExport(folder) as export:
+        assert export.n_buckets > 10
+    groups, loose, stats = _read(folder)
+    assert loose == [] and stats.patients == 300 and stats.resources == 900
+    assert sorted(groups) == sorted(pids)
+    for pid, group in groups.items():
+        assert group.issues == []
+        assert [r["id"] for r in group.resources] == [f"{pid}-{k}" for k in range(3)]
+
+
+def test_a_deeply_nested_patient_imports_like_any_other(tmp_path: Path) -> None:
+    _export(tmp_path / "export")
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    report = import_ndjson(engine, tmp_path / "export", "test", as_of=AS_OF)
+    with engine.connect() as conn:
+        stored = set(conn.execute(select(PatientRow.external_id)).scalars())
+    # p3 lost a line (corrupt), so it is not imported at all; the others are.
+    assert stored == {"p1", "deep", 'q"uo\\te'}
+    assert report.patients_imported == 3
+    assert any(e.patient_id == "p3" and e.where == "MedicationRequest.ndjson:4"
+               for e in report.errors)  # fmt: skip
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_reading_a_bucket_leaves_the_cycle_collector_as_it_found_it(
+    tmp_path: Path, enabled: bool
+) -> None:
+    _export(tmp_path / "export")
+    was = gc.isenabled()
+    try:
+        if not enabled:
+            gc.disable()
+        groups, _, _ = _read(tmp_path / "export")
+        assert gc.isenabled() is enabled
+    finally:
+        if was:
+            gc.enable()
+    assert "p1" in groups
