@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import signal
 import socket
 import subprocess
@@ -95,17 +96,40 @@ def test_cds_hooks_answer_on_every_worker(two_workers: tuple[str, str, str]) -> 
     assert services == [200] * 10
 
 
-def test_worker_connections_are_accepted_with_tcp_nodelay() -> None:
-    """Without it a response's body waited for the client's delayed ACK (40 ms a request)."""
-    from ldncare.web.server import NoDelayConfig
+def test_worker_sockets_share_the_port_and_accept_with_tcp_nodelay() -> None:
+    """Without TCP_NODELAY a response's body waited for the client's delayed ACK (40 ms a
+    request); without SO_REUSEPORT the workers could not each listen on the port."""
+    from ldncare.web.server import listening_socket
 
-    config = NoDelayConfig("ldncare.web.app:create_worker_app", factory=True, port=_free_port())
-    listener = config.bind_socket()
+    port = _free_port()
+    first, second = listening_socket("127.0.0.1", port), listening_socket("127.0.0.1", port)
     try:
-        listener.listen()
-        with socket.create_connection(listener.getsockname()[:2]):
-            accepted, _ = listener.accept()
+        for listener in (first, second):
+            listener.listen()
+        with socket.create_connection(("127.0.0.1", port)):
+            ready, _, _ = select.select([first, second], [], [], 5)
+            assert len(ready) == 1  # the kernel gave the connection to one of the two
+            accepted, _ = ready[0].accept()
             with accepted:
                 assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
     finally:
-        listener.close()
+        first.close()
+        second.close()
+
+
+def test_a_port_held_by_another_program_is_refused_with_a_message(tmp_path: Path) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LDNCARE_")}
+        env["LDNCARE_DATABASE_URL"] = f"sqlite:///{tmp_path / 'busy.db'}"
+        done = subprocess.run(
+            [str(LDNCARE), "serve", "--demo", "--workers", "2", "--port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stderr

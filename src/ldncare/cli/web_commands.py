@@ -117,7 +117,13 @@ def serve(
         os.environ.update(worker_environment(app.state.settings, app.state.demo_logins))
         app.state.engine.dispose()
         typer.echo(f"  {workers} worker processes")
-        run_workers(WORKER_FACTORY, workers, options)
+        try:
+            code = run_workers(WORKER_FACTORY, workers, options)
+        except OSError as exc:
+            _fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+            return
+        if code:
+            _fail("a worker stopped right after starting; see the messages above", code)
         return
     # The evidence base, vocabulary and modules are loaded for good: move them out of the
     # collector's sight, so a full collection under load scans only request garbage (a full

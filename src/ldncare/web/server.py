@@ -1,39 +1,112 @@
-"""Running several uvicorn workers on one listening socket (``ldncare serve --workers N``)."""
+"""Several uvicorn workers on one port (``ldncare serve --workers N``).
+
+Each worker listens on a socket of its own, all bound to the same port with ``SO_REUSEPORT``,
+so the kernel spreads new connections over the workers. uvicorn's own supervisor gives every
+worker one shared listening socket instead; asyncio accepts every waiting connection at each
+wake-up, so whichever worker woke first took all 50 connections of a benchmark run and the
+other stayed idle (2,218 against 4,235 req/s when they happened to split; bench/README.md).
+Only processes of the same user can join a ``SO_REUSEPORT`` group.
+
+The sockets are made with ``IPPROTO_TCP`` and ``TCP_NODELAY``: uvicorn's shared socket has
+protocol 0, so asyncio skipped ``TCP_NODELAY`` on accepted connections and every response body
+waited 40 ms for the client's delayed ACK (Kludex/uvicorn#3149).
+"""
 
 from __future__ import annotations
 
-import contextlib
+import multiprocessing
+import os
+import signal
 import socket
+import sys
+import time
+from multiprocessing.connection import wait
+from multiprocessing.process import BaseProcess
+from types import FrameType
 from typing import Any
 
-import uvicorn
-from uvicorn.supervisors import Multiprocess
+#: A worker that dies sooner than this after starting is not restarted: the next would too.
+CRASH_WINDOW_SECONDS = 10.0
 
 
-class NoDelayConfig(uvicorn.Config):
-    """uvicorn's config, with TCP_NODELAY on the listening socket of a multi-worker server.
+def listening_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to (host, port) with SO_REUSEPORT and TCP_NODELAY, not yet listening.
 
-    uvicorn makes that socket without a protocol number, so asyncio does not set TCP_NODELAY
-    on the connections it accepts (it checks ``proto == IPPROTO_TCP``). A response, written as
-    headers and then body, then waited for the client's delayed ACK: 40 ms more per request,
-    about 1,100 req/s whatever the route (bench/README.md). Linux copies the option from the
-    listening socket to every accepted one. Reported upstream as Kludex/uvicorn#3149 (open
-    when this was written); drop this class once uvicorn sets the protocol itself.
+    Linux copies TCP_NODELAY to the connections the socket accepts.
     """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
-    def bind_socket(self) -> socket.socket:
-        sock = super().bind_socket()
-        if sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        return sock
+
+def _serve_one(factory: str, options: dict[str, Any]) -> None:
+    """One worker process: its own socket, the app from ``factory``, uvicorn until signalled."""
+    import uvicorn
+
+    sock = listening_socket(options["host"], options["port"])
+    config = uvicorn.Config(factory, factory=True, **options)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
-def run_workers(factory: str, workers: int, options: dict[str, Any]) -> None:
-    """Serve the app ``factory`` (an import string) from ``workers`` processes until stopped.
+def run_workers(factory: str, workers: int, options: dict[str, Any]) -> int:
+    """Serve ``factory`` (an import string) from ``workers`` processes until SIGINT/SIGTERM.
 
-    What ``uvicorn.run(factory, factory=True, workers=workers, ...)`` does, with the config
-    above.
+    A worker that exits is started again, unless it died within :data:`CRASH_WINDOW_SECONDS`
+    of starting (a broken app or a taken port): then every worker is stopped and 1 returned.
     """
-    config = NoDelayConfig(factory, factory=True, workers=workers, **options)
-    with contextlib.suppress(KeyboardInterrupt):
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    # Refuse at once if another program holds the port (it would not share it).
+    listening_socket(options["host"], options["port"]).close()
+    spawn = multiprocessing.get_context("spawn")
+    started: dict[int, float] = {}
+
+    def start() -> BaseProcess:
+        proc = spawn.Process(target=_serve_one, args=(factory, options), daemon=False)
+        proc.start()
+        started[proc.pid or 0] = time.monotonic()
+        return proc
+
+    procs = [start() for _ in range(workers)]
+    stopping = False
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for proc in procs:
+            if proc.is_alive() and proc.pid:
+                os.kill(proc.pid, signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    code = 0
+    try:
+        while not stopping:
+            wait([p.sentinel for p in procs])
+            for i, proc in enumerate(procs):
+                if stopping or proc.is_alive():
+                    continue
+                lived = time.monotonic() - started.pop(proc.pid or 0, 0.0)
+                print(
+                    f"ldncare: worker {proc.pid} exited with code {proc.exitcode}",
+                    file=sys.stderr,
+                )
+                if lived < CRASH_WINDOW_SECONDS:
+                    code = 1
+                    stop(signal.SIGTERM, None)
+                    break
+                procs[i] = start()
+    finally:
+        for proc in procs:
+            proc.join(20)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    return code
