@@ -253,7 +253,7 @@ def server(db_url: str, loop: str = "asyncio", workers: int = 1) -> Iterator[str
         else:
             raise RuntimeError("server did not start")
         if workers > 1:
-            time.sleep(3)  # /healthz answers once one worker is up; let the others start too
+            time.sleep(5)  # /healthz answers once one worker is up; let the others start too
         yield base
     finally:
         proc.send_signal(signal.SIGTERM)

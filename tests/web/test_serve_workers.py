@@ -117,8 +117,14 @@ def test_worker_sockets_share_the_port_and_accept_with_tcp_nodelay() -> None:
         second.close()
 
 
-def test_a_port_held_by_another_program_is_refused_with_a_message(tmp_path: Path) -> None:
+@pytest.mark.parametrize("reuseport", [False, True], ids=["plain", "so-reuseport"])
+def test_a_port_already_listened_on_is_refused_with_a_message(
+    tmp_path: Path, reuseport: bool
+) -> None:
+    """A holder with SO_REUSEPORT (say another ldncare) would otherwise share the port."""
     with socket.socket() as holder:
+        if reuseport:
+            holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         port = holder.getsockname()[1]

@@ -14,6 +14,7 @@ waited 40 ms for the client's delayed ACK (Kludex/uvicorn#3149).
 
 from __future__ import annotations
 
+import errno
 import multiprocessing
 import os
 import signal
@@ -47,6 +48,16 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _answers(host: str, port: int) -> bool:
+    """Whether something accepts TCP connections on (host, port) now."""
+    target = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+    try:
+        with socket.create_connection((target, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
 def _serve_one(factory: str, options: dict[str, Any]) -> None:
     """One worker process: its own socket, the app from ``factory``, uvicorn until signalled."""
     import uvicorn
@@ -62,8 +73,13 @@ def run_workers(factory: str, workers: int, options: dict[str, Any]) -> int:
     A worker that exits is started again, unless it died within :data:`CRASH_WINDOW_SECONDS`
     of starting (a broken app or a taken port): then every worker is stopped and 1 returned.
     """
-    # Refuse at once if another program holds the port (it would not share it).
-    listening_socket(options["host"], options["port"]).close()
+    # Refuse at once if the port is taken: by another program (the bind fails), or by another
+    # server of this user, which SO_REUSEPORT would let us join silently, splitting the
+    # connections between two apps.
+    host, port = options["host"], options["port"]
+    if _answers(host, port):
+        raise OSError(errno.EADDRINUSE, "something already listens on this port")
+    listening_socket(host, port).close()
     spawn = multiprocessing.get_context("spawn")
     started: dict[int, float] = {}
 
