@@ -40,7 +40,13 @@ AS_OF = date(2026, 6, 1)
 
 
 def _rss_mb() -> float:
-    # ru_maxrss is in kilobytes on Linux.
+    """Peak RSS of this process image (MB). VmHWM, not ``ru_maxrss``: Linux carries
+    ``ru_maxrss`` over from the forked parent across ``exec``, so a child of a large runner
+    reported the runner's size (181 MB for every N in a full run)."""
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 

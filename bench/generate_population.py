@@ -181,9 +181,9 @@ def patient_resources(i: int, seed: int, opioids: list[tuple[str, str]]) -> list
         )
     n = 0
     if rng.random() < 0.12:
-        code = rng.choice(opioids)
+        opioid = rng.choice(opioids)
         status = rng.choice(["active", "active", "stopped"])
-        out.append(_med(rng, pid, n, code[1], code, status, None))
+        out.append(_med(rng, pid, n, opioid[1], opioid, status, None))
         n += 1
     if rng.random() < 0.06:
         dose = rng.choice(["1.5 mg at bedtime", "3 mg at bedtime", "4.5 mg at bedtime"])
