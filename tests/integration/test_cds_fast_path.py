@@ -23,14 +23,22 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ldncare.cdshooks import CdsSettings, create_cds_app
+from ldncare.cdshooks.fetch import resources_in
 from ldncare.cdshooks.hooks import build_patient
 from ldncare.cdshooks.service import CORS_HEADERS, build_router
 from ldncare.core.context import ClassifiedMedication
 from ldncare.core.patient import LabKind, MedicationUse, Patient
 from ldncare.core.screening import screen
+from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
-from ldncare.fhir.patient_bundle import LAB_LOINC, LOINC, patient_from_bundle
+from ldncare.fhir.patient_bundle import (
+    LAB_LOINC,
+    LOINC,
+    medication_from_resource,
+    patient_from_bundle,
+)
+from ldncare.fhir.tags import OUTPUT_TAG
 from ldncare.planning import context_for
 from tests.integration.test_cdshooks import (
     FHIR,
@@ -285,3 +293,51 @@ def test_context_with_medications_equals_a_new_context(path: Path) -> None:
     )
     assert added == rebuilt
     assert ctx.with_medications([]) is ctx
+
+
+# --------------------------------------------------------------------------- draft orders
+
+
+def _medication_resources() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for path in REAL:
+        body, _ = _load(path)
+        if body:
+            context = body.get("context", {})
+            for value in (*body.get("prefetch", {}).values(), context.get("draftOrders")):
+                found += [
+                    r
+                    for r in resources_in(value)
+                    if r.get("resourceType") in ("MedicationRequest", "MedicationStatement")
+                ]
+    for path in synthea_bundles()[:6]:
+        found += [
+            e["resource"]
+            for e in _synthea(path)["entry"]
+            if e["resource"]["resourceType"] in ("MedicationRequest", "MedicationStatement")
+        ][:40]
+    tagged = dict(found[0], meta={"tag": [OUTPUT_TAG]})
+    broken = dict(found[0], status=7)
+    return [*found, tagged, broken]
+
+
+def _via_bundle(resource: dict[str, Any]) -> MedicationUse | str | None:
+    stub = {"resourceType": "Patient", "id": "draft"}
+    bundle = {"resourceType": "Bundle", "entry": [{"resource": stub}, {"resource": resource}]}
+    try:
+        meds = patient_from_bundle(bundle).medications
+    except InvalidInput as exc:
+        return f"error: {exc}"
+    return meds[0] if meds else None
+
+
+def test_a_medication_read_alone_equals_the_one_read_from_a_bundle() -> None:
+    resources = _medication_resources()
+    assert len(resources) > 100
+    for resource in resources:
+        try:
+            alone: MedicationUse | str | None = medication_from_resource(resource)
+        except InvalidInput as exc:
+            alone = f"error: {exc}"
+        assert alone == _via_bundle(resource), resource.get("id")
+    assert medication_from_resource(resources[-2]) is None  # ldncare's own output

@@ -41,7 +41,7 @@ from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.vocabulary import load_vocabulary
-from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.fhir.patient_bundle import medication_from_resource, patient_from_bundle
 from ldncare.planning import context_for
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,8 @@ _PATIENT_DATA = frozenset(
         "Medication",
     }
 )
+#: What build_patient reads (DSTU2 MedicationOrder as a MedicationRequest).
+_READ = _PATIENT_DATA | {"MedicationOrder"}
 _PERIOD_PER_DAY = {"d": Decimal(1), "h": Decimal(24), "wk": Decimal(1) / 7, "min": Decimal(1440)}
 
 
@@ -116,11 +118,7 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
     stub = {"resourceType": "Patient", "id": pid}
-    others = [
-        _legacy(r)
-        for r in resources
-        if r.get("resourceType") in _PATIENT_DATA | {"MedicationOrder"}
-    ]
+    others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
     head = chosen if chosen is not None else stub
     try:
         return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
@@ -158,17 +156,17 @@ def draft_resources(hook: str, context: Mapping[str, Any]) -> list[dict[str, Any
 def read_drafts(drafts: Sequence[dict[str, Any]]) -> list[DraftMedication]:
     vocab = load_vocabulary().medications
     out: list[DraftMedication] = []
-    stub = {"resourceType": "Patient", "id": "draft"}
     for resource in drafts:
         try:
-            patient = patient_from_bundle(_bundle(stub, [resource]))
+            med = medication_from_resource(resource)
         except (LdncareError, ValueError, TypeError, AttributeError) as exc:
             log.info("CDS draft order %s unreadable: %s", resource.get("id"), exc)
             continue
-        for med in patient.medications:
-            # A draft is about to start: screen it as if it were active from today.
-            med = med.model_copy(update={"status": "active", "start": None, "end": None})
-            out.append(DraftMedication(resource, med, vocab.classify(med)))
+        if med is None:
+            continue
+        # A draft is about to start: screen it as if it were active from today.
+        med = med.model_copy(update={"status": "active", "start": None, "end": None})
+        out.append(DraftMedication(resource, med, vocab.classify(med)))
     return out
 
 

@@ -339,7 +339,9 @@ class _BundleReader:
         return ref in self.patient_refs or any(ref.endswith("/" + r) for r in self.patient_refs)
 
 
-def _medication(resource: Mapping[str, Any], reader: _BundleReader, where: _Where) -> MedicationUse:
+def _medication(
+    resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]], where: _Where
+) -> MedicationUse:
     status = _str(resource.get("status"), where, "status") or "unknown"
     if status not in _MED_STATUSES:
         raise where.error("status", f"{status!r} is not a MedicationRequest/Statement status")
@@ -359,8 +361,8 @@ def _medication(resource: Mapping[str, Any], reader: _BundleReader, where: _Wher
                 if c.get("resourceType") == "Medication" and c.get("id") == ref[1:]:
                     med = c
         elif ref:
-            med = reader.medications.get(ref) or next(
-                (m for key, m in reader.medications.items() if ref.endswith(key)), None
+            med = medications.get(ref) or next(
+                (m for key, m in medications.items() if ref.endswith(key)), None
             )
         if med is not None:
             mwhere = _Where(where.index, med)
@@ -506,6 +508,18 @@ def _extensions(patient: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     return out
 
 
+def medication_from_resource(resource: Mapping[str, Any]) -> MedicationUse | None:
+    """One MedicationRequest or MedicationStatement read on its own (a CDS Hooks draft order).
+
+    The same as the medication :func:`patient_from_bundle` reads from a Bundle holding only
+    this resource and a Patient: ``None`` for ldncare's own output, :class:`InvalidInput` for
+    what it would reject; references to Medication resources outside it stay unresolved.
+    """
+    if "meta" in resource and is_ldncare_output(resource):
+        return None
+    return _medication(resource, {}, _Where(1, resource))
+
+
 def patient_from_bundle(
     bundle: dict[str, Any], *, patient_id: str | None = None, latest_labs_only: bool = False
 ) -> Patient:
@@ -547,7 +561,7 @@ def patient_from_bundle(
             if cond is not None:
                 conditions.append(cond)
         elif rtype in ("MedicationRequest", "MedicationStatement"):
-            medications.append(_medication(resource, reader, where))
+            medications.append(_medication(resource, reader.medications, where))
         elif rtype == "AllergyIntolerance":
             allergy = _allergy(resource, where)
             if allergy is not None:
