@@ -18,19 +18,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-from ldncare.patient_file import patient_from_data
-from ldncare.store import repository
 from ldncare.web import auth
 from ldncare.web.app import create_app
-from ldncare.web.auth import create_user
-from ldncare.web.service import plan_contract
 from ldncare.web.settings import WebSettings
+from tests.web.conftest import PASSWORD, TODAY, _store, seed_people
 
 # Cheap argon2 parameters in tests only: the default costs ~150 ms a hash.
 auth._hasher = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 
-TODAY = date(2026, 3, 2)
-PASSWORD = "correct horse battery"
 SECRET = "s" * 48
 
 #: role name -> username (None: anonymous)
@@ -44,25 +39,8 @@ ROLES: dict[str, str | None] = {
 }
 
 
-def patient_file(pid: str) -> dict[str, Any]:
-    return {
-        "id": pid,
-        "name": f"Patient {pid}",
-        "birth_date": "1980-03-14",
-        "sex": "female",
-        "conditions": [{"name": "Pudendal neuralgia"}],
-        "medications": [{"name": "Paracetamol", "dose": "1 g"}],
-        "labs": [{"test": "egfr", "value": 96, "unit": "mL/min/1.73m2", "date": "2026-02-01"}],
-    }
-
-
 def store_patient(engine: Engine, pid: str, clinic: str) -> int:
-    patient = patient_from_data(patient_file(pid))
-    start = date(2026, 2, 1)
-    contract = plan_contract(patient, start=start, today=start, nantes=None)
-    return repository.add_patient(
-        engine, patient, plan_contract=contract, clinic_id=clinic, actor="test"
-    ).id
+    return _store(engine, pid, clinic, date(2026, 2, 1))
 
 
 @dataclass
@@ -105,19 +83,7 @@ def build_hospital(tmp_path: Path, **settings: Any) -> Hospital:
     options.update(settings)
     app = create_app(WebSettings(**options), clock=lambda: TODAY)
     engine: Engine = app.state.engine
-    anna = store_patient(engine, "anna", "clinic-1")
-    bert = store_patient(engine, "bert", "clinic-1")
-    carl = store_patient(engine, "carl", "clinic-2")
-    for name, role, clinic, patient in (
-        ("clin1", "clinician", "clinic-1", None),
-        ("clin2", "clinician", "clinic-2", None),
-        ("root", "admin", None, None),
-        ("anna", "patient", None, anna),
-        ("bert", "patient", None, bert),
-    ):
-        create_user(
-            engine, name, PASSWORD, role=role, clinic_id=clinic, patient=patient, actor="test"
-        )
+    anna, bert, carl = seed_people(engine)
     logins: dict[str, Login] = {}
     with TestClient(app) as client:
         for role, username in ROLES.items():

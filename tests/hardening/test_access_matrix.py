@@ -25,14 +25,8 @@ from fastapi.testclient import TestClient
 
 from ldncare.core.diary import parse_entry
 from ldncare.store.diary_csv import diary_to_csv
-from tests.hardening.conftest import (
-    PASSWORD,
-    ROLES,
-    TODAY,
-    Hospital,
-    build_hospital,
-    patient_file,
-)
+from tests.hardening.conftest import ROLES, Hospital, build_hospital
+from tests.web.conftest import PASSWORD, TODAY, patient_file
 
 ORDER = ("anonymous", "patient_a", "patient_b", "clinician_1", "clinician_2", "admin")
 

@@ -104,7 +104,7 @@ def test_pain_score_1e308_is_422_with_a_message(hospital: Hospital, clin: Any) -
 
 
 def test_lab_value_1e308_is_422(hospital: Hospital, clin: Any) -> None:
-    from tests.hardening.conftest import patient_file
+    from tests.web.conftest import patient_file
 
     data = patient_file("dora")
     data["labs"] = [{"test": "egfr", "value": 1e308, "date": "2026-02-01"}]

@@ -32,7 +32,8 @@ from sqlalchemy import func, select
 
 from ldncare.store.db import make_engine
 from ldncare.store.models import AuditRow, DiaryRow
-from tests.hardening.conftest import PASSWORD, SECRET, build_hospital
+from tests.hardening.conftest import SECRET, build_hospital
+from tests.web.conftest import PASSWORD
 
 WRITERS = 4
 READERS = 2

@@ -71,16 +71,10 @@ def _store(engine: Engine, pid: str, clinic: str, start: date) -> int:
     ).id
 
 
-@pytest.fixture
-def world(tmp_path: Path) -> Iterator[World]:
-    settings = WebSettings(
-        database_url=f"sqlite:///{tmp_path / 'web.db'}",
-        secret_key="k" * 48,
-        cookie_secure=False,
-        login_max_failures=3,
-    )
-    app = create_app(settings, clock=lambda: TODAY)
-    engine = app.state.engine
+def seed_people(engine: Engine) -> tuple[int, int, int]:
+    """Patients anna and bert (clinic-1) and carl (clinic-2), plans started 1 Feb 2026, and
+    accounts clin1, clin2 (clinicians), root (admin), anna and bert (patients): the people
+    the web and hardening tests act as. Returns the three patient ids."""
     anna = _store(engine, "anna", "clinic-1", date(2026, 2, 1))
     bert = _store(engine, "bert", "clinic-1", date(2026, 2, 1))
     carl = _store(engine, "carl", "clinic-2", date(2026, 2, 1))
@@ -94,5 +88,19 @@ def world(tmp_path: Path) -> Iterator[World]:
         create_user(
             engine, name, PASSWORD, role=role, clinic_id=clinic, patient=patient, actor="test"
         )
+    return anna, bert, carl
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    settings = WebSettings(
+        database_url=f"sqlite:///{tmp_path / 'web.db'}",
+        secret_key="k" * 48,
+        cookie_secure=False,
+        login_max_failures=3,
+    )
+    app = create_app(settings, clock=lambda: TODAY)
+    engine = app.state.engine
+    anna, bert, carl = seed_people(engine)
     with TestClient(app) as client:
         yield World(client, engine, anna, bert, carl)
