@@ -19,7 +19,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from ldncare.cdshooks import CdsSettings, create_cds_app, validate_card, validate_response
+from ldncare.cdshooks import CdsSettings, create_cds_app, hooks, validate_card, validate_response
+from ldncare.cdshooks.fetch import resources_in
 from tests.shared_data import CDS_HOOKS
 
 DATA = CDS_HOOKS
@@ -392,6 +393,43 @@ def test_opioid_ordered_for_patient_on_ldn_is_critical_via_fhir_fallback() -> No
     assert [c["indicator"] for c in cards] == ["critical"]
     assert "tramadol" in cards[0]["summary"].lower()
     assert cards[0]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/tram"
+
+
+def test_order_of_nothing_ldncare_checks_fetches_no_record() -> None:
+    """An amoxicillin order on a patient on LDN and oxycodone: no card, no FHIR round trip."""
+    fake = FakeFhir([fhir_patient(), *on_ldn_and_oxycodone()[1:]])
+    draft = med_request("amoxicillin 500 mg oral capsule", rid="amox", status="draft")
+    for service in ("ldncare-order-select", "ldncare-order-sign"):
+        body = hook_request(service.removeprefix("ldncare-"), drafts=[draft], with_prefetch=False)
+        assert cards_of(post(make_client(fake), service, body)) == []
+    assert fake.requests == []
+    # The same request with an opioid order does fetch the record, and warns.
+    opioid = med_request("tramadol 50 mg oral tablet", rid="tram", status="draft")
+    body = hook_request("order-select", drafts=[draft, opioid], with_prefetch=False)
+    cards = cards_of(post(make_client(fake), "ldncare-order-select", body))
+    assert [c["indicator"] for c in cards] == ["critical"]
+    assert fake.requests
+
+
+def test_order_cards_read_no_patient_for_an_order_of_nothing_checked(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def unread(*args: object) -> object:
+        raise AssertionError("the patient was read for an order ldncare does not check")
+
+    monkeypatch.setattr(hooks, "build_patient", unread)
+    draft = med_request("amoxicillin 500 mg oral capsule", rid="amox", status="draft")
+    body = hook_request("order-sign", resources=on_ldn_and_oxycodone(), drafts=[draft])
+    call = hooks.HookCall(
+        hook="order-sign",
+        patient_id="p1",
+        context=body["context"],
+        resources=tuple(r for v in body["prefetch"].values() for r in resources_in(v)),
+        as_of=TODAY,
+        app_url="https://ldncare.test",
+    )
+    assert hooks.order_cards(call) == []
+    assert not hooks.orders_to_check("order-sign", body["context"])
 
 
 def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:

@@ -92,6 +92,17 @@ def resources_in(value: Any) -> list[dict[str, Any]]:
     return found
 
 
+def templates_to_fetch(request: Mapping[str, Any], templates: Mapping[str, str]) -> list[str]:
+    """Keys of the templates :func:`fetch_missing` would query: not prefetched, and the request
+    names a FHIR server to ask."""
+    server = request.get("fhirServer")
+    if not isinstance(server, str) or not server.startswith(("http://", "https://")):
+        return []
+    prefetch = request.get("prefetch")
+    prefetch = prefetch if isinstance(prefetch, Mapping) else {}
+    return [key for key in templates if key not in prefetch]
+
+
 async def fetch_missing(
     request: Mapping[str, Any],
     templates: Mapping[str, str],
@@ -100,12 +111,10 @@ async def fetch_missing(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> list[dict[str, Any]]:
     """Resources for the templates the EHR did not prefetch, from its FHIR server."""
-    prefetch = request.get("prefetch")
-    prefetch = prefetch if isinstance(prefetch, Mapping) else {}
-    missing = [key for key in templates if key not in prefetch]
-    server = request.get("fhirServer")
-    if not missing or not isinstance(server, str) or not server.startswith(("http://", "https://")):
+    missing = templates_to_fetch(request, templates)
+    if not missing:
         return []
+    server = str(request["fhirServer"])
     context = request.get("context")
     context = context if isinstance(context, Mapping) else {}
     headers = {"Accept": "application/fhir+json"}

@@ -359,12 +359,22 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
     return (dose.mg_value * frequency * per_day / period).normalize()
 
 
+#: The medication classes an order card is about (checks 1-3 above). An order of nothing in
+#: them -- most orders an EHR sends -- gets no card, whatever the patient's record says.
+ORDER_CLASSES = frozenset({"naltrexone", "opioid", "gabapentinoid"})
+
+
+def orders_to_check(hook: str, context: Mapping[str, Any]) -> bool:
+    """Whether an order hook's drafts include anything :func:`order_cards` checks."""
+    return any(d.classes & ORDER_CLASSES for d in read_drafts(draft_resources(hook, context)))
+
+
 def order_cards(call: HookCall) -> list[dict[str, Any]]:
+    drafts = read_drafts(draft_resources(call.hook, call.context))
+    if not any(d.classes & ORDER_CLASSES for d in drafts):
+        return []  # before the patient is read: nothing to check, nothing to build
     evidence = load_evidence()
     patient = build_patient(call.patient_id, call.resources)
-    drafts = read_drafts(draft_resources(call.hook, call.context))
-    if not drafts:
-        return []
     ctx = context_for(patient, call.as_of)
     cards: list[dict[str, Any]] = []
     ordered_naltrexone = [d for d in drafts if "naltrexone" in d.classes]

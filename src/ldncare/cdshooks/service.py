@@ -28,8 +28,14 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ldncare.cdshooks.fetch import PATIENT_TEMPLATES, bare_id, fetch_missing, resources_in
-from ldncare.cdshooks.hooks import HookCall, order_cards, patient_view_cards
+from ldncare.cdshooks.fetch import (
+    PATIENT_TEMPLATES,
+    bare_id,
+    fetch_missing,
+    resources_in,
+    templates_to_fetch,
+)
+from ldncare.cdshooks.hooks import HookCall, order_cards, orders_to_check, patient_view_cards
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import CdsSettings
 from ldncare.evidence.loader import load_evidence
@@ -57,6 +63,9 @@ class Service:
     decide: Callable[[HookCall], list[dict[str, Any]]]
     #: Older hook names answered by this service (medication-prescribe became order-select).
     aliases: frozenset[str] = frozenset()
+    #: ``(hook, context) -> False`` when the call cannot give a card whatever the patient's
+    #: record holds (an order of nothing ldncare checks): the record is then not fetched.
+    has_work: Callable[[str, Mapping[str, Any]], bool] | None = None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -88,6 +97,7 @@ SERVICES: dict[str, Service] = {
             "patient on naltrexone, gabapentin or pregabalin above the renal dose band.",
             order_cards,
             frozenset({"medication-prescribe"}),
+            has_work=orders_to_check,
         ),
         Service(
             "ldncare-order-sign",
@@ -95,6 +105,7 @@ SERVICES: dict[str, Service] = {
             "ldncare: naltrexone, opioid and gabapentinoid orders at signing",
             "The same checks as order-select, on every draft order about to be signed.",
             order_cards,
+            has_work=orders_to_check,
         ),
     )
 }
@@ -328,6 +339,12 @@ async def _answer(
     transport: httpx.AsyncBaseTransport | None,
 ) -> list[dict[str, Any]]:
     context: Mapping[str, Any] = body["context"]
+    if (
+        service.has_work is not None
+        and templates_to_fetch(body, PATIENT_TEMPLATES)
+        and not service.has_work(service.hook, context)
+    ):
+        return []  # no round trip to the EHR's FHIR server for an order we have no check for
     prefetch = body.get("prefetch") or {}
     resources = [r for value in prefetch.values() for r in resources_in(value)]
     resources += await fetch_missing(
