@@ -108,8 +108,12 @@ def seed(db_url: str, patients: int, diary_days: int) -> None:
     engine.dispose()
 
 
-def cds_request(hook: str) -> dict[str, Any]:
-    """A realistic order-select/patient-view call: full prefetch, active opioid, LDN ordered."""
+def cds_request(hook: str, *, ordered: str = "naltrexone") -> dict[str, Any]:
+    """A realistic order-select/patient-view call: full prefetch, active opioid, LDN ordered.
+
+    ``ordered="amoxicillin"`` orders something ldncare has no check for instead (the same
+    request size): what most order-select calls of an EHR are.
+    """
     pid = "bench-cds"
     ref = {"reference": f"Patient/{pid}"}
     conditions = [
@@ -202,7 +206,21 @@ def cds_request(hook: str) -> dict[str, Any]:
             "labs": searchset(labs),
         },
     }
-    if hook == "order-select":
+    if hook == "order-select" and ordered == "amoxicillin":
+        body["context"]["selections"] = ["MedicationRequest/amox-draft"]
+        body["context"]["draftOrders"] = searchset(
+            [
+                {
+                    "resourceType": "MedicationRequest",
+                    "id": "amox-draft",
+                    "status": "draft",
+                    "intent": "order",
+                    "subject": ref,
+                    "medicationCodeableConcept": {"text": "amoxicillin 500 mg oral capsule"},
+                }
+            ]
+        )
+    elif hook == "order-select":
         order = {
             "resourceType": "MedicationRequest",
             "id": "ldn-draft",
@@ -331,6 +349,17 @@ def bench_http(quick: bool) -> list[Result]:
                 connections=50,
                 script=_post_script(select_body),
             )
+            # The floor: the same call for an order ldncare has no check for (no card, the
+            # patient is not read). What is left is HTTP, the JSON and the draft order.
+            amox = cds_request("order-select", ordered="amoxicillin")
+            none = httpx.post(f"{base}/cds-services/ldncare-order-select", json=amox)
+            assert none.status_code == 200 and none.json() == {"cards": []}, none.text
+            unchecked = wrk(
+                f"{base}/cds-services/ldncare-order-select",
+                seconds=seconds,
+                connections=50,
+                script=_post_script(amox),
+            )
             view_script = _post_script(cds_request("patient-view"))
             view = wrk(
                 f"{base}/cds-services/ldncare-patient-view",
@@ -377,6 +406,14 @@ def bench_http(quick: bool) -> list[Result]:
         at_least("http", "order-select / healthz throughput", ratio * 100, "%", 50),
         at_most("http", "order-select p99 latency", select["p99"], "ms", 20),
         at_most("http", "order-select errors", select["errors"], "", 0),
+        info(
+            "http",
+            "order-select of an unchecked order (amoxicillin): throughput",
+            unchecked["rps"],
+            "req/s",
+            f"{unchecked['rps'] / healthz['rps'] * 100:.1f} % of /healthz, p99 "
+            f"{unchecked['p99']:.1f} ms: HTTP, JSON and the draft order, no patient read",
+        ),
         info("http", "CDS patient-view throughput (50 conn)", view["rps"], "req/s"),
         info("http", "patient-view / healthz throughput", view["rps"] / healthz["rps"] * 100, "%"),
         at_most("http", "patient-view p99 latency", view["p99"], "ms", 20),
