@@ -13,6 +13,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from ldncare.core.response import assess_response
+from ldncare.core.status import plan_facts, response_status
 from ldncare.evidence.loader import load_evidence
 from ldncare.patient_file import patient_from_data
 from ldncare.store import repository
@@ -21,7 +22,7 @@ from ldncare.store.models import PlanSummaryRow
 from ldncare.web.demo import load_demo
 from ldncare.web.queries import patient_summaries
 from ldncare.web.service import plan_contract
-from ldncare.web.views import patient_status, response_status, summary_status
+from ldncare.web.views import patient_status, summary_status
 
 TODAY = date(2026, 6, 1)
 PN = {
@@ -37,7 +38,7 @@ def test_response_shortcuts_give_what_assess_response_gives_without_a_diary(
     days_after_start: int,
 ) -> None:
     contract = plan_contract(patient_from_data(PN), start=TODAY, today=TODAY, nantes=None)
-    facts = repository.plan_facts(contract)
+    facts = plan_facts(contract)
     today = TODAY + timedelta(days=days_after_start)
     expected = assess_response([], contract, today=today, evidence=load_evidence()).status
     assert expected == ("too_early" if days_after_start == 0 else "insufficient_data")

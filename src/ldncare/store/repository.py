@@ -24,9 +24,9 @@ from ldncare.core.diary import (
     SideEffect,
     check_against_schedule,
     parse_entry,
-    scheduled_steps,
 )
 from ldncare.core.patient import Patient
+from ldncare.core.status import plan_facts
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
 from ldncare.store.models import (
@@ -176,41 +176,6 @@ def add_assessment(
 
 
 # --- plans ---------------------------------------------------------------------------------------
-
-#: Findings whose rule id starts with this mean an opioid is on record (ldn.opioid.active, ...).
-OPIOID_RULE_PREFIX = "ldn.opioid."
-
-
-@dataclass(frozen=True)
-class PlanFacts:
-    """What the clinician's status of a patient reads from a plan contract (and nothing else)."""
-
-    eligibility: str
-    opioid_on_record: bool
-    review_date: date | None
-    target_reached: date | None
-    #: Start of the first LDN step (steps are sorted by start); None without a schedule.
-    first_dose: date | None
-
-
-def plan_facts(contract: Mapping[str, Any]) -> PlanFacts:
-    """The facts of ``contract["ldn"]``; a malformed contract raises (KeyError, InvalidInput...).
-
-    A plan that does not recommend LDN needs only eligibility and the opioid finding, so the
-    other fields are read leniently for it (the status never looks at them).
-    """
-    ldn = contract["ldn"]
-    eligibility = str(ldn["eligibility"])
-    opioid = any(str(f["rule"]).startswith(OPIOID_RULE_PREFIX) for f in ldn["findings"])
-    try:
-        review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
-        target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
-        first = scheduled_steps(contract)[0].start if ldn.get("schedule") else None
-    except (InvalidInput, KeyError, TypeError, ValueError, IndexError):
-        if eligibility != "not_recommended":
-            raise
-        review = target = first = None
-    return PlanFacts(eligibility, opioid, review, target, first)
 
 
 def plan_summary_values(contract: Any) -> dict[str, Any] | None:

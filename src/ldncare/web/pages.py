@@ -14,6 +14,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from ldncare.core.diary import SIDE_EFFECT_KINDS
+from ldncare.core.status import Status
 from ldncare.errors import InvalidInput, LdncareError, NotFound
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
@@ -39,7 +40,6 @@ from ldncare.web.service import (
 )
 from ldncare.web.templating import page
 from ldncare.web.views import (
-    Status,
     patient_guide,
     schedule_calendar,
     source_link,

@@ -15,6 +15,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, defer
 
+from ldncare.core.status import SIDE_EFFECT_DAYS, PlanFacts, plan_facts
 from ldncare.errors import NotFound
 from ldncare.store.models import (
     AuditRow,
@@ -24,7 +25,7 @@ from ldncare.store.models import (
     PlanSummaryRow,
     ReviewNoteRow,
 )
-from ldncare.store.repository import PlanFacts, plan_facts, record_audit
+from ldncare.store.repository import record_audit
 
 PatientRef = int | str
 
@@ -82,8 +83,8 @@ class PatientSummary:
         return None if self.plan is None or self.ldn is None else {"ldn": self.ldn}
 
 
-#: Diary days the dashboard always reads: the side-effect window of views.SIDE_EFFECT_DAYS.
-RECENT_DAYS = 14
+#: Diary days the dashboard always reads: the side-effect window of the status.
+RECENT_DAYS = SIDE_EFFECT_DAYS
 
 #: The ``ldn`` part of stored plan contracts, as JSON bytes, by engine and plan identity. Plans
 #: are insert-only (a change is a new version), so an entry never goes stale; the key also holds

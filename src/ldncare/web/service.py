@@ -18,6 +18,7 @@ from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
 from ldncare.core.quantity import parse_dose
 from ldncare.core.response import ResponseAssessment
+from ldncare.core.status import Status
 from ldncare.core.titration import TitrationOptions
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
@@ -27,7 +28,7 @@ from ldncare.render.report import Report, build_report
 from ldncare.store import repository
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
 from ldncare.web.auth import CurrentUser, authorize_patient, require_clinician
-from ldncare.web.views import Status, judge, patient_status
+from ldncare.web.views import judge, patient_status
 
 
 def _clinic_for(user: CurrentUser, requested: str | None) -> str | None:

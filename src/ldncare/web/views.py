@@ -6,34 +6,20 @@ Nothing here writes HTML; templates and API models read these dataclasses and di
 from __future__ import annotations
 
 import calendar
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from ldncare.core.diary import DiaryEntry, ScheduledStep, scheduled_steps, step_on
 from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
+from ldncare.core.status import NO_PLAN, Status, plan_facts, status_from_facts
 from ldncare.evidence.models import Evidence
 from ldncare.store import repository
 from ldncare.store.models import ReviewNoteRow
-from ldncare.store.repository import PlanFacts, plan_facts
 from ldncare.web.queries import PatientSummary
-
-#: Diary days looked at for "side effects reported" on the dashboard.
-SIDE_EFFECT_DAYS = 14
-
-STAGE_LABELS = {
-    "no_plan": "no plan",
-    "safety_alert": "safety alert",
-    "not_started": "not started",
-    "titrating": "titrating",
-    "in_trial": "in trial",
-    "due_for_review": "due for review",
-    "responder": "responder",
-    "non_responder": "non-responder",
-}
 
 
 def steps_of(contract: Mapping[str, Any] | None) -> list[ScheduledStep]:
@@ -59,96 +45,6 @@ def judge(
     return assess_response(entries, contract, today=today, evidence=evidence)
 
 
-@dataclass(frozen=True)
-class Status:
-    stage: str
-    flags: tuple[str, ...] = ()
-    response: str | None = None
-
-    @property
-    def label(self) -> str:
-        return STAGE_LABELS[self.stage]
-
-    def to_contract(self) -> dict[str, Any]:
-        return {
-            "stage": self.stage,
-            "label": self.label,
-            "flags": list(self.flags),
-            "response": self.response,
-        }
-
-
-def response_status(
-    facts: PlanFacts,
-    entries: Sequence[DiaryEntry],
-    today: date,
-    assess: Callable[[], ResponseAssessment | None],
-) -> str | None:
-    """``judge(...).status`` for a plan with ``facts``, calling ``assess`` only when the diary
-    can change the answer.
-
-    The two shortcuts are assess_response's own rules (core/response.py): no verdict before the
-    review date (``too_early``), and without any diary day there is no baseline
-    (``insufficient_data``). tests/web/test_dashboard_summary.py checks both against
-    assess_response, so they cannot drift apart unnoticed.
-    """
-    if facts.first_dose is None or facts.review_date is None:
-        return None  # judge() returns None: no LDN schedule to judge
-    if today < facts.review_date:
-        return "too_early"
-    if not entries:
-        return "insufficient_data"
-    result = assess()
-    return None if result is None else result.status
-
-
-def status_from_facts(
-    facts: PlanFacts | None,
-    entries: Sequence[DiaryEntry],
-    today: date,
-    last_review: ReviewNoteRow | None,
-    assess: Callable[[], ResponseAssessment | None],
-) -> Status:
-    """Where the patient stands and what needs the clinician's attention.
-
-    ``facts`` are the latest plan's (None without a plan); ``entries`` need only hold the diary
-    days from ``SIDE_EFFECT_DAYS`` ago when ``assess`` brings its own diary.
-    """
-    if facts is None:
-        return Status("no_plan", ("no plan yet",))
-    flags: list[str] = []
-    if facts.opioid_on_record:
-        flags.append("opioid on record")
-    recent = [e for e in entries if e.day > today - timedelta(days=SIDE_EFFECT_DAYS)]
-    if any(e.side_effects for e in recent):
-        severe = any(s.severity == "severe" for e in recent for s in e.side_effects)
-        flags.append("severe side effects reported" if severe else "side effects reported")
-    if facts.eligibility == "not_recommended":
-        return Status("safety_alert", ("LDN not recommended now", *flags))
-    response = response_status(facts, entries, today, assess)
-    review = facts.review_date
-    target = facts.target_reached
-    if review is not None and today >= review:
-        reviewed = last_review is not None and last_review.created_at.date() >= review
-        if not reviewed:
-            flags.insert(0, "review due")
-    if response in ("non_responder", "minimal"):
-        flags.append("non-response")
-    if facts.first_dose is None or today < facts.first_dose:
-        stage = "not_started"
-    elif target is not None and today < target:
-        stage = "titrating"
-    elif review is not None and today < review:
-        stage = "in_trial"
-    elif response in ("responder_substantial", "responder_moderate"):
-        stage = "responder"
-    elif response in ("non_responder", "minimal"):
-        stage = "non_responder"
-    else:
-        stage = "due_for_review"
-    return Status(stage, tuple(flags), response)
-
-
 def patient_status(
     contract: Mapping[str, Any] | None,
     entries: Sequence[DiaryEntry],
@@ -158,12 +54,12 @@ def patient_status(
 ) -> Status:
     """Where the patient stands and what needs the clinician's attention."""
     if contract is None:
-        return Status("no_plan", ("no plan yet",))
+        return NO_PLAN
     return status_from_facts(
         plan_facts(contract),
         entries,
         today,
-        last_review,
+        _reviewed_on(last_review),
         lambda: judge(entries, contract, today, evidence),
     )
 
@@ -180,7 +76,12 @@ def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> 
             raise AssertionError("patient_summaries loads the contract a verdict needs")
         return judge(entries, contract, today, evidence)
 
-    return status_from_facts(summary.facts, entries, today, summary.last_review, assess)
+    reviewed = _reviewed_on(summary.last_review)
+    return status_from_facts(summary.facts, entries, today, reviewed, assess)
+
+
+def _reviewed_on(note: ReviewNoteRow | None) -> date | None:
+    return None if note is None else note.created_at.date()
 
 
 # --- tonight's dose and the calendar -------------------------------------------------------------
