@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +266,8 @@ def test_discovery_lists_three_services_with_prefetch() -> None:
         assert s["title"] and s["description"]
         assert s["prefetch"]["patient"] == "Patient/{{context.patientId}}"
         assert s["prefetch"]["conditions"] == "Condition?patient={{context.patientId}}"
-        assert "status=active" in s["prefetch"]["medications"]
+        # stopped and completed orders too: the opioid washout needs them
+        assert "status=active,on-hold,unknown,stopped,completed" in s["prefetch"]["medications"]
         assert "http://loinc.org|33914-3" in s["prefetch"]["labs"]
 
 
@@ -430,6 +432,115 @@ def test_order_cards_read_no_patient_for_an_order_of_nothing_checked(
     )
     assert hooks.order_cards(call) == []
     assert not hooks.orders_to_check("order-sign", body["context"])
+
+
+def test_opioid_drafted_alongside_counts_against_the_selected_naltrexone() -> None:
+    naltrexone = med_request("naltrexone 4.5 mg capsule", rid="nal", status="draft")
+    oxycodone = med_request("oxycodone 5 mg oral tablet", rid="oxy", status="draft")
+    body = hook_request("order-select", resources=[fhir_patient()], drafts=[naltrexone, oxycodone])
+    body["context"]["selections"] = ["MedicationRequest/nal"]
+    cards = cards_of(post(make_client(), "ldncare-order-select", body))
+    assert [c["indicator"] for c in cards] == ["critical"]
+    assert "oxycodone" in cards[0]["summary"]
+    assert cards[0]["suggestions"][0]["actions"][0]["resourceId"] == "MedicationRequest/nal"
+    # The other way round: the opioid is selected, naltrexone is drafted alongside.
+    body["context"]["selections"] = ["MedicationRequest/oxy"]
+    cards = cards_of(post(make_client(), "ldncare-order-select", body))
+    assert [c["summary"] for c in cards] == [
+        "Opioid ordered (oxycodone 5 mg oral tablet) together with a naltrexone order"
+    ]
+    assert "Naltrexone ordered alongside: naltrexone 4.5 mg capsule." in cards[0]["detail"]
+
+
+def test_selections_naming_no_medication_order_check_nothing() -> None:
+    gabapentin = med_request(
+        "gabapentin 600 mg oral capsule", rid="gaba", status="draft", dose_mg=600, per_day=3
+    )
+    body = hook_request("order-select", resources=[fhir_patient(), egfr(20)], drafts=[gabapentin])
+    body["context"]["selections"] = ["ServiceRequest/lab-1"]
+    assert cards_of(post(make_client(), "ldncare-order-select", body)) == []
+    body["context"]["selections"] = ["MedicationRequest/gaba"]
+    assert [
+        c["indicator"] for c in cards_of(post(make_client(), "ldncare-order-select", body))
+    ] == ["warning"]
+
+
+def test_naltrexone_named_by_medication_reference_is_recognised() -> None:
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-nal",
+        "code": {
+            "coding": [
+                {
+                    "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                    "code": "7243",
+                    "display": "naltrexone",
+                }
+            ]
+        },
+    }
+    draft = med_request("unused", rid="nal", status="draft")
+    del draft["medicationCodeableConcept"]
+    draft["medicationReference"] = {"reference": "Medication/med-nal"}
+    resources = [fhir_patient(), med_request("oxycodone hydrochloride 5 mg oral tablet")]
+    # The Medication may come with the drafts or in the prefetch.
+    body = hook_request("order-sign", resources=resources, drafts=[draft, medication])
+    cards = cards_of(post(make_client(), "ldncare-order-sign", body))
+    assert [c["indicator"] for c in cards] == ["critical"]
+    body = hook_request("order-sign", resources=resources, drafts=[draft])
+    body["prefetch"]["medications"]["entry"].append({"resource": medication})
+    assert [c["indicator"] for c in cards_of(post(make_client(), "ldncare-order-sign", body))] == [
+        "critical"
+    ]
+
+
+def test_opioid_stopped_three_days_ago_by_its_bounds_period_blocks_naltrexone() -> None:
+    stopped = med_request("oxycodone 5 mg oral tablet", status="stopped", dose_mg=5, per_day=4)
+    stopped["dosageInstruction"][0]["timing"]["repeat"]["boundsPeriod"] = {
+        "start": (TODAY - timedelta(days=30)).isoformat(),
+        "end": (TODAY - timedelta(days=3)).isoformat(),
+    }
+    draft = med_request("naltrexone 4.5 mg capsule", rid="nal", status="draft")
+    body = hook_request("order-sign", resources=[fhir_patient(), stopped], drafts=[draft])
+    cards = cards_of(post(make_client(), "ldncare-order-sign", body))
+    assert [c["indicator"] for c in cards] == ["critical"]
+    assert "stopped on" in cards[0]["summary"]
+
+
+def test_resources_about_another_patient_are_not_read() -> None:
+    elsewhere = [condition("Pudendal neuralgia", pid="someone-else")]
+    body = hook_request("patient-view", resources=[fhir_patient(), *elsewhere])
+    assert cards_of(post(make_client(), "ldncare-patient-view", body)) == []
+    body = hook_request("patient-view", resources=pn_without_contraindications())
+    assert [
+        c["indicator"] for c in cards_of(post(make_client(), "ldncare-patient-view", body))
+    ] == ["info"]
+    # Someone else's opioid does not block this patient's naltrexone order.
+    draft = med_request("naltrexone 4.5 mg capsule", rid="nal", status="draft")
+    other = med_request("oxycodone 5 mg oral tablet", pid="someone-else")
+    body = hook_request("order-sign", resources=[fhir_patient(), other], drafts=[draft])
+    assert cards_of(post(make_client(), "ldncare-order-sign", body)) == []
+
+
+@pytest.mark.parametrize(
+    ("timing", "daily"),
+    [
+        ({"code": {"coding": [{"code": "TID"}]}}, Decimal(1800)),
+        ({"code": {"coding": [{"code": "BID"}]}, "repeat": {}}, Decimal(1200)),
+        ({"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}}, Decimal(1200)),
+        ({"repeat": {"when": ["MORN", "AFT", "EVE"]}}, Decimal(1800)),
+        ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, Decimal(1800)),
+        ({"code": {"coding": [{"code": "WK"}]}}, None),  # weekly: no daily dose to check
+        ({"code": {"text": "as directed"}}, None),
+        ({}, Decimal(600)),
+    ],
+)
+def test_ordered_daily_dose_reads_timing_codes_and_events(
+    timing: dict[str, Any], daily: Decimal | None
+) -> None:
+    order = med_request("gabapentin 600 mg capsule", status="draft", dose_mg=600)
+    order["dosageInstruction"][0]["timing"] = timing
+    assert hooks.ordered_daily_mg(order) == daily
 
 
 def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:
@@ -701,12 +812,12 @@ def test_real_request_gets_valid_response_and_no_ldn_card(
 
 
 def test_opioid_cds_order_is_read_as_an_opioid_draft() -> None:
-    from ldncare.cdshooks.hooks import draft_resources, read_drafts
+    from ldncare.cdshooks.hooks import draft_orders
 
     folder = DATA / "opioid-cds-requests" / "requests" / "OpioidCDSREC01"
     path = folder / "request-example-rec-01-in-outpatient-opioid.json"
     body, _ = _load(path)
-    drafts = read_drafts(draft_resources(body["hook"], body["context"]))
+    drafts = draft_orders(body["hook"], body["context"]).checked
     assert drafts and all("opioid" in d.classes for d in drafts)
 
 

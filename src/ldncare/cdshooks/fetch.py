@@ -27,7 +27,10 @@ log = logging.getLogger(__name__)
 PATIENT_TEMPLATES: dict[str, str] = {
     "patient": "Patient/{{context.patientId}}",
     "conditions": "Condition?patient={{context.patientId}}",
-    "medications": "MedicationRequest?patient={{context.patientId}}&status=active",
+    # Stopped and completed orders too: an opioid stopped a few days ago still contraindicates
+    # naltrexone (the washout rule) and needs its end date.
+    "medications": "MedicationRequest?patient={{context.patientId}}"
+    "&status=active,on-hold,unknown,stopped,completed",
     "statements": "MedicationStatement?patient={{context.patientId}}",
     "allergies": "AllergyIntolerance?patient={{context.patientId}}",
     # Every lab the screening reads, by the LOINC codes the FHIR reader maps (patient_bundle).

@@ -23,6 +23,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -108,8 +109,29 @@ def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> 
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
+_PATIENT_REF = re.compile(r"(?:^|/)Patient/([^/]+)(?:/_history/[^/]+)?$")
+
+
+def _names_another_patient(resource: Mapping[str, Any], pid: str) -> bool:
+    """Whether ``subject``/``patient`` clearly points at a Patient other than ``pid``.
+
+    A reference ldncare cannot resolve to a Patient id (``urn:uuid:``, none at all) is kept:
+    prefetch and fallback queries are per patient, so it is this patient's.
+    """
+    for field in ("subject", "patient"):
+        ref = resource.get(field)
+        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if isinstance(target, str):
+            match = _PATIENT_REF.search(target.strip())
+            if match is not None:
+                return match.group(1) != pid
+    return False
+
+
 def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
-    """The core Patient from prefetch/fetched resources; unreadable resources are skipped.
+    """The core Patient from prefetch/fetched resources; unreadable resources are skipped, and
+    so are resources whose subject is another patient (an EHR's prefetch bug must not put
+    someone else's opioid or diagnosis on this chart).
 
     Only the latest lab of each kind is kept (what the core's decisions read): see
     ``patient_from_bundle(latest_labs_only=True)``.
@@ -119,6 +141,16 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
     chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
     stub = {"resourceType": "Patient", "id": pid}
     others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
+    if patient_id is not None:
+        foreign = [r for r in others if _names_another_patient(r, pid)]
+        if foreign:
+            log.warning(
+                "CDS patient %s: ignoring %d resource(s) about another patient (%s)",
+                pid,
+                len(foreign),
+                ", ".join(sorted({f"{r.get('resourceType')}/{r.get('id')}" for r in foreign})),
+            )
+            others = [r for r in others if not _names_another_patient(r, pid)]
     head = chosen if chosen is not None else stub
     try:
         return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
@@ -138,27 +170,82 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
     return patient_from_bundle(_bundle(head, kept), latest_labs_only=True)
 
 
-def draft_resources(hook: str, context: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Draft MedicationRequests of an order hook (for order-select: only the selections)."""
+@dataclass(frozen=True)
+class DraftOrders:
+    """The draft medication orders of an order hook.
+
+    ``checked`` get the cards: for order-select the selected orders, for order-sign all of
+    them. ``all`` is every draft: an opioid drafted alongside a selected naltrexone order is
+    unsigned but on its way, so it counts when the selected order is checked.
+    """
+
+    checked: list[DraftMedication]
+    all: list[DraftMedication]
+
+
+def _selected(selections: Any, resource: Mapping[str, Any]) -> bool:
+    ref = f"MedicationRequest/{resource.get('id')}"
+    return any(s == ref or s.endswith("/" + ref) for s in selections)
+
+
+def draft_orders(
+    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+) -> DraftOrders:
+    """Read the drafts of ``context`` (``draftOrders``; ``medications`` in pre-1.0 requests).
+
+    A draft that names its drug by ``medicationReference`` is resolved against the Medication
+    resources in the drafts' Bundle and in ``resources`` (prefetch). For order-select with
+    ``selections`` that name none of the medication drafts (a lab or imaging order was
+    selected), nothing is checked.
+    """
     source = context.get("draftOrders")
     if source is None:
         source = context.get("medications")  # medication-prescribe and pre-1.0 examples
-    drafts = [_legacy(r) for r in resources_in(source)]
-    drafts = [r for r in drafts if r.get("resourceType") == "MedicationRequest"]
+    found = [_legacy(r) for r in resources_in(source)]
+    medications = medication_index([*found, *resources], _bundle_urls(source))
+    drafts = read_drafts([r for r in found if r.get("resourceType") == "MedicationRequest"],
+                         medications)  # fmt: skip
     selections = context.get("selections")
-    if hook != "order-sign" and isinstance(selections, list) and selections:
-        wanted = {str(s) for s in selections}
-        picked = [r for r in drafts if f"MedicationRequest/{r.get('id')}" in wanted]
-        drafts = picked or drafts
-    return drafts
+    if hook == "order-sign" or not isinstance(selections, list) or not selections:
+        return DraftOrders(drafts, drafts)
+    wanted = [s.strip() for s in selections if isinstance(s, str)]
+    return DraftOrders([d for d in drafts if _selected(wanted, d.resource)], drafts)
 
 
-def read_drafts(drafts: Sequence[dict[str, Any]]) -> list[DraftMedication]:
+def _bundle_urls(source: Any) -> dict[int, str]:
+    """fullUrl of each resource of a Bundle, by the resource's identity."""
+    entries = source.get("entry") if isinstance(source, Mapping) else None
+    return {
+        id(e["resource"]): e["fullUrl"]
+        for e in entries or []
+        if isinstance(e, Mapping) and isinstance(e.get("fullUrl"), str) and "resource" in e
+    }
+
+
+def medication_index(
+    resources: Iterable[Mapping[str, Any]], full_urls: Mapping[int, str]
+) -> dict[str, Mapping[str, Any]]:
+    """Medication resources by the references that may point at them."""
+    index: dict[str, Mapping[str, Any]] = {}
+    for r in resources:
+        if r.get("resourceType") != "Medication":
+            continue
+        if isinstance(r.get("id"), str) and r["id"]:
+            index[f"Medication/{r['id']}"] = r
+        url = full_urls.get(id(r))
+        if url:
+            index[url] = r
+    return index
+
+
+def read_drafts(
+    drafts: Sequence[dict[str, Any]], medications: Mapping[str, Mapping[str, Any]] | None = None
+) -> list[DraftMedication]:
     vocab = load_vocabulary().medications
     out: list[DraftMedication] = []
     for resource in drafts:
         try:
-            med = medication_from_resource(resource)
+            med = medication_from_resource(resource, medications)
         except (LdncareError, ValueError, TypeError, AttributeError) as exc:
             log.info("CDS draft order %s unreadable: %s", resource.get("id"), exc)
             continue
@@ -344,19 +431,64 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
             quantity = dr["doseQuantity"]
             break
     quantity = quantity or dosage.get("doseQuantity")
-    repeat = (dosage.get("timing") or {}).get("repeat") or {}
+    timing = dosage.get("timing") or {}
+    if not isinstance(timing, Mapping):
+        return None
+    repeat = timing.get("repeat") or {}
     if not isinstance(quantity, Mapping) or not isinstance(repeat, Mapping):
         return None
     try:
         dose = parse_dose(f"{quantity.get('value')} {quantity.get('code') or quantity.get('unit')}")
-        frequency = Decimal(str(repeat.get("frequencyMax") or repeat.get("frequency") or 1))
-        period = Decimal(str(repeat.get("period") or 1))
-        per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
-    except (LdncareError, ArithmeticError, KeyError, ValueError):
+        if repeat.get("frequencyMax") or repeat.get("frequency"):
+            frequency = Decimal(str(repeat.get("frequencyMax") or repeat.get("frequency")))
+            period = Decimal(str(repeat.get("period") or 1))
+            per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
+            if period <= 0:
+                return None
+            return (dose.mg_value * frequency * per_day / period).normalize()
+        times = _times_a_day(timing, repeat)
+    except (LdncareError, ArithmeticError, KeyError, ValueError, TypeError):
         return None
-    if period <= 0:
-        return None
-    return (dose.mg_value * frequency * per_day / period).normalize()
+    return None if times is None else (dose.mg_value * times).normalize()
+
+
+#: Doses a day of the FHIR R4 timing abbreviations (value set timing-abbreviation, codes of
+#: v3-GTSAbbreviation: https://hl7.org/fhir/R4/valueset-timing-abbreviation.html). WK and MO
+#: are left out: "weekly" or "monthly" says nothing about a daily dose.
+_TIMES_A_DAY = {
+    "QD": Decimal(1),
+    "AM": Decimal(1),
+    "PM": Decimal(1),
+    "BED": Decimal(1),
+    "BID": Decimal(2),
+    "TID": Decimal(3),
+    "QID": Decimal(4),
+    "QOD": Decimal("0.5"),
+    "Q1H": Decimal(24),
+    "Q2H": Decimal(12),
+    "Q3H": Decimal(8),
+    "Q4H": Decimal(6),
+    "Q6H": Decimal(4),
+    "Q8H": Decimal(3),
+}
+
+
+def _times_a_day(timing: Mapping[str, Any], repeat: Mapping[str, Any]) -> Decimal | None:
+    """Doses a day when ``repeat.frequency`` is absent: from ``timing.code`` (BID, TID...),
+    else one per ``repeat.timeOfDay`` or ``repeat.when`` event, else one. ``None`` when the
+    timing has a code ldncare cannot count (then no dose is computed, and no card shown)."""
+    concept = timing.get("code")
+    if isinstance(concept, Mapping):
+        codes = [c.get("code") for c in concept.get("coding") or [] if isinstance(c, Mapping)]
+        known = [_TIMES_A_DAY[c] for c in codes if isinstance(c, str) and c in _TIMES_A_DAY]
+        if known:
+            return known[0]
+        if codes or concept.get("text"):
+            return None
+    for events in (repeat.get("timeOfDay"), repeat.get("when")):
+        if isinstance(events, list) and events:
+            return Decimal(len(events))
+    return Decimal(1)
 
 
 #: The medication classes an order card is about (checks 1-3 above). An order of nothing in
@@ -364,30 +496,46 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
 ORDER_CLASSES = frozenset({"naltrexone", "opioid", "gabapentinoid"})
 
 
-def orders_to_check(hook: str, context: Mapping[str, Any]) -> bool:
-    """Whether an order hook's drafts include anything :func:`order_cards` checks."""
-    return any(d.classes & ORDER_CLASSES for d in read_drafts(draft_resources(hook, context)))
+def orders_to_check(
+    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+) -> bool:
+    """Whether an order hook checks any of its drafts (:func:`order_cards` would read the
+    patient)."""
+    return any(d.classes & ORDER_CLASSES for d in draft_orders(hook, context, resources).checked)
+
+
+def _names(meds: Iterable[MedicationUse]) -> str:
+    return "; ".join(m.name for m in meds)
 
 
 def order_cards(call: HookCall) -> list[dict[str, Any]]:
-    drafts = read_drafts(draft_resources(call.hook, call.context))
-    if not any(d.classes & ORDER_CLASSES for d in drafts):
+    orders = draft_orders(call.hook, call.context, call.resources)
+    checked = orders.checked
+    if not any(d.classes & ORDER_CLASSES for d in checked):
         return []  # before the patient is read: nothing to check, nothing to build
     evidence = load_evidence()
     patient = build_patient(call.patient_id, call.resources)
     ctx = context_for(patient, call.as_of)
     cards: list[dict[str, Any]] = []
-    ordered_naltrexone = [d for d in drafts if "naltrexone" in d.classes]
-    ordered_opioids = [d for d in drafts if "opioid" in d.classes]
-    on_naltrexone = ctx.active_meds("naltrexone")
-    # The patient with the ordered opioids added, screened once for both checks below. The
+    ordered_naltrexone = [d for d in checked if "naltrexone" in d.classes]
+    ordered_opioids = [d for d in checked if "opioid" in d.classes]
+    # Drafts not selected are on their way too: an opioid drafted alongside counts against a
+    # selected naltrexone order, and a naltrexone draft against a selected opioid.
+    checked_ids = {id(d) for d in checked}
+    drafted_opioids = [d for d in orders.all if "opioid" in d.classes]
+    naltrexone_alongside = [
+        d.med for d in orders.all if "naltrexone" in d.classes and id(d) not in checked_ids
+    ]
+    active_naltrexone = ctx.active_meds("naltrexone")
+    on_naltrexone = (*active_naltrexone, *naltrexone_alongside)
+    # The patient with the drafted opioids added, screened once for both checks below. The
     # drafts were classified when read: only they are added to the context.
     whatif_ctx = found = None
     if ordered_naltrexone or (ordered_opioids and on_naltrexone):
         whatif_ctx = ctx.with_medications(
             [
                 ClassifiedMedication(d.med, d.classes, d.med.is_active(call.as_of))
-                for d in ordered_opioids
+                for d in drafted_opioids
             ]
         )
         found = screen(whatif_ctx, evidence)
@@ -396,7 +544,7 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
         stops = [f for f in found if f.severity == "contraindication"]
         if stops:
             opioid = [f for f in stops if f.rule.startswith("ldn.opioid.")]
-            names = "; ".join(m.name for m in whatif_ctx.active_meds("opioid"))
+            names = _names(whatif_ctx.active_meds("opioid"))
             summary = (
                 f"Naltrexone ordered while an opioid is active: {names}"
                 if opioid and names
@@ -420,15 +568,28 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
             basis: list[Finding] = [
                 f for f in found if f.rule == "ldn.opioid.active" and d.med.name in f.message
             ] or [f for f in found if f.rule == "ldn.opioid.active"]
+            taking = " ".join(
+                [
+                    *(
+                        [f"Active naltrexone: {_names(active_naltrexone)}."]
+                        if active_naltrexone
+                        else []
+                    ),
+                    *(
+                        [f"Naltrexone ordered alongside: {_names(naltrexone_alongside)}."]
+                        if naltrexone_alongside
+                        else []
+                    ),
+                ]
+            )
             cards.append(
                 make_card(
-                    summary=f"Opioid ordered ({d.med.name}) for a patient taking naltrexone",
+                    summary=f"Opioid ordered ({d.med.name}) for a patient taking naltrexone"
+                    if active_naltrexone
+                    else f"Opioid ordered ({d.med.name}) together with a naltrexone order",
                     indicator="critical",
                     detail=finding_detail(
-                        basis,
-                        evidence.sources,
-                        f"Active naltrexone: {'; '.join(m.name for m in on_naltrexone)}. "
-                        f"Ordered: {d.med.name}.",
+                        basis, evidence.sources, f"{taking} Ordered: {d.med.name}."
                     ),
                     topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
                     app_url=call.app_url,
@@ -437,7 +598,7 @@ def order_cards(call: HookCall) -> list[dict[str, Any]]:
                 )
             )
 
-    for d in drafts:
+    for d in checked:
         if "gabapentinoid" in d.classes:
             card = _renal_card(call, patient, d, evidence)
             if card is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -63,9 +63,10 @@ class Service:
     decide: Callable[[HookCall], list[dict[str, Any]]]
     #: Older hook names answered by this service (medication-prescribe became order-select).
     aliases: frozenset[str] = frozenset()
-    #: ``(hook, context) -> False`` when the call cannot give a card whatever the patient's
-    #: record holds (an order of nothing ldncare checks): the record is then not fetched.
-    has_work: Callable[[str, Mapping[str, Any]], bool] | None = None
+    #: ``(hook, context, prefetched resources) -> False`` when the call cannot give a card
+    #: whatever the patient's record holds (an order of nothing ldncare checks): the rest of
+    #: the record is then not fetched.
+    has_work: Callable[[str, Mapping[str, Any], Sequence[Mapping[str, Any]]], bool] | None = None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -339,14 +340,14 @@ async def _answer(
     transport: httpx.AsyncBaseTransport | None,
 ) -> list[dict[str, Any]]:
     context: Mapping[str, Any] = body["context"]
+    prefetch = body.get("prefetch") or {}
+    resources = [r for value in prefetch.values() for r in resources_in(value)]
     if (
         service.has_work is not None
         and templates_to_fetch(body, PATIENT_TEMPLATES)
-        and not service.has_work(service.hook, context)
+        and not service.has_work(service.hook, context, resources)
     ):
         return []  # no round trip to the EHR's FHIR server for an order we have no check for
-    prefetch = body.get("prefetch") or {}
-    resources = [r for value in prefetch.values() for r in resources_in(value)]
     resources += await fetch_missing(
         body, PATIENT_TEMPLATES, timeout=settings.fhir_timeout, transport=transport
     )

@@ -386,6 +386,8 @@ def _medication(
         )
         end = parse_fhir_date(validity.get("end"), where, "dispenseRequest.validityPeriod.end")
         start = start or vstart
+        if end is None:
+            end = _bounds_end(resource, where)
     else:
         if "effectiveDateTime" in resource:
             start = parse_fhir_date(resource["effectiveDateTime"], where, "effectiveDateTime")
@@ -410,6 +412,23 @@ def _medication(
                     dose_text = f"{q['value']} {unit}".strip()
     return MedicationUse(
         name=name, codes=codes, status=status, start=start, end=end, dose_text=dose_text
+    )
+
+
+def _bounds_end(resource: Mapping[str, Any], where: _Where) -> date | None:
+    """End of ``dosageInstruction[0].timing.repeat.boundsPeriod``: when the course was written
+    to stop, for an order without a dispense validity end."""
+    dosages = _list(resource.get("dosageInstruction"), where, "dosageInstruction")
+    if not dosages:
+        return None
+    timing = _obj(_obj(dosages[0], where, "dosageInstruction[0]").get("timing"), where,
+                  "dosageInstruction[0].timing")  # fmt: skip
+    repeat = _obj(timing.get("repeat"), where, "dosageInstruction[0].timing.repeat")
+    bounds = _obj(
+        repeat.get("boundsPeriod"), where, "dosageInstruction[0].timing.repeat.boundsPeriod"
+    )
+    return parse_fhir_date(
+        bounds.get("end"), where, "dosageInstruction[0].timing.repeat.boundsPeriod.end"
     )
 
 
@@ -508,16 +527,19 @@ def _extensions(patient: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     return out
 
 
-def medication_from_resource(resource: Mapping[str, Any]) -> MedicationUse | None:
+def medication_from_resource(
+    resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]] | None = None
+) -> MedicationUse | None:
     """One MedicationRequest or MedicationStatement read on its own (a CDS Hooks draft order).
 
     The same as the medication :func:`patient_from_bundle` reads from a Bundle holding only
-    this resource and a Patient: ``None`` for ldncare's own output, :class:`InvalidInput` for
-    what it would reject; references to Medication resources outside it stay unresolved.
+    this resource, a Patient and the ``medications`` (Medication resources by ``Medication/id``
+    and full URL): ``None`` for ldncare's own output, :class:`InvalidInput` for what it would
+    reject; references to Medication resources not given stay unresolved.
     """
     if "meta" in resource and is_ldncare_output(resource):
         return None
-    return _medication(resource, {}, _Where(1, resource))
+    return _medication(resource, medications or {}, _Where(1, resource))
 
 
 def patient_from_bundle(
