@@ -661,6 +661,85 @@ def test_rs384_jwt_verified_with_issuer_jwks_url() -> None:
     assert ok.status_code == 200, ok.text
 
 
+def _jwks_client(keys: list[dict[str, Any]]) -> TestClient:
+    config = CdsSettings(trusted_issuers={ISSUER: {"keys": keys}})
+    return TestClient(create_cds_app(config))
+
+
+def _signed(key: Any, alg: str, headers: dict[str, Any] | None = None, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": ISSUER, "aud": f"{BASE}/cds-services/ldncare-patient-view",
+               "exp": now + 300, "iat": now, "jti": str(uuid.uuid4()), **claims}  # fmt: skip
+    return jwt.encode(payload, key, alg, headers=headers)
+
+
+def _view(client: TestClient, token: str) -> httpx.Response:
+    body = hook_request("patient-view", resources=pn_without_contraindications())
+    return client.post(
+        "/cds-services/ldncare-patient-view",
+        json=body,
+        headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def test_es256_token_against_an_rsa_key_is_401_not_500() -> None:
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
+    jwk["kid"] = "k1"
+    forged = _signed(ec.generate_private_key(ec.SECP256R1()), "ES256", {"kid": "k1"})
+    response = _view(_jwks_client([jwk]), forged)
+    assert response.status_code == 401
+    assert "no EC key 'k1' for ES256" in response.json()["error"]
+    assert response.headers["access-control-allow-origin"] == "*"
+
+
+def test_token_without_kid_is_checked_against_every_key_of_its_type() -> None:
+    first, second = (rsa.generate_private_key(public_exponent=65537, key_size=2048) for _ in "ab")
+    jwks = []
+    for i, key in enumerate((first, second)):
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(key.public_key()))
+        jwk["kid"] = f"k{i}"
+        jwks.append(jwk)
+    client = _jwks_client(jwks)
+    assert _view(client, _signed(second, "RS256")).status_code == 200
+    stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    refused = _view(client, _signed(stranger, "RS256"))
+    assert refused.status_code == 401
+    assert "Signature verification failed" in refused.json()["error"]
+
+
+def test_token_living_over_five_minutes_is_401() -> None:
+    now = int(time.time())
+    response = post(
+        make_client(),
+        "ldncare-patient-view",
+        hook_request("patient-view", resources=pn_without_contraindications()),
+        exp=now + 600,
+        iat=now,
+    )
+    assert response.status_code == 401
+    assert "over 300 s" in response.json()["error"]
+
+
+def test_expired_token_ids_are_forgotten_at_most_once_a_second() -> None:
+    import asyncio
+
+    from ldncare.cdshooks.jwt_check import JwtVerifier
+
+    verifier = JwtVerifier(CdsSettings(trusted_issuers={ISSUER: {"hs256_secret": SECRET}}))
+    audience = f"{BASE}/cds-services/ldncare-patient-view"
+    asyncio.run(verifier.verify(f"Bearer {token('ldncare-patient-view')}", audience))
+    now = time.time()
+    verifier._forget_expired(now + 0.5)  # within the second: not even looked at
+    assert len(verifier._seen_jti) == 1
+    verifier._forget_expired(now + 2)  # looked at: the token is still valid
+    assert len(verifier._seen_jti) == 1
+    verifier._forget_expired(now + 300 + 61 + 5)  # past exp + leeway
+    assert verifier._seen_jti == {}
+
+
 def test_demo_mode_needs_no_jwt() -> None:
     client = make_client(demo=True)
     body = hook_request("patient-view", resources=pn_without_contraindications())

@@ -35,6 +35,7 @@ class JwtVerifier:
         self.transport = transport
         self._jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._seen_jti: dict[str, float] = {}
+        self._next_prune = 0.0
 
     async def _jwks(self, source: str | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(source, Mapping):
@@ -56,22 +57,54 @@ class JwtVerifier:
         self._jwks_cache[source] = (time.time() + 300, jwks)
         return jwks
 
-    async def _key(self, header: Mapping[str, Any], source: str | Mapping[str, Any]) -> Any:
+    async def _keys(self, header: Mapping[str, Any], source: str | Mapping[str, Any]) -> list[Any]:
+        """The keys the token may be signed with: its ``kid``'s, of the type its ``alg`` needs
+        (RSA for RS*, EC for ES*), or every such key of the issuer when it names none."""
         if isinstance(source, Mapping) and "hs256_secret" in source:
             if header.get("alg") != "HS256":
                 raise JwtRejected("this issuer is configured for HS256 tokens only")
-            return str(source["hs256_secret"])
-        if header.get("alg") not in ASYMMETRIC_ALGORITHMS:
-            raise JwtRejected(f"JWT algorithm {header.get('alg')!r} is not accepted")
+            return [str(source["hs256_secret"])]
+        alg = header.get("alg")
+        if alg not in ASYMMETRIC_ALGORITHMS:
+            raise JwtRejected(f"JWT algorithm {alg!r} is not accepted")
+        kty = "RSA" if str(alg).startswith("RS") else "EC"
         keys = (await self._jwks(source)).get("keys", [])
         kid = header.get("kid")
-        candidates = [k for k in keys if kid is None or k.get("kid") == kid]
-        if not candidates:
+        named = [k for k in keys if isinstance(k, Mapping) and (kid is None or k.get("kid") == kid)]
+        if not named:
             raise JwtRejected(f"no key with kid {kid!r} in the issuer's JWKS")
+        usable = [k for k in named if k.get("kty") == kty]
+        if not usable:
+            raise JwtRejected(f"the issuer has no {kty} key{f' {kid!r}' if kid else ''} for {alg}")
+        out = []
+        for k in usable:
+            try:
+                out.append(jwt.PyJWK.from_json(json.dumps(k), algorithm=str(alg)).key)
+            except (jwt.PyJWTError, TypeError, ValueError) as exc:
+                if kid is not None:
+                    raise JwtRejected(f"the issuer's key {kid!r} cannot be used: {exc}") from None
+        if not out:
+            raise JwtRejected(f"none of the issuer's {kty} keys can be used for {alg}")
+        return out
+
+    def _decode(self, token: str, key: Any, alg: str, iss: str, audience: str) -> dict[str, Any]:
         try:
-            return jwt.PyJWK.from_json(json.dumps(candidates[0])).key
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key=key,
+                algorithms=[alg],
+                audience=[audience.rstrip("/"), audience.rstrip("/") + "/"],
+                issuer=iss,
+                leeway=self.settings.leeway,
+                options={"require": REQUIRED_CLAIMS},
+            )
+        except jwt.InvalidAudienceError:
+            raise JwtRejected(f"the JWT audience must be this service's URL, {audience}") from None
         except jwt.PyJWTError as exc:
-            raise JwtRejected(f"the issuer's key {kid!r} cannot be used: {exc}") from None
+            raise JwtRejected(f"the JWT was refused: {exc}") from None
+        except (TypeError, ValueError) as exc:  # a key PyJWT cannot use with this algorithm
+            raise JwtRejected(f"the JWT was refused: the key does not fit {alg}: {exc}") from None
+        return claims
 
     async def verify(self, authorization: str | None, audience: str) -> dict[str, Any]:
         """The verified claims, or :class:`JwtRejected` with the reason."""
@@ -87,29 +120,34 @@ class JwtVerifier:
         source = self.settings.trusted_issuers.get(str(iss))
         if source is None:
             raise JwtRejected(f"issuer {iss!r} is not trusted by this CDS service")
-        key = await self._key(header, source)
-        try:
-            claims: dict[str, Any] = jwt.decode(
-                token,
-                key=key,
-                algorithms=[str(header.get("alg"))],
-                audience=[audience.rstrip("/"), audience.rstrip("/") + "/"],
-                issuer=str(iss),
-                leeway=self.settings.leeway,
-                options={"require": REQUIRED_CLAIMS},
-            )
-        except jwt.InvalidAudienceError:
-            raise JwtRejected(f"the JWT audience must be this service's URL, {audience}") from None
-        except jwt.PyJWTError as exc:
-            raise JwtRejected(f"the JWT was refused: {exc}") from None
+        keys = await self._keys(header, source)
+        refused: JwtRejected | None = None
+        for key in keys:  # one key unless the token names no kid
+            try:
+                claims = self._decode(token, key, str(header.get("alg")), str(iss), audience)
+                break
+            except JwtRejected as exc:
+                refused = refused or exc
+        else:
+            raise refused or JwtRejected("the JWT was refused")
         now = time.time()
         if float(claims["iat"]) > now + self.settings.leeway:
             raise JwtRejected("the JWT was issued in the future (iat)")
         if float(claims["exp"]) - float(claims["iat"]) > self.settings.max_token_lifetime:
-            raise JwtRejected("the JWT lives too long (exp - iat)")
-        self._seen_jti = {j: e for j, e in self._seen_jti.items() if e > now}
+            raise JwtRejected(
+                f"the JWT lives too long: exp - iat is over {self.settings.max_token_lifetime} s"
+            )
+        self._forget_expired(now)
         jti = f"{iss}|{claims['jti']}"
         if jti in self._seen_jti:
             raise JwtRejected("the JWT id (jti) was already used")
         self._seen_jti[jti] = float(claims["exp"]) + self.settings.leeway
         return claims
+
+    def _forget_expired(self, now: float) -> None:
+        """Drop the jti of expired tokens, at most once a second: rebuilding the table on every
+        call cost milliseconds per request once it held a few hundred thousand tokens."""
+        if now < self._next_prune:
+            return
+        self._next_prune = now + 1.0
+        self._seen_jti = {j: e for j, e in self._seen_jti.items() if e > now}

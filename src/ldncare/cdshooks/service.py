@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -50,6 +51,8 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 _CORS_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.items()]
+#: Feedback items kept in memory (the newest).
+FEEDBACK_KEPT = 10_000
 #: A service call; feedback (``/{id}/feedback``) and discovery go through the router.
 _CALL_PATH = re.compile(r"^/cds-services/([^/]+)$")
 
@@ -178,8 +181,15 @@ def build_router(
     load_evidence()
     load_vocabulary()
     router = APIRouter(prefix="/cds-services", tags=["cds-hooks"], responses=RESPONSES)
-    feedback_log: list[dict[str, Any]] = []
+    # The latest feedback items, in memory: bounded, so a chatty (or hostile) client cannot
+    # grow the process without limit.
+    feedback_log: deque[dict[str, Any]] = deque(maxlen=FEEDBACK_KEPT)
     router.feedback_log = feedback_log  # type: ignore[attr-defined]
+    if not settings.demo and not settings.public_url:
+        log.warning(
+            "LDNCARE_CDS_PUBLIC_URL is not set: the JWT audience is checked against the URL "
+            "of each request, whose host the caller chooses; set it to the URL the EHR calls"
+        )
 
     def public(url: str) -> str:
         """The endpoint URL the EHR signed (``aud``): ``public_url`` when set behind a proxy."""

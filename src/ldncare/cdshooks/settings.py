@@ -31,5 +31,7 @@ class CdsSettings(BaseSettings):
     fhir_timeout: float = 10.0
     #: Allowed clock skew when checking ``exp`` and ``iat``, in seconds.
     leeway: int = 60
-    #: The spec says the JWT should expire within 5 minutes; refuse longer-lived tokens.
-    max_token_lifetime: int = 3600
+    #: Longest accepted exp - iat, in seconds. CDS Hooks 1.0 (security: "This time MUST be no
+    #: more than five minutes in the future") and SMART Backend Services set 5 minutes;
+    #: CDS Hooks 2.0 no longer states a figure, so an EHR with longer tokens raises this.
+    max_token_lifetime: int = 300
