@@ -22,6 +22,7 @@ from ldncare.core.status import (
     STAGE_LABELS,
     PlanFacts,
     Status,
+    opioid_conflict,
     plan_facts,
     status_from_facts,
 )
@@ -89,6 +90,29 @@ def test_patient_on_tramadol_is_a_safety_alert_with_the_opioid_flag() -> None:
     status = status_on(START, contract=contract_for(tramadol))
     assert status.stage == "safety_alert"
     assert status.flags == ("LDN not recommended now", "opioid on record")
+
+
+def test_tramadol_that_ended_years_ago_is_history_and_raises_no_opioid_flag() -> None:
+    course = {"name": "tramadol 50 mg tablet", "status": "completed", "end": "2020-06-30"}
+    contract = contract_for({**PN, "medications": [course]})
+    rules = [f["rule"] for f in contract["ldn"]["findings"]]
+    assert "ldn.opioid.history" in rules  # the record shows it, as history
+    assert not plan_facts(contract).opioid_on_record
+    assert "opioid on record" not in status_on(START, contract=contract).flags
+
+
+def test_tramadol_still_taken_raises_the_opioid_flag() -> None:
+    course = {"name": "tramadol 50 mg tablet", "status": "active", "start": "2020-01-01"}
+    contract = contract_for({**PN, "medications": [course]})
+    assert plan_facts(contract).opioid_on_record
+    assert "opioid on record" in status_on(START, contract=contract).flags
+
+
+def test_an_opioid_finding_stored_without_severity_is_judged_by_its_rule() -> None:
+    history = {"rule": "ldn.opioid.history"}
+    assert not opioid_conflict(history)
+    assert opioid_conflict({"rule": "ldn.opioid.washout"})
+    assert not opioid_conflict({"rule": "ldn.surgery.planned", "severity": "warning"})
 
 
 def test_plan_starting_next_week_is_not_started() -> None:

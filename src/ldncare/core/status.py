@@ -20,8 +20,12 @@ from ldncare.errors import InvalidInput
 #: Diary days looked at for "side effects reported".
 SIDE_EFFECT_DAYS = 14
 
-#: Findings whose rule id starts with this mean an opioid is on record (ldn.opioid.active, ...).
+#: Findings whose rule id starts with this are about an opioid in the record (ldn.opioid.active,
+#: ldn.opioid.washout, ldn.opioid.history).
 OPIOID_RULE_PREFIX = "ldn.opioid."
+#: The one opioid finding that is not a conflict: a course that ended beyond the opioid-free
+#: interval (severity "info" in rules.yaml).
+OPIOID_HISTORY_RULE = "ldn.opioid.history"
 
 STAGE_LABELS = {
     "no_plan": "no plan",
@@ -59,7 +63,7 @@ def plan_facts(contract: Mapping[str, Any]) -> PlanFacts:
     """
     ldn = contract["ldn"]
     eligibility = str(ldn["eligibility"])
-    opioid = any(str(f["rule"]).startswith(OPIOID_RULE_PREFIX) for f in ldn["findings"])
+    opioid = any(opioid_conflict(f) for f in ldn["findings"])
     try:
         review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
         target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
@@ -69,6 +73,19 @@ def plan_facts(contract: Mapping[str, Any]) -> PlanFacts:
             raise
         review = target = first = None
     return PlanFacts(eligibility, opioid, review, target, first)
+
+
+def opioid_conflict(finding: Mapping[str, Any]) -> bool:
+    """Whether a contract finding says an opioid is on record in a way that matters now: in
+    use, or stopped too recently. An ``info`` opioid finding is history, not a conflict (a
+    course long finished); a finding stored without a severity is judged by its rule id."""
+    rule = str(finding["rule"])
+    if not rule.startswith(OPIOID_RULE_PREFIX):
+        return False
+    severity = finding.get("severity")
+    if severity is None:
+        return rule != OPIOID_HISTORY_RULE
+    return str(severity) != "info"
 
 
 @dataclass(frozen=True)

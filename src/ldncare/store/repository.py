@@ -105,10 +105,7 @@ def add_patient(
                 select(PatientRow).where(PatientRow.external_id == patient.id)
             ).first()
             if existing is not None:
-                raise InvalidInput(
-                    f"a patient with external id {patient.id!r} already exists (id {existing.id})",
-                    field="id",
-                )
+                raise _duplicate_patient(patient.id)
             now = _now()
             row = PatientRow(
                 clinic_id=clinic_id,
@@ -142,9 +139,17 @@ def add_patient(
                 record_audit(s, actor, "create", "plan", row.id, {"version": 1})
             return row
     except IntegrityError:
-        raise InvalidInput(
-            f"a patient with external id {patient.id!r} already exists", field="id"
-        ) from None
+        raise _duplicate_patient(patient.id) from None
+
+
+def _duplicate_patient(external_id: str) -> InvalidInput:
+    # Neither the existing row's id nor its clinic: the patient may belong to a clinic the
+    # caller cannot see, and its internal id is not theirs to learn.
+    return InvalidInput(
+        f"a patient with external id {external_id!r} already exists; "
+        "give an id not yet used (ids are unique across all clinics)",
+        field="id",
+    )
 
 
 def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:

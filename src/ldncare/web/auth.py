@@ -169,37 +169,67 @@ def count_users(engine: Engine) -> int:
 
 
 class LoginLimiter:
-    """Failed logins per (IP, username) in a sliding window. One process, one worker."""
+    """Failed logins per (IP, username) in a sliding window. One process, one worker.
+
+    Only keys with a failure inside the window are held: a probe that is not blocked leaves
+    nothing behind, and expired keys are swept, so guessing many usernames cannot grow memory
+    beyond the failures of one window.
+    """
 
     def __init__(self, max_failures: int, window_seconds: int) -> None:
         self.max_failures = max_failures
         self.window = window_seconds
         self._failures: dict[tuple[str, str], deque[float]] = {}
         self._lock = threading.Lock()
+        self._swept = time.monotonic()
 
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        q = self._failures.setdefault(key, deque())
+    def _recent(self, key: tuple[str, str], now: float) -> deque[float] | None:
+        """The failures of ``key`` inside the window; an emptied entry is dropped."""
+        q = self._failures.get(key)
+        if q is None:
+            return None
         while q and now - q[0] > self.window:
             q.popleft()
+        if not q:
+            del self._failures[key]
+            return None
         return q
+
+    def _sweep(self, now: float) -> None:
+        # At most once a window: each sweep is one pass over the keys.
+        if now - self._swept < self.window:
+            return
+        self._swept = now
+        for key in [k for k, q in self._failures.items() if now - q[-1] > self.window]:
+            del self._failures[key]
 
     def blocked(self, ip: str, username: str) -> int:
         """Seconds until the next attempt is allowed (0: allowed now)."""
         now = time.monotonic()
         with self._lock:
             q = self._recent((ip, username.strip().lower()), now)
-            if len(q) < self.max_failures:
+            if q is None or len(q) < self.max_failures:
                 return 0
             return max(1, int(self.window - (now - q[0])) + 1)
 
     def fail(self, ip: str, username: str) -> None:
         now = time.monotonic()
+        key = (ip, username.strip().lower())
         with self._lock:
-            self._recent((ip, username.strip().lower()), now).append(now)
+            self._sweep(now)
+            q = self._recent(key, now)
+            if q is None:
+                q = self._failures[key] = deque()
+            q.append(now)
 
     def succeed(self, ip: str, username: str) -> None:
         with self._lock:
             self._failures.pop((ip, username.strip().lower()), None)
+
+    def keys_held(self) -> int:
+        """How many (IP, username) keys are held (for tests and monitoring)."""
+        with self._lock:
+            return len(self._failures)
 
 
 # --- sessions ------------------------------------------------------------------------------------

@@ -2,18 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from ldncare.core.diary import SIDE_EFFECT_KINDS
+from ldncare.core.patient import (
+    ACTIVE_CONDITION_STATUSES,
+    ACTIVE_MEDICATION_STATUSES,
+    Condition,
+    LabKind,
+    LabResult,
+    MedicationUse,
+    Patient,
+)
 from ldncare.errors import InvalidInput
 from ldncare.evidence.nantes import NantesCriteria
+from ldncare.patient_file import patient_from_data
 
 MAX_FIELD = 5000
 MAX_LINES = 100
 #: The results the patient form asks for, with the unit the form states.
-LAB_UNITS = {"egfr": "mL/min/1.73m2", "creatinine": "mg/dL", "alt": "U/L", "ast": "U/L"}
+LAB_UNITS: dict[LabKind, str] = {
+    "egfr": "mL/min/1.73m2",
+    "creatinine": "mg/dL",
+    "alt": "U/L",
+    "ast": "U/L",
+}
 LAB_FIELDS = tuple(LAB_UNITS)
 
 
@@ -130,29 +145,174 @@ def diary_entry(form: Mapping[str, Any]) -> dict[str, Any]:
     return entry
 
 
+# --- what the patient form shows of a stored record, and a re-assessment's edits of it ------------
+#
+# The form shows part of the record only: current medicines and conditions, four results, a few
+# facts. A re-assessment is the last snapshot with the form's edits applied, never the form
+# alone: rebuilt from the form, a stopped opioid (with the end date its washout runs from), a
+# naltrexone allergy, coded medicines, weight, other results would vanish on an unchanged
+# resubmit, and a patient LDN is not recommended for would become eligible.
+
+T = TypeVar("T")
+
+
+def _shown_medication(med: MedicationUse) -> bool:
+    return med.status in ACTIVE_MEDICATION_STATUSES
+
+
+def _shown_condition(condition: Condition) -> bool:
+    return condition.clinical_status in ACTIVE_CONDITION_STATUSES
+
+
+def _medication_line(med: MedicationUse) -> str:
+    return (med.name + (f" | {med.dose_text}" if med.dose_text else "")).strip()
+
+
+def _condition_line(condition: Condition) -> str:
+    return condition.display.strip()
+
+
+def _shown_lab(patient: Patient, kind: LabKind) -> LabResult | None:
+    """The result the core reads for ``kind`` (the latest), when it has a number to show."""
+    lab = patient.latest_lab(kind)
+    return lab if lab is not None and lab.value is not None else None
+
+
+def _show_number(value: float) -> str:
+    return f"{value:g}"
+
+
 def prefill(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
     """Form values from a stored assessment snapshot (a ``Patient`` dump)."""
     if not snapshot:
         return {}
+    patient = Patient.model_validate(snapshot)
     values: dict[str, str] = {
-        "name": str(snapshot.get("name") or ""),
-        "birth_date": str(snapshot.get("birth_date") or ""),
-        "sex": str(snapshot.get("sex") or "unknown"),
-        "planned_surgery": str(snapshot.get("planned_surgery") or ""),
+        "name": patient.name or "",
+        "birth_date": patient.birth_date.isoformat() if patient.birth_date else "",
+        "sex": patient.sex,
+        "planned_surgery": patient.planned_surgery.isoformat() if patient.planned_surgery else "",
     }
     values["conditions"] = "\n".join(
-        str(c["display"])
-        for c in snapshot.get("conditions", [])
-        if c.get("clinical_status") in ("active", "recurrence", "relapse")
+        _condition_line(c) for c in patient.conditions if _shown_condition(c)
     )
     values["medications"] = "\n".join(
-        str(m["name"]) + (f" | {m['dose_text']}" if m.get("dose_text") else "")
-        for m in snapshot.get("medications", [])
-        if m.get("status") in ("active", "on-hold", "intended", "unknown")
+        _medication_line(m) for m in patient.medications if _shown_medication(m)
     )
-    for lab in snapshot.get("labs", []):
-        if lab.get("kind") in LAB_FIELDS and lab.get("value") is not None:
-            values[str(lab["kind"])] = f"{lab['value']:g}"
+    for kind in LAB_FIELDS:
+        if (lab := _shown_lab(patient, kind)) is not None and lab.value is not None:
+            values[kind] = _show_number(lab.value)
     for key in ("pregnant", "breastfeeding", "frail"):
-        values[key] = "yes" if snapshot.get(key) else ""
+        values[key] = "yes" if getattr(patient, key) else ""
     return values
+
+
+def _edit_items(
+    previous: Sequence[T],
+    *,
+    shown: Callable[[T], bool],
+    line: Callable[[T], str],
+    form_lines: Sequence[str],
+    form_items: Sequence[T],
+    revise: Callable[[T, T], T | None] | None = None,
+) -> tuple[T, ...]:
+    """``previous`` with the form's list edits: an item the form did not show is kept; a shown
+    item is kept as stored while its line is still there, else dropped; a new line is added.
+    ``revise(old, new)`` may turn a changed line into an edit of a shown item (a new dose)."""
+    unmatched = [i for i, item in enumerate(previous) if shown(item)]
+    kept: dict[int, T] = {}
+    changed: list[T] = []
+    for text, new in zip(form_lines, form_items, strict=True):
+        same = next((i for i in unmatched if line(previous[i]) == text), None)
+        if same is None:
+            changed.append(new)
+        else:
+            unmatched.remove(same)
+            kept[same] = previous[same]
+    added: list[T] = []
+    for new in changed:
+        for i in unmatched:
+            revised = revise(previous[i], new) if revise is not None else None
+            if revised is not None:
+                unmatched.remove(i)
+                kept[i] = revised
+                break
+        else:
+            added.append(new)
+    out = [kept.get(i, item) for i, item in enumerate(previous) if not shown(item) or i in kept]
+    return (*out, *added)
+
+
+def _new_dose(old: MedicationUse, new: MedicationUse) -> MedicationUse | None:
+    """Only the dose changed: the same medicine, with its codes, status and dates."""
+    if old.name.strip().casefold() != new.name.casefold():
+        return None
+    return old.model_copy(update={"dose_text": new.dose_text})
+
+
+def _edit_labs(
+    previous: Patient, edited: Patient, sent: set[str], today: date
+) -> tuple[LabResult, ...]:
+    labs = list(previous.labs)
+    for kind in LAB_FIELDS:
+        if kind not in sent:
+            continue
+        shown = _shown_lab(previous, kind)
+        new = next((lab for lab in edited.labs if lab.kind == kind), None)
+        if new is None:
+            if shown is not None:  # the clinician cleared the value
+                labs = [lab for lab in labs if lab.kind != kind]
+            continue
+        # The form shows a rounded number; the stored one (and its date) stands if unchanged.
+        if (
+            shown is not None
+            and shown.value is not None
+            and new.value
+            in (
+                shown.value,
+                float(_show_number(shown.value)),
+            )
+        ):
+            continue
+        # A new value is today's result; one already dated today or later is what it corrects
+        # (left in place, it could still rank as the latest).
+        labs = [lab for lab in labs if lab.kind != kind or lab.date is None or lab.date < today]
+        labs.append(new)
+    return tuple(labs)
+
+
+def apply_edits(
+    previous: Patient, form: Mapping[str, Any], *, external_id: str, today: date
+) -> Patient:
+    """The patient after a re-assessment on the patient form: ``previous`` (the last snapshot)
+    with what the form changed. Fields the form does not show, and fields a post leaves out,
+    are kept as stored; a result the form did not change keeps its date."""
+    edited = patient_from_data(patient_data(form, external_id=external_id, today=today))
+    sent = {str(key) for key in form}
+    update: dict[str, Any] = {"id": external_id}
+    for key in ("name", "birth_date", "sex", "planned_surgery"):
+        if key in sent:
+            update[key] = getattr(edited, key)
+    for key in ("pregnant", "breastfeeding", "frail"):
+        # A checkbox says "yes" or nothing: unticked clears a yes but leaves "not known" unknown.
+        before = getattr(previous, key)
+        update[key] = True if getattr(edited, key) else (False if before else before)
+    if "conditions" in sent:
+        update["conditions"] = _edit_items(
+            previous.conditions,
+            shown=_shown_condition,
+            line=_condition_line,
+            form_lines=lines(form, "conditions"),
+            form_items=edited.conditions,
+        )
+    if "medications" in sent:
+        update["medications"] = _edit_items(
+            previous.medications,
+            shown=_shown_medication,
+            line=_medication_line,
+            form_lines=lines(form, "medications"),
+            form_items=edited.medications,
+            revise=_new_dose,
+        )
+    update["labs"] = _edit_labs(previous, edited, sent, today)
+    return Patient.model_validate({**previous.model_dump(), **update})

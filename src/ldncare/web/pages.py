@@ -36,7 +36,7 @@ from ldncare.web.service import (
     latest_assessment,
     nantes_answers,
     patient_record,
-    run_assessment,
+    run_form_assessment,
 )
 from ldncare.web.templating import page
 from ldncare.web.views import (
@@ -317,14 +317,13 @@ async def assess(request: Request, patient_id: str) -> Response:
     today = deps.today(request)
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     try:
-        data = forms.patient_data(form, external_id=row.external_id, today=today)
         answers = forms.nantes(form, load_evidence().nantes)
         await _run(
-            run_assessment,
+            run_form_assessment,
             engine,
             user,
             row.id,
-            data,
+            form,
             today=today,
             start=forms.day(form, "start"),
             nantes=answers,

@@ -27,6 +27,7 @@ from ldncare.planning import make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
+from ldncare.web import forms
 from ldncare.web.auth import CurrentUser, authorize_patient, require_clinician
 from ldncare.web.views import judge, patient_status
 
@@ -95,6 +96,45 @@ def run_assessment(
         )
     values["id"] = row.external_id
     patient = patient_from_data(values)
+    return _record_assessment(
+        engine, user, row, patient, today=today, start=start, nantes=nantes, reason=reason
+    )
+
+
+def run_form_assessment(
+    engine: Engine,
+    user: CurrentUser,
+    ref: int | str,
+    form: Mapping[str, Any],
+    *,
+    today: date,
+    start: date | None = None,
+    nantes: Mapping[str, bool | None] | None = None,
+    reason: str | None = None,
+) -> PlanRow:
+    """Record a re-assessment made on the patient form: the last assessment with the form's
+    edits (:func:`ldncare.web.forms.apply_edits`), since the form shows only part of it."""
+    require_clinician(user)
+    row = authorize_patient(engine, user, ref)
+    last = latest_assessment(engine, row.id)
+    previous = Patient.model_validate(last.snapshot if last is not None else row.snapshot)
+    patient = forms.apply_edits(previous, form, external_id=row.external_id, today=today)
+    return _record_assessment(
+        engine, user, row, patient, today=today, start=start, nantes=nantes, reason=reason
+    )
+
+
+def _record_assessment(
+    engine: Engine,
+    user: CurrentUser,
+    row: PatientRow,
+    patient: Patient,
+    *,
+    today: date,
+    start: date | None,
+    nantes: Mapping[str, bool | None] | None,
+    reason: str | None,
+) -> PlanRow:
     contract = plan_contract(patient, start=start, today=today, nantes=nantes)
     repository.add_assessment(engine, row.id, patient.model_dump(mode="json"), actor=user.actor)
     return repository.save_plan(

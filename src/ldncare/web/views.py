@@ -8,7 +8,7 @@ from __future__ import annotations
 import calendar
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date
 from decimal import Decimal
 from typing import Any
 
@@ -81,7 +81,15 @@ def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> 
 
 
 def _reviewed_on(note: ReviewNoteRow | None) -> date | None:
-    return None if note is None else note.created_at.date()
+    """The local day the note was written: "today" is the local date (the app's clock), while
+    notes are stored in UTC, so a note written early in a day east of UTC (or late in one west
+    of it) has a different UTC date."""
+    if note is None:
+        return None
+    at = note.created_at
+    if at.tzinfo is None:  # SQLite gives the stored UTC time back without its zone
+        at = at.replace(tzinfo=UTC)
+    return at.astimezone().date()
 
 
 # --- tonight's dose and the calendar -------------------------------------------------------------
