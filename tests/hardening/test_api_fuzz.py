@@ -178,8 +178,11 @@ def test_huge_arrays_and_deep_json_are_refused(hospital: Hospital, clin: Any) ->
 
 
 def test_security_headers_on_pages_api_and_errors(hospital: Hospital, clin: Any) -> None:
-    for path in ("/api/session", "/login", "/api/patients/nobody", "/sources"):
+    paths = ["/api/session", "/login", "/api/patients/nobody", "/sources"]
+    paths += [f"/api/patients/{hospital.anna}", f"/api/patients/{hospital.anna}/diary.csv"]
+    for path in paths:
         r = clin.get(path)
+        assert r.headers["cache-control"] == "no-store", path
         assert r.headers["x-content-type-options"] == "nosniff", path
         assert r.headers["x-frame-options"] == "DENY", path
         assert r.headers["referrer-policy"] == "same-origin", path

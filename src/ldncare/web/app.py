@@ -26,6 +26,9 @@ from ldncare.web.settings import WebSettings
 log = logging.getLogger(__name__)
 
 SECURITY_HEADERS = {
+    # Patient data (JSON, diary CSV, handout PDF, calendar) must not stay in a shared browser
+    # or proxy cache; /static/ is served without these headers and stays cacheable.
+    "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
