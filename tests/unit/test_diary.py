@@ -255,3 +255,29 @@ def test_csv_duplicate_day_is_refused() -> None:
 def test_csv_unknown_column_is_refused() -> None:
     with pytest.raises(InvalidInput, match="unknown column"):
         parse_diary_csv("day,mood\n2025-03-08,3\n", today=TODAY)
+
+
+# --- merge_day: a second save on the same day ------------------------------------------------
+
+
+def test_merge_day_keeps_what_the_update_leaves_out() -> None:
+    from ldncare.core.diary import merge_day
+
+    day = date(2026, 3, 1)
+    stored = parse_entry(
+        {"day": "2026-03-01", "pain_avg": 6, "notes": "am",
+         "side_effects": [{"effect": "headache", "severity": "severe"}]},
+        today=day,
+    )  # fmt: skip
+    update = parse_entry(
+        {"day": "2026-03-01", "pain_worst": 8, "notes": "pm",
+         "side_effects": [{"effect": "vivid_dreams", "severity": "mild"}]},
+        today=day,
+    )  # fmt: skip
+    merged = merge_day(stored, update)
+    assert (merged.pain_avg, merged.pain_worst, merged.notes) == (6, 8, "am\npm")
+    assert [e.effect for e in merged.side_effects] == ["headache", "vivid_dreams"]
+    # The same note sent twice is not doubled; a note too long together is refused.
+    assert merge_day(merged, update).notes == "am\npm"
+    with pytest.raises(InvalidInput, match="at most 2000"):
+        merge_day(merged, parse_entry({"day": "2026-03-01", "notes": "x" * 1999}, today=day))

@@ -259,6 +259,35 @@ def parse_entry(data: Mapping[str, Any] | DiaryEntry, *, today: date) -> DiaryEn
     return entry
 
 
+def merge_day(stored: DiaryEntry, update: DiaryEntry) -> DiaryEntry:
+    """A second diary save for the same day, added to the first.
+
+    A patient may note a side effect in the morning and the pain in the evening: values the
+    update gives replace the stored ones, values it leaves out are kept, side effects add up
+    (the newer severity when the same one is given again), and a new note goes below the
+    earlier one. "Given" means set in the update (``model_fields_set``), so an empty form field
+    never erases what was stored.
+    """
+    if stored.day != update.day:
+        raise ValueError(f"cannot merge {update.day} into {stored.day}")
+    values = stored.model_dump()
+    for name in update.model_fields_set - {"side_effects", "notes"}:
+        values[name] = getattr(update, name)
+    effects = {e.effect: e for e in stored.side_effects}
+    effects.update({e.effect: e for e in update.side_effects})
+    values["side_effects"] = tuple(effects.values())
+    if update.notes and update.notes not in (stored.notes or ""):
+        notes = f"{stored.notes}\n{update.notes}" if stored.notes else update.notes
+        if len(notes) > MAX_NOTES:
+            raise InvalidInput(
+                f"the notes of {stored.day.isoformat()} would be {len(notes)} characters long "
+                f"with this one added; at most {MAX_NOTES}: shorten it or edit the day's notes",
+                field="notes",
+            )
+        values["notes"] = notes
+    return DiaryEntry.model_validate(values)
+
+
 # --- the plan contract, read as data ------------------------------------------------------------
 
 

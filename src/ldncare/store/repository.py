@@ -23,6 +23,7 @@ from ldncare.core.diary import (
     DiaryEntry,
     SideEffect,
     check_against_schedule,
+    merge_day,
     parse_entry,
 )
 from ldncare.core.patient import Patient
@@ -378,6 +379,29 @@ def add_or_update_diary_entry(
     valid = parse_entry(entry, today=today)
     with _transaction(engine) as s:
         patient = _resolve(s, ref)
+        return _upsert(s, patient.id, valid, actor)
+
+
+def add_to_diary_day(
+    engine: Engine,
+    ref: PatientRef,
+    entry: Mapping[str, Any],
+    *,
+    today: date,
+    actor: str,
+) -> DiaryWrite:
+    """Record a diary form save: added to what the day already holds (``core.diary.merge_day``),
+    so a second save the same day does not erase the first one's side effects or values."""
+    valid = parse_entry(entry, today=today)
+    with _transaction(engine) as s:
+        patient = _resolve(s, ref)
+        stored = s.scalars(
+            select(DiaryRow)
+            .where(DiaryRow.patient_id == patient.id, DiaryRow.day == valid.day)
+            .with_for_update()
+        ).first()
+        if stored is not None:
+            valid = merge_day(entry_from_row(stored), valid)
         return _upsert(s, patient.id, valid, actor)
 
 

@@ -407,7 +407,7 @@ async def _save_diary(request: Request, user: CurrentUser, ref: int | str) -> in
     row = await _run(authorize_patient, engine, user, ref)
     entry = forms.diary_entry(form)
     await _run(
-        repository.add_or_update_diary_entry,
+        repository.add_to_diary_day,
         engine,
         row.id,
         entry,
