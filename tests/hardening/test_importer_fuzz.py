@@ -2,9 +2,9 @@
 
 Each example starts from two small, valid patients. One of them is damaged (a field removed,
 replaced by a value of the wrong type, an unknown code, a huge array, deep nesting; for NDJSON
-also broken bytes and invalid UTF-8). The other must always import completely; the damaged one
-must be either imported with every one of its resources or not at all, and whenever it is
-skipped the report must say which resource was bad.
+also broken bytes, invalid UTF-8, a resourceType that is not a string). The other must always
+import completely; the damaged one must be either imported with every one of its resources or
+not at all, and whenever it is skipped the report must say which resource was bad.
 """
 
 from __future__ import annotations
@@ -158,7 +158,9 @@ def _write_ndjson(folder: Path, lines_by_type: dict[str, list[bytes]]) -> None:
         (folder / f"{rtype}.ndjson").write_bytes(b"\n".join(lines) + b"\n")
 
 
-line_damage = st.sampled_from(["truncate", "invalid_utf8", "not_json", "deep", "empty", "none"])
+line_damage = st.sampled_from(
+    ["truncate", "invalid_utf8", "not_json", "deep", "empty", "none", "type_list", "type_object"]
+)
 
 
 @settings(
@@ -187,6 +189,9 @@ def test_damaged_ndjson_lines_are_reported_and_the_rest_imports(
         "deep": b"[" * 5000 + b"]" * 5000,
         "empty": b"",
         "none": line,
+        # Valid JSON whose resourceType is not a string (not hashable, either).
+        "type_list": line.replace(b'"MedicationRequest"', b'["MedicationRequest"]', 1),
+        "type_object": line.replace(b'"MedicationRequest"', b'{"a": 1}', 1),
     }[damage]
     folder = tmp_path / uuid.uuid4().hex
     _write_ndjson(folder, by_type)

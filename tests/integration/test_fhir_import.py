@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
+from typer.testing import CliRunner
 
+from ldncare.cli import app
 from ldncare.fhir import ndjson
 from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
 from ldncare.store import repository
@@ -331,3 +333,158 @@ def test_parallel_workers_import_the_same_facts_as_one_process(
     report = import_ndjson(engine, export, "test", as_of=AS_OF, workers=2)
     assert report.errors == [] and report.patients_imported == len(BUNDLES)
     assert _facts(engine) == _facts(bundle_engine)
+
+
+# --- medicationReference -----------------------------------------------------------------------
+
+OXYCODONE_MED = {
+    "resourceType": "Medication",
+    "id": "ox1",
+    "code": {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "1049621",
+                "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+            }
+        ]
+    },
+}
+
+
+def _med_ref(rid: str, pid: str, reference: str, **ref_extra: Any) -> dict[str, Any]:
+    res = _med(rid, pid, "unused")
+    del res["medicationCodeableConcept"]
+    res["medicationReference"] = {"reference": reference, **ref_extra}
+    return res
+
+
+def _classes(engine: Engine, pid: str) -> set[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(pop_medication.c.name, pop_medication.c.drug_class)
+            .join(PatientRow, PatientRow.id == pop_medication.c.patient_id)
+            .where(PatientRow.external_id == pid)
+        )
+        return {(name, cls) for name, cls in rows}
+
+
+@pytest.mark.parametrize(
+    "reference", ["Medication/ox1/_history/3", "https://ehr.example/fhir/Medication/ox1/_history/3"]
+)
+def test_a_versioned_medication_reference_finds_its_opioid(tmp_path: Path, reference: str) -> None:
+    export = tmp_path / "export"
+    _write(export, "Patient.ndjson", [json.dumps(_patient("a"))])
+    _write(export, "Medication.ndjson", [json.dumps(OXYCODONE_MED)])
+    _write(export, "MedicationRequest.ndjson", [json.dumps(_med_ref("m", "a", reference))])
+    engine = _engine(tmp_path)
+    report = import_ndjson(engine, export, "test", as_of=AS_OF)
+    assert report.errors == [] and report.patients_imported == 1
+    assert ("oxycodone hydrochloride 5 MG Oral Tablet", "opioid") in _classes(engine, "a")
+
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": _patient("b")}, {"resource": OXYCODONE_MED},
+        {"resource": _med_ref("m", "b", reference)},
+    ]}  # fmt: skip
+    report = import_bundle(engine, bundle, "test", as_of=AS_OF)
+    assert report.errors == [] and report.patients_imported == 1
+    assert ("oxycodone hydrochloride 5 MG Oral Tablet", "opioid") in _classes(engine, "b")
+
+
+def test_a_medication_reference_to_nothing_without_a_name_skips_the_patient(
+    tmp_path: Path,
+) -> None:
+    export = tmp_path / "export"
+    _write(export, "Patient.ndjson", [json.dumps(_patient(p)) for p in ("a", "b", "c")])
+    _write(export, "MedicationRequest.ndjson", [
+        # a: the Medication is not in the export and the reference names no drug
+        json.dumps(_med_ref("m-a", "a", "Medication/ox1")),
+        # b: not in the export either, but the display still names the drug
+        json.dumps(_med_ref("m-b", "b", "Medication/ox1", display="Oxycodone 5 mg tablet")),
+        json.dumps(_med("m-c", "c", "Gabapentin 300 MG Oral Capsule")),
+    ])  # fmt: skip
+    engine = _engine(tmp_path)
+    report = import_ndjson(engine, export, "test", as_of=AS_OF)
+    assert (report.patients_imported, report.patients_skipped) == (2, 1)
+    [issue] = report.errors
+    assert (issue.resource_type, issue.resource_id, issue.field, issue.patient_id) == (
+        "MedicationRequest", "m-a", "medicationReference.reference", "a",
+    )  # fmt: skip
+    assert "Medication/ox1" in issue.message and "display" in issue.message
+    assert ("Oxycodone 5 mg tablet", "opioid") in _classes(engine, "b")
+    with engine.connect() as conn:
+        assert set(conn.execute(select(PatientRow.external_id)).scalars()) == {"b", "c"}
+
+
+def test_a_contained_medication_reference_to_nothing_is_reported_in_a_bundle(
+    tmp_path: Path,
+) -> None:
+    med = _med_ref("m", "a", "#ox")
+    med["contained"] = [OXYCODONE_MED | {"id": "other"}]
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": _patient("a")}, {"resource": med}]}  # fmt: skip
+    engine = _engine(tmp_path)
+    report = import_bundle(engine, bundle, "test", as_of=AS_OF)
+    assert report.patients_skipped == 1 and _count(engine, PatientRow) == 0
+    [issue] = report.errors
+    assert (issue.resource_id, issue.field) == ("m", "medicationReference.reference")
+    assert "#ox" in issue.message and "contained" in issue.message
+
+
+# --- Bundles: whose resource, which Patient ------------------------------------------------------
+
+
+def test_a_resource_about_another_patient_is_not_given_to_the_only_patient(
+    tmp_path: Path,
+) -> None:
+    unaddressed = _med("m-none", "a", "Gabapentin 300 MG Oral Capsule")
+    del unaddressed["subject"]  # names no patient: the only Patient's, as the reader takes it
+    bundle = {"resourceType": "Bundle", "type": "searchset", "entry": [
+        {"resource": _patient("a")},
+        {"resource": _med("m-b", "b", "Oxycodone Hydrochloride 5 MG Oral Tablet")},
+        {"resource": _med("m-a", "a", "Amitriptyline Hydrochloride 10 MG Oral Tablet")},
+        {"resource": unaddressed},
+    ]}  # fmt: skip
+    engine = _engine(tmp_path)
+    report = import_bundle(engine, bundle, "test", as_of=AS_OF)
+    assert report.patients_imported == 1
+    [issue] = report.errors
+    assert (issue.resource_id, issue.field, issue.where) == ("m-b", "subject.reference", "entry[1]")
+    assert "Patient/b" in issue.message
+    assert {name for name, _ in _classes(engine, "a")} == {
+        "Amitriptyline Hydrochloride 10 MG Oral Tablet",
+        "Gabapentin 300 MG Oral Capsule",
+    }
+
+
+def test_two_different_records_of_one_patient_in_a_bundle_import_neither(tmp_path: Path) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [
+        {"resource": _patient("a", birthDate="1950-01-01")},
+        {"resource": _med("m-a", "a", "Gabapentin 300 MG Oral Capsule")},
+        {"resource": _patient("a", gender="male")},
+        {"resource": _patient("b")},
+    ]}  # fmt: skip
+    engine = _engine(tmp_path)
+    report = import_bundle(engine, bundle, "test", as_of=AS_OF)
+    assert (report.patients_imported, report.patients_skipped) == (1, 1)
+    dup = [e for e in report.errors if e.field == "id"]
+    assert [(e.resource_type, e.resource_id, e.where) for e in dup] == [
+        ("Patient", "a", "entry[2]")
+    ]
+    assert "entry[0]" in dup[0].message and "twice" in dup[0].message
+    with engine.connect() as conn:
+        assert list(conn.execute(select(PatientRow.external_id)).scalars()) == ["b"]
+
+
+def test_a_bundle_that_is_not_utf8_is_refused_naming_the_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bundle.json"
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": _patient("a", name=[{"text": "P @"}])}]}  # fmt: skip
+    path.write_bytes(json.dumps(bundle).encode().replace(b"@", b"\xff"))
+    monkeypatch.setenv("LDNCARE_DATABASE_URL", f"sqlite:///{tmp_path / 'db.sqlite'}")
+    result = CliRunner().invoke(app, ["import", str(path)])
+    assert result.exit_code == 2
+    assert str(path) in result.output and "UTF-8" in result.output
+    assert "Traceback" not in result.output

@@ -21,6 +21,7 @@ import orjson
 import pytest
 from sqlalchemy import select
 
+from ldncare.errors import InvalidInput
 from ldncare.fhir import ndjson
 from ldncare.fhir.importer import import_ndjson
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup
@@ -233,3 +234,90 @@ def test_reading_a_bucket_leaves_the_cycle_collector_as_it_found_it(
         if was:
             gc.enable()
     assert "p1" in groups
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("read_bytes", [1, 1 << 18])
+def test_a_byte_order_mark_does_not_cost_a_file_its_first_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compressed: bool, read_bytes: int
+) -> None:
+    monkeypatch.setattr(ndjson, "READ_BYTES", read_bytes)
+    folder = tmp_path / "export"
+    folder.mkdir()
+    files = {
+        "Patient.ndjson": [_patient("p1"), _patient("p2")],
+        "MedicationRequest.ndjson": [_med("m1", "Patient/p1")],
+    }
+    for name, resources in files.items():
+        data = BOM + b"".join(orjson.dumps(r) + b"\n" for r in resources)
+        if compressed:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data))
+        else:
+            (folder / name).write_bytes(data)
+    groups, loose, _ = _read(folder)
+    assert loose == [] and sorted(groups) == ["p1", "p2"]
+    assert all(g.issues == [] and g.patient is not None for g in groups.values())
+    assert [r["id"] for r in groups["p1"].resources] == ["m1"]
+
+
+@pytest.mark.parametrize("value", [["MedicationRequest"], {"a": 1}, 7, None])
+def test_a_resource_type_that_is_not_a_string_is_an_unreadable_line(
+    tmp_path: Path, value: Any
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(json.dumps(_patient("p1")) + "\n")
+    bad = _med("m2", "Patient/p1") | {"resourceType": value}
+    (folder / "MedicationRequest.ndjson").write_text(
+        json.dumps(_med("m1", "Patient/p1")) + "\n" + json.dumps(bad) + "\n"
+    )
+    groups, loose, _ = _read(folder)
+    # The line still names its patient: that patient is known to be incomplete.
+    [issue] = groups["p1"].issues
+    assert loose == []
+    assert (issue.resource_type, issue.resource_id, issue.field, issue.where) == (
+        "MedicationRequest", "m2", "resourceType", "MedicationRequest.ndjson:2",
+    )  # fmt: skip
+    assert "resourceType" in issue.message and "string is required" in issue.message
+
+
+def _truncated(data: bytes) -> bytes:
+    return gzip.compress(data)[:-10]
+
+
+def _corrupt(data: bytes) -> bytes:
+    packed = bytearray(gzip.compress(data))
+    # Inside the deflate stream (after the 10-byte header), before the CRC trailer.
+    for i in range(12, len(packed) - 8):
+        packed[i] ^= 0x55
+    return bytes(packed)
+
+
+@pytest.mark.parametrize(
+    ("damage", "says"),
+    [
+        (_truncated, "truncated"),
+        (lambda data: data, "not gzip-compressed"),
+        (_corrupt, "damaged gzip data"),
+    ],
+    ids=["truncated", "not-gzip", "corrupt"],
+)
+def test_a_damaged_gzip_file_stops_the_import_naming_the_file(
+    tmp_path: Path, damage: Any, says: str
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    lines = b"".join(orjson.dumps(_patient(f"p{i}")) + b"\n" for i in range(200))
+    (folder / "Patient.ndjson.gz").write_bytes(damage(lines))
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    with pytest.raises(InvalidInput) as raised:
+        import_ndjson(engine, folder, "test", as_of=AS_OF, workdir=tmp_path)
+    assert str(folder / "Patient.ndjson.gz") in raised.value.message
+    assert says in raised.value.message and "nothing was imported" in raised.value.message
+    with engine.connect() as conn:
+        assert conn.execute(select(PatientRow.id)).first() is None
+    assert not list(tmp_path.glob("ldncare-ndjson-*")), "the staging folder was left behind"
+    engine.dispose()

@@ -125,7 +125,8 @@ def population() -> list[Vignette]:
     return [
         Vignette("ldn-and-oxycodone").ldn().opioid(),
         Vignette("ldn-and-stopped-oxycodone").ldn().opioid(status="stopped"),
-        # Naltrexone 50 mg is not LDN: the LDN checks do not apply (other tools flag it).
+        # Naltrexone 50 mg is not LDN (no review, no pregnancy check as LDN), but it blocks
+        # the opioid all the same: the opioid check counts it.
         Vignette("naltrexone-50-and-oxycodone").ldn(dose="50 mg daily").opioid(),
         Vignette("ldn-13-weeks").ldn(started_weeks_ago=13),
         Vignette("ldn-pregnant-condition", age=30).ldn().condition("Normal pregnancy"),
@@ -154,6 +155,7 @@ def population() -> list[Vignette]:
 
 EXPECTED = {
     ("ldn-and-oxycodone", "ldn_with_opioid", "critical"),
+    ("naltrexone-50-and-oxycodone", "ldn_with_opioid", "critical"),
     ("ldn-pregnant-condition", "pregnant_on_ldn", "warning"),
     ("ldn-pregnant-observation", "pregnant_on_ldn", "warning"),
     ("amitriptyline-at-70", "tca_age65", "critical"),
@@ -213,6 +215,20 @@ def test_ldn_with_oxycodone_names_the_opioid_and_cites_the_label(db_url: str) ->
     assert hit.rule_id == "population.ldn.opioid_active"
     assert OXYCODONE[0] in hit.message and hit.citations == ("label_naltrexone",)
     assert hit.name == "Ldn And Oxycodone Vignette"
+
+
+def test_naltrexone_50_mg_with_oxycodone_is_flagged_without_calling_it_ldn(db_url: str) -> None:
+    engine = _stocked(db_url)
+    [hit] = [
+        h for h in screen_population(engine, AS_OF) if h.patient_id == "naltrexone-50-and-oxycodone"
+    ]
+    engine.dispose()
+    assert (hit.check, hit.severity) == ("ldn_with_opioid", "critical")
+    assert hit.rule_id == "population.ldn.opioid_active"
+    assert "LDN" not in hit.message
+    assert "On naltrexone (Naltrexone (compounded))" in hit.message
+    assert OXYCODONE[0] in hit.message
+    assert hit.detail == {"medication": OXYCODONE[0], "naltrexone": "Naltrexone (compounded)"}
 
 
 def test_tca_at_70_reuses_the_beers_rule_with_age_and_drug(db_url: str) -> None:

@@ -86,6 +86,11 @@ def _run_import(
         bundle = json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(
+            f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
+            f"{exc.start}); a FHIR JSON Bundle must be encoded in UTF-8"
+        ) from None
     return import_bundle(engine, bundle, _actor())
 
 
@@ -215,9 +220,10 @@ def register(app: typer.Typer) -> None:
         ),
         out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
     ) -> None:
-        """List patients who need action: on LDN with an active opioid, LDN review due, pregnant
-        on LDN, a tricyclic at 65 or over, a gabapentinoid with kidney function below 60 mL/min,
-        pudendal neuralgia without an LDN plan. Each line shows its rule and sources."""
+        """List patients who need action: on naltrexone (LDN or not) with an active opioid, LDN
+        review due, pregnant on LDN, a tricyclic at 65 or over, a gabapentinoid with kidney
+        function below 60 mL/min, pudendal neuralgia without an LDN plan. Each line shows its
+        rule and sources."""
         from ldncare.store.population import screen_population
 
         day = _date(as_of, "--as-of") or date.today()

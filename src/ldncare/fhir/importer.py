@@ -64,7 +64,8 @@ from ldncare.fhir.ndjson import (
     patient_key,
     read_bucket,
 )
-from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.fhir.patient_bundle import find_medication, patient_from_bundle
+from ldncare.fhir.tags import is_ldncare_output
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
 
@@ -223,18 +224,78 @@ def read_group(group: PatientGroup) -> Patient | list[ImportIssue]:
         ] + [_line_issue(i) for i in group.issues]
     if group.issues:
         issues = [_line_issue(i) for i in group.issues]
+        bundled = all(i.where.startswith("entry[") for i in group.issues)
+        what = "Bundle entries could not be used" if bundled else "lines could not be read"
         note = ImportIssue(
-            "Patient", pid, None,
-            f"not imported: {len(issues)} of its lines could not be read", patient_id=pid,
-        )  # fmt: skip
+            "Patient", pid, None, f"not imported: {len(issues)} of its {what}", patient_id=pid
+        )
         return [note, *issues]
+    unresolved = _unresolved_medications(pid, group.resources, group.medications)
     try:
-        return patient_from_bundle(_bundle([group.patient, *group.resources], group.medications))
+        patient = patient_from_bundle(_bundle([group.patient, *group.resources], group.medications))
     except InvalidInput as exc:
         return [
             ImportIssue(i.resource_type, i.resource_id, i.field, i.message, pid, i.where)
             for i in _diagnose(group.patient, group.resources, group.medications, exc)
-        ]
+        ] + unresolved
+    return unresolved or patient
+
+
+def _unresolved_medications(
+    pid: str, resources: Sequence[Mapping[str, Any]], medications: Sequence[Mapping[str, Any]]
+) -> list[ImportIssue]:
+    """Issues for the medication orders/statements whose drug cannot be told.
+
+    The reader keeps a ``medicationReference`` that matches no Medication resource as
+    "unresolved medication ..." with no code: a drug of no class, so an unresolved opioid
+    would make the record look safe for LDN. With a ``display`` the drug is still named (and
+    classified from it); without one, the patient is not imported (never a partial patient).
+    Malformed references are left to the reader, which reports them.
+    """
+    known: dict[str, Mapping[str, Any]] = {}
+    for entry in medications:
+        med, url = entry.get("resource"), entry.get("fullUrl")
+        if isinstance(med, Mapping):
+            if isinstance(med.get("id"), str) and med["id"]:
+                known[f"Medication/{med['id']}"] = med
+            if isinstance(url, str) and url:
+                known[url] = med
+    issues: list[ImportIssue] = []
+    for res in resources:
+        ref_obj = res.get("medicationReference")
+        if (
+            res.get("resourceType") not in ("MedicationRequest", "MedicationStatement")
+            or "medicationCodeableConcept" in res
+            or not isinstance(ref_obj, Mapping)
+            or ("meta" in res and is_ldncare_output(res))
+        ):
+            continue
+        ref, display = ref_obj.get("reference"), ref_obj.get("display")
+        if not isinstance(ref, str) or not ref or (isinstance(display, str) and display.strip()):
+            continue
+        if ref.startswith("#"):
+            contained = res.get("contained")
+            found = isinstance(contained, list) and any(
+                isinstance(c, Mapping)
+                and c.get("resourceType") == "Medication"
+                and c.get("id") == ref[1:]
+                for c in contained
+            )
+            why = "no contained Medication of this resource has that id"
+        else:
+            found = find_medication(ref, known) is not None
+            why = "it matches no Medication resource of the import"
+        if not found:
+            rid = res.get("id")
+            issues.append(ImportIssue(
+                str(res["resourceType"]), rid if isinstance(rid, str) else None,
+                "medicationReference.reference",
+                f"{ref} cannot be resolved ({why}) and the reference has no display, so "
+                "the medicine is unknown; include the Medication resource, or name the "
+                "medicine in medicationReference.display",
+                pid,
+            ))  # fmt: skip
+    return issues
 
 
 def _line_issue(issue: LineIssue) -> ImportIssue:
@@ -697,7 +758,7 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
     entries = bundle.get("entry") or []
     if not isinstance(entries, list):
         raise InvalidInput("Bundle.entry must be a list", field="entry")
-    patients: list[tuple[Any, Mapping[str, Any]]] = []
+    patients: list[tuple[int, Any, Mapping[str, Any]]] = []
     medications: list[Mapping[str, Any]] = []
     clinical: list[tuple[int, Mapping[str, Any]]] = []
     issues: list[ImportIssue] = []
@@ -709,7 +770,7 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
             continue
         rtype = res["resourceType"]
         if rtype == "Patient":
-            patients.append((entry.get("fullUrl"), res))
+            patients.append((i, entry.get("fullUrl"), res))
         elif rtype == "Medication":
             # The entry keeps its fullUrl: references may use it (urn:uuid:...).
             medications.append(entry)
@@ -719,20 +780,30 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         raise InvalidInput("Bundle contains no Patient resource", field="entry")
     groups: dict[str, PatientGroup] = {}
     aliases: dict[str, str] = {}  # patient key of an entry's fullUrl -> Patient id
-    for url, res in patients:
+    first: dict[str, int] = {}  # Patient id -> its first entry
+    for i, url, res in patients:
         pid = res.get("id")
         if not isinstance(pid, str) or not pid:
             issues.append(ImportIssue("Patient", None, "id", "is missing: the Patient needs an id"))
             continue
-        groups[pid] = PatientGroup(pid, patient=res, medications=list(medications))
+        if pid in groups:
+            # Two different records of one patient: which one is current cannot be told, so
+            # neither is imported (an identical copy is harmless and written once).
+            if res != groups[pid].patient:
+                groups[pid].issues.append(LineIssue(
+                    "Patient", pid, "id",
+                    f"appears twice in the Bundle with different content (entry[{first[pid]}] "
+                    f"and entry[{i}]); send one Patient entry per patient",
+                    f"entry[{i}]", pid,
+                ))  # fmt: skip
+        else:
+            first[pid] = i
+            groups[pid] = PatientGroup(pid, patient=res, medications=list(medications))
         alias = patient_key(url) if isinstance(url, str) else None
         if alias:
             aliases[alias] = pid
-    single = len(patients) == 1
+    only = next(iter(groups.values())) if len(patients) == 1 and groups else None
     for i, res in clinical:
-        if single and groups:
-            next(iter(groups.values())).resources.append(res)
-            continue
         ref = next(
             (
                 r["reference"]
@@ -743,6 +814,11 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         )
         key = patient_key(ref) if ref else None
         key = aliases.get(key, key) if key else None
+        if only is not None and key is None:
+            # With one Patient, a resource naming no Patient is taken as that patient's (as
+            # the reader does); one naming another Patient is not: it is someone else's.
+            only.resources.append(res)
+            continue
         if key is None or key not in groups:
             rid = res.get("id") if isinstance(res.get("id"), str) else None
             issues.append(ImportIssue(res["resourceType"], rid, "subject.reference",

@@ -38,12 +38,14 @@ import tempfile
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
+from itertools import chain
 from pathlib import Path
 from typing import IO, Any
 
 import orjson
 
+from ldncare.errors import InvalidInput
 from ldncare.fhir.patient_bundle import BODY_HEIGHT, BODY_WEIGHT, LAB_LOINC, PREGNANCY_STATUS
 
 _loads = orjson.loads
@@ -76,6 +78,7 @@ READ_BYTES = 1 << 18
 DEEP_BRACKETS = 1000
 #: A gzip'd NDJSON file is assumed to expand this much when sizing the buckets.
 GZIP_RATIO = 8
+_BOM = b"\xef\xbb\xbf"
 _TYPE_TOKEN = re.compile(r"[A-Za-z]+")
 # Only used on lines that failed to parse, to tell which patient lost a resource.
 _PATIENT_REF = re.compile(r'"(?:subject|patient)"\s*:\s*\{[^{}]*?"reference"\s*:\s*"([^"]+)"')
@@ -157,8 +160,6 @@ def resource_type_of(path: Path) -> str | None:
 def export_files(directory: Path) -> tuple[list[Path], list[Path]]:
     """NDJSON files of ``directory`` the importer reads (Patient first) and those it ignores."""
     if not directory.is_dir():
-        from ldncare.errors import InvalidInput
-
         raise InvalidInput(f"{directory} is not a directory of NDJSON files")
     used: list[Path] = []
     ignored: list[Path] = []
@@ -168,6 +169,25 @@ def export_files(directory: Path) -> tuple[list[Path], list[Path]]:
         (used if resource_type_of(path) else ignored).append(path)
     used.sort(key=lambda p: (resource_type_of(p) != "Patient", p.name))
     return used, ignored
+
+
+#: What reading a damaged .gz file raises: truncated (EOFError), not gzip or a failed CRC /
+#: length check (BadGzipFile), corrupt deflate data (zlib.error).
+_GZIP_ERRORS: tuple[type[Exception], ...] = (EOFError, gzip.BadGzipFile, zlib.error)
+
+
+def _damaged(path: Path, exc: Exception) -> str:
+    """The message for a .gz file that could not be read to its end."""
+    if isinstance(exc, EOFError):
+        problem = "is truncated: the gzip data ends before its end-of-stream marker"
+    elif isinstance(exc, gzip.BadGzipFile) and str(exc).startswith("Not a gzipped file"):
+        problem = "is not gzip-compressed (a plain NDJSON file should be named .ndjson)"
+    else:
+        problem = f"holds damaged gzip data ({exc})"
+    return (
+        f"{path} {problem}; nothing was imported. A .ndjson.gz file must be complete, "
+        "valid gzip: export or download it again"
+    )
 
 
 def _open(path: Path) -> IO[bytes]:
@@ -220,7 +240,12 @@ def _lines(fh: IO[bytes], unterminated: list[bool]) -> Iterator[bytes]:
     ``\\n`` sets ``unterminated[0]`` before it is yielded."""
     pending: list[bytes] = []  # the pieces of a line not ended yet
     read = fh.read
-    while block := read(READ_BYTES):
+    first = read(max(READ_BYTES, len(_BOM)))
+    # Some exporters (and Windows editors) start a file with a UTF-8 byte order mark, which
+    # JSON forbids: without this, the file's first record would be rejected.
+    if first.startswith(_BOM):
+        first = first[len(_BOM) :]
+    for block in chain((first,), iter(partial(read, READ_BYTES), b"")):
         lines = block.split(b"\n")
         if pending:
             pending.append(lines[0])
@@ -288,7 +313,13 @@ class NdjsonExport:
         try:
             writes = [b.write for b in buckets]
             for path in self.files:
-                self._stage_file(path, writes, progress, done, total)
+                try:
+                    self._stage_file(path, writes, progress, done, total)
+                except _GZIP_ERRORS as exc:
+                    # Stop the whole import (nothing is written before staging ends): going
+                    # on would import the patients whose resources were in the lost part as
+                    # if they had none.
+                    raise InvalidInput(_damaged(path, exc)) from None
                 done += path.stat().st_size
                 self.stats.bytes_read = done
                 if progress is not None:
@@ -350,7 +381,7 @@ class NdjsonExport:
                     if not _observation_used(res):
                         dropped += 1
                         continue
-                elif rtype not in patient_types:
+                elif type(rtype) is not str or rtype not in patient_types:
                     rec = self._unusual(res, rtype, line, fname, lineno, expected)
                     if rec is not None:
                         self._write(writes, rec)
@@ -413,8 +444,13 @@ class NdjsonExport:
         type the importer does not read, or not a FHIR resource at all."""
         where = f"{fname}:{lineno}"
         if type(rtype) is not str:
-            msg = "line is not a FHIR resource (no resourceType)"
-            return self._issue(where, expected or "unknown", None, "resourceType", msg, None)
+            # Not hashable when a list or object: it must not reach a set lookup.
+            got = "no resourceType" if rtype is None else f"resourceType is {_json_kind(rtype)}"
+            msg = f"line is not a FHIR resource ({got}; a resourceType string is required)"
+            # When it still names its patient, that patient is known to be incomplete.
+            key = _subject_key(res)[0] if type(res) is dict else None
+            rid = res.get("id") if type(res) is dict and type(res.get("id")) is str else None
+            return self._issue(where, expected or "unknown", rid, "resourceType", msg, key)
         rid = res.get("id")
         rid = rid if isinstance(rid, str) else None
         if rtype == "Patient":
@@ -446,6 +482,19 @@ class NdjsonExport:
             yield from read_bucket(self._tmp, i)
 
 
+def _json_kind(value: Any) -> str:
+    """The JSON name of a parsed value's type, with its article, for messages."""
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
 #: Clinical resource types, as a set for the staging loop (Observation is tested first).
 _CLINICAL_TYPES = frozenset(PATIENT_TYPES)
 
@@ -465,11 +514,15 @@ class _Medications:
         self.empty = self._db.execute("SELECT 1 FROM med LIMIT 1").fetchone() is None
 
     def _lookup(self, reference: str) -> Mapping[str, Any] | None:
-        key = reference if reference.startswith("Medication/") else None
-        if key is None and "/Medication/" in reference:
-            key = "Medication/" + reference.rsplit("/Medication/", 1)[1].split("/")[0]
-        if key is None:
+        # ``Medication/x``, ``https://host/fhir/Medication/x``, either with ``/_history/3``:
+        # the export holds one version of each Medication, looked up by its id.
+        if reference.startswith("Medication/"):
+            rest = reference[len("Medication/") :]
+        elif "/Medication/" in reference:
+            rest = reference.rsplit("/Medication/", 1)[1]
+        else:
             return None
+        key = "Medication/" + rest.split("/")[0]
         row = self._db.execute("SELECT body FROM med WHERE ref = ?", (key,)).fetchone()
         return None if row is None else dict(_loads(row[0]))
 

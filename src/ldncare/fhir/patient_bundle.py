@@ -339,6 +339,25 @@ class _BundleReader:
         return ref in self.patient_refs or any(ref.endswith("/" + r) for r in self.patient_refs)
 
 
+def find_medication(
+    reference: str, medications: Mapping[str, Mapping[str, Any]]
+) -> Mapping[str, Any] | None:
+    """The Medication a (not contained) ``medicationReference`` points at, or None.
+
+    ``medications`` maps ``Medication/id`` and full URLs to the resources. A versioned
+    reference (``Medication/x/_history/3``) is looked up without its version: an export or a
+    Bundle holds one version of each Medication, and leaving the drug unnamed because the
+    version differs would hide it (an opioid, say) from every check.
+    """
+    exact = medications.get(reference)
+    if exact is not None:
+        return exact
+    ref = reference.split("/_history/", 1)[0]
+    return medications.get(ref) or next(
+        (m for key, m in medications.items() if ref.endswith(key)), None
+    )
+
+
 def _medication(
     resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]], where: _Where
 ) -> MedicationUse:
@@ -361,9 +380,7 @@ def _medication(
                 if c.get("resourceType") == "Medication" and c.get("id") == ref[1:]:
                     med = c
         elif ref:
-            med = medications.get(ref) or next(
-                (m for key, m in medications.items() if ref.endswith(key)), None
-            )
+            med = find_medication(ref, medications)
         if med is not None:
             mwhere = _Where(where.index, med)
             concept = _obj(med.get("code"), mwhere, "code")

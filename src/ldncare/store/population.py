@@ -264,10 +264,19 @@ def _queries(as_of: date, dialect: str) -> dict[str, Select[Any]]:
     ldn = ldn_patients(as_of, dialect).subquery("ldn")
     who = (p.c.patient_id, p.c.external_id, p.c.name, p.c.birth_date)
     opioid = m.alias("opioid")
+    naltrexone = m.alias("nal")
     pregnancy = c.alias("preg")
     return {
-        "ldn_with_opioid": select(*who, opioid.c.name.label("medication"))
-        .join(ldn, ldn.c.patient_id == p.c.patient_id)
+        # Any active naltrexone, not only LDN, as the CDS Hooks card counts it: the label
+        # contraindicates naltrexone with opioid analgesics (rule ldn.opioid.active), and
+        # 50 mg blocks opioid receptors fully (ldn.naltrexone.current). ``on_ldn`` picks the
+        # wording: LDN, or the naltrexone named.
+        "ldn_with_opioid": select(
+            *who,
+            opioid.c.name.label("medication"),
+            naltrexone.c.name.label("naltrexone"),
+            ldn.c.patient_id.is_not(None).label("on_ldn"),
+        )
         .join(
             opioid,
             and_(
@@ -275,7 +284,17 @@ def _queries(as_of: date, dialect: str) -> dict[str, Select[Any]]:
                 opioid.c.drug_class == "opioid",
                 med_active(opioid, as_of),
             ),
-        ),
+        )
+        .outerjoin(ldn, ldn.c.patient_id == p.c.patient_id)
+        .outerjoin(
+            naltrexone,
+            and_(
+                naltrexone.c.patient_id == p.c.patient_id,
+                naltrexone.c.drug_class == "naltrexone",
+                med_active(naltrexone, as_of),
+            ),
+        )
+        .where(or_(ldn.c.patient_id.is_not(None), naltrexone.c.patient_id.is_not(None))),
         "pregnant_on_ldn": select(*who)
         .join(ldn, ldn.c.patient_id == p.c.patient_id)
         .where(
@@ -326,7 +345,7 @@ def _queries(as_of: date, dialect: str) -> dict[str, Select[Any]]:
 
 def _fill(check: str, row: Any, as_of: date) -> dict[str, object]:
     if check == "ldn_with_opioid":
-        return {"medication": row.medication}
+        return {"medication": row.medication, "naltrexone": row.naltrexone}
     if check == "tca_age65":
         return {"age": _age(row.birth_date, as_of), "drug": row.medication}
     if check == "gabapentinoid_renal":
@@ -370,14 +389,21 @@ def screen_population(
                 entry[1].append(_fill(check, row, as_of))
             for row, fills in grouped.values():
                 values = _merge(fills)
-                f = finding(evidence, CHECKS[check], **values)
+                wording: dict[str, object] = {}
+                if check == "ldn_with_opioid":
+                    # Naltrexone above the LDN maximum (50 mg, say) is not LDN: it is named.
+                    wording["on"] = (
+                        "On LDN" if row.on_ldn else f"On naltrexone ({values['naltrexone']})"
+                    )
+                f = finding(evidence, CHECKS[check], **values, **wording)
+                message = " ".join(f.message.split())
                 hits.append(
                     ScreenHit(
                         patient_id=row.external_id,
                         name=row.name,
                         rule_id=f.rule,
                         severity=_SEVERITY[f.severity],
-                        message=" ".join(f.message.split()),
+                        message=message,
                         citations=f.citations,
                         check=check,
                         db_id=row.patient_id,
@@ -393,8 +419,8 @@ def _merge(fills: list[dict[str, object]]) -> dict[str, object]:
     merged: dict[str, object] = {}
     for key in fills[0]:
         values = sorted({str(f[key]) for f in fills if f.get(key) is not None})
-        if key in ("medication", "drug", "condition"):
-            merged[key] = ", ".join(values)
+        if key in ("medication", "drug", "condition", "naltrexone"):
+            merged[key] = ", ".join(values) if values else None
         else:
             merged[key] = fills[0][key]
     return merged
