@@ -139,3 +139,55 @@ def test_a_port_already_listened_on_is_refused_with_a_message(
         )
     assert done.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in done.stderr
+
+
+def bare_app() -> object:
+    """A minimal ASGI app for the supervisor test (imported by the spawned workers)."""
+    from fastapi import FastAPI
+
+    return FastAPI()
+
+
+_STOP_DURING_SPAWN = """
+import multiprocessing.context, os, signal, sys
+from ldncare.web.server import run_workers
+
+start = multiprocessing.context.SpawnProcess.start
+
+def start_then_sigterm(self):
+    start(self)
+    with open(sys.argv[2], "a") as out:
+        out.write(f"{self.pid}\\n")
+    os.kill(os.getpid(), signal.SIGTERM)  # as if an operator stopped the server right now
+
+multiprocessing.context.SpawnProcess.start = start_then_sigterm
+options = {"host": "127.0.0.1", "port": int(sys.argv[1]), "log_level": "warning"}
+sys.exit(run_workers("tests.web.test_serve_workers:bare_app", 2, options))
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_sigterm_while_workers_start_stops_them_too(tmp_path: Path) -> None:
+    """A stop signal during the spawn must not leave an orphaned worker holding the port."""
+    pids = tmp_path / "pids"
+    result = subprocess.run(
+        [sys.executable, "-c", _STOP_DURING_SPAWN, str(_free_port()), str(pids)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    started = [int(line) for line in pids.read_text().split()]
+    assert started == started[:1], "no second worker is started once stopping"
+    assert result.returncode == 0, result.stderr
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in started) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in started), "a worker outlived its supervisor"

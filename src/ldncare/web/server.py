@@ -89,19 +89,28 @@ def run_workers(factory: str, workers: int, options: dict[str, Any]) -> int:
         started[proc.pid or 0] = time.monotonic()
         return proc
 
-    procs = [start() for _ in range(workers)]
+    procs: list[BaseProcess] = []
     stopping = False
+    signalled: set[int] = set()  # a second SIGTERM would cut uvicorn's graceful shutdown short
 
     def stop(signum: int, frame: FrameType | None) -> None:
         nonlocal stopping
         stopping = True
         for proc in procs:
-            if proc.is_alive() and proc.pid:
+            if proc.is_alive() and proc.pid and proc.pid not in signalled:
+                signalled.add(proc.pid)
                 os.kill(proc.pid, signal.SIGTERM)
 
+    # The handlers go in before the first worker starts: a SIGTERM while the workers are being
+    # spawned must stop the ones already running, not kill this process and orphan them with
+    # the port held.
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     code = 0
     try:
+        for _ in range(workers):
+            if stopping:
+                break
+            procs.append(start())
         while not stopping:
             wait([p.sentinel for p in procs])
             for i, proc in enumerate(procs):
@@ -118,6 +127,9 @@ def run_workers(factory: str, workers: int, options: dict[str, Any]) -> int:
                     break
                 procs[i] = start()
     finally:
+        # Workers not yet told: one started while the signal was handled, or all of them when
+        # an exception ends the loop. None may outlive this process.
+        stop(signal.SIGTERM, None)
         for proc in procs:
             proc.join(20)
             if proc.is_alive():
