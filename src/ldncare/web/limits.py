@@ -13,8 +13,11 @@ import json
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(BaseException):
+    """Raised by the limited ``receive``. A BaseException on purpose: the frameworks between
+    here and the body's reader catch ``Exception`` (FastAPI turns any error while reading a
+    body into 400 "There was an error parsing the body"), and this must reach ``BodyLimit``
+    to become a 413."""
 
 
 class BodyLimit:
