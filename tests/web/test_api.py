@@ -172,7 +172,9 @@ def test_get_patient_gives_status_plan_and_tonight(world: World) -> None:
 
 def test_unknown_patient_is_404_and_bad_id_is_422(world: World) -> None:
     world.login("clin1")
-    assert world.client.get("/api/patients/99999").status_code == 404
+    missing = world.client.get("/api/patients/99999")
+    assert missing.status_code == 404
+    assert missing.json()["detail"][0]["loc"] == ["path"]  # the URL names it, not the body
     assert world.client.get("/api/patients/bad%20id").status_code == 422
 
 

@@ -37,7 +37,8 @@ def _respond(request: Request, status: int, loc: list[Any], msg: str) -> Respons
 
 def _field_loc(exc: LdncareError) -> list[Any]:
     if not exc.field:
-        return ["body"]
+        # A 404 is about what the URL names (a patient, a plan); other errors about the body.
+        return ["path"] if isinstance(exc, NotFound) else ["body"]
     parts: list[Any] = ["body"]
     for part in exc.field.replace("]", "").replace("[", ".").split("."):
         if part:
