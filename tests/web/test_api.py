@@ -120,6 +120,24 @@ def test_create_patient_gives_plan_v1_in_own_clinic(world: World) -> None:
     assert plan["contract"]["ldn"]["schedule"][0]["start_date"] == "2026-03-02"
 
 
+def test_a_number_that_is_one_patients_id_and_anothers_external_id_is_refused(
+    world: World,
+) -> None:
+    """A record number "2" next to database id 2: never a guess that writes to the wrong one."""
+    world.login("clin1")
+    number = str(world.bert)
+    r = world.client.post("/api/patients", json={"patient": patient_file(number)})
+    assert r.status_code == 201, r.text
+    entry = {"day": "2026-03-01", "pain_avg": 4}
+    r = world.client.post(f"/api/patients/{number}/diary", json=entry)
+    assert r.status_code == 422
+    assert "ambiguous" in _detail(r)[0]["msg"]
+    assert repository.list_diary(world.engine, world.bert, actor="test") == []
+    # Pages link by database id, which stays unambiguous there.
+    page = world.client.get(f"/patients/{world.bert}")
+    assert page.status_code == 200 and "Patient bert" in page.text
+
+
 def test_create_patient_in_another_clinic_is_refused(world: World) -> None:
     world.login("clin1")
     r = world.client.post(

@@ -74,14 +74,29 @@ def record_audit(
     )
 
 
-def _resolve(session: Session, ref: PatientRef) -> PatientRow:
-    """A patient by database id (a number) or by external id."""
-    row: PatientRow | None = None
+def resolve_patient(session: Session, ref: PatientRef) -> PatientRow:
+    """A patient by database id (an ``int``) or by a text reference.
+
+    Text is the external id, or, when made only of digits, the database id. Pages link by
+    database id and pass an ``int``. A digit string that is the database id of one patient and
+    the external id of another is refused rather than guessed: a diary written to the wrong
+    patient is worse than an error.
+    """
+    if isinstance(ref, int):
+        row = session.get(PatientRow, ref)
+        if row is None:
+            raise NotFound(f"no patient with id {ref}")
+        return row
     text = str(ref).strip()
-    if text.isdigit():
-        row = session.get(PatientRow, int(text))
-    if row is None:
-        row = session.scalars(select(PatientRow).where(PatientRow.external_id == text)).first()
+    by_external = session.scalars(select(PatientRow).where(PatientRow.external_id == text)).first()
+    by_id = session.get(PatientRow, int(text)) if text.isdigit() else None
+    if by_id is not None and by_external is not None and by_id.id != by_external.id:
+        raise InvalidInput(
+            f"patient reference {text!r} is ambiguous: it is both a database id and another "
+            "patient's external id; use the database id from the patient's page address",
+            field="patient",
+        )
+    row = by_id or by_external
     if row is None:
         raise NotFound(f"no patient with id or external id {text!r}")
     return row
@@ -162,7 +177,7 @@ def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:
 
 def get_patient(engine: Engine, ref: PatientRef, *, actor: str) -> PatientRow:
     with _transaction(engine) as s:
-        row = _resolve(s, ref)
+        row = resolve_patient(s, ref)
         record_audit(s, actor, "read", "patient", row.id)
         return row
 
@@ -171,7 +186,7 @@ def add_assessment(
     engine: Engine, ref: PatientRef, snapshot: Mapping[str, Any], *, actor: str
 ) -> AssessmentRow:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         row = AssessmentRow(
             patient_id=patient.id, snapshot=dict(snapshot), created_at=_now(), created_by=actor
         )
@@ -227,7 +242,7 @@ def save_plan(
     for attempt in range(5):
         try:
             with _transaction(engine) as s:
-                patient = _resolve(s, ref)
+                patient = resolve_patient(s, ref)
                 current = s.scalar(
                     select(func.max(PlanRow.version)).where(PlanRow.patient_id == patient.id)
                 )
@@ -254,7 +269,7 @@ def save_plan(
 
 def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | None:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         row = s.scalars(
             select(PlanRow)
             .where(PlanRow.patient_id == patient.id)
@@ -269,7 +284,7 @@ def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | Non
 
 def list_plans(engine: Engine, ref: PatientRef, *, actor: str) -> list[PlanRow]:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         rows = list(
             s.scalars(
                 select(PlanRow).where(PlanRow.patient_id == patient.id).order_by(PlanRow.version)
@@ -378,7 +393,7 @@ def add_or_update_diary_entry(
     """Record one diary day; a second entry for the same day replaces the first."""
     valid = parse_entry(entry, today=today)
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         return _upsert(s, patient.id, valid, actor)
 
 
@@ -394,7 +409,7 @@ def add_to_diary_day(
     so a second save the same day does not erase the first one's side effects or values."""
     valid = parse_entry(entry, today=today)
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         stored = s.scalars(
             select(DiaryRow)
             .where(DiaryRow.patient_id == patient.id, DiaryRow.day == valid.day)
@@ -407,7 +422,7 @@ def add_to_diary_day(
 
 def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntry]:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         rows = list(
             s.scalars(
                 select(DiaryRow).where(DiaryRow.patient_id == patient.id).order_by(DiaryRow.day)
@@ -421,7 +436,7 @@ def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntr
 
 def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, list[str]]:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         rows = s.execute(
             select(DiaryRow.day, DiaryRow.flags).where(DiaryRow.patient_id == patient.id)
         ).all()
@@ -437,7 +452,7 @@ def import_diary_csv(
     """Import a CSV diary all-or-nothing: every row is validated before anything is written."""
     entries = parse_diary_csv(text, today=today)
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         return [_upsert(s, patient.id, e, actor) for e in entries]
 
 
@@ -452,7 +467,7 @@ def add_review_note(engine: Engine, ref: PatientRef, text: str, *, actor: str) -
     if not text.strip():
         raise InvalidInput("a review note cannot be empty", field="text")
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         row = ReviewNoteRow(
             patient_id=patient.id, text=text.strip(), created_at=_now(), created_by=actor
         )
@@ -464,7 +479,7 @@ def add_review_note(engine: Engine, ref: PatientRef, text: str, *, actor: str) -
 
 def list_review_notes(engine: Engine, ref: PatientRef, *, actor: str) -> list[ReviewNoteRow]:
     with _transaction(engine) as s:
-        patient = _resolve(s, ref)
+        patient = resolve_patient(s, ref)
         rows = list(
             s.scalars(
                 select(ReviewNoteRow)

@@ -33,9 +33,8 @@ from starlette.responses import Response
 
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.models import PatientRow
-from ldncare.store.repository import record_audit
+from ldncare.store.repository import record_audit, resolve_patient
 from ldncare.web.models import ROLES, UserRow
-from ldncare.web.queries import resolve_patient
 
 SESSION_COOKIE = "ldncare_session"
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")

@@ -79,7 +79,7 @@ class _ClinicianPost:
     row: PatientRow
 
 
-async def _clinician_post(request: Request, patient_id: str) -> _ClinicianPost:
+async def _clinician_post(request: Request, patient_id: int) -> _ClinicianPost:
     """Clinicians only; the form read; the patient checked against the user's clinic."""
     user = deps.user(request)
     require_clinician(user)
@@ -263,7 +263,7 @@ MESSAGES = {
 
 
 @router.get("/patients/{patient_id}")
-def patient_page(request: Request, patient_id: str) -> Response:
+def patient_page(request: Request, patient_id: int) -> Response:
     user = deps.user(request)
     require_clinician(user)
     today = deps.today(request)
@@ -290,7 +290,7 @@ def patient_page(request: Request, patient_id: str) -> Response:
 
 
 @router.get("/patients/{patient_id}/assess")
-def assess_form(request: Request, patient_id: str) -> Response:
+def assess_form(request: Request, patient_id: int) -> Response:
     user = deps.user(request)
     require_clinician(user)
     engine = deps.engine(request)
@@ -311,7 +311,7 @@ def assess_form(request: Request, patient_id: str) -> Response:
 
 
 @router.post("/patients/{patient_id}/assess")
-async def assess(request: Request, patient_id: str) -> Response:
+async def assess(request: Request, patient_id: int) -> Response:
     post = await _clinician_post(request, patient_id)
     user, form, engine, row = post.user, post.form, post.engine, post.row
     today = deps.today(request)
@@ -343,7 +343,7 @@ async def assess(request: Request, patient_id: str) -> Response:
 
 
 @router.get("/patients/{patient_id}/adjust")
-def adjust_form(request: Request, patient_id: str) -> Response:
+def adjust_form(request: Request, patient_id: int) -> Response:
     user = deps.user(request)
     require_clinician(user)
     engine = deps.engine(request)
@@ -353,7 +353,7 @@ def adjust_form(request: Request, patient_id: str) -> Response:
 
 
 @router.post("/patients/{patient_id}/adjust")
-async def adjust(request: Request, patient_id: str) -> Response:
+async def adjust(request: Request, patient_id: int) -> Response:
     post = await _clinician_post(request, patient_id)
     user, form, engine, row = post.user, post.form, post.engine, post.row
     values = {k: v for k, v in form.items() if isinstance(v, str)}
@@ -393,7 +393,7 @@ def _int(value: str | None, field: str, low: int, high: int) -> int | None:
 
 
 @router.post("/patients/{patient_id}/review")
-async def review(request: Request, patient_id: str) -> Response:
+async def review(request: Request, patient_id: int) -> Response:
     post = await _clinician_post(request, patient_id)
     user, form, engine, row = post.user, post.form, post.engine, post.row
     text = forms.text(form, "text", limit=5000) or ""
@@ -418,7 +418,7 @@ async def _save_diary(request: Request, user: CurrentUser, ref: int | str) -> in
 
 
 @router.post("/patients/{patient_id}/diary")
-async def clinician_diary(request: Request, patient_id: str) -> Response:
+async def clinician_diary(request: Request, patient_id: int) -> Response:
     user = deps.user(request)
     require_clinician(user)
     pid = await _save_diary(request, user, patient_id)
@@ -426,7 +426,7 @@ async def clinician_diary(request: Request, patient_id: str) -> Response:
 
 
 @router.post("/patients/{patient_id}/diary/import")
-async def import_diary(request: Request, patient_id: str) -> Response:
+async def import_diary(request: Request, patient_id: int) -> Response:
     user = deps.user(request)
     require_clinician(user)
     form = await _form(request)

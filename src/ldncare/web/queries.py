@@ -16,7 +16,6 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, defer
 
 from ldncare.core.status import SIDE_EFFECT_DAYS, PlanFacts, plan_facts
-from ldncare.errors import NotFound
 from ldncare.store.models import (
     AuditRow,
     DiaryRow,
@@ -26,8 +25,6 @@ from ldncare.store.models import (
     ReviewNoteRow,
 )
 from ldncare.store.repository import record_audit
-
-PatientRef = int | str
 
 
 def audit(
@@ -41,19 +38,6 @@ def audit(
     """One audit row in its own transaction."""
     with Session(engine) as s, s.begin():
         record_audit(s, who, action, entity, entity_id, detail)
-
-
-def resolve_patient(session: Session, ref: PatientRef) -> PatientRow:
-    """A patient by database id or external id, without an audit row (for access checks)."""
-    text = str(ref).strip()
-    row: PatientRow | None = None
-    if text.isdigit():
-        row = session.get(PatientRow, int(text))
-    if row is None:
-        row = session.scalars(select(PatientRow).where(PatientRow.external_id == text)).first()
-    if row is None:
-        raise NotFound(f"no patient with id or external id {text!r}")
-    return row
 
 
 @dataclass(frozen=True)
