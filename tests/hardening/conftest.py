@@ -64,6 +64,17 @@ class Hospital:
     carl: int
     logins: dict[str, Login]
 
+    def log_in(self, role: str) -> None:
+        """(Re)start ``role``'s session: a logout ends every session of the account."""
+        username = ROLES[role]
+        if username is None:
+            self.logins[role] = Login()
+            return
+        with TestClient(self.app) as client:
+            r = client.post("/api/session", json={"username": username, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            self.logins[role] = Login(dict(client.cookies.items()), r.json()["csrf_token"])
+
     def client(self, role: str) -> TestClient:
         """A client carrying ``role``'s session cookie and CSRF header."""
         login = self.logins[role]
@@ -85,16 +96,10 @@ def build_hospital(tmp_path: Path, **settings: Any) -> Hospital:
     engine: Engine = app.state.engine
     anna, bert, carl = seed_people(engine)
     logins: dict[str, Login] = {}
-    with TestClient(app) as client:
-        for role, username in ROLES.items():
-            client.cookies.clear()
-            if username is None:
-                logins[role] = Login()
-                continue
-            r = client.post("/api/session", json={"username": username, "password": PASSWORD})
-            assert r.status_code == 200, r.text
-            logins[role] = Login(dict(client.cookies.items()), r.json()["csrf_token"])
-    return Hospital(app, engine, anna, bert, carl, logins)
+    hospital = Hospital(app, engine, anna, bert, carl, logins)
+    for role in ROLES:
+        hospital.log_in(role)
+    return hospital
 
 
 @pytest.fixture

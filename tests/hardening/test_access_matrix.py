@@ -276,6 +276,9 @@ def _send(client: TestClient, method: str, req: Req, hospital: Hospital, role: s
     return client.request(method, path, **kwargs)
 
 
+LOGOUTS = {("DELETE", "/api/session"), ("POST", "/logout")}
+
+
 @pytest.mark.parametrize("role", ORDER)
 def test_access_matrix(role: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LDNCARE_CDS_DEMO", raising=False)
@@ -286,6 +289,8 @@ def test_access_matrix(role: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
         # A fresh client per request: a logout or login answer must not change the next row.
         with hospital.client(role) as client:
             r = _send(client, method, req, hospital, role)
+        if (method, template) in LOGOUTS:  # it ended the account's sessions: start a new one
+            hospital.log_in(role)
         if r.status_code != expected[role]:
             wrong.append(f"{method} {template}: {r.status_code} (expected {expected[role]})")
         elif r.status_code == 303 and role == "anonymous" and method == "GET":

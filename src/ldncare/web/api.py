@@ -28,6 +28,7 @@ from ldncare.web.auth import (
     CurrentUser,
     authenticate,
     authorize_patient,
+    end_sessions,
     new_token,
     require_admin,
     require_clinician,
@@ -180,12 +181,14 @@ def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
         csrf_token=token,
     )
     response = JSONResponse(out.model_dump())
-    request.app.state.sessions.write(response, found.id, token)
+    request.app.state.sessions.write(response, found.id, token, generation=found.session_generation)
     return response
 
 
 @router.delete("/session", status_code=204)
-def logout(request: Request, user: Writer) -> Response:
+def logout(request: Request, user: Writer, engine: Engine_) -> Response:
+    """Log out: ends this account's sessions on every device (a copied cookie included)."""
+    end_sessions(engine, user.id, actor=user.actor)
     response = Response(status_code=204)
     request.app.state.sessions.clear(response)
     return response

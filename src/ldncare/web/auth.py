@@ -26,7 +26,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 from starlette.responses import Response
@@ -159,6 +159,17 @@ def authenticate(engine: Engine, username: str, password: str) -> UserRow | None
     return user
 
 
+def end_sessions(engine: Engine, user_id: int, *, actor: str) -> None:
+    """End every session of the account, on every device: the next generation starts."""
+    with Session(engine) as s, s.begin():
+        s.execute(
+            update(UserRow)
+            .where(UserRow.id == user_id)
+            .values(session_generation=UserRow.session_generation + 1)
+        )
+        record_audit(s, actor, "logout", "user", user_id, None)
+
+
 def count_users(engine: Engine) -> int:
     with Session(engine) as s:
         return len(list(s.scalars(select(UserRow.id))))
@@ -239,7 +250,8 @@ def new_token() -> str:
 
 
 class Sessions:
-    """Signed session cookies: ``{"u": user id or None, "c": csrf token}``."""
+    """Signed session cookies: ``{"u": user id or None, "c": csrf token, "g": the account's
+    session generation at login}`` (see :func:`end_sessions`)."""
 
     def __init__(self, secret_key: str, *, max_age: int, secure: bool) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="ldncare.session")
@@ -258,10 +270,17 @@ class Sessions:
             return None
         return data
 
-    def write(self, response: Response, user_id: int | None, token: str | None = None) -> str:
+    def write(
+        self,
+        response: Response,
+        user_id: int | None,
+        token: str | None = None,
+        *,
+        generation: int = 0,
+    ) -> str:
         """Start a new session (a fresh CSRF token unless given) and return its token."""
         token = token or new_token()
-        value = self._serializer.dumps({"u": user_id, "c": token})
+        value = self._serializer.dumps({"u": user_id, "c": token, "g": generation})
         response.set_cookie(
             SESSION_COOKIE,
             value,
@@ -282,7 +301,9 @@ def load_user(engine: Engine, session: dict[str, Any] | None) -> CurrentUser | N
         return None
     with Session(engine) as s:
         row = s.get(UserRow, session["u"])
-        if row is None or not row.active:
+        # A cookie from before the account's last logout is over (cookies made before
+        # generations existed carry none: generation 0).
+        if row is None or not row.active or session.get("g", 0) != row.session_generation:
             return None
         return CurrentUser(
             id=row.id,

@@ -26,5 +26,7 @@ class UserRow(Base):
     #: A patient account sees this one patient record only.
     patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Sessions carry the generation they were made in; logout adds one, ending them all.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     created_by: Mapped[str] = mapped_column(String(128))

@@ -24,6 +24,7 @@ from ldncare.web.auth import (
     CurrentUser,
     authenticate,
     authorize_patient,
+    end_sessions,
     new_token,
     require_clinician,
 )
@@ -134,13 +135,16 @@ async def login(request: Request) -> Response:
     limiter.succeed(ip, username)
     await _run(audit, engine, f"web:{found.username}", "login", "user", found.id, {"ip": ip})
     response = _redirect("/me" if found.role == "patient" else "/")
-    request.app.state.sessions.write(response, found.id)
+    request.app.state.sessions.write(response, found.id, generation=found.session_generation)
     return response
 
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
     await _form(request)
+    user = request.state.user
+    if user is not None:  # the cookie is gone here, and any copy of it is no longer accepted
+        await _run(end_sessions, deps.engine(request), user.id, actor=user.actor)
     response = _redirect("/login")
     request.app.state.sessions.clear(response)
     return response
