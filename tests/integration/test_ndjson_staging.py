@@ -321,3 +321,76 @@ def test_a_damaged_gzip_file_stops_the_import_naming_the_file(
         assert conn.execute(select(PatientRow.id)).first() is None
     assert not list(tmp_path.glob("ldncare-ndjson-*")), "the staging folder was left behind"
     engine.dispose()
+
+
+def _import(folder: Path, tmp_path: Path) -> Any:
+    engine = open_engine(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        return import_ndjson(engine, folder, "test", as_of=AS_OF, workdir=tmp_path)
+    finally:
+        engine.dispose()
+
+
+def test_jsonl_files_are_read_and_every_other_file_is_listed_as_not_read(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    with gzip.open(folder / "Patient.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps(_patient("a")) + "\n" + json.dumps(_patient("b")) + "\n")
+    (folder / "MedicationRequest.jsonl").write_text(json.dumps(_med("m", "Patient/a")) + "\n")
+    (folder / "Encounter.ndjson").write_text("{}\n")
+    (folder / "manifest.json").write_text("{}")
+    (folder / "README.txt").write_text("export of 2025-06-01")
+    report = _import(folder, tmp_path)
+    assert (report.patients_imported, report.errors) == (2, [])
+    assert report.files == ["Patient.jsonl.gz", "MedicationRequest.jsonl"]
+    assert report.ignored_files == ["Encounter.ndjson", "README.txt", "manifest.json"]
+
+
+def test_a_patient_missing_from_the_export_is_one_issue_whatever_its_resources(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(json.dumps(_patient("a")) + "\n")
+    lines = [_med(f"m{i}", "Patient/x") for i in range(500)]
+    lines += [_obs(f"o{i}", "x", "29463-7") for i in range(200)]
+    (folder / "MedicationRequest.ndjson").write_text("".join(json.dumps(r) + "\n" for r in lines))
+    report = _import(folder, tmp_path)
+    assert report.patients_imported == 1 and report.patients_skipped == 0
+    [issue] = report.errors
+    assert (issue.resource_type, issue.resource_id, issue.patient_id) == ("Patient", "x", "x")
+    assert "not in the export" in issue.message
+    assert "700 resources" in issue.message
+    assert "500 MedicationRequest, 200 Observation" in issue.message
+
+
+def test_a_broken_patient_line_with_its_id_first_skips_that_patient(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(
+        json.dumps(_patient("b")) + '\n{"id": "a", "resourceType": "Patient", "gender": \n'
+    )
+    (folder / "MedicationRequest.ndjson").write_text(json.dumps(_med("m", "Patient/a")) + "\n")
+    report = _import(folder, tmp_path)
+    assert report.patients_imported == 1 and report.patients_skipped == 1
+    assert {e.patient_id for e in report.errors} == {"a"}
+    assert not any("not in the export" in e.message for e in report.errors)
+    assert any("Patient line could not be read" in e.message for e in report.errors)
+    assert any(e.where == "Patient.ndjson:2" for e in report.errors)
+
+
+def test_a_patient_twice_in_the_export_is_reported_with_both_lines(tmp_path: Path) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "Patient.ndjson").write_text(
+        "".join(json.dumps(_patient(p)) + "\n" for p in ("a", "b", "a"))
+    )
+    report = _import(folder, tmp_path)
+    assert report.patients_imported == 1 and report.patients_skipped == 1
+    note, twice = report.errors
+    assert twice.where == "Patient.ndjson:3" and twice.field == "id"
+    assert "Patient.ndjson:1 and Patient.ndjson:3" in twice.message
+    assert "appears more than once" in note.message
+    assert "could not be read" not in note.message

@@ -25,9 +25,15 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-#: Exit codes: 2 = bad input (typer's own usage errors use 2 as well), 3 = not found.
+#: Exit codes: 1 = a file or the database could not be used (and an import that read no
+#: patient), 2 = bad input (typer's own usage errors use 2 as well), 3 = not found,
+#: 4 = an import (or ``screen --ndjson``) done in part: some patients or resources were not
+#: imported. A script must not take 4 for success: the skipped patients are missing from the
+#: store (or from the worklist), and a skipped patient may be one who needs action.
+EXIT_FAILED = 1
 EXIT_INVALID = 2
 EXIT_NOT_FOUND = 3
+EXIT_PARTIAL = 4
 
 
 def fail(message: str, code: int = EXIT_INVALID) -> None:
@@ -51,7 +57,7 @@ def handle_errors(func: F) -> F:
         except LdncareError as exc:
             fail(str(exc))
         except OSError as exc:
-            fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1)
+            fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), EXIT_FAILED)
         except Exception as exc:
             # Database errors reach here; SQLAlchemy is imported lazily to keep start-up fast.
             from sqlalchemy.exc import SQLAlchemyError
@@ -59,7 +65,7 @@ def handle_errors(func: F) -> F:
             if not isinstance(exc, SQLAlchemyError):
                 raise
             first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            fail(f"database error: {first}", 1)
+            fail(f"database error: {first}", EXIT_FAILED)
 
     return wrapper  # type: ignore[return-value]
 

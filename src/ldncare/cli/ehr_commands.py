@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ldncare.cli import dump_json, emit
+from ldncare.cli import EXIT_FAILED, EXIT_PARTIAL, dump_json, emit, fail
 from ldncare.cli import handle_errors as _errors
 from ldncare.cli import parse_date as _date
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from ldncare.fhir.importer import ImportReport
+    from ldncare.fhir.importer import ImportIssue, ImportReport
     from ldncare.store.population import ScreenHit
 
 
@@ -124,7 +124,8 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
     console.print(table)
     if report.ignored_files:
         console.print(
-            f"Files not read (types ldncare does not use): {', '.join(report.ignored_files)}"
+            "Files not read (not NDJSON, or a resource type ldncare does not use): "
+            + ", ".join(report.ignored_files)
         )
     if report.errors:
         errors = Table(title="Not imported", show_header=True)
@@ -136,6 +137,29 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
         console.print(errors)
         if len(report.errors) > max_errors:
             console.print(f"... and {len(report.errors) - max_errors} more (use --json for all)")
+
+
+def _not_imported(report: ImportReport) -> str | None:
+    """What an import left out, in a few words; None when it left nothing out."""
+    if not report.errors and not report.patients_skipped:
+        return None
+    return (
+        f"{_n(report.patients_skipped, 'patient')} skipped, "
+        f"{_n(len(report.errors), 'problem')} reported "
+        f"({_n(report.patients_read, 'patient')} read)"
+    )
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
+def _issue_line(e: ImportIssue) -> str:
+    rid = f"{e.resource_type}/{e.resource_id}" if e.resource_id else e.resource_type
+    line = f"  {rid}{'.' + e.field if e.field else ''}: {e.message}"
+    if e.patient_id and e.patient_id != e.resource_id:
+        line += f" [patient {e.patient_id}]"
+    return line + (f" ({e.where})" if e.where else "")
 
 
 def _hits_csv(hits: list[ScreenHit]) -> str:
@@ -169,6 +193,20 @@ def _hits_table(hits: list[ScreenHit], as_of: date) -> str:
     return str(out)
 
 
+def _warn_left_out(report: ImportReport, left_out: str, max_errors: int) -> None:
+    """Tell on stderr which patients and resources of an export ``screen`` could not use.
+    The export is only read into a temporary database: nothing is written to the store."""
+    typer.echo(f"ldncare: not in this worklist: {left_out}", err=True)
+    for e in report.errors[: max(0, max_errors)]:
+        typer.echo(_issue_line(e), err=True)
+    more = len(report.errors) - max(0, max_errors)
+    if more > 0:
+        typer.echo(
+            f"  ... and {more} more (--max-errors {len(report.errors)} lists them all)",
+            err=True,
+        )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("import")
     @_errors
@@ -194,15 +232,32 @@ def register(app: typer.Typer) -> None:
         """Import patients from FHIR R4 into the store (re-import updates, never duplicates).
 
         A patient with an invalid resource is not imported at all; each invalid resource is
-        listed with its type, id and field, and the rest of the import goes on.
+        listed with its type, id and field, and the rest of the import goes on. A Bulk export
+        folder is read from its Patient, Medication, Condition, MedicationRequest,
+        MedicationStatement, Observation and AllergyIntolerance files ending in .ndjson,
+        .ndjson.gz, .jsonl or .jsonl.gz (e.g. Observation_2.ndjson.gz); other files are listed
+        as not read.
+
+        Exit status: 0 = everything imported; 4 = imported in part: some patients or resources
+        were not (listed; the others are in the store); 1 = no patient imported, or a file or
+        the database could not be used; 2 = bad input (e.g. a folder with no file to read).
         """
         report = _run_import(_engine(), path, ndjson, quiet=as_json, workers=workers)
         if as_json:
             emit(dump_json(report.to_json()), None)
         else:
             _print_report(report, max_errors)
-        if report.errors and not report.patients_read:
-            raise typer.Exit(1)
+        left_out = _not_imported(report)
+        if left_out is None:
+            return
+        if not report.patients_read:
+            fail(f"no patient imported: {left_out}", EXIT_FAILED)
+        typer.echo(
+            f"ldncare: imported in part: {left_out}; a skipped patient was not written (one "
+            f"already in the store keeps its earlier record); exit status {EXIT_PARTIAL}",
+            err=True,
+        )
+        raise typer.Exit(EXIT_PARTIAL)
 
     @app.command("screen")
     @_errors
@@ -219,14 +274,27 @@ def register(app: typer.Typer) -> None:
             ScreenFormat.table
         ),
         out: Annotated[Path | None, typer.Option(help="Write to this file.")] = None,
+        max_errors: Annotated[
+            int,
+            typer.Option(
+                help="With --ndjson: problems of the export listed on stderr (the patients "
+                "and resources left out of the worklist)."
+            ),
+        ] = 50,
     ) -> None:
         """List patients who need action: on naltrexone (LDN or not) with an active opioid, LDN
         review due, pregnant on LDN, a tricyclic at 65 or over, a gabapentinoid with kidney
         function below 60 mL/min, pudendal neuralgia without an LDN plan. Each line shows its
-        rule and sources."""
+        rule and sources.
+
+        Exit status: 0 = done; 4 = with --ndjson, some patients or resources of the export
+        could not be read: the worklist is printed without them, and they are listed on
+        stderr; 2 = bad input.
+        """
         from ldncare.store.population import screen_population
 
         day = _date(as_of, "--as-of") or date.today()
+        left_out: str | None = None
         if ndjson is not None:
             from ldncare.fhir.importer import import_ndjson
 
@@ -234,13 +302,9 @@ def register(app: typer.Typer) -> None:
                 engine = _engine(f"sqlite:///{Path(tmp) / 'screen.db'}")
                 try:
                     report = import_ndjson(engine, ndjson, _actor(), as_of=day)
-                    if report.errors:
-                        typer.echo(
-                            f"ldncare: {len(report.errors)} resources not imported "
-                            f"({report.patients_skipped} patients skipped); run `ldncare import "
-                            f"--json {ndjson}` to list them",
-                            err=True,
-                        )
+                    left_out = _not_imported(report)
+                    if left_out is not None:
+                        _warn_left_out(report, left_out, max_errors)
                     hits = screen_population(engine, day)
                 finally:
                     engine.dispose()
@@ -255,3 +319,7 @@ def register(app: typer.Typer) -> None:
         else:
             text = _hits_table(hits, day)
         emit(text, out)
+        if left_out is not None:
+            # After the output: the worklist is still worth having, but it is not complete,
+            # and a patient left out of it may be one who needs action.
+            raise typer.Exit(EXIT_PARTIAL)

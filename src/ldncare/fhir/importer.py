@@ -28,7 +28,7 @@ import hashlib
 import multiprocessing
 import re
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
@@ -212,24 +212,13 @@ def read_group(group: PatientGroup) -> Patient | list[ImportIssue]:
     """The core Patient of one group, or the issues that stop it from being imported."""
     pid = group.key
     if group.patient is None:
-        return [
-            ImportIssue(
-                str(r.get("resourceType")),
-                r.get("id") if isinstance(r.get("id"), str) else None,
-                "subject.reference",
-                f"refers to Patient/{pid}, which is not in the export",
-                patient_id=pid,
-            )
-            for r in group.resources
-        ] + [_line_issue(i) for i in group.issues]
+        issues = [_line_issue(i) for i in group.issues]
+        if group.resources:
+            issues.insert(0, _without_patient(group))
+        return issues
     if group.issues:
         issues = [_line_issue(i) for i in group.issues]
-        bundled = all(i.where.startswith("entry[") for i in group.issues)
-        what = "Bundle entries could not be used" if bundled else "lines could not be read"
-        note = ImportIssue(
-            "Patient", pid, None, f"not imported: {len(issues)} of its {what}", patient_id=pid
-        )
-        return [note, *issues]
+        return [_refusal(group), *issues]
     unresolved = _unresolved_medications(pid, group.resources, group.medications)
     try:
         patient = patient_from_bundle(_bundle([group.patient, *group.resources], group.medications))
@@ -239,6 +228,42 @@ def read_group(group: PatientGroup) -> Patient | list[ImportIssue]:
             for i in _diagnose(group.patient, group.resources, group.medications, exc)
         ] + unresolved
     return unresolved or patient
+
+
+def _without_patient(group: PatientGroup) -> ImportIssue:
+    """One issue for all the resources of a patient whose Patient record is missing or could
+    not be read: one issue per resource would take gigabytes for a large export that lacks
+    its Patient file."""
+    n = len(group.resources)
+    first = group.resources[0]
+    fid = first.get("id")
+    example = f"{first.get('resourceType')}" + (f"/{fid}" if isinstance(fid, str) else "")
+    if n == 1:
+        what = f"the resource that refers to it ({example}) was not imported"
+    else:
+        counts = Counter(str(r.get("resourceType")) for r in group.resources)
+        kinds = ", ".join(f"{k} {t}" for t, k in sorted(counts.items()))
+        what = f"the {n} resources that refer to it ({kinds}; e.g. {example}) were not imported"
+    if any(i.resource_type == "Patient" for i in group.issues):
+        why = "its Patient line could not be read"
+    else:
+        why = "is not in the export (no Patient resource has this id)"
+    return ImportIssue("Patient", group.key, None, f"{why}, so {what}", patient_id=group.key)
+
+
+def _refusal(group: PatientGroup) -> ImportIssue:
+    """The issue that says why a patient whose own records were read was not imported."""
+    dup = sum(1 for i in group.issues if i.resource_type == "Patient" and i.field == "id")
+    rest = len(group.issues) - dup
+    reasons: list[str] = []
+    if dup:
+        reasons.append("its Patient appears more than once")
+    if rest:
+        bundled = all(i.where.startswith("entry[") for i in group.issues)
+        what = "Bundle entries could not be used" if bundled else "lines could not be read"
+        reasons.append(f"{rest} of its {what}")
+    message = f"not imported: {' and '.join(reasons)}"
+    return ImportIssue("Patient", group.key, None, message, patient_id=group.key)
 
 
 def _unresolved_medications(
@@ -852,8 +877,9 @@ def _prepare_all(items: Iterable[PatientGroup | LineIssue], facts: _Facts) -> _C
             chunk.prepared.append(facts.prepare(result, stamp))
         else:
             chunk.issues.extend(result)
-            # A Patient line that could not be read still counts as a patient not imported.
-            if item.patient is not None or any(i.resource_type == "Patient" for i in result):
+            # A Patient line that could not be read still counts as a patient not imported
+            # (resources that name a Patient absent from the export do not).
+            if item.patient is not None or any(i.resource_type == "Patient" for i in item.issues):
                 chunk.skipped += 1
         if item.patient is not None:
             chunk.seen += 1

@@ -1,7 +1,8 @@
 """Stream a FHIR Bulk Data export (``$export``: one NDJSON file per resource type) per patient.
 
 An export holds every resource of a type in one file (``Patient.ndjson``,
-``MedicationRequest.ndjson``, ... possibly ``.ndjson.gz`` or split as ``Observation_2.ndjson``),
+``MedicationRequest.ndjson``, ... possibly ``.ndjson.gz``, ``.jsonl`` or ``.jsonl.gz``, or split
+as ``Observation_2.ndjson``),
 in no useful order. The importer needs each patient's resources together, so this module
 groups them without holding the export in memory:
 
@@ -82,11 +83,22 @@ _BOM = b"\xef\xbb\xbf"
 _TYPE_TOKEN = re.compile(r"[A-Za-z]+")
 # Only used on lines that failed to parse, to tell which patient lost a resource.
 _PATIENT_REF = re.compile(r'"(?:subject|patient)"\s*:\s*\{[^{}]*?"reference"\s*:\s*"([^"]+)"')
-_PATIENT_ID = re.compile(r'"resourceType"\s*:\s*"Patient".*?"id"\s*:\s*"([^"]+)"')
+# A Patient's id after its resourceType, or as the line's first key before it (key order is
+# free in JSON: some exporters write "id" first).
+_PATIENT_ID = re.compile(
+    r'"resourceType"\s*:\s*"Patient".*?"id"\s*:\s*"([^"]+)"'
+    r'|^\s*\{\s*"id"\s*:\s*"([^"]+)".*?"resourceType"\s*:\s*"Patient"'
+)
+#: File names of an export that are read (``Patient.jsonl.gz`` as well as ``Patient.ndjson``).
+NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
 
 # Record kinds in the bucket files; _TEXT is or'ed in when the line is stored as a string.
 _PATIENT, _RESOURCE, _ISSUE = 0, 1, 2
 _TEXT = 8
+
+#: A bucket record to write: (patient key, kind, payload), and for a Patient the ``file:line``
+#: of its line (written as ``[kind, [key, where], payload]``).
+_Record = tuple[str, int, Any] | tuple[str, int, Any, str]
 
 Progress = Callable[[str, int, int], None]
 """``progress(phase, done, total)``: phase "stage" counts bytes, "import" counts patients."""
@@ -117,6 +129,8 @@ class PatientGroup:
     #: Bundle entries (``{"resource": Medication, "fullUrl": ...}``) of the Medication
     #: resources that ``medicationReference`` may point at.
     medications: list[Mapping[str, Any]] = field(default_factory=list)
+    #: ``file:line`` of the Patient line (NDJSON), for the issues that name it.
+    patient_where: str = ""
 
 
 @dataclass
@@ -158,17 +172,40 @@ def resource_type_of(path: Path) -> str | None:
 
 
 def export_files(directory: Path) -> tuple[list[Path], list[Path]]:
-    """NDJSON files of ``directory`` the importer reads (Patient first) and those it ignores."""
+    """NDJSON files of ``directory`` the importer reads (Patient first), and every other file
+    of it, which is not read (not NDJSON, or of a type the importer does not use).
+
+    Raises InvalidInput when no file would be read: an import of nothing must not pass for a
+    clean one."""
     if not directory.is_dir():
         raise InvalidInput(f"{directory} is not a directory of NDJSON files")
     used: list[Path] = []
     ignored: list[Path] = []
     for path in sorted(directory.iterdir()):
-        if not path.is_file() or not path.name.endswith((".ndjson", ".ndjson.gz", ".jsonl")):
+        if not path.is_file():
             continue
-        (used if resource_type_of(path) else ignored).append(path)
+        ndjson = path.name.endswith(NDJSON_SUFFIXES)
+        (used if ndjson and resource_type_of(path) else ignored).append(path)
+    if not used:
+        raise InvalidInput(_nothing_to_read(directory, ignored))
     used.sort(key=lambda p: (resource_type_of(p) != "Patient", p.name))
     return used, ignored
+
+
+def _nothing_to_read(directory: Path, others: list[Path]) -> str:
+    types = ", ".join(sorted(USED_TYPES))
+    message = (
+        f"{directory} holds no export file that ldncare reads: it reads files named after "
+        f"their resource type ({types}; e.g. Patient.ndjson, Observation_2.ndjson.gz) and "
+        f"ending in {', '.join(NDJSON_SUFFIXES)}"
+    )
+    if others:
+        names = ", ".join(p.name for p in others[:10])
+        more = f" and {len(others) - 10} more" if len(others) > 10 else ""
+        message += f"; the folder holds {names}{more}"
+    if any(p.name.endswith(".json") for p in others):
+        message += "; a FHIR Bundle (.json) is imported by giving the file itself, not its folder"
+    return message
 
 
 #: What reading a damaged .gz file raises: truncated (EOFError), not gzip or a failed CRC /
@@ -181,12 +218,12 @@ def _damaged(path: Path, exc: Exception) -> str:
     if isinstance(exc, EOFError):
         problem = "is truncated: the gzip data ends before its end-of-stream marker"
     elif isinstance(exc, gzip.BadGzipFile) and str(exc).startswith("Not a gzipped file"):
-        problem = "is not gzip-compressed (a plain NDJSON file should be named .ndjson)"
+        problem = "is not gzip-compressed (a plain NDJSON file should be named .ndjson or .jsonl)"
     else:
         problem = f"holds damaged gzip data ({exc})"
     return (
-        f"{path} {problem}; nothing was imported. A .ndjson.gz file must be complete, "
-        "valid gzip: export or download it again"
+        f"{path} {problem}; nothing was imported. A .ndjson.gz or .jsonl.gz file must be "
+        "complete, valid gzip: export or download it again"
     )
 
 
@@ -406,15 +443,16 @@ class NdjsonExport:
         stats.resources += resources
 
     @staticmethod
-    def _write(writes: Sequence[Callable[[bytes], object]], rec: tuple[str, int, Any]) -> None:
-        """Append one record (key, kind, payload) to its bucket; payload is bytes of JSON
-        (the line itself) or, for an issue, a value to serialise."""
-        key, kind, payload = rec
+    def _write(writes: Sequence[Callable[[bytes], object]], rec: _Record) -> None:
+        """Append one record (key, kind, payload[, where]) to its bucket; payload is bytes of
+        JSON (the line itself) or, for an issue, a value to serialise."""
+        key, kind, payload = rec[0], rec[1], rec[2]
         if kind == _ISSUE:
             payload = _dumps(payload)
         n = len(writes)
         out = writes[zlib.crc32(key.encode()) % n] if n > 1 else writes[0]
-        out(b"[%d,%b,%b]\n" % (kind, _dumps(key), payload))
+        label = _dumps(key) if len(rec) == 3 else _dumps([key, rec[3]])
+        out(b"[%d,%b,%b]\n" % (kind, label, payload))
 
     def _issue(self, where: str, rtype: str, rid: str | None, field: str | None,
                message: str, key: str | None) -> tuple[str, int, Any]:  # fmt: skip
@@ -432,14 +470,17 @@ class NdjsonExport:
             except _JSON_ERRORS as again:
                 exc = again
         text = line.decode("utf-8", "replace")
-        m = _PATIENT_REF.search(text) or _PATIENT_ID.search(text)
-        key = (patient_key(m.group(1)) if m.re is _PATIENT_REF else m.group(1)) if m else None
+        key: str | None = None
+        if m := _PATIENT_REF.search(text):
+            key = patient_key(m.group(1))
+        elif m := _PATIENT_ID.search(text):
+            key = m.group(1) or m.group(2)
         msg = f"line is not valid JSON ({str(exc).splitlines()[0]})"
         return self._issue(where, expected or "unknown", None, None, msg, key)
 
     def _unusual(
         self, res: Any, rtype: Any, line: bytes, fname: str, lineno: int, expected: str | None
-    ) -> tuple[str, int, Any] | None:
+    ) -> _Record | None:
         """A line that is not a clinical resource of a patient: a Patient, a Medication, a
         type the importer does not read, or not a FHIR resource at all."""
         where = f"{fname}:{lineno}"
@@ -458,8 +499,8 @@ class NdjsonExport:
                 return self._issue(where, rtype, None, "id", "Patient has no id", None)
             self.stats.patients += 1
             if len(line) > DEEP_BRACKETS and _deep(line):
-                return (rid, _PATIENT | _TEXT, _dumps(line.decode()))
-            return (rid, _PATIENT, line)
+                return (rid, _PATIENT | _TEXT, _dumps(line.decode()), where)
+            return (rid, _PATIENT, line, where)
         if rtype == "Medication" and rid:
             self._meds.execute(
                 "INSERT OR REPLACE INTO med VALUES (?, ?)", (f"Medication/{rid}", line)
@@ -566,14 +607,23 @@ def _group(records: list[bytes]) -> tuple[dict[str, PatientGroup], list[LineIssu
             else:
                 loose.append(issue)
             continue
+        where = ""
+        if kind == _PATIENT:
+            key, where = key
         group = groups.get(key)
         if group is None:
             group = groups[key] = PatientGroup(key)
         if kind == _PATIENT:
             if group.patient is not None:
-                group.issues.append(
-                    LineIssue("Patient", key, "id", "appears twice in the export", "", key)
-                )
+                group.issues.append(LineIssue(
+                    "Patient", key, "id",
+                    f"appears twice in the export ({group.patient_where} and {where}): which "
+                    "record is current cannot be told, so neither is imported; keep one "
+                    "Patient line per patient",
+                    where, key,
+                ))  # fmt: skip
+            else:
+                group.patient_where = where
             group.patient = payload
         else:
             group.resources.append(payload)
