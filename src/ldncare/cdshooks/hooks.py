@@ -33,7 +33,8 @@ from typing import Any
 from ldncare.cdshooks.cards import finding_detail, make_card
 from ldncare.cdshooks.fetch import bare_id, resources_in
 from ldncare.core.context import ClassifiedMedication
-from ldncare.core.findings import Finding, eligibility
+from ldncare.core.findings import Finding
+from ldncare.core.naltrexone import consider_ldn, reviews_due
 from ldncare.core.patient import MedicationUse, Patient
 from ldncare.core.quantity import format_decimal, parse_dose
 from ldncare.core.renal import check_renal_dose
@@ -268,13 +269,6 @@ def _delete(label: str, ref: str | None) -> list[dict[str, Any]]:
     ]
 
 
-def _low_dose_mg(med: MedicationUse, evidence: Evidence) -> Decimal | None:
-    dose = med.stated_dose()
-    if dose is None or dose.mg_value > evidence.ldn.max_daily_dose.mg_value:
-        return None
-    return dose.mg_value
-
-
 def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
     evidence = load_evidence()
     patient = build_patient(call.patient_id, call.resources)
@@ -299,30 +293,24 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
                 patient_id=patient.id,
             )
         )
-    weeks_min = evidence.ldn.trial_weeks.min
-    for med in naltrexone:
-        mg = _low_dose_mg(med, evidence)
-        if mg is None or med.start is None:
-            continue
-        weeks = (call.as_of - med.start).days // 7
-        if weeks < weeks_min:
-            continue
+    weeks_min, weeks_max = evidence.ldn.trial_weeks.min, evidence.ldn.trial_weeks.max
+    references = "\n".join(
+        f"- {evidence.sources[c].reference_text()}"
+        for c in evidence.ldn.citations
+        if c in evidence.sources
+    )
+    for due in reviews_due(ctx, evidence):
+        start = due.start.isoformat()
         cards.append(
             make_card(
-                summary=f"LDN review due: {format_decimal(mg)} mg naltrexone since "
-                f"{med.start.isoformat()} ({weeks} weeks)",
+                summary=f"LDN review due: {format_decimal(due.mg)} mg naltrexone since "
+                f"{start} ({due.weeks} weeks)",
                 indicator="info",
                 detail=(
-                    f"{med.name} started on {med.start.isoformat()}, {weeks} weeks ago. "
-                    f"ldncare plans the LDN review after a {weeks_min} to "
-                    f"{evidence.ldn.trial_weeks.max} week trial (ldn.yaml `trial_weeks`): "
-                    "check the pain diary against the baseline and decide whether to continue."
-                    "\n\n**References**\n\n"
-                    + "\n".join(
-                        f"- {evidence.sources[c].reference_text()}"
-                        for c in evidence.ldn.citations
-                        if c in evidence.sources
-                    )
+                    f"{due.medication.name} started on {start}, {due.weeks} weeks ago. "
+                    f"ldncare plans the LDN review after a {weeks_min} to {weeks_max} week "
+                    "trial (ldn.yaml `trial_weeks`): check the pain diary against the baseline "
+                    f"and decide whether to continue.\n\n**References**\n\n{references}"
                 ),
                 topic=("ldn-review-due", "LDN review due"),
                 app_url=call.app_url,
@@ -331,24 +319,20 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
         )
     # The plan's verdict is eligibility(screen(ctx)) on this same context: no full plan needed
     # (titration, care and ranked alternatives would be computed and thrown away).
-    if (
-        ctx.active_conditions("pudendal_neuralgia")
-        and not naltrexone
-        and eligibility(findings) != "not_recommended"
-    ):
-        cautions = [f for f in findings if f.severity == "warning"]
+    basis = consider_ldn(ctx, findings)
+    if basis:
+        cautious = any(f.severity == "warning" for f in basis)
         intro = (
             "Pudendal neuralgia is on the problem list and ldncare found no "
             "contraindication to low-dose naltrexone (off-label)."
-            + (" Cautions:" if cautions else "")
+            + (" Cautions:" if cautious else "")
         )
-        basis = cautions or [f for f in findings if f.rule == "ldn.offlabel"]
         cards.append(
             make_card(
                 summary="Consider low-dose naltrexone (off-label) for pudendal neuralgia"
-                + (" - with cautions" if cautions else ""),
+                + (" - with cautions" if cautious else ""),
                 indicator="info",
-                detail=finding_detail(basis, evidence.sources, intro),
+                detail=finding_detail(list(basis), evidence.sources, intro),
                 topic=("ldn-consider", "Consider LDN"),
                 app_url=call.app_url,
                 patient_id=patient.id,
