@@ -151,6 +151,7 @@ def test_vicodin_brand_in_brackets_is_hydrocodone(vocab: Vocabulary) -> None:
         ("Methadone 10 mg", {"methadone", "opioid_long_acting", "qt_prolonging"}),
         ("Vivitrol 380 mg", {"naltrexone", "opioid_antagonist"}),
         ("Revia", {"naltrexone"}),
+        ("Contrave 8 mg/90 mg extended-release tablet", {"naltrexone"}),
         ("Synthroid 100 mcg", {"levothyroxine", "thyroid_hormone"}),
         ("Tirosint", {"levothyroxine"}),
         ("Prograf 1 mg", {"immunosuppressant"}),
