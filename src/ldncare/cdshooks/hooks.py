@@ -113,15 +113,18 @@ def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> 
 _PATIENT_REF = re.compile(r"(?:^|/)Patient/([^/]+)(?:/_history/[^/]+)?$")
 
 
-def _names_another_patient(resource: Mapping[str, Any], pid: str) -> bool:
+def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> bool:
     """Whether ``subject``/``patient`` clearly points at a Patient other than ``pid``.
 
-    A reference ldncare cannot resolve to a Patient id (``urn:uuid:``, none at all) is kept:
-    prefetch and fallback queries are per patient, so it is this patient's.
+    ``own`` is ``Patient/{pid}``, the usual reference, checked before any parsing. A reference
+    ldncare cannot resolve to a Patient id (``urn:uuid:``, none at all) is kept: prefetch and
+    fallback queries are per patient, so it is this patient's.
     """
     for field in ("subject", "patient"):
         ref = resource.get(field)
         target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if target == own:
+            return False
         if isinstance(target, str):
             match = _PATIENT_REF.search(target.strip())
             if match is not None:
@@ -143,7 +146,8 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
     stub = {"resourceType": "Patient", "id": pid}
     others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
     if patient_id is not None:
-        foreign = [r for r in others if _names_another_patient(r, pid)]
+        own = f"Patient/{pid}"
+        foreign = [r for r in others if _names_another_patient(r, pid, own)]
         if foreign:
             log.warning(
                 "CDS patient %s: ignoring %d resource(s) about another patient (%s)",
@@ -151,7 +155,7 @@ def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -
                 len(foreign),
                 ", ".join(sorted({f"{r.get('resourceType')}/{r.get('id')}" for r in foreign})),
             )
-            others = [r for r in others if not _names_another_patient(r, pid)]
+            others = [r for r in others if all(r is not f for f in foreign)]
     head = chosen if chosen is not None else stub
     try:
         return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
