@@ -246,6 +246,16 @@ def test_gabapentin_with_egfr_45_shows_the_kidney_basis(db_url: str) -> None:
     assert "45 mL/min" in hit.message and "eGFR" in hit.message
 
 
+def test_kidney_function_just_below_60_is_not_shown_as_60(db_url: str) -> None:
+    # The hit says "below 60 mL/min": rounding 59.96 to 60 (or 60.0) would contradict it.
+    engine = make_engine(db_url)
+    vignette = Vignette("gabapentin-egfr-59.96").med("Gabapentin 300 MG Oral Capsule").egfr(59.96)
+    import_bundle(engine, _bundle([vignette]), "test", as_of=AS_OF)
+    [hit] = screen_population(engine, AS_OF, checks=["gabapentinoid_renal"])
+    engine.dispose()
+    assert "kidney function 59.9 mL/min" in hit.message and hit.detail["renal"] == 59.9
+
+
 def test_review_is_not_due_before_the_planned_date(db_url: str) -> None:
     engine = _stocked(db_url)
     early = screen_population(engine, AS_OF - timedelta(weeks=10))

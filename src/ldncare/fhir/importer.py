@@ -12,7 +12,10 @@ Rules:
   field, message) and the import goes on with the next patient.
 - **Idempotent.** Patients are matched by their FHIR Patient id (``patients.external_id``). A
   re-import of changed data updates the patient (a new assessment snapshot keeps the history);
-  of unchanged data, it writes nothing.
+  of unchanged data, it writes nothing. "Unchanged" means the snapshot *and* the facts derived
+  from it: kidney function depends on the age on the import's ``as_of`` date, and the drug and
+  condition classes, doses and review dates on the shipped evidence and vocabulary, so a
+  re-import a year later or under a newer evidence base rewrites the facts that moved.
 - **Fast.** Patients are written in batches (one transaction per batch, multi-row inserts);
   if a batch fails, its patients are retried one transaction each, so one bad patient cannot
   take others down with it, and each patient stays atomic either way. On PostgreSQL a batch
@@ -69,7 +72,9 @@ from ldncare.fhir.tags import is_ldncare_output
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
 
-#: Bump when the facts derived from a snapshot change, so that a re-import rewrites them.
+#: Part of each patient's ``source_hash``. The hash covers the snapshot and every fact row
+#: derived from it (so a new age, evidence base or dose reader shows by itself); bump this
+#: only when what a stored value means changes while the value does not.
 FACTS_VERSION = "1"
 #: Patients per transaction. Measured at N = 100k (bench/bench_import_screen.py): PostgreSQL
 #: COPY gains about 3 % from 500 to 2,000 (4,880-4,930 -> 5,000-5,210 patients/s), SQLite is
@@ -442,7 +447,6 @@ class _Facts:
     def prepare(self, patient: Patient, imported_at: Any) -> _Prepared:
         day = self.enc.day
         snapshot = patient.model_dump_json()
-        digest = hashlib.sha256((FACTS_VERSION + snapshot).encode("utf-8")).hexdigest()
         classify_med = self.vocab.medications.classify
         classify_cond = self.vocab.conditions.classify
         meds: list[tuple[Any, ...]] = []
@@ -476,11 +480,21 @@ class _Facts:
             renal = estimate_renal_function(patient, self.as_of)
         except InvalidInput:
             renal = None
-        pop = (
+        derived = (
             patient.id, patient.name, day(patient.birth_date), patient.sex, patient.pregnant,
             renal.crcl_ml_min if renal else None, renal.method if renal else None,
-            renal.basis if renal else None, digest, imported_at,
+            renal.basis if renal else None,
         )  # fmt: skip
+        # The hash covers what is stored, not only what was read: kidney function uses the age
+        # on as_of, and the classes, doses and review dates come from the evidence base. A
+        # snapshot-only hash kept last year's kidney function (or last release's classes) on a
+        # re-import of unchanged data. Hashing the derived rows rewrites exactly the patients
+        # whose facts moved (a birthday without a creatinine on file moves nothing). orjson
+        # writes a date and its ISO text alike, so SQLite and PostgreSQL hash the same.
+        h = hashlib.sha256(f"{FACTS_VERSION}\n{snapshot}\n".encode())
+        h.update(orjson.dumps((derived, meds, conds, labs)))
+        digest = h.hexdigest()
+        pop = (*derived, digest, imported_at)
         as_of = self.as_of
         counts = (
             len(patient.medications),

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import ROUND_DOWN, Decimal
 from typing import Any, Literal
 
 from sqlalchemy import (
@@ -343,6 +344,15 @@ def _queries(as_of: date, dialect: str) -> dict[str, Select[Any]]:
     }
 
 
+def _renal_shown(ml_min: float) -> int | float:
+    """Kidney function as the renal hit shows it: one decimal, rounded *down*, a whole number
+    without its ".0" (45 mL/min). The hit says "below 60 mL/min"; rounded to the nearest,
+    59.85 showed as 60 (and 59.96, to one decimal, as 60.0), contradicting it. Rounded down,
+    a value below the limit never shows as the limit."""
+    shown = Decimal(repr(ml_min)).quantize(Decimal("0.1"), rounding=ROUND_DOWN)
+    return int(shown) if shown == shown.to_integral_value() else float(shown)
+
+
 def _fill(check: str, row: Any, as_of: date) -> dict[str, object]:
     if check == "ldn_with_opioid":
         return {"medication": row.medication, "naltrexone": row.naltrexone}
@@ -351,7 +361,7 @@ def _fill(check: str, row: Any, as_of: date) -> dict[str, object]:
     if check == "gabapentinoid_renal":
         return {
             "medication": row.medication,
-            "renal": round(row.renal_ml_min),
+            "renal": _renal_shown(row.renal_ml_min),
             "basis": row.renal_basis,
         }
     if check == "ldn_review_due":
