@@ -26,7 +26,7 @@ from ldncare.store.models import PatientRow, PlanRow, ReviewNoteRow
 from ldncare.web import deps
 from ldncare.web.auth import (
     CurrentUser,
-    authenticate,
+    attempt_login,
     authorize_patient,
     end_sessions,
     new_token,
@@ -146,10 +146,9 @@ def get_session(request: Request) -> Any:
 def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
     """Log in with a username and password; sets the session cookie."""
     ip = request.client.host if request.client else "unknown"
-    limiter = request.app.state.limiter
-    wait = limiter.blocked(ip, body.username)
-    if wait:
-        audit(engine, f"web:{body.username[:64]}", "denied", "login", None, {"ip": ip})
+    attempt = attempt_login(engine, request.app.state.limiter, ip, body.username, body.password)
+    if attempt.retry_after:
+        wait = attempt.retry_after
         return JSONResponse(
             {
                 "detail": [
@@ -162,16 +161,12 @@ def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
             status_code=429,
             headers={"Retry-After": str(wait)},
         )
-    found = authenticate(engine, body.username, body.password)
+    found = attempt.user
     if found is None:
-        limiter.fail(ip, body.username)
-        audit(engine, f"web:{body.username[:64]}", "denied", "login", None, {"ip": ip})
         return JSONResponse(
             {"detail": [{"loc": ["body", "password"], "msg": "wrong username or password"}]},
             status_code=401,
         )
-    limiter.succeed(ip, body.username)
-    audit(engine, f"web:{found.username}", "login", "user", found.id, {"ip": ip})
     token = new_token()
     out = SessionOut(
         username=found.username,

@@ -170,6 +170,41 @@ def end_sessions(engine: Engine, user_id: int, *, actor: str) -> None:
         record_audit(s, actor, "logout", "user", user_id, None)
 
 
+@dataclass(frozen=True)
+class LoginAttempt:
+    """The outcome of one login: the account, or why not (``retry_after`` when rate-limited)."""
+
+    user: UserRow | None
+    retry_after: int | None = None
+
+
+def attempt_login(
+    engine: Engine, limiter: LoginLimiter, ip: str, username: str, password: str
+) -> LoginAttempt:
+    """One login attempt, for the page and the API alike: the rate limit per (IP, username),
+    the password check, and an audit row either way."""
+    who = f"web:{username[:64]}"
+    wait = limiter.blocked(ip, username)
+    if wait:
+        _audit(engine, who, "denied", "login", None, {"ip": ip})
+        return LoginAttempt(None, wait)
+    found = authenticate(engine, username, password)
+    if found is None:
+        limiter.fail(ip, username)
+        _audit(engine, who, "denied", "login", None, {"ip": ip})
+        return LoginAttempt(None)
+    limiter.succeed(ip, username)
+    _audit(engine, f"web:{found.username}", "login", "user", found.id, {"ip": ip})
+    return LoginAttempt(found)
+
+
+def _audit(
+    engine: Engine, who: str, action: str, entity: str, entity_id: int | None, detail: Any
+) -> None:
+    with Session(engine) as s, s.begin():
+        record_audit(s, who, action, entity, entity_id, detail)
+
+
 def count_users(engine: Engine) -> int:
     with Session(engine) as s:
         return len(list(s.scalars(select(UserRow.id))))

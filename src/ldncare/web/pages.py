@@ -22,14 +22,14 @@ from ldncare.store.models import PatientRow
 from ldncare.web import csrf, deps, forms
 from ldncare.web.auth import (
     CurrentUser,
-    authenticate,
+    attempt_login,
     authorize_patient,
     end_sessions,
     new_token,
     require_clinician,
 )
 from ldncare.web.charts import diary_chart_svg
-from ldncare.web.queries import audit, patient_summaries
+from ldncare.web.queries import patient_summaries
 from ldncare.web.service import (
     Adjustment,
     adjust_plan,
@@ -119,21 +119,15 @@ async def login(request: Request) -> Response:
     username = str(form.get("username") or "")[:64]
     password = str(form.get("password") or "")[:256]
     ip = request.client.host if request.client else "unknown"
-    limiter = request.app.state.limiter
-    engine = deps.engine(request)
-    wait = limiter.blocked(ip, username)
-    if wait:
-        await _run(audit, engine, f"web:{username}", "denied", "login", None, {"ip": ip})
-        return _login_page(
-            request, 429, error=f"Too many failed logins. Try again in {wait} s.", username=username
-        )
-    found = await _run(authenticate, engine, username, password)
+    attempt = await _run(
+        attempt_login, deps.engine(request), request.app.state.limiter, ip, username, password
+    )
+    if attempt.retry_after:
+        error = f"Too many failed logins. Try again in {attempt.retry_after} s."
+        return _login_page(request, 429, error=error, username=username)
+    found = attempt.user
     if found is None:
-        limiter.fail(ip, username)
-        await _run(audit, engine, f"web:{username}", "denied", "login", None, {"ip": ip})
         return _login_page(request, 401, error="Wrong username or password.", username=username)
-    limiter.succeed(ip, username)
-    await _run(audit, engine, f"web:{found.username}", "login", "user", found.id, {"ip": ip})
     response = _redirect("/me" if found.role == "patient" else "/")
     request.app.state.sessions.write(response, found.id, generation=found.session_generation)
     return response

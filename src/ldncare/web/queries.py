@@ -17,7 +17,6 @@ from sqlalchemy.orm import Session, defer
 
 from ldncare.core.status import SIDE_EFFECT_DAYS, PlanFacts, plan_facts
 from ldncare.store.models import (
-    AuditRow,
     DiaryRow,
     PatientRow,
     PlanRow,
@@ -241,17 +240,3 @@ def patient_summaries(
                 )
             )
         return out
-
-
-def audit_for_patient(engine: Engine, patient_id: int, *, limit: int = 200) -> list[AuditRow]:
-    """Audit rows about one patient (entity id or detail.patient_id), newest first."""
-    with Session(engine, expire_on_commit=False) as s:
-        rows = list(s.scalars(select(AuditRow).order_by(AuditRow.id.desc()).limit(5000)))
-    key = str(patient_id)
-    out = [
-        r
-        for r in rows
-        if (r.entity in ("patient", "plan", "handout", "calendar") and r.entity_id == key)
-        or (isinstance(r.detail, dict) and str(r.detail.get("patient_id")) == key)
-    ]
-    return out[:limit]
