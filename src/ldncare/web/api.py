@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 from sqlalchemy import Engine
 
-from ldncare.core.diary import SideEffect
+from ldncare.core.diary import SideEffect, SideEffectKind, SideEffectSeverity
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
@@ -428,8 +428,8 @@ def adjust(
 
 
 class SideEffectIn(_In):
-    effect: Literal["vivid_dreams", "sleep_disturbance", "headache", "nausea_gi", "other"]
-    severity: Literal["mild", "moderate", "severe"]
+    effect: SideEffectKind  # the core's fixed list, so the API cannot drift from it
+    severity: SideEffectSeverity
     note: Annotated[str, Field(max_length=500)] | None = None
 
 
