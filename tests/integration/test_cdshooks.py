@@ -452,6 +452,16 @@ def test_opioid_drafted_alongside_counts_against_the_selected_naltrexone() -> No
     assert "Naltrexone ordered alongside: naltrexone 4.5 mg capsule." in cards[0]["detail"]
 
 
+def test_dstu2_medication_order_selection_is_checked() -> None:
+    naltrexone = med_request("naltrexone 4.5 mg capsule", rid="nal", status="draft")
+    naltrexone["resourceType"] = "MedicationOrder"
+    resources = [fhir_patient(), med_request("oxycodone hydrochloride 5 mg oral tablet")]
+    body = hook_request("order-select", resources=resources, drafts=[naltrexone])
+    body["context"]["selections"] = ["MedicationOrder/nal"]
+    cards = cards_of(post(make_client(), "ldncare-order-select", body))
+    assert [c["indicator"] for c in cards] == ["critical"]
+
+
 def test_selections_naming_no_medication_order_check_nothing() -> None:
     gabapentin = med_request(
         "gabapentin 600 mg oral capsule", rid="gaba", status="draft", dose_mg=600, per_day=3
@@ -530,6 +540,12 @@ def test_resources_about_another_patient_are_not_read() -> None:
         ({"repeat": {"timeOfDay": ["08:00:00", "20:00:00"]}}, Decimal(1200)),
         ({"repeat": {"when": ["MORN", "AFT", "EVE"]}}, Decimal(1800)),
         ({"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}}, Decimal(1800)),
+        ({"repeat": {"period": 8, "periodUnit": "h"}}, Decimal(1800)),  # once per period
+        ({"repeat": {"period": 2, "periodUnit": "d"}}, Decimal(300)),
+        (
+            {"code": {"coding": [{"code": "TID"}]}, "repeat": {"period": 12, "periodUnit": "h"}},
+            Decimal(1200),
+        ),
         ({"code": {"coding": [{"code": "WK"}]}}, None),  # weekly: no daily dose to check
         ({"code": {"text": "as directed"}}, None),
         ({}, Decimal(600)),

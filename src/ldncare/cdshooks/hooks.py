@@ -189,8 +189,9 @@ class DraftOrders:
 
 
 def _selected(selections: Any, resource: Mapping[str, Any]) -> bool:
-    ref = f"MedicationRequest/{resource.get('id')}"
-    return any(s == ref or s.endswith("/" + ref) for s in selections)
+    # A DSTU2 request selects "MedicationOrder/x": the draft was read as a MedicationRequest.
+    refs = [f"{kind}/{resource.get('id')}" for kind in ("MedicationRequest", "MedicationOrder")]
+    return any(s == ref or s.endswith("/" + ref) for s in selections for ref in refs)
 
 
 def draft_orders(
@@ -427,8 +428,11 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
         return None
     try:
         dose = parse_dose(f"{quantity.get('value')} {quantity.get('code') or quantity.get('unit')}")
-        if repeat.get("frequencyMax") or repeat.get("frequency"):
-            frequency = Decimal(str(repeat.get("frequencyMax") or repeat.get("frequency")))
+        given = repeat.get("frequencyMax") or repeat.get("frequency")
+        # A period without a frequency is once per period (FHIR R4 Timing: frequency
+        # defaults to 1): every 8 h is 3 doses a day, every 2 days half a dose a day.
+        if given or repeat.get("period"):
+            frequency = Decimal(str(given or 1))
             period = Decimal(str(repeat.get("period") or 1))
             per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
             if period <= 0:
