@@ -724,6 +724,19 @@ def test_token_without_kid_is_checked_against_every_key_of_its_type() -> None:
     refused = _view(client, _signed(stranger, "RS256"))
     assert refused.status_code == 401
     assert "Signature verification failed" in refused.json()["error"]
+    # Signed by the second key but expired: the reason is the expiry, not the first key.
+    now = int(time.time())
+    expired = _view(client, _signed(second, "RS256", exp=now - 3600, iat=now - 3700))
+    assert expired.status_code == 401
+    assert "expired" in expired.json()["error"]
+
+
+def test_inline_jwks_without_a_keys_list_is_401_not_500() -> None:
+    client = TestClient(create_cds_app(CdsSettings(trusted_issuers={ISSUER: {"keys": None}})))
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    response = _view(client, _signed(key, "RS256", {"kid": "k1"}))
+    assert response.status_code == 401
+    assert "no 'keys' list" in response.json()["error"]
 
 
 def test_token_living_over_five_minutes_is_401() -> None:

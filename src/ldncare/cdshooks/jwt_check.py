@@ -27,6 +27,10 @@ class JwtRejected(Exception):
     """The request's JWT is missing or invalid; the message says why (sent back with a 401)."""
 
 
+class _WrongKey(JwtRejected):
+    """The signature does not match this key (another key of the issuer may still fit)."""
+
+
 class JwtVerifier:
     def __init__(
         self, settings: CdsSettings, *, transport: httpx.AsyncBaseTransport | None = None
@@ -39,6 +43,8 @@ class JwtVerifier:
 
     async def _jwks(self, source: str | Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(source, Mapping):
+            if not isinstance(source.get("keys"), list):
+                raise JwtRejected("the issuer's configured JWKS has no 'keys' list")
             return dict(source)
         cached = self._jwks_cache.get(source)
         if cached and cached[0] > time.time():
@@ -100,6 +106,8 @@ class JwtVerifier:
             )
         except jwt.InvalidAudienceError:
             raise JwtRejected(f"the JWT audience must be this service's URL, {audience}") from None
+        except jwt.InvalidSignatureError as exc:
+            raise _WrongKey(f"the JWT was refused: {exc}") from None
         except jwt.PyJWTError as exc:
             raise JwtRejected(f"the JWT was refused: {exc}") from None
         except (TypeError, ValueError) as exc:  # a key PyJWT cannot use with this algorithm
@@ -121,15 +129,18 @@ class JwtVerifier:
         if source is None:
             raise JwtRejected(f"issuer {iss!r} is not trusted by this CDS service")
         keys = await self._keys(header, source)
-        refused: JwtRejected | None = None
+        refused: list[JwtRejected] = []
         for key in keys:  # one key unless the token names no kid
             try:
                 claims = self._decode(token, key, str(header.get("alg")), str(iss), audience)
                 break
             except JwtRejected as exc:
-                refused = refused or exc
+                refused.append(exc)
         else:
-            raise refused or JwtRejected("the JWT was refused")
+            # The key that verified the signature says what is wrong (expired, audience...);
+            # "signature verification failed" only when no key fits at all.
+            fitting = [e for e in refused if not isinstance(e, _WrongKey)]
+            raise (fitting or refused or [JwtRejected("the JWT was refused")])[0]
         now = time.time()
         if float(claims["iat"]) > now + self.settings.leeway:
             raise JwtRejected("the JWT was issued in the future (iat)")
