@@ -167,6 +167,11 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
         codes(303, 403, 403, 303, 303, 303),
     ),
     ("GET", "/patients/{patient_id}"): (Req("/patients/{anna}"), PAGE_CLINICAL),
+    # The CDS Hooks card link (by external id): a redirect to the page for who may see it.
+    ("GET", "/patients/by-external/{external_id}"): (
+        Req("/patients/by-external/anna"),
+        PAGE_CLINICAL_POST,
+    ),
     ("GET", "/patients/{patient_id}/assess"): (Req("/patients/{anna}/assess"), PAGE_CLINICAL),
     ("POST", "/patients/{patient_id}/assess"): (
         Req("/patients/{anna}/assess", form={"conditions": "Pudendal neuralgia", "sex": "female"}),

@@ -293,7 +293,7 @@ def test_patient_on_ldn_and_opioid_gets_critical_card_and_review_due() -> None:
     critical = next(c for c in cards if c["indicator"] == "critical")
     assert "oxycodone" in critical["summary"].lower()
     assert "ldn.opioid.active" in critical["detail"]
-    assert critical["links"][0]["url"] == "https://ldncare.test/patients/p1"
+    assert critical["links"][0]["url"] == "https://ldncare.test/patients/by-external/p1"
     review = next(c for c in cards if c["indicator"] == "info")
     assert review["summary"].startswith("LDN review due")
     assert "10 weeks" in review["summary"]

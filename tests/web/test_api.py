@@ -131,11 +131,28 @@ def test_a_number_that_is_one_patients_id_and_anothers_external_id_is_refused(
     entry = {"day": "2026-03-01", "pain_avg": 4}
     r = world.client.post(f"/api/patients/{number}/diary", json=entry)
     assert r.status_code == 422
-    assert "ambiguous" in _detail(r)[0]["msg"]
+    detail = _detail(r)[0]
+    assert "ambiguous" in detail["msg"] and f"ext:{number}" in detail["msg"]
+    assert detail["loc"] == ["path", "patient_id"]
     assert repository.list_diary(world.engine, world.bert, actor="test") == []
-    # Pages link by database id, which stays unambiguous there.
+    # Either one can still be named explicitly.
+    assert world.client.get(f"/api/patients/id:{number}").json()["patient"]["external_id"] == "bert"
+    assert world.client.get(f"/api/patients/ext:{number}").json()["patient"]["external_id"] == number
+    # Pages link by database id, which stays unambiguous there; a CDS card's link by external id.
     page = world.client.get(f"/patients/{world.bert}")
     assert page.status_code == 200 and "Patient bert" in page.text
+    link = world.client.get(f"/patients/by-external/{number}", follow_redirects=False)
+    assert link.status_code == 303 and link.headers["location"] != f"/patients/{world.bert}"
+
+
+def test_a_number_ambiguous_only_through_another_clinic_is_not(world: World) -> None:
+    """carl (clinic 2) has database id N; clinic 1 has a record number "N": clinic 1 gets
+    its own patient, and learns nothing about carl."""
+    world.login("clin1")
+    number = str(world.carl)
+    assert world.client.post("/api/patients", json={"patient": patient_file(number)}).is_success
+    r = world.client.get(f"/api/patients/{number}")
+    assert r.status_code == 200 and r.json()["patient"]["external_id"] == number
 
 
 def test_create_patient_in_another_clinic_is_refused(world: World) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
+from urllib.parse import quote
 
 from ldncare.core.findings import Finding
 
@@ -81,7 +82,8 @@ def make_card(
         card["links"] = [
             {
                 "label": "Open the LDN plan in ldncare",
-                "url": f"{app_url.rstrip('/')}/patients/{patient_id}",
+                # By external id: the card knows the FHIR Patient id, not ldncare's own.
+                "url": f"{app_url.rstrip('/')}/patients/by-external/{quote(patient_id, safe='')}",
                 "type": "absolute",
             }
         ]

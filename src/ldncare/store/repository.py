@@ -74,32 +74,57 @@ def record_audit(
     )
 
 
-def resolve_patient(session: Session, ref: PatientRef) -> PatientRow:
-    """A patient by database id (an ``int``) or by a text reference.
+class ExternalId(str):
+    """A patient reference that is an external id (a FHIR Patient id, a record number), never a
+    database id, whatever its characters."""
 
-    Text is the external id, or, when made only of digits, the database id. Pages link by
-    database id and pass an ``int``. A digit string that is the database id of one patient and
-    the external id of another is refused rather than guessed: a diary written to the wrong
-    patient is worse than an error.
+
+def patient_candidates(session: Session, ref: PatientRef) -> list[PatientRow]:
+    """The patients ``ref`` may name (none, one, or two for an ambiguous digit string).
+
+    ``int``: the database id. Text: ``id:N`` the database id, ``ext:X`` (or an
+    :class:`ExternalId`) the external id; otherwise the external id, and for a digit string also
+    the database id.
     """
     if isinstance(ref, int):
         row = session.get(PatientRow, ref)
-        if row is None:
-            raise NotFound(f"no patient with id {ref}")
-        return row
+        return [row] if row is not None else []
     text = str(ref).strip()
-    by_external = session.scalars(select(PatientRow).where(PatientRow.external_id == text)).first()
-    by_id = session.get(PatientRow, int(text)) if text.isdigit() else None
-    if by_id is not None and by_external is not None and by_id.id != by_external.id:
-        raise InvalidInput(
-            f"patient reference {text!r} is ambiguous: it is both a database id and another "
-            "patient's external id; use the database id from the patient's page address",
-            field="patient",
-        )
-    row = by_id or by_external
-    if row is None:
-        raise NotFound(f"no patient with id or external id {text!r}")
-    return row
+    external = isinstance(ref, ExternalId)
+    if text.startswith("ext:"):
+        text, external = text[4:], True
+    elif text.startswith("id:"):
+        return patient_candidates(session, int(text[3:])) if text[3:].isdigit() else []
+    found = list(session.scalars(select(PatientRow).where(PatientRow.external_id == text)))
+    if not external and text.isdigit():
+        by_id = session.get(PatientRow, int(text))
+        if by_id is not None and all(by_id.id != r.id for r in found):
+            found.append(by_id)
+    return found
+
+
+def ambiguous(ref: PatientRef) -> InvalidInput:
+    text = str(ref).strip()
+    return InvalidInput(
+        f"patient reference {text!r} is ambiguous: it is both a database id and another "
+        f"patient's external id; write id:{text} for the database id or ext:{text} for the "
+        "external id",
+        field="path.patient_id",
+    )
+
+
+def resolve_patient(session: Session, ref: PatientRef) -> PatientRow:
+    """The one patient ``ref`` names (see :func:`patient_candidates`).
+
+    A digit string that is the database id of one patient and the external id of another is
+    refused rather than guessed: a diary written to the wrong patient is worse than an error.
+    """
+    found = patient_candidates(session, ref)
+    if not found:
+        raise NotFound(f"no patient with id or external id {str(ref).strip()!r}")
+    if len(found) > 1:
+        raise ambiguous(ref)
+    return found[0]
 
 
 # --- patients ------------------------------------------------------------------------------------

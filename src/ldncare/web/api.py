@@ -70,7 +70,11 @@ Engine_ = Annotated[Engine, Depends(deps.engine)]
 User = Annotated[CurrentUser, Depends(deps.user)]
 Writer = Annotated[CurrentUser, Depends(deps.writer)]
 Today = Annotated[date, Depends(deps.today)]
-PatientId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._\-]+$")]
+#: A database id, an external id, or explicitly ``id:N`` / ``ext:X`` (see
+#: repository.patient_candidates): a number that is both is refused as ambiguous.
+PatientId = Annotated[
+    str, Path(min_length=1, max_length=132, pattern=r"^(?:id:|ext:)?[A-Za-z0-9._\-]+$")
+]
 
 Short = Annotated[str, Field(min_length=1, max_length=200)]
 Code = Annotated[str, Field(min_length=1, max_length=64)]

@@ -33,7 +33,7 @@ from starlette.responses import Response
 
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.models import PatientRow
-from ldncare.store.repository import record_audit, resolve_patient
+from ldncare.store.repository import ambiguous, patient_candidates, record_audit, resolve_patient
 from ldncare.web.models import ROLES, UserRow
 
 SESSION_COOKIE = "ldncare_session"
@@ -367,18 +367,18 @@ def authorize_patient(engine: Engine, user: CurrentUser, ref: int | str) -> Pati
     A refusal is written to the audit log.
     """
     with Session(engine, expire_on_commit=False) as s, s.begin():
-        try:
-            row = resolve_patient(s, ref)
-        except NotFound:
-            raise NotFound(f"no patient {str(ref)!r} among the records you can see") from None
-        if not may_see(user, row):
-            record_audit(s, user.actor, "denied", "patient", row.id, {"role": user.role})
-            denied = True
-        else:
-            denied = False
-    if denied:
+        candidates = patient_candidates(s, ref)
+        # Only the records this user may see count: a reference that would be ambiguous only
+        # through another clinic's patient must neither fail nor reveal that patient.
+        visible = [row for row in candidates if may_see(user, row)]
+        if not visible:  # refused, as if missing; the attempt is audited
+            for row in candidates:
+                record_audit(s, user.actor, "denied", "patient", row.id, {"role": user.role})
+    if len(visible) > 1:
+        raise ambiguous(ref)
+    if not visible:
         raise NotFound(f"no patient {str(ref)!r} among the records you can see")
-    return row
+    return visible[0]
 
 
 def require_clinician(user: CurrentUser) -> None:

@@ -39,8 +39,11 @@ def _field_loc(exc: LdncareError) -> list[Any]:
     if not exc.field:
         # A 404 is about what the URL names (a patient, a plan); other errors about the body.
         return ["path"] if isinstance(exc, NotFound) else ["body"]
+    field = exc.field
     parts: list[Any] = ["body"]
-    for part in exc.field.replace("]", "").replace("[", ".").split("."):
+    if field.startswith("path."):  # about the URL, e.g. an ambiguous patient reference
+        parts, field = ["path"], field[5:]
+    for part in field.replace("]", "").replace("[", ".").split("."):
         if part:
             parts.append(int(part) if part.isdigit() else part)
     return parts

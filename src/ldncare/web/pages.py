@@ -19,6 +19,7 @@ from ldncare.errors import InvalidInput, LdncareError, NotFound
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
 from ldncare.store.models import PatientRow
+from ldncare.store.repository import ExternalId
 from ldncare.web import csrf, deps, forms
 from ldncare.web.auth import (
     CurrentUser,
@@ -258,6 +259,15 @@ MESSAGES = {
     "diary": "Diary day saved.",
     "imported": "Diary imported.",
 }
+
+
+@router.get("/patients/by-external/{external_id}")
+def patient_by_external(request: Request, external_id: str) -> Response:
+    """The patient page by external id (the FHIR Patient id CDS Hooks cards link with)."""
+    user = deps.user(request)
+    require_clinician(user)
+    row = authorize_patient(deps.engine(request), user, ExternalId(external_id))
+    return _redirect(f"/patients/{row.id}")
 
 
 @router.get("/patients/{patient_id}")
