@@ -281,3 +281,21 @@ def test_merge_day_keeps_what_the_update_leaves_out() -> None:
     assert merge_day(merged, update).notes == "am\npm"
     with pytest.raises(InvalidInput, match="at most 2000"):
         merge_day(merged, parse_entry({"day": "2026-03-01", "notes": "x" * 1999}, today=day))
+
+
+def test_merge_day_adds_a_note_found_inside_an_earlier_one() -> None:
+    from ldncare.core.diary import merge_day
+
+    day = date(2026, 3, 1)
+    stored = parse_entry({"day": "2026-03-01", "notes": "not ok"}, today=day)
+    merged = merge_day(stored, parse_entry({"day": "2026-03-01", "notes": "ok"}, today=day))
+    assert merged.notes == "not ok\nok"
+
+
+def test_merge_day_refuses_an_invalid_result_with_a_message() -> None:
+    from ldncare.core.diary import merge_day
+
+    day = date(2026, 3, 1)
+    stored = parse_entry({"day": "2026-03-01", "pain_worst": 5}, today=day)
+    with pytest.raises(InvalidInput, match="replace what was saved"):
+        merge_day(stored, parse_entry({"day": "2026-03-01", "pain_avg": 7}, today=day))

@@ -276,16 +276,28 @@ def merge_day(stored: DiaryEntry, update: DiaryEntry) -> DiaryEntry:
     effects = {e.effect: e for e in stored.side_effects}
     effects.update({e.effect: e for e in update.side_effects})
     values["side_effects"] = tuple(effects.values())
-    if update.notes and update.notes not in (stored.notes or ""):
+    # Only a repeat of the last note is not added again (a form sent twice); a note that merely
+    # appears inside an earlier one ("ok" after "not ok") is new.
+    last_note = (stored.notes or "").rsplit("\n", 1)[-1]
+    if update.notes and update.notes != last_note:
         notes = f"{stored.notes}\n{update.notes}" if stored.notes else update.notes
         if len(notes) > MAX_NOTES:
             raise InvalidInput(
                 f"the notes of {stored.day.isoformat()} would be {len(notes)} characters long "
-                f"with this one added; at most {MAX_NOTES}: shorten it or edit the day's notes",
+                f"with this one added; at most {MAX_NOTES}: shorten it, or save the day with "
+                "'replace what was saved' ticked",
                 field="notes",
             )
         values["notes"] = notes
-    return DiaryEntry.model_validate(values)
+    try:
+        return DiaryEntry.model_validate(values)
+    except ValidationError as exc:  # e.g. the evening's average above the morning's worst
+        msg, where = _describe(exc)
+        raise InvalidInput(
+            f"{msg} (together with what was saved earlier for {stored.day.isoformat()}; tick "
+            "'replace what was saved' to start the day afresh)",
+            field=where,
+        ) from None
 
 
 # --- the plan contract, read as data ------------------------------------------------------------

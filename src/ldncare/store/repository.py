@@ -435,6 +435,9 @@ def add_to_diary_day(
     valid = parse_entry(entry, today=today)
     with _transaction(engine) as s:
         patient = resolve_patient(s, ref)
+        # Lock the patient: on PostgreSQL, FOR UPDATE on a day not yet written locks nothing,
+        # and two first saves of a day racing would each merge with nothing.
+        s.execute(select(PatientRow.id).where(PatientRow.id == patient.id).with_for_update())
         stored = s.scalars(
             select(DiaryRow)
             .where(DiaryRow.patient_id == patient.id, DiaryRow.day == valid.day)

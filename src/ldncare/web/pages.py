@@ -414,8 +414,14 @@ async def _save_diary(request: Request, user: CurrentUser, ref: int | str) -> in
     engine = deps.engine(request)
     row = await _run(authorize_patient, engine, user, ref)
     entry = forms.diary_entry(form)
+    # A second save of a day adds to it; "replace" starts the day afresh (a correction).
+    save = (
+        repository.add_or_update_diary_entry
+        if form.get("replace") == "yes"
+        else repository.add_to_diary_day
+    )
     await _run(
-        repository.add_to_diary_day,
+        save,
         engine,
         row.id,
         entry,
