@@ -73,6 +73,40 @@ def test_an_import_that_reads_no_patient_exits_1(tmp_path: Path, store: str) -> 
     assert "no patient imported" in err
 
 
+def test_an_export_with_an_empty_patient_file_exits_1(tmp_path: Path, store: str) -> None:
+    # Nothing read and nothing reported: still no patient imported, not a clean import.
+    export = tmp_path / "export"
+    export.mkdir()
+    (export / "Patient.ndjson").write_text("")
+    code, _, err = _run("import", str(export))
+    assert code == EXIT_FAILED
+    assert "no patient imported" in err and "no Patient resource" in err
+    code, out, _ = _run("import", "--json", str(export))
+    assert code == EXIT_FAILED and json.loads(out)["patients"]["imported"] == 0
+
+
+def test_a_bundle_file_starting_with_a_utf8_byte_order_mark_is_imported(
+    tmp_path: Path, store: str
+) -> None:
+    bundle = {"resourceType": "Bundle", "type": "collection",
+              "entry": [{"resource": _patient("a")}]}  # fmt: skip
+    path = tmp_path / "bundle.json"
+    path.write_bytes(b"\xef\xbb\xbf" + json.dumps(bundle).encode())
+    code, out, err = _run("import", "--json", str(path))
+    assert code == 0, err
+    assert json.loads(out)["patients"]["imported"] == 1
+
+
+def test_a_bundle_file_that_is_not_utf8_names_the_byte_and_its_offset(
+    tmp_path: Path, store: str
+) -> None:
+    path = tmp_path / "bundle.json"
+    path.write_bytes(b'\xef\xbb\xbf{"a": "\xff"}')
+    code, _, err = _run("import", str(path))
+    assert code == EXIT_INVALID
+    assert "byte 0xff at offset 10" in err and "must be encoded in UTF-8" in err
+
+
 def test_a_database_failing_for_some_patients_makes_the_import_partial(
     tmp_path: Path, store: str
 ) -> None:

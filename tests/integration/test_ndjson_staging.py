@@ -384,13 +384,38 @@ def test_a_broken_patient_line_with_its_id_first_skips_that_patient(tmp_path: Pa
 def test_a_patient_twice_in_the_export_is_reported_with_both_lines(tmp_path: Path) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    (folder / "Patient.ndjson").write_text(
-        "".join(json.dumps(_patient(p)) + "\n" for p in ("a", "b", "a"))
-    )
+    patients = [_patient("a"), _patient("b"), _patient("a", gender="male")]
+    (folder / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients))
     report = _import(folder, tmp_path)
     assert report.patients_imported == 1 and report.patients_skipped == 1
     note, twice = report.errors
     assert twice.where == "Patient.ndjson:3" and twice.field == "id"
     assert "Patient.ndjson:1 and Patient.ndjson:3" in twice.message
+    assert "different content" in twice.message
     assert "appears more than once" in note.message
     assert "could not be read" not in note.message
+
+
+def test_identical_copies_of_a_patient_line_are_imported_once(tmp_path: Path) -> None:
+    # An export written twice over repeats lines byte for byte: nothing to choose between.
+    folder = tmp_path / "export"
+    folder.mkdir()
+    line = json.dumps(_patient("a")) + "\n"
+    (folder / "Patient.ndjson").write_text(line + json.dumps(_patient("b")) + "\n" + line)
+    (folder / "MedicationRequest.ndjson").write_text(json.dumps(_med("m", "Patient/a")) + "\n")
+    report = _import(folder, tmp_path)
+    assert report.errors == []
+    assert (report.patients_imported, report.patients_skipped) == (2, 0)
+    assert report.medications_total == 1
+
+
+def test_a_third_different_copy_after_two_identical_ones_still_refuses_the_patient(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    patients = [_patient("a"), _patient("a"), _patient("a", birthDate="1950-01-01")]
+    (folder / "Patient.ndjson").write_text("".join(json.dumps(p) + "\n" for p in patients))
+    report = _import(folder, tmp_path)
+    assert (report.patients_imported, report.patients_skipped) == (0, 1)
+    assert [e.where for e in report.errors if e.field == "id"] == ["Patient.ndjson:3"]

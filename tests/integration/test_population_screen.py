@@ -231,6 +231,35 @@ def test_naltrexone_50_mg_with_oxycodone_is_flagged_without_calling_it_ldn(db_ur
     assert hit.detail == {"medication": OXYCODONE[0], "naltrexone": "Naltrexone (compounded)"}
 
 
+def test_ldn_beside_naltrexone_50_mg_with_oxycodone_names_both_not_only_ldn(db_url: str) -> None:
+    # "On LDN" would hide the 50 mg tablet, which blocks the opioid fully.
+    full_dose = "Naltrexone Hydrochloride 50 MG Oral Tablet"
+    both = Vignette("ldn-and-naltrexone-50").ldn().med(full_dose, dose="50 mg daily").opioid()
+    engine = make_engine(db_url)
+    import_bundle(engine, _bundle([both]), "test", as_of=AS_OF)
+    [hit] = screen_population(engine, AS_OF, checks=["ldn_with_opioid"])
+    engine.dispose()
+    assert "On LDN" not in hit.message
+    assert f"On naltrexone (Naltrexone (compounded), {full_dose})" in hit.message
+    assert hit.detail["naltrexone"] == f"Naltrexone (compounded), {full_dose}"
+
+
+def test_an_ldn_plan_beside_naltrexone_50_mg_with_oxycodone_names_the_naltrexone(
+    db_url: str,
+) -> None:
+    full_dose = "Naltrexone Hydrochloride 50 MG Oral Tablet"
+    # LDN planned in ldncare; the EHR then shows a full-dose tablet and an opioid.
+    vignette = Vignette("plan-and-naltrexone-50").condition("Pudendal neuralgia")
+    engine = make_engine(db_url)
+    import_bundle(engine, _bundle([vignette]), "test", as_of=AS_OF)
+    _save_plan(engine, vignette, AS_OF - timedelta(weeks=2))
+    vignette.med(full_dose, dose="50 mg daily").opioid()
+    assert import_bundle(engine, _bundle([vignette]), "test", as_of=AS_OF).patients_updated == 1
+    [hit] = screen_population(engine, AS_OF, checks=["ldn_with_opioid"])
+    engine.dispose()
+    assert f"On naltrexone ({full_dose})" in hit.message and "On LDN" not in hit.message
+
+
 def test_tca_at_70_reuses_the_beers_rule_with_age_and_drug(db_url: str) -> None:
     engine = _stocked(db_url)
     [hit] = [h for h in screen_population(engine, AS_OF) if h.check == "tca_age65"]

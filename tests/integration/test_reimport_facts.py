@@ -1,21 +1,24 @@
 """Re-import keeps the stored population facts current: facts that depend on the import date
 (kidney function uses the age on that day) or on the evidence base are recomputed when they
-move, and a re-import that moves nothing still writes nothing. SQLite and PostgreSQL."""
+move, without a new assessment or an audit "update" of a record that did not change, and a
+re-import that moves nothing still writes nothing. SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, update
 
 from ldncare.fhir import importer
-from ldncare.fhir.importer import import_bundle, import_ndjson
+from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
 from ldncare.store.db import make_engine, open_engine
-from ldncare.store.models import AssessmentRow, AuditRow
+from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
 from ldncare.store.population import ScreenHit, pop_medication, pop_patient, screen_population
 from tests.integration.followup_db import db_url
 
@@ -75,12 +78,17 @@ def _bundle(resources: list[dict[str, Any]]) -> dict[str, Any]:
             "entry": [{"resource": r} for r in resources]}  # fmt: skip
 
 
+def _refresh_counts(report: ImportReport) -> tuple[int, int, int]:
+    """(updated, facts refreshed, unchanged) patients of a re-import."""
+    return (report.patients_updated, report.patients_facts_refreshed, report.patients_unchanged)
+
+
 def _kidney_hits(engine: Engine, as_of: date) -> list[ScreenHit]:
     return screen_population(engine, as_of, checks=["gabapentinoid_renal"])
 
 
 def _written(engine: Engine) -> tuple[int, int]:
-    """(assessment rows, audit rows): what a re-import that writes nothing leaves alone."""
+    """(assessment rows, audit rows): what a re-import of an unchanged record leaves alone."""
     with engine.connect() as conn:
         return (
             conn.execute(select(func.count()).select_from(AssessmentRow)).scalar_one(),
@@ -96,9 +104,13 @@ def test_a_re_import_a_year_later_recomputes_kidney_function_and_flags_gabapenti
     first = import_ndjson(engine, export, "test", as_of=LAST_YEAR)
     assert first.patients_imported == 1 and first.errors == []
     assert _kidney_hits(engine, LAST_YEAR) == []
+    before = _written(engine)
 
     again = import_ndjson(engine, export, "test", as_of=THIS_YEAR)
-    assert (again.patients_updated, again.patients_unchanged) == (1, 0)
+    # His record did not change, only a fact derived from it: no second (identical)
+    # assessment snapshot, no audit "update" of his record.
+    assert _refresh_counts(again) == (0, 1, 0)
+    assert _written(engine) == before
     [hit] = _kidney_hits(engine, THIS_YEAR)
     with engine.connect() as conn:
         renal = conn.execute(select(pop_patient.c.renal_ml_min)).scalar_one()
@@ -121,7 +133,7 @@ def test_an_unchanged_re_import_on_the_same_day_writes_nothing(db_url: str, tmp_
     again = import_ndjson(engine, export, "test", as_of=THIS_YEAR)
     after = _written(engine)
     engine.dispose()
-    assert (again.patients_updated, again.patients_unchanged) == (0, 1)
+    assert _refresh_counts(again) == (0, 0, 1)
     assert after == before
 
 
@@ -135,7 +147,7 @@ def test_a_re_import_a_year_later_that_moves_no_fact_writes_nothing(db_url: str)
     again = import_bundle(engine, bundle, "test", as_of=THIS_YEAR)
     after = _written(engine)
     engine.dispose()
-    assert (again.patients_updated, again.patients_unchanged) == (0, 1)
+    assert _refresh_counts(again) == (0, 0, 1)
     assert after == before
 
 
@@ -166,9 +178,66 @@ def test_a_changed_evidence_base_rewrites_the_facts_it_moves(
     )
     assert real.defaults.review_weeks != 20
     monkeypatch.setattr(importer, "_ldn_dosing", lambda: edited)
+    before = _written(engine)
     again = import_bundle(engine, bundle, "test", as_of=THIS_YEAR)
     with engine.connect() as conn:
         rewritten = conn.execute(review).scalar_one()
+    after = _written(engine)
     engine.dispose()
-    assert (again.patients_updated, again.patients_unchanged) == (1, 0)
+    assert _refresh_counts(again) == (0, 1, 0)
+    assert after == before
     assert shipped != rewritten == date(2025, 6, 1) + timedelta(weeks=20)
+
+
+def test_a_changed_record_is_still_updated_with_its_history_and_audit(db_url: str) -> None:
+    resources = _man_on_gabapentin()
+    engine = make_engine(db_url)
+    import_bundle(engine, _bundle(resources), "test", as_of=LAST_YEAR)
+    assessments, audits = _written(engine)
+    resources[0] = {**resources[0], "name": [{"family": "Moreau", "given": ["Luc"]}]}
+    again = import_bundle(engine, _bundle(resources), "test", as_of=THIS_YEAR)
+    after = _written(engine)
+    with engine.connect() as conn:
+        actions = conn.execute(select(AuditRow.action).order_by(AuditRow.id)).scalars().all()
+    engine.dispose()
+    assert _refresh_counts(again) == (1, 0, 0)
+    assert after == (assessments + 1, audits + 1) and actions[-1] == "update"
+
+
+@pytest.mark.parametrize("release", ["snapshot_only", "snapshot_and_facts"])
+def test_a_store_hashed_by_an_earlier_release_has_its_facts_refreshed_not_its_record(
+    db_url: str, tmp_path: Path, release: str
+) -> None:
+    # Earlier releases stored one sha256: of "1" + the snapshot, then of the snapshot and its
+    # facts. A re-import of the same record is a facts refresh (which stores the two-part
+    # hash), not an update with a second, identical assessment.
+    export = _export(tmp_path / "export", _man_on_gabapentin())
+    engine = make_engine(db_url)
+    import_ndjson(engine, export, "test", as_of=LAST_YEAR)
+    with engine.connect() as conn:
+        snapshot = conn.execute(select(PatientRow.snapshot)).scalar_one()
+    # The rows the importer derives as of LAST_YEAR, hashed by that release's own formula.
+    [prepared] = importer._prepare_all(
+        importer._bundle_groups(_bundle(_man_on_gabapentin()))[0],
+        importer._Facts(LAST_YEAR, importer._Encoding(engine.dialect.name)),
+    ).prepared
+    assert json.loads(prepared.snapshot) == snapshot
+    if release == "snapshot_only":
+        old = hashlib.sha256(f"1{prepared.snapshot}".encode())
+        as_of = THIS_YEAR  # that hash did not cover the facts, so they may have moved since
+    else:
+        old = hashlib.sha256(f"1\n{prepared.snapshot}\n".encode())
+        old.update(orjson.dumps((prepared.pop[:-2], prepared.meds, prepared.conds, prepared.labs)))
+        as_of = LAST_YEAR
+    with engine.begin() as conn:
+        conn.execute(update(pop_patient).values(source_hash=old.hexdigest()))
+    before = _written(engine)
+    again = import_ndjson(engine, export, "test", as_of=as_of)
+    after = _written(engine)
+    with engine.connect() as conn:
+        stored = conn.execute(select(pop_patient.c.source_hash)).scalar_one()
+    third = import_ndjson(engine, export, "test", as_of=as_of)
+    engine.dispose()
+    assert _refresh_counts(again) == (0, 1, 0) and after == before
+    assert stored == prepared.digest if as_of == LAST_YEAR else ":" in stored
+    assert _refresh_counts(third) == (0, 0, 1)

@@ -7,6 +7,7 @@ database is ``LDNCARE_DATABASE_URL`` (default: a SQLite file in the user's data 
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import json
@@ -82,14 +83,18 @@ def _run_import(
                 bar.update(tasks[phase], completed=done, total=total)
 
             return import_ndjson(engine, path, _actor(), progress, workers=workers)
+    data = path.read_bytes()
+    # A byte order mark is how many Windows tools start UTF-8 text; it is not part of the
+    # JSON (the NDJSON reader drops it too). The offset of a bad byte still counts it.
+    bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        bundle = json.loads(path.read_text(encoding="utf-8"))
+        bundle = json.loads(data[bom:].decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
-            f"{exc.start}); a FHIR JSON Bundle must be encoded in UTF-8"
+            f"{exc.start + bom}); a FHIR JSON Bundle must be encoded in UTF-8"
         ) from None
     return import_bundle(engine, bundle, _actor())
 
@@ -110,6 +115,7 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
     for label, value in (
         ("patients imported", report.patients_imported),
         ("patients updated", report.patients_updated),
+        ("patients with facts refreshed", report.patients_facts_refreshed),
         ("patients unchanged", report.patients_unchanged),
         ("patients skipped", report.patients_skipped),
         ("medications (active)", f"{report.medications_total} ({report.medications_active})"),
@@ -248,10 +254,18 @@ def register(app: typer.Typer) -> None:
         else:
             _print_report(report, max_errors)
         left_out = _not_imported(report)
+        if not report.patients_read:
+            # An export with an empty Patient file reads nothing and reports no problem:
+            # still not an import a script may take for a clean one.
+            fail(
+                f"no patient imported: {left_out}"
+                if left_out is not None
+                else f"no patient imported: {path} holds no Patient resource (a Bulk export "
+                "needs Patient resources in its Patient file, one per line)",
+                EXIT_FAILED,
+            )
         if left_out is None:
             return
-        if not report.patients_read:
-            fail(f"no patient imported: {left_out}", EXIT_FAILED)
         typer.echo(
             f"ldncare: imported in part: {left_out}; a skipped patient was not written (one "
             f"already in the store keeps its earlier record); exit status {EXIT_PARTIAL}",

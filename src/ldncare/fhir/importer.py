@@ -11,11 +11,13 @@ Rules:
   make the record look safe for LDN. Every invalid resource is reported as (resource type, id,
   field, message) and the import goes on with the next patient.
 - **Idempotent.** Patients are matched by their FHIR Patient id (``patients.external_id``). A
-  re-import of changed data updates the patient (a new assessment snapshot keeps the history);
-  of unchanged data, it writes nothing. "Unchanged" means the snapshot *and* the facts derived
-  from it: kidney function depends on the age on the import's ``as_of`` date, and the drug and
-  condition classes, doses and review dates on the shipped evidence and vocabulary, so a
-  re-import a year later or under a newer evidence base rewrites the facts that moved.
+  re-import of changed data updates the patient (a new assessment snapshot keeps the history,
+  and an audit row says so); of unchanged data, it writes nothing. The facts derived from the
+  snapshot can move while the record does not: kidney function depends on the age on the
+  import's ``as_of`` date, and the drug and condition classes, doses and review dates on the
+  shipped evidence and vocabulary. A re-import a year later or under a newer evidence base
+  then rewrites those facts only ("facts refreshed" in the report): the record was not
+  updated, so it gets no new assessment snapshot and no audit "update" row.
 - **Fast.** Patients are written in batches (one transaction per batch, multi-row inserts);
   if a batch fails, its patients are retried one transaction each, so one bad patient cannot
   take others down with it, and each patient stays atomic either way. On PostgreSQL a batch
@@ -72,10 +74,13 @@ from ldncare.fhir.tags import is_ldncare_output
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
 
-#: Part of each patient's ``source_hash``. The hash covers the snapshot and every fact row
-#: derived from it (so a new age, evidence base or dose reader shows by itself); bump this
-#: only when what a stored value means changes while the value does not.
+#: Part of the facts half of each patient's ``source_hash`` (see :meth:`_Facts.prepare`). That
+#: half covers every fact row derived from the snapshot (so a new age, evidence base or dose
+#: reader shows by itself); bump this only when what a stored value means changes while the
+#: value does not. A bump refreshes the facts of every patient, never their record.
 FACTS_VERSION = "1"
+#: The FACTS_VERSION hashed into the one-part hashes written before the hash had two halves.
+_LEGACY_FACTS_VERSION = "1"
 #: Patients per transaction. Measured at N = 100k (bench/bench_import_screen.py): PostgreSQL
 #: COPY gains about 3 % from 500 to 2,000 (4,880-4,930 -> 5,000-5,210 patients/s), SQLite is
 #: unchanged, memory stays flat; a failing batch is retried one patient per transaction.
@@ -113,10 +118,18 @@ class ImportIssue:
 @dataclass
 class ImportReport:
     """What an import did. Medication, condition and observation counts cover every patient
-    read successfully (imported, updated or unchanged)."""
+    read successfully (imported, updated, facts refreshed or unchanged)."""
 
     patients_imported: int = 0
+    #: Already in the store with a different record: the record was updated (new assessment
+    #: snapshot, audit "update" row) and its facts rewritten.
     patients_updated: int = 0
+    #: Already in the store with the same record, but facts derived from it moved (kidney
+    #: function from the age on ``as_of``, classes, doses or review dates from a newer
+    #: evidence base): those facts were rewritten; the record, its assessment history and the
+    #: audit log were not touched.
+    patients_facts_refreshed: int = 0
+    #: Already in the store, record and facts the same: nothing was written.
     patients_unchanged: int = 0
     patients_skipped: int = 0
     medications_total: int = 0
@@ -134,13 +147,19 @@ class ImportReport:
 
     @property
     def patients_read(self) -> int:
-        return self.patients_imported + self.patients_updated + self.patients_unchanged
+        return (
+            self.patients_imported
+            + self.patients_updated
+            + self.patients_facts_refreshed
+            + self.patients_unchanged
+        )
 
     def to_json(self) -> dict[str, Any]:
         return {
             "patients": {
                 "imported": self.patients_imported,
                 "updated": self.patients_updated,
+                "facts_refreshed": self.patients_facts_refreshed,
                 "unchanged": self.patients_unchanged,
                 "skipped": self.patients_skipped,
             },
@@ -356,6 +375,7 @@ class _Prepared:
     counts: tuple[int, int, int, int, int]
     #: The snapshot as JSON text (stored as is; hashed for idempotent re-import).
     snapshot: str
+    #: ``pop_patient.source_hash``: "<snapshot hash>:<facts hash>" (see :meth:`_Facts.prepare`).
     digest: str
     pop: tuple[Any, ...]
     meds: list[tuple[Any, ...]]
@@ -485,15 +505,19 @@ class _Facts:
             renal.crcl_ml_min if renal else None, renal.method if renal else None,
             renal.basis if renal else None,
         )  # fmt: skip
-        # The hash covers what is stored, not only what was read: kidney function uses the age
-        # on as_of, and the classes, doses and review dates come from the evidence base. A
-        # snapshot-only hash kept last year's kidney function (or last release's classes) on a
-        # re-import of unchanged data. Hashing the derived rows rewrites exactly the patients
-        # whose facts moved (a birthday without a creatinine on file moves nothing). orjson
+        # Two hashes in the one 64-character column (no migration): the snapshot's, and the
+        # stored facts'. Kidney function uses the age on as_of, and the classes, doses and
+        # review dates come from the evidence base, so the facts can move while the record
+        # does not; a snapshot-only hash kept last year's kidney function (or last release's
+        # classes). Telling the two apart lets the writer rewrite only the facts when only
+        # they moved, without a new assessment or an audit "update" of a record nobody
+        # changed (a birthday without a creatinine on file moves nothing at all). orjson
         # writes a date and its ISO text alike, so SQLite and PostgreSQL hash the same.
-        h = hashlib.sha256(f"{FACTS_VERSION}\n{snapshot}\n".encode())
-        h.update(orjson.dumps((derived, meds, conds, labs)))
-        digest = h.hexdigest()
+        # 32 + 31 hex characters (128 and 124 bits) are ample to notice a change.
+        snap_hash = hashlib.sha256(snapshot.encode()).hexdigest()[:32]
+        facts_hash = hashlib.sha256(f"{FACTS_VERSION}\n".encode())
+        facts_hash.update(orjson.dumps((derived, meds, conds, labs)))
+        digest = f"{snap_hash}:{facts_hash.hexdigest()[:31]}"
         pop = (*derived, digest, imported_at)
         as_of = self.as_of
         counts = (
@@ -530,6 +554,23 @@ def _bulk_insert(conn: Connection, name: str, rows: Sequence[tuple[Any, ...]]) -
 
 
 # --- writing -----------------------------------------------------------------------------------
+
+
+def _same_record(stored: str, p: _Prepared) -> bool:
+    """Whether ``stored`` (a ``source_hash``) was taken from the same snapshot as ``p``'s; its
+    facts may differ."""
+    if ":" in stored:
+        return stored.partition(":")[0] == p.digest.partition(":")[0]
+    # A one-part hash written by an earlier release: of FACTS_VERSION + the snapshot, or of
+    # the snapshot followed by its facts. Recomputed only for these rows, and once: the facts
+    # rewrite stores the two-part hash. A one-part hash of a snapshot *and* of facts that have
+    # moved since cannot tell which of the two changed; that patient is updated once.
+    version = _LEGACY_FACTS_VERSION
+    if stored == hashlib.sha256((version + p.snapshot).encode()).hexdigest():
+        return True
+    h = hashlib.sha256(f"{version}\n{p.snapshot}\n".encode())
+    h.update(orjson.dumps((p.pop[:-2], p.meds, p.conds, p.labs)))
+    return stored == h.hexdigest()
 
 
 @dataclass
@@ -632,7 +673,7 @@ class _Writer:
                 return _Written(self._write(conn, batch), batch)
         except self._db_errors:
             pass
-        out = _Written([0, 0, 0], [])
+        out = _Written([0, 0, 0, 0], [])
         for one in batch:
             try:
                 with self.engine.begin() as conn:
@@ -655,7 +696,8 @@ class _Writer:
         self._count(written.done)
         r.patients_imported += written.counts[0]
         r.patients_updated += written.counts[1]
-        r.patients_unchanged += written.counts[2]
+        r.patients_facts_refreshed += written.counts[2]
+        r.patients_unchanged += written.counts[3]
 
     def _count(self, batch: Sequence[_Prepared]) -> None:
         r = self.report
@@ -686,9 +728,21 @@ class _Writer:
             )
         }
         now = self.enc.stamp(datetime.now(UTC))
-        new = [p for p in batch if p.pid not in existing]
-        changed = [p for p in batch if p.pid in existing and existing[p.pid][1] != p.digest]
-        unchanged = len(batch) - len(new) - len(changed)
+        new: list[_Prepared] = []
+        changed: list[_Prepared] = []  # another record: update it, and its facts
+        refreshed: list[_Prepared] = []  # the same record, facts moved: rewrite the facts only
+        for p in batch:
+            if p.pid not in existing:
+                new.append(p)
+                continue
+            stored = existing[p.pid][1]
+            if stored == p.digest:
+                continue
+            if stored is not None and _same_record(stored, p):
+                refreshed.append(p)
+            else:
+                changed.append(p)
+        unchanged = len(batch) - len(new) - len(changed) - len(refreshed)
         created: dict[str, int] = {}
         if new:
             day = self.enc.day
@@ -720,7 +774,6 @@ class _Writer:
                     )
                 }
         if changed:
-            changed_ids = [existing[p.pid][0] for p in changed]
             conn.execute(
                 update(_patients)
                 .where(_patients.c.id == bindparam("b_id"))
@@ -739,18 +792,25 @@ class _Writer:
                     for p in changed
                 ],
             )
+        stale = [existing[p.pid][0] for p in (*changed, *refreshed)]
+        if stale:
             for table in (*FACT_TABLES, pop_patient):
-                conn.execute(delete(table).where(table.c.patient_id.in_(changed_ids)))
+                conn.execute(delete(table).where(table.c.patient_id.in_(stale)))
         written = [(created[p.pid], p, "create") for p in new] + [
             (existing[p.pid][0], p, "update") for p in changed
         ]
         if written:
-            self._insert_rows(conn, written, now)
-        return [len(new), len(changed), unchanged]
+            self._insert_records(conn, written, now)
+        facts = [(pk, p) for pk, p, _ in written]
+        facts += [(existing[p.pid][0], p) for p in refreshed]
+        if facts:
+            _insert_facts(conn, facts)
+        return [len(new), len(changed), len(refreshed), unchanged]
 
-    def _insert_rows(
+    def _insert_records(
         self, conn: Connection, written: list[tuple[int, _Prepared, str]], now: Any
     ) -> None:
+        """The assessment snapshot and the audit row of each patient created or updated."""
         actor = self.actor
         if self.enc.sqlite:
             _bulk_insert(conn, "assessments", [
@@ -781,10 +841,14 @@ class _Writer:
                 "JOIN patients p ON p.id = u.id ORDER BY u.n",
                 (now, actor, self.source, keys, [action for _, _, action in written]),
             )
-        _bulk_insert(conn, "pop_patient", [(pk, *p.pop) for pk, p, _ in written])
-        _bulk_insert(conn, "pop_medication", [(pk, *r) for pk, p, _ in written for r in p.meds])
-        _bulk_insert(conn, "pop_condition", [(pk, *r) for pk, p, _ in written for r in p.conds])
-        _bulk_insert(conn, "pop_lab", [(pk, *r) for pk, p, _ in written for r in p.labs])
+
+
+def _insert_facts(conn: Connection, facts: list[tuple[int, _Prepared]]) -> None:
+    """The population fact rows of each (patient id, prepared patient)."""
+    _bulk_insert(conn, "pop_patient", [(pk, *p.pop) for pk, p in facts])
+    _bulk_insert(conn, "pop_medication", [(pk, *r) for pk, p in facts for r in p.meds])
+    _bulk_insert(conn, "pop_condition", [(pk, *r) for pk, p in facts for r in p.conds])
+    _bulk_insert(conn, "pop_lab", [(pk, *r) for pk, p in facts for r in p.labs])
 
 
 # --- public API --------------------------------------------------------------------------------

@@ -614,17 +614,20 @@ def _group(records: list[bytes]) -> tuple[dict[str, PatientGroup], list[LineIssu
         if group is None:
             group = groups[key] = PatientGroup(key)
         if kind == _PATIENT:
-            if group.patient is not None:
+            if group.patient is None:
+                group.patient_where = where
+                group.patient = payload
+            elif payload != group.patient:
+                # Two different records of one patient: which one is current cannot be told,
+                # so neither is imported. An identical copy (an export written twice over) is
+                # harmless and read once, as in a Bundle.
                 group.issues.append(LineIssue(
                     "Patient", key, "id",
-                    f"appears twice in the export ({group.patient_where} and {where}): which "
-                    "record is current cannot be told, so neither is imported; keep one "
-                    "Patient line per patient",
+                    f"appears twice in the export with different content "
+                    f"({group.patient_where} and {where}): which record is current cannot be "
+                    "told, so neither is imported; keep one Patient line per patient",
                     where, key,
                 ))  # fmt: skip
-            else:
-                group.patient_where = where
-            group.patient = payload
         else:
             group.resources.append(payload)
     return groups, loose

@@ -71,7 +71,8 @@ pop_patient = Table(
     Column("renal_ml_min", Float),
     Column("renal_method", String(32)),
     Column("renal_basis", Text),
-    #: Hash of the imported snapshot: a re-import of unchanged data writes nothing.
+    #: "<hash of the imported snapshot>:<hash of the facts derived from it>": a re-import of
+    #: unchanged data writes nothing, and one whose facts alone moved rewrites only the facts.
     Column("source_hash", String(64), nullable=False),
     Column("imported_at", DateTime(timezone=True), nullable=False),
 )
@@ -266,17 +267,26 @@ def _queries(as_of: date, dialect: str) -> dict[str, Select[Any]]:
     who = (p.c.patient_id, p.c.external_id, p.c.name, p.c.birth_date)
     opioid = m.alias("opioid")
     naltrexone = m.alias("nal")
+    as_ldn = m.alias("nal_ldn")
     pregnancy = c.alias("preg")
     return {
         # Any active naltrexone, not only LDN, as the CDS Hooks card counts it: the label
         # contraindicates naltrexone with opioid analgesics (rule ldn.opioid.active), and
-        # 50 mg blocks opioid receptors fully (ldn.naltrexone.current). ``on_ldn`` picks the
+        # 50 mg blocks opioid receptors fully (ldn.naltrexone.current). ``on_ldn`` and
+        # ``naltrexone_is_ldn`` (this naltrexone is also classed LDN on import) pick the
         # wording: LDN, or the naltrexone named.
         "ldn_with_opioid": select(
             *who,
             opioid.c.name.label("medication"),
             naltrexone.c.name.label("naltrexone"),
             ldn.c.patient_id.is_not(None).label("on_ldn"),
+            exists()
+            .where(
+                as_ldn.c.patient_id == naltrexone.c.patient_id,
+                as_ldn.c.seq == naltrexone.c.seq,
+                as_ldn.c.drug_class == "ldn",
+            )
+            .label("naltrexone_is_ldn"),
         )
         .join(
             opioid,
@@ -394,16 +404,22 @@ def screen_population(
         queries = _queries(as_of, conn.dialect.name)
         for check in wanted:
             grouped: dict[int, tuple[Any, list[dict[str, object]]]] = {}
+            #: ldn_with_opioid: patients on a naltrexone that is not LDN.
+            not_ldn: set[int] = set()
             for row in conn.execute(queries[check]):
                 entry = grouped.setdefault(row.patient_id, (row, []))
                 entry[1].append(_fill(check, row, as_of))
+                if check == "ldn_with_opioid" and row.naltrexone and not row.naltrexone_is_ldn:
+                    not_ldn.add(row.patient_id)
             for row, fills in grouped.values():
                 values = _merge(fills)
                 wording: dict[str, object] = {}
                 if check == "ldn_with_opioid":
-                    # Naltrexone above the LDN maximum (50 mg, say) is not LDN: it is named.
+                    # Naltrexone above the LDN maximum (50 mg, say) is not LDN: it is named,
+                    # with any LDN beside it ("On LDN" would hide the full blocking dose).
+                    on_ldn_only = row.on_ldn and row.patient_id not in not_ldn
                     wording["on"] = (
-                        "On LDN" if row.on_ldn else f"On naltrexone ({values['naltrexone']})"
+                        "On LDN" if on_ldn_only else f"On naltrexone ({values['naltrexone']})"
                     )
                 f = finding(evidence, CHECKS[check], **values, **wording)
                 message = " ".join(f.message.split())
