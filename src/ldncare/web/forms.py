@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import date
 from typing import Any, TypeVar
@@ -172,14 +174,71 @@ def _condition_line(condition: Condition) -> str:
     return condition.display.strip()
 
 
+def _stopped(today: date) -> Callable[[MedicationUse], MedicationUse]:
+    """What a medicine line deleted from the form becomes: stopped today, not gone. Dropped, a
+    deleted opioid would take its end date with it, and with that the washout LDN must wait for
+    (deleting the line is the obvious way to record "stopped today")."""
+
+    def stop(med: MedicationUse) -> MedicationUse:
+        if med.start is not None and med.start > today:
+            # It was to begin later: withdrawn before the first dose, so nothing to wash out
+            # (and an end before its start would be an impossible period).
+            return med.model_copy(update={"status": "cancelled"})
+        # An end already recorded on or before today is the day it really ended.
+        end = med.end if med.end is not None and med.end <= today else today
+        return med.model_copy(update={"status": "stopped", "end": end})
+
+    return stop
+
+
+def _resolved(today: date) -> Callable[[Condition], Condition]:
+    """What a condition line deleted from the form becomes: resolved today, not gone. Some
+    conditions count as history (opioid use disorder, whatever its status), which a dropped
+    line would erase."""
+
+    def resolve(condition: Condition) -> Condition:
+        known = condition.abatement
+        abatement = known if known is not None and known <= today else today
+        return condition.model_copy(update={"clinical_status": "resolved", "abatement": abatement})
+
+    return resolve
+
+
+def _unit_key(unit: str) -> str:
+    # Only spellings that are plainly the same unit: case, spaces, a superscript two.
+    return "".join(unit.split()).casefold().replace("\u00b2", "2")
+
+
+def _in_form_unit(lab: LabResult, kind: LabKind) -> bool:
+    """The result is in the unit the form states for ``kind``. Anything else (another unit,
+    another spelling of one, no unit) is not: no conversion is guessed."""
+    return lab.unit is not None and _unit_key(lab.unit) == _unit_key(LAB_UNITS[kind])
+
+
 def _shown_lab(patient: Patient, kind: LabKind) -> LabResult | None:
-    """The result the core reads for ``kind`` (the latest), when it has a number to show."""
+    """The result the core reads for ``kind`` (the latest), when it has a number in the form's
+    unit: a creatinine in umol/L shown under the form's mg/dL would be read 88 times too high,
+    and an unchanged resubmit would store it as mg/dL."""
     lab = patient.latest_lab(kind)
-    return lab if lab is not None and lab.value is not None else None
+    if lab is None or lab.value is None or not _in_form_unit(lab, kind):
+        return None
+    return lab
 
 
 def _show_number(value: float) -> str:
     return f"{value:g}"
+
+
+#: The hidden form field with the version of the record the form was filled from.
+RECORD_VERSION = "record_version"
+
+
+def record_version(snapshot: Mapping[str, Any]) -> str:
+    """A fingerprint of a stored snapshot. The form carries the one it was filled from, so that
+    a re-assessment from a form opened before someone else's is refused instead of silently
+    undoing theirs (its edits are applied to the record the clinician saw, not the newest)."""
+    canonical = json.dumps(snapshot, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:32]
 
 
 def prefill(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
@@ -188,6 +247,7 @@ def prefill(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
         return {}
     patient = Patient.model_validate(snapshot)
     values: dict[str, str] = {
+        RECORD_VERSION: record_version(snapshot),
         "name": patient.name or "",
         "birth_date": patient.birth_date.isoformat() if patient.birth_date else "",
         "sex": patient.sex,
@@ -202,6 +262,13 @@ def prefill(snapshot: Mapping[str, Any] | None) -> dict[str, str]:
     for kind in LAB_FIELDS:
         if (lab := _shown_lab(patient, kind)) is not None and lab.value is not None:
             values[kind] = _show_number(lab.value)
+        elif (latest := patient.latest_lab(kind)) is not None and latest.value is not None:
+            # Not shown in the form's unit: say that a result exists, so a blank field is not
+            # read as "never measured".
+            when = f" on {latest.date.isoformat()}" if latest.date else ""
+            values[f"{kind}_elsewhere"] = (
+                f"{_show_number(latest.value)} {latest.unit or '(no unit)'}{when}"
+            )
     for key in ("pregnant", "breastfeeding", "frail"):
         values[key] = "yes" if getattr(patient, key) else ""
     return values
@@ -214,10 +281,12 @@ def _edit_items(
     line: Callable[[T], str],
     form_lines: Sequence[str],
     form_items: Sequence[T],
+    remove: Callable[[T], T],
     revise: Callable[[T, T], T | None] | None = None,
 ) -> tuple[T, ...]:
     """``previous`` with the form's list edits: an item the form did not show is kept; a shown
-    item is kept as stored while its line is still there, else dropped; a new line is added.
+    item is kept as stored while its line is still there, else it becomes ``remove(item)``
+    (stopped, resolved: the record keeps it as history); a new line is added.
     ``revise(old, new)`` may turn a changed line into an edit of a shown item (a new dose)."""
     unmatched = [i for i, item in enumerate(previous) if shown(item)]
     kept: dict[int, T] = {}
@@ -239,8 +308,9 @@ def _edit_items(
                 break
         else:
             added.append(new)
-    out = [kept.get(i, item) for i, item in enumerate(previous) if not shown(item) or i in kept]
-    return (*out, *added)
+    for i in unmatched:
+        kept[i] = remove(previous[i])
+    return (*(kept.get(i, item) for i, item in enumerate(previous)), *added)
 
 
 def _new_dose(old: MedicationUse, new: MedicationUse) -> MedicationUse | None:
@@ -248,6 +318,12 @@ def _new_dose(old: MedicationUse, new: MedicationUse) -> MedicationUse | None:
     if old.name.strip().casefold() != new.name.casefold():
         return None
     return old.model_copy(update={"dose_text": new.dose_text})
+
+
+def _on_or_after(lab: LabResult, shown: LabResult) -> bool:
+    if shown.date is None:  # the latest undated: there are no dated ones
+        return lab.date is None
+    return lab.date is not None and lab.date >= shown.date
 
 
 def _edit_labs(
@@ -261,7 +337,10 @@ def _edit_labs(
         new = next((lab for lab in edited.labs if lab.kind == kind), None)
         if new is None:
             if shown is not None:  # the clinician cleared the value
-                labs = [lab for lab in labs if lab.kind != kind]
+                # Only the cleared result goes, with any dated with it or later (one would
+                # rank as the latest in its place); earlier results are real history the form
+                # never showed (a mistyped eGFR 25 cleared must not take last year's 92).
+                labs = [lab for lab in labs if lab.kind != kind or not _on_or_after(lab, shown)]
             continue
         # The form shows a rounded number; the stored one (and its date) stands if unchanged.
         if (
@@ -277,6 +356,10 @@ def _edit_labs(
         # A new value is today's result; one already dated today or later is what it corrects
         # (left in place, it could still rank as the latest).
         labs = [lab for lab in labs if lab.kind != kind or lab.date is None or lab.date < today]
+        if shown is not None and shown.upper_limit is not None and _in_form_unit(shown, kind):
+            # The form asks for the value only. The laboratory's upper limit of normal, in the
+            # same unit, still applies; without it raised liver enzymes would go unflagged.
+            new = new.model_copy(update={"upper_limit": shown.upper_limit})
         labs.append(new)
     return tuple(labs)
 
@@ -286,7 +369,8 @@ def apply_edits(
 ) -> Patient:
     """The patient after a re-assessment on the patient form: ``previous`` (the last snapshot)
     with what the form changed. Fields the form does not show, and fields a post leaves out,
-    are kept as stored; a result the form did not change keeps its date."""
+    are kept as stored; a result the form did not change keeps its date; a medicine or
+    condition line deleted is kept as stopped or resolved today."""
     edited = patient_from_data(patient_data(form, external_id=external_id, today=today))
     sent = {str(key) for key in form}
     update: dict[str, Any] = {"id": external_id}
@@ -304,6 +388,7 @@ def apply_edits(
             line=_condition_line,
             form_lines=lines(form, "conditions"),
             form_items=edited.conditions,
+            remove=_resolved(today),
         )
     if "medications" in sent:
         update["medications"] = _edit_items(
@@ -312,6 +397,7 @@ def apply_edits(
             line=_medication_line,
             form_lines=lines(form, "medications"),
             form_items=edited.medications,
+            remove=_stopped(today),
             revise=_new_dose,
         )
     update["labs"] = _edit_labs(previous, edited, sent, today)

@@ -113,11 +113,23 @@ def run_form_assessment(
     reason: str | None = None,
 ) -> PlanRow:
     """Record a re-assessment made on the patient form: the last assessment with the form's
-    edits (:func:`ldncare.web.forms.apply_edits`), since the form shows only part of it."""
+    edits (:func:`ldncare.web.forms.apply_edits`), since the form shows only part of it.
+
+    A form filled from an older version of the record than the latest is refused: its edits
+    were made against what the clinician saw then, and applied now they would undo what was
+    recorded since (a form without the version field, from an older client, is not checked)."""
     require_clinician(user)
     row = authorize_patient(engine, user, ref)
     last = latest_assessment(engine, row.id)
-    previous = Patient.model_validate(last.snapshot if last is not None else row.snapshot)
+    snapshot = last.snapshot if last is not None else row.snapshot
+    seen = forms.text(form, forms.RECORD_VERSION, limit=64)
+    if seen is not None and seen != forms.record_version(snapshot):
+        raise InvalidInput(
+            "the record changed since this form was opened (for example, another assessment "
+            "was recorded); nothing was saved: reload the form to see the current record and "
+            "enter your changes again"
+        )
+    previous = Patient.model_validate(snapshot)
     patient = forms.apply_edits(previous, form, external_id=row.external_id, today=today)
     return _record_assessment(
         engine, user, row, patient, today=today, start=start, nantes=nantes, reason=reason
