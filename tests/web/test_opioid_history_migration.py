@@ -44,6 +44,8 @@ def engine_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         return
     base = os.environ.get(PG_ENV)
     if not base:
+        if os.environ.get("CI") == "true":  # in CI the PostgreSQL half is required
+            pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
         pytest.skip(f"{PG_ENV} not set (run scripts/start-postgres.sh)")
     name = f"ldncare_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
