@@ -58,6 +58,7 @@ _TYPE_LABEL = {
     "guideline": "clinical guideline",
     "systematic_review": "systematic review",
     "rct": "randomised controlled trial",
+    "nonrandomised_trial": "non-randomised trial",
     "cohort": "cohort study",
     "case_series": "case series",
     "consensus": "consensus statement",

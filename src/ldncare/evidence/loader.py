@@ -29,6 +29,7 @@ from ldncare.evidence.models import (
 )
 from ldncare.evidence.monographs import load_monographs
 from ldncare.evidence.nantes import load_nantes
+from ldncare.evidence.recency import resolve as resolve_recency
 
 
 def _read_yaml(node: Traversable) -> Any:
@@ -136,6 +137,7 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
         extra.append(("nantes.yaml", nantes.citations))
     _check_citations(sources, statements, rules, ldn, care, extra)
     _check_outline(report, statements)
+    statements, rules, care = _fill_recency(sources, statements, rules, care)
     return Evidence(
         sources=sources,
         statements=statements,
@@ -173,6 +175,39 @@ def _check_citations(
     unused = sorted(set(sources) - used)
     if unused:
         raise EvidenceError(f"sources.yaml: sources cited by nothing: {', '.join(unused)}")
+
+
+def _fill_recency(
+    sources: dict[str, Source],
+    statements: dict[str, Statement],
+    rules: dict[str, Rule],
+    care: tuple[CareItem, ...],
+) -> tuple[dict[str, Statement], dict[str, Rule], tuple[CareItem, ...]]:
+    """Fill recency placeholders and refuse recency claims written in words (``recency.py``)."""
+    filled_statements = {
+        sid: s.model_copy(
+            update={"text": resolve_recency(s.text, s.citations, sources, f"statement {sid!r}")}
+        )
+        for sid, s in statements.items()
+    }
+    filled_rules = {
+        rid: r.model_copy(
+            update={
+                field: resolve_recency(
+                    getattr(r, field), r.citations, sources, f"rule {rid!r} {field}"
+                )
+                for field in ("message", "rationale")
+            }
+        )
+        for rid, r in rules.items()
+    }
+    filled_care = tuple(
+        c.model_copy(
+            update={"text": resolve_recency(c.text, c.citations, sources, f"care item {c.id!r}")}
+        )
+        for c in care
+    )
+    return filled_statements, filled_rules, filled_care
 
 
 def _check_outline(report: ReportOutline, statements: dict[str, Statement]) -> None:

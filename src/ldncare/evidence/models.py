@@ -15,6 +15,7 @@ EvidenceType = Literal[
     "guideline",
     "systematic_review",
     "rct",
+    "nonrandomised_trial",
     "cohort",
     "case_series",
     "consensus",
@@ -29,6 +30,9 @@ EVIDENCE_RANK: dict[str, int] = {
     "systematic_review": 1,
     "rct": 2,
     "consensus": 3,
+    # A controlled trial without randomisation (a single-blind fixed-order pilot, an up-and-down
+    # dose-finding study): weaker than an RCT for benefit, ranked with cohort studies.
+    "nonrandomised_trial": 4,
     "cohort": 4,
     "regulator": 5,
     "product_label": 5,
@@ -68,6 +72,10 @@ class Source(_Strict):
     evidence_type: EvidenceType
     grade: Grade
     population: Population
+    #: Clinical questions this source gives evidence on (e.g. ``ldn_efficacy``). Recency
+    #: placeholders such as ``{latest_review:ldn_efficacy}`` pick the newest source of a kind among
+    #: those tagged with the question, so "the most recent review" is computed, not written.
+    evidence_for: tuple[str, ...] = ()
     note: str | None = None
 
     @property
