@@ -245,3 +245,72 @@ def test_full_copy_with_broken_statement_is_refused_too(tmp_path: Path) -> None:
     with pytest.raises(EvidenceError) as info:
         load_evidence_from(root)
     assert str(info.value) == (f"statement {sid!r} cites no source; every clinical claim needs one")
+
+
+# --- citations are complete, study types honest (issue #14 items 12 and 17) --------------------
+
+_WHY_NOT = re.compile(r"not confirmed|could not be confirmed", re.IGNORECASE)
+_PAGES = re.compile(r"\d+\s*-\s*\d+|:e?\d+")
+
+
+def test_every_journal_source_has_an_identifier_or_says_why_not() -> None:
+    evidence = load_evidence_from(data_root())
+    for source in evidence.sources.values():
+        if not source.journal:
+            continue
+        note = source.note or ""
+        assert source.pmid or source.doi or _WHY_NOT.search(note), source.id
+        has_pages = source.locator is not None and _PAGES.search(source.locator)
+        assert has_pages or _WHY_NOT.search(note), f"{source.id}: no pages and no reason"
+
+
+def test_the_two_incomplete_citations_of_issue_14_are_completed_or_explained() -> None:
+    sources = load_evidence_from(data_root()).sources
+    vatvani = sources["vatvani2024"]
+    assert (vatvani.locator, vatvani.pmid, vatvani.doi) == (
+        "37(4):367-378",
+        "39344363",
+        "10.3344/kjp.24202",
+    )
+    assert "PMID 39344363" in vatvani.reference_text()
+    srinivasan = sources["srinivasan2021"]
+    assert srinivasan.pmid is None and srinivasan.doi is None
+    assert _WHY_NOT.search(srinivasan.note or ""), "say what could not be confirmed"
+
+
+def test_a_pilot_without_randomisation_is_not_typed_as_an_rct() -> None:
+    evidence = load_evidence_from(data_root())
+    for source in evidence.sources.values():
+        title = source.title.lower()
+        if ("pilot" in title or "dose-response" in title) and "randomi" not in title:
+            assert source.evidence_type != "rct", source.id
+    assert evidence.sources["younger2009"].evidence_type == "nonrandomised_trial"
+    assert evidence.sources["bruunplesner2020"].evidence_type == "nonrandomised_trial"
+
+
+def test_opioid_blockade_statement_cites_the_label_not_a_neuropathic_pain_review() -> None:
+    evidence = load_evidence_from(data_root())
+    blockade = evidence.statements["ldn_safety.opioids.blockade"]
+    assert blockade.citations == ("label_naltrexone",)
+    assert "will not work" not in blockade.text
+    assert "every" not in blockade.text
+    for rule in evidence.rules.values():
+        assert "every opioid" not in rule.rationale, rule.id
+
+
+def test_dose_ceiling_cites_the_dose_finding_study_and_the_6_mg_trial() -> None:
+    ceiling = load_evidence_from(data_root()).statements["ldn.dose.ceiling"]
+    assert {"bruunplesner2020", "bruun2024"} <= set(ceiling.citations)
+    assert "3.88 mg" in ceiling.text and "5.40 mg" in ceiling.text
+
+
+def test_source_with_an_unknown_evidence_type_is_refused(tmp_path: Path) -> None:
+    root = _core_copy(tmp_path / "data")
+    path = root / "sources.yaml"
+    entries = _load_yaml(path)
+    assert isinstance(entries, list)
+    younger = next(e for e in entries if e["id"] == "younger2009")
+    younger["evidence_type"] = "pilot"
+    _dump_yaml(path, entries)
+    with pytest.raises(EvidenceError, match=r"sources.yaml\[\d+\]: evidence_type"):
+        load_evidence_from(root)
