@@ -212,6 +212,7 @@ def test_written_recency_claims_about_evidence_are_refused(text: str) -> None:
         "An opioid stopped too recently conflicts with naltrexone.",
         "A 2018 review judged it had been evaluated only recently.",
         "The response is below 30 % but the recent diary doses are low.",
+        "Use the most recent eGFR result and the latest ALT data on the record.",
         "See {latest_review:q} first.",
     ],
 )
@@ -281,7 +282,7 @@ _WORDS = st.sampled_from(
     ]
 )
 _NOUNS = st.sampled_from(
-    ["evidence", "review", "reviews", "meta-analysis", "trials", "RCT", "data"]
+    ["evidence", "review", "reviews", "meta-analysis", "trials", "RCT", "guideline"]
 )
 _CLAIMS = st.sampled_from(["most recent", "latest", "newest", "Most Recent", "most up-to-date"])
 

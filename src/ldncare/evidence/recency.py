@@ -28,11 +28,12 @@ _NOUN = {"review": "systematic review", "trial": "randomised trial"}
 
 _PLACEHOLDER = re.compile(r"\{latest_([a-z]+):([a-z0-9_]+)\}")
 #: A recency claim about evidence written into text ("the most recent ... reviews", "the latest
-#: trial", "newest evidence"). "recently" alone or "the latest date on the record" do not match.
+#: trial", "newest evidence"). "recently" alone, "the latest date on the record" or "the most
+#: recent eGFR result" (patient data, not evidence) do not match.
 _WRITTEN = re.compile(
     r"\b(most\s+recent|latest|newest|most\s+up[\s-]to[\s-]date)\b"
     r"(?:[\s,]+[\w-]+){0,4}?[\s,]+"
-    r"(evidence|reviews?|meta-analys[ie]s|trials?|rcts?|stud(?:y|ies)|guidelines?|data|sources?)\b",
+    r"(evidence|reviews?|meta-analys[ie]s|trials?|rcts?|stud(?:y|ies)|guidelines?|sources?)\b",
     re.IGNORECASE,
 )
 
