@@ -59,12 +59,31 @@ class NaltrexoneOnRecord:
         return max(self.low_dose, key=lambda pair: pair[1].mg_value)
 
 
+def _is_rxnorm(system: str | None) -> bool:
+    return system is None or "rxnorm" in system.lower()
+
+
+def _active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse, ...]:
+    """Active naltrexone by name or brand (the vocabulary), or by its RxNorm ingredient code
+    (ldn.yaml ``rxnorm_ingredient``) under any local name."""
+    code = ev.ldn.rxnorm_ingredient
+    return tuple(
+        m.med
+        for m in ctx.medications
+        if m.active
+        and (
+            "naltrexone" in m.classes
+            or any(c.code == code and _is_rxnorm(c.system) for c in m.med.codes)
+        )
+    )
+
+
 def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnRecord:
     full: list[tuple[MedicationUse, Dose]] = []
     low: list[tuple[MedicationUse, Dose]] = []
     unknown: list[MedicationUse] = []
     maximum = ev.ldn.max_daily_dose.mg_value
-    for med in ctx.active_meds("naltrexone"):
+    for med in _active_naltrexone(ctx, ev):
         dose = med.stated_dose()
         if dose is None or dose.mg_value <= 0:
             unknown.append(med)
@@ -176,7 +195,7 @@ def plan_course(
                     "schedule.start_low",
                     reasons=" and ".join(dict.fromkeys(reasons)),
                     start=schedule.steps[0].dose,
-                    start_range=f"{lo} to {hi}",
+                    start_range=f"{format_decimal(lo.mg_value)} to {hi}",
                     target=schedule.steps[-1].dose,
                     weeks=_weeks(schedule),
                     default_weeks=_weeks(default),
