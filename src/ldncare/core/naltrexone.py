@@ -41,7 +41,9 @@ def reviews_due(ctx: ClinicalContext, evidence: Evidence) -> list[ReviewDue]:
     """Active low-dose naltrexone started at least ``trial_weeks.min`` weeks before the day.
 
     Orders without a readable dose or a start date are left out: ldncare cannot tell LDN from
-    full-dose naltrexone, or how long it has run.
+    full-dose naltrexone, or how long it has run. The order's start is taken as the day its dose
+    began, so this is the plan's review rule (``titration.review_date_for``: the trial counted
+    at the dose) applied to a record without a plan.
     """
     due = []
     for med in ctx.active_meds("naltrexone"):
