@@ -373,3 +373,21 @@ def test_the_markdown_plan_shows_the_kidney_message_and_the_start_low_reason(
     assert "mL/min/1.73m2 mL/min/1.73m2" not in result.stdout
     assert "eGFR 42 mL/min/1.73m2" in result.stdout
     assert "the schedule starts at 1 mg" in result.stdout
+
+
+@pytest.mark.parametrize("fmt", ["md", "html"])
+def test_the_report_says_why_there_is_no_schedule_and_when_the_review_is_due(
+    fmt: str, tmp_path: Path
+) -> None:
+    def report(name: str) -> str:
+        out = tmp_path / f"{name}.{fmt}"
+        args = ["plan", str(HERE / name), "-f", fmt, "--as-of", AS_OF.isoformat(), "-o", str(out)]
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.stderr
+        return out.read_text()
+
+    unknown = report("pn-naltrexone-dose-unknown.yaml")
+    assert "naltrexone is on record without a readable dose" in unknown
+    assert "while a contraindication stands" not in unknown
+    assert "while a contraindication stands" in report("pn-naltrexone-50mg-alcohol.yaml")
+    assert "so the review is due now" in report("pn-ldn-4.5mg-for-a-year.yaml")
