@@ -63,7 +63,7 @@ def _is_rxnorm(system: str | None) -> bool:
     return system is None or "rxnorm" in system.lower()
 
 
-def _active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse, ...]:
+def active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse, ...]:
     """Active naltrexone by name or brand (the vocabulary), or by its RxNorm ingredient code
     (ldn.yaml ``rxnorm_ingredient``) under any local name."""
     code = ev.ldn.rxnorm_ingredient
@@ -83,7 +83,7 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
     low: list[tuple[MedicationUse, Dose]] = []
     unknown: list[MedicationUse] = []
     maximum = ev.ldn.max_daily_dose.mg_value
-    for med in _active_naltrexone(ctx, ev):
+    for med in active_naltrexone(ctx, ev):
         dose = med.stated_dose()
         if dose is None or dose.mg_value <= 0:
             unknown.append(med)
