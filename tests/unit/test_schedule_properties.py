@@ -6,9 +6,10 @@ within their accepted ranges. Whatever the mix:
 
 - no step is ever above the LDN maximum (4.5 mg);
 - LDN on record is never restarted at the start dose: the first step is the current dose (or
-  the lower target the clinician chose); full-dose or unreadable naltrexone gets no schedule;
+  the lower target the clinician chose); LDN ordered but not taken (intended, on hold) is never
+  begun at its ordered dose; full-dose or unreadable naltrexone gets no schedule;
 - no step covers a planned operation: the schedule ends before it, or starts only after the
-  opioid-free interval that follows it;
+  opioid-free interval that follows it (also when the operation was a few days ago);
 - the review date is what the rule says: review_weeks after the target is reached, never before
   the first day, and the last step runs to it.
 """
@@ -65,7 +66,8 @@ def patients(draw: st.DrawFn) -> dict[str, Any]:
     record = draw(naltrexone)
     if record is not None:
         kind, mg = record
-        med: dict[str, Any] = {"name": "Naltrexone", "status": "active"}
+        status = draw(st.sampled_from(["active", "active", "intended", "on-hold"]))
+        med: dict[str, Any] = {"name": "Naltrexone", "status": status}
         if kind != "unknown":
             med["dose"] = f"{mg} mg at bedtime"
         if draw(st.booleans()):
@@ -130,8 +132,14 @@ def test_every_planned_schedule_keeps_the_safety_invariants(
     for a, b in pairwise(rows):
         assert _dates(b)[0] == _dates(a)[1] + timedelta(days=1), "steps are contiguous"
 
+    # LDN ordered or on hold is not being taken: titrate from a start dose, never at its dose.
+    taken = record is not None and record["status"] == "active"
+    if record is not None and not taken:
+        assert doses[0] <= EVIDENCE.ldn.start_dose.max.mg_value
+        assert ldn["course"]["kind"] == "new"
+
     # LDN on record: continue or adjust from the current dose, never step 1 again.
-    if record is not None:
+    if taken:
         current = Decimal(record["dose"].split()[0])
         target = options.target_dose.mg_value if options.target_dose else MAX
         assert doses[0] == min(current, target), "no restart from step 1"
@@ -148,6 +156,11 @@ def test_every_planned_schedule_keeps_the_safety_invariants(
         before = all(_dates(r)[1] < day for r in rows)
         after = first >= day + timedelta(days=free.short_acting)
         assert before or after, "no step overlaps the operation"
+    elif surgery is not None:
+        # Operated recently: the first dose waits for the opioid-free interval.
+        free = EVIDENCE.ldn.opioid_free_days
+        assert free is not None
+        assert first >= date.fromisoformat(surgery) + timedelta(days=free.short_acting)
 
     # The review rule.
     weeks = options.review_weeks or EVIDENCE.ldn.defaults.review_weeks
@@ -157,4 +170,4 @@ def test_every_planned_schedule_keeps_the_safety_invariants(
     assert _dates(rows[-1])[1] == review
     if target_reached != _dates(rows[-1])[0]:
         # Only LDN already at the target counts its trial from before the plan.
-        assert record is not None and len(rows) == 1 and target_reached < first
+        assert taken and len(rows) == 1 and target_reached < first

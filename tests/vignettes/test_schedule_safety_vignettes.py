@@ -238,6 +238,21 @@ def test_the_cli_plan_says_the_same(
     assert (doses[0] if doses else None) == first_dose
 
 
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [("pn-ldn-4.5mg-ordered-not-started.yaml", "intended"), ("pn-ldn-3mg-on-hold.yaml", "on-hold")],
+)
+def test_ldn_ordered_or_on_hold_is_not_taken_so_the_titration_starts_low(
+    name: str, status: str, form: str
+) -> None:
+    plan = plan_for(name, form)
+    assert plan["ldn"]["course"]["kind"] == "new"
+    assert steps(plan)[0][2] == 1.5, "never begins at the ordered dose of a drug not being taken"
+    assert f"on record as {status}" in message(plan, "ldn.naltrexone.ldn_not_taken")
+    assert_review_rule(plan)
+
+
 # -- 2. start low -----------------------------------------------------------------------------
 @pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize(
@@ -337,6 +352,22 @@ def test_on_ldn_3_mg_with_a_hernia_repair_in_three_weeks_stops_and_restarts_afte
     assert steps(plan)[0][2] == 3.0, "restarts from the current dose, not step 1"
     assert "stop the current LDN before the operation" in message(plan, "schedule.surgery_deferred")
     assert_review_rule(plan)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_surgery_four_days_ago_waits_for_the_opioid_free_interval(form: str) -> None:
+    plan = plan_for("pn-surgery-four-days-ago.yaml", form)
+    assert steps(plan)[0][0] == date(2026, 12, 1), "10 days after 21 November"
+    text = message(plan, "schedule.surgery_recent")
+    assert "2026-11-21" in text and "opioid-free for 10 days" in text
+    assert_review_rule(plan)
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_surgery_three_weeks_ago_no_longer_delays_the_start(form: str) -> None:
+    plan = plan_for("pn-surgery-three-weeks-ago.yaml", form)
+    assert steps(plan)[0][0] == AS_OF
+    assert not {r for r in rules(plan) if r.startswith("schedule.surgery")}
 
 
 def test_the_cli_plan_shows_the_surgery_dates(tmp_path: Path) -> None:

@@ -29,6 +29,9 @@ from ldncare.core.quantity import Dose, format_decimal
 from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
 from ldncare.evidence.models import Evidence, LdnDosing
 
+#: Statuses of an order that is on the chart but not being taken now.
+NOT_TAKEN_STATUSES = frozenset({"intended", "on-hold"})
+
 CourseKind = Literal["new", "continue", "adjust", "withheld", "not_started"]
 
 #: Screening rules whose advice is "start at the low end, titrate slowly", with how the reason
@@ -49,6 +52,8 @@ class NaltrexoneOnRecord:
     full_dose: tuple[tuple[MedicationUse, Dose], ...] = ()
     low_dose: tuple[tuple[MedicationUse, Dose], ...] = ()
     unknown: tuple[MedicationUse, ...] = ()
+    #: LDN ordered but not being taken now (intended, on hold, or starting later).
+    not_taken: tuple[tuple[MedicationUse, Dose], ...] = ()
 
     @property
     def current_ldn(self) -> tuple[MedicationUse, Dose] | None:
@@ -82,6 +87,7 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
     full: list[tuple[MedicationUse, Dose]] = []
     low: list[tuple[MedicationUse, Dose]] = []
     unknown: list[MedicationUse] = []
+    not_taken: list[tuple[MedicationUse, Dose]] = []
     maximum = ev.ldn.max_daily_dose.mg_value
     for med in active_naltrexone(ctx, ev):
         dose = med.stated_dose()
@@ -89,9 +95,11 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
             unknown.append(med)
         elif dose.mg_value > maximum:
             full.append((med, dose.to_mg()))
+        elif med.status in NOT_TAKEN_STATUSES or (med.start is not None and med.start > ctx.as_of):
+            not_taken.append((med, dose.to_mg()))
         else:
             low.append((med, dose.to_mg()))
-    return NaltrexoneOnRecord(tuple(full), tuple(low), tuple(unknown))
+    return NaltrexoneOnRecord(tuple(full), tuple(low), tuple(unknown), tuple(not_taken))
 
 
 def naltrexone_findings(rec: NaltrexoneOnRecord, ev: Evidence) -> Iterator[Finding]:
@@ -105,6 +113,10 @@ def naltrexone_findings(rec: NaltrexoneOnRecord, ev: Evidence) -> Iterator[Findi
     for med, dose in rec.low_dose:
         since = f" since {med.start.isoformat()}" if med.start is not None else ""
         yield finding(ev, "ldn.naltrexone.ldn_current", medication=med.name, dose=dose, since=since)
+    for med, dose in rec.not_taken:
+        yield finding(
+            ev, "ldn.naltrexone.ldn_not_taken", medication=med.name, dose=dose, status=med.status
+        )
 
 
 @dataclass(frozen=True)
@@ -215,9 +227,25 @@ def _surgery(
     continuing: bool,
 ) -> tuple[TitrationOptions, list[Finding]]:
     when: date | None = ctx.patient.planned_surgery
-    if when is None or when < ctx.as_of or when < options.start:
-        return options, []
     free = ev.ldn.opioid_free_days
+    if when is None or free is None:
+        return options, []
+    restart = when + timedelta(days=free.short_acting)
+    if when < ctx.as_of or when < options.start:
+        if options.start >= restart:
+            return options, []
+        # Operated on recently: the first dose waits for the opioid-free interval.
+        moved = replace(options, start=restart, current_since=None)
+        return moved, [
+            finding(
+                ev,
+                "schedule.surgery_recent",
+                date=when.isoformat(),
+                start=restart.isoformat(),
+                short_days=free.short_acting,
+                long_days=free.long_acting,
+            )
+        ]
     planned = titrate(options, ev.ldn)
     if when > planned.review_date:
         return options, [
@@ -228,9 +256,7 @@ def _surgery(
                 review=planned.review_date.isoformat(),
             )
         ]
-    if free is None:  # the loader requires it; keep the core honest without it
-        return options, []
-    start = when + timedelta(days=free.short_acting)
+    start = restart
     before = (
         "stop the current LDN before the operation as agreed with the surgical and anaesthetic "
         "team, and restart it from this day"
