@@ -40,7 +40,9 @@ def assert_schedule_within_limits(contract: dict[str, Any]) -> None:
     assert all(s["dose_mg"] <= 4.5 for s in steps), "never above 4.5 mg"
     assert all(s["time_of_day"] == "bedtime" for s in steps)
     review = date.fromisoformat(contract["ldn"]["review_date"])
-    assert 8 * 7 <= (review - date.fromisoformat(steps[0]["start_date"])).days <= 12 * 7
+    target = date.fromisoformat(contract["ldn"]["target_reached"])
+    assert target == date.fromisoformat(steps[-1]["start_date"])
+    assert 8 * 7 <= (review - target).days <= 12 * 7, "review 2-3 months after the target"
 
 
 def test_woman_with_pn_on_no_other_drugs_is_eligible() -> None:

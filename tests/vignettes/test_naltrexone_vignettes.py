@@ -91,3 +91,11 @@ def test_no_suggestion(ctx_args: tuple[dict[str, Any], ...], why: str) -> None:
 def test_no_suggestion_without_pudendal_neuralgia() -> None:
     ctx = context(conditions=("Essential hypertension",))
     assert consider_ldn(ctx, tuple(screen(ctx, EVIDENCE))) == ()
+
+
+def test_naltrexone_recorded_only_by_its_rxnorm_code_is_on_the_chart() -> None:
+    coded = {"name": "pharmacy item 4411", "rxnorm": "7243", "dose": "4.5 mg at night"}
+    ctx = context({**started("x", 10), **coded})
+    [due] = reviews_due(ctx, EVIDENCE)
+    assert (str(due.mg), due.weeks) == ("4.5", 10)
+    assert consider_ldn(ctx, screen(ctx, EVIDENCE)) == (), "already on LDN: do not suggest it"

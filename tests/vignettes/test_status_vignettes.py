@@ -46,7 +46,8 @@ def contract_for(data: dict[str, Any]) -> dict[str, Any]:
 
 PLAN = contract_for(PN)
 FACTS = plan_facts(PLAN)
-REVIEW = date(2026, 5, 25)
+# The review rule: 8 weeks after the target (2026-04-13) is reached.
+REVIEW = date(2026, 6, 8)
 
 
 def diary(baseline_pain: int, current_pain: int) -> list[DiaryEntry]:

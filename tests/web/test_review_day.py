@@ -19,15 +19,15 @@ from ldncare.web.service import plan_contract
 from ldncare.web.views import patient_status
 
 START = date(2026, 3, 2)
-REVIEW = date(2026, 5, 25)  # the shipped titration's review date for START
+REVIEW = date(2026, 6, 8)  # the shipped titration's review date for START (target + 8 weeks)
 PN = {
     "id": "p1",
     "birth_date": "1970-01-01",
     "sex": "female",
     "conditions": [{"name": "Pudendal neuralgia"}],
 }
-# 08:00 on the review day in Auckland (UTC+12 in May) is still the day before in UTC.
-WRITTEN = datetime(2026, 5, 24, 20, 0, tzinfo=UTC)
+# 08:00 on the review day in Auckland (UTC+12 in June) is still the day before in UTC.
+WRITTEN = datetime(2026, 6, 7, 20, 0, tzinfo=UTC)
 
 
 @pytest.fixture
@@ -60,7 +60,7 @@ def test_a_note_written_on_the_local_review_morning_clears_review_due(stored: da
 
 @pytest.mark.usefixtures("in_auckland")
 def test_the_local_day_before_the_review_leaves_it_due() -> None:
-    evening_before = datetime(2026, 5, 24, 10, 0, tzinfo=UTC)  # 22:00 on 24 May in Auckland
+    evening_before = datetime(2026, 6, 7, 10, 0, tzinfo=UTC)  # 22:00 on 7 June in Auckland
     status = patient_status(_contract(), [], REVIEW, load_evidence(), _note(evening_before))
     assert "review due" in status.flags
 

@@ -313,8 +313,9 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
                 indicator="info",
                 detail=(
                     f"{due.medication.name} started on {start}, {due.weeks} weeks ago. "
-                    f"ldncare plans the LDN review after a {weeks_min} to {weeks_max} week "
-                    "trial (ldn.yaml `trial_weeks`): check the pain diary against the baseline "
+                    f"ldncare plans the LDN review {weeks_min} to {weeks_max} weeks after the "
+                    "target dose is reached (ldn.yaml `trial_weeks`; this order's dose counts "
+                    "from its start): check the pain diary against the baseline "
                     f"and decide whether to continue.\n\n**References**\n\n{references}"
                 ),
                 topic=("ldn-review-due", "LDN review due"),

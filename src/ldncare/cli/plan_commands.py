@@ -38,7 +38,10 @@ MorningOpt = Annotated[
     bool, typer.Option("--morning", help="Take the dose in the morning instead of at bedtime.")
 ]
 ReviewOpt = Annotated[
-    int | None, typer.Option("--review-weeks", help="Weeks from start to the review (8-12).")
+    int | None,
+    typer.Option(
+        "--review-weeks", help="Weeks from reaching the target dose to the review (8-12)."
+    ),
 ]
 FormulationOpt = Annotated[
     str | None, typer.Option("--formulation", help="liquid or capsule (see 'ldncare sources').")

@@ -10,6 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 from ldncare.core.context import ClinicalContext
+from ldncare.core.course import active_naltrexone
 from ldncare.core.findings import Finding, eligibility
 from ldncare.core.patient import MedicationUse
 from ldncare.evidence.models import Evidence
@@ -41,10 +42,12 @@ def reviews_due(ctx: ClinicalContext, evidence: Evidence) -> list[ReviewDue]:
     """Active low-dose naltrexone started at least ``trial_weeks.min`` weeks before the day.
 
     Orders without a readable dose or a start date are left out: ldncare cannot tell LDN from
-    full-dose naltrexone, or how long it has run.
+    full-dose naltrexone, or how long it has run. The order's start is taken as the day its dose
+    began, so this is the plan's review rule (``titration.review_date_for``: the trial counted
+    at the dose) applied to a record without a plan.
     """
     due = []
-    for med in ctx.active_meds("naltrexone"):
+    for med in active_naltrexone(ctx, evidence):
         mg = low_dose_mg(med, evidence)
         if mg is None or med.start is None:
             continue
@@ -65,6 +68,8 @@ def consider_ldn(ctx: ClinicalContext, findings: tuple[Finding, ...]) -> tuple[F
     if (
         not ctx.active_conditions("pudendal_neuralgia")
         or ctx.active_meds("naltrexone")
+        # naltrexone recorded only by its RxNorm code: the screening found it
+        or any(f.rule.startswith("ldn.naltrexone.") for f in findings)
         or eligibility(findings) == "not_recommended"
     ):
         return ()

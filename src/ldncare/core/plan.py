@@ -12,7 +12,8 @@ from datetime import date
 from typing import Any, Protocol
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.findings import Eligibility, Finding, eligibility
+from ldncare.core.course import Course, plan_course
+from ldncare.core.findings import SEVERITY_ORDER, Eligibility, Finding, eligibility
 from ldncare.core.screening import screen
 from ldncare.core.titration import Schedule, TitrationOptions, titrate
 from ldncare.evidence.models import CareItem, Evidence, Statement
@@ -51,6 +52,9 @@ class TreatmentPlan:
     dosing_citations: tuple[str, ...]
     options: tuple[ContractPart, ...] = ()
     extras: dict[str, ContractPart] = field(default_factory=dict)
+    #: How the schedule follows the record (new start, continue, withheld...); None for plans
+    #: built before the course existed.
+    course: Course | None = None
 
     @property
     def as_of(self) -> date:
@@ -94,6 +98,7 @@ class TreatmentPlan:
                 "formulation": schedule.formulation.label if schedule else None,
                 "notes": list(schedule.notes) if schedule else [],
                 "citations": list(self.dosing_citations),
+                "course": self.course.to_contract() if self.course else None,
             },
             "guidance": {
                 section: [
@@ -158,7 +163,15 @@ def build_plan(
     verdict = eligibility(findings)
     # Titration options are validated even when LDN is not recommended, so a clinician's
     # typo ("4.5 g") is reported rather than hidden behind the contraindication.
-    schedule = titrate(titration, evidence.ldn)
+    titrate(titration, evidence.ldn)
+    course = plan_course(ctx, evidence, titration, findings, titrate)
+    schedule = titrate(course.options, evidence.ldn) if course.schedules else None
+    if course.findings:
+        # The reasons the schedule differs from the default join the findings (stable by
+        # severity); the verdict stays the screening's.
+        findings = tuple(
+            sorted(findings + course.findings, key=lambda f: SEVERITY_ORDER[f.severity])
+        )
     return TreatmentPlan(
         ctx=ctx,
         guidance=guidance(evidence),
@@ -169,4 +182,5 @@ def build_plan(
         dosing_citations=evidence.ldn.citations,
         options=options,
         extras=dict(extras or {}),
+        course=course,
     )

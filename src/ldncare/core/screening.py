@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
+from ldncare.core.course import naltrexone_findings, naltrexone_on_record
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
 from ldncare.core.patient import LabKind, MedicationUse
 from ldncare.errors import EvidenceError
@@ -95,8 +96,7 @@ def check_surgery(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 def check_addiction(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     if ctx.ever_conditions("opioid_use_disorder"):
         yield finding(ev, "ldn.oud.diagnosis")
-    for med in ctx.active_meds("naltrexone"):
-        yield finding(ev, "ldn.naltrexone.current", medication=med.name)
+    yield from naltrexone_findings(naltrexone_on_record(ctx, ev), ev)
     for allergy in ctx.patient.allergies:
         codes = {c.code for c in allergy.codes}
         if allergy.active and (
@@ -137,13 +137,14 @@ _CKD_STAGE = re.compile(r"stage\s*(3a|3b|3|4|5)\b", re.IGNORECASE)
 def check_kidney(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     egfr = ctx.patient.latest_lab("egfr")
     if egfr is not None and egfr.value is not None and egfr.value < EGFR_REDUCED:
-        yield finding(ev, "ldn.renal.impairment", egfr=f"{egfr.value:g} {egfr.unit or ''}".strip())
+        # The rule's message carries the unit: pass the number only (no "mL/min/1.73m2" twice).
+        yield finding(ev, "ldn.renal.impairment", egfr=f"{egfr.value:g}")
         return
     if egfr is not None and egfr.value is not None:
         return  # a measured normal eGFR outranks an old problem-list stage
     for cond in ctx.active_conditions("ckd"):
         if _CKD_STAGE.search(cond.display) or "end stage" in cond.display.lower():
-            yield finding(ev, "ldn.renal.impairment", egfr=f"not measured; {cond.display}")
+            yield finding(ev, "ldn.renal.condition", condition=cond.display)
             return
 
 

@@ -3,6 +3,10 @@
 The limits (start range, target range, maximum, review window, formulation resolution) come from
 the evidence base (``ldn.yaml``); this module only does arithmetic and refuses options outside
 them with a message that names the option, the value and the accepted range.
+
+The review rule (one rule, used everywhere): the trial is counted once the target dose is
+reached, so the review date is ``review_weeks`` (within ``trial_weeks``) after the day the
+target is reached, and never before the plan's first day (:func:`review_date_for`).
 """
 
 from __future__ import annotations
@@ -39,6 +43,11 @@ class TitrationOptions:
     slow: bool = False
     #: Extra days to hold at a step, keyed by step number (1 = the start dose).
     holds: dict[int, int] = field(default_factory=dict)
+    #: LDN already taken (continue or adjust from it, never restart at the start dose); set by
+    #: :mod:`ldncare.core.course` from the record, not by the clinician.
+    current_dose: Dose | None = None
+    #: The day the current dose began, when known (its trial is counted from then).
+    current_since: date | None = None
 
 
 @dataclass(frozen=True)
@@ -132,6 +141,27 @@ def _instruction(dose: Dose, formulation: Formulation, time_of_day: TimeOfDay) -
     return f"{dose} once daily {when}"
 
 
+def review_date_for(target_reached: date, review_weeks: int, start: date) -> date:
+    """The review rule: ``review_weeks`` after the target is reached, not before ``start``."""
+    return max(target_reached + timedelta(weeks=review_weeks), start)
+
+
+def _continuing_doses(current: Dose, target: Dose, step: Dose, maximum: Dose) -> list[Dose]:
+    if current.value <= 0 or current > maximum:
+        raise InvalidInput(
+            f"current LDN dose {current} is outside 0 to {maximum}; a dose above the LDN "
+            "maximum is not low-dose naltrexone",
+            field="current_dose",
+        )
+    if current >= target:
+        # At the target already (continue), or above a lower target the clinician chose (adjust).
+        return [target if current > target else current]
+    doses = [current]
+    while doses[-1] < target:
+        doses.append(Dose(min(doses[-1].value + step.value, target.value), "mg"))
+    return doses
+
+
 def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
     """Build the dated schedule, or raise :class:`InvalidInput` naming the bad option."""
     d = dosing.defaults
@@ -142,8 +172,9 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
     time_of_day: TimeOfDay = options.time_of_day or dosing.time_of_day
     maximum = dosing.max_daily_dose.to_mg()
 
+    current = options.current_dose.to_mg() if options.current_dose is not None else None
     lo, hi = dosing.start_dose.min.to_mg(), dosing.start_dose.max.to_mg()
-    if not lo <= start_dose <= hi:
+    if current is None and not lo <= start_dose <= hi:
         raise InvalidInput(
             f"start dose {start_dose} is outside the LDN start range {_range_text(lo, hi)}",
             field="start_dose",
@@ -160,7 +191,7 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
             f"target dose {target} is outside the LDN target range {_range_text(tlo, thi)}",
             field="target_dose",
         )
-    if target < start_dose:
+    if current is None and target < start_dose:
         raise InvalidInput(
             f"target dose {target} is below the start dose {start_dose}; the target must be "
             "at least the start dose",
@@ -168,11 +199,10 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
         )
     if step_dose.value <= 0:
         raise InvalidInput(f"step dose {step_dose} must be greater than 0 mg", field="step_dose")
-    for name, dose in (
-        ("start_dose", start_dose),
-        ("target_dose", target),
-        ("step_dose", step_dose),
-    ):
+    checked = [("target_dose", target), ("step_dose", step_dose)]
+    if current is None:
+        checked.insert(0, ("start_dose", start_dose))
+    for name, dose in checked:
         _check_resolution(dose, formulation, name)
 
     step_days = d.step_days if options.step_days is None else options.step_days
@@ -191,9 +221,12 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
             field="review_weeks",
         )
 
-    doses: list[Dose] = [start_dose]
-    while doses[-1] < target:
-        doses.append(Dose(min(doses[-1].value + step_dose.value, target.value), "mg"))
+    if current is not None:
+        doses = _continuing_doses(current, target, step_dose, maximum)
+    else:
+        doses = [start_dose]
+        while doses[-1] < target:
+            doses.append(Dose(min(doses[-1].value + step_dose.value, target.value), "mg"))
     for number, extra in options.holds.items():
         if not 1 <= number <= len(doses):
             raise InvalidInput(
@@ -206,28 +239,28 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
                 field="holds",
             )
 
-    review_date = options.start + timedelta(weeks=review_weeks)
+    starts = [options.start]
+    for i in range(1, len(doses)):
+        starts.append(starts[-1] + timedelta(days=step_days + options.holds.get(i, 0)))
+    target_reached = starts[-1]
+    if (
+        current is not None
+        and len(doses) == 1
+        and current <= target
+        and options.current_since is not None
+        and options.current_since <= options.start
+    ):
+        target_reached = options.current_since  # at the target since then: the trial runs
+    review_date = review_date_for(target_reached, review_weeks, options.start)
     steps: list[TitrationStep] = []
-    day = options.start
-    for i, dose in enumerate(doses, start=1):
-        last = i == len(doses)
-        hold = options.holds.get(i, 0)
-        end = review_date if last else day + timedelta(days=step_days + hold - 1)
-        if day > review_date or (not last and end >= review_date):
-            raise InvalidInput(
-                f"this titration reaches {dose} only after the review date {review_date}; "
-                f"use shorter steps or fewer holds, or review later (up to {rhi} weeks)",
-                field="step_days",
-            )
+    for i, (dose, day) in enumerate(zip(doses, starts, strict=True), start=1):
+        end = review_date if i == len(doses) else starts[i] - timedelta(days=1)
         steps.append(
             TitrationStep(
                 i, day, end, dose, time_of_day, _instruction(dose, formulation, time_of_day)
             )
         )
-        day = end + timedelta(days=1)
-
-    target_reached = steps[-1].start_date
-    weeks = Decimal((target_reached - options.start).days) / 7
+    weeks = Decimal((steps[-1].start_date - options.start).days) / 7
     notes: list[str] = []
     wlo, whi = dosing.titration_weeks.min, dosing.titration_weeks.max
     if len(steps) > 1 and not wlo <= weeks <= whi:
@@ -235,5 +268,15 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
             f"The target is reached after {format_decimal(weeks.quantize(Decimal('0.1')))} weeks, "
             f"outside the usual {wlo} to {whi} weeks."
         )
+    if current is not None and target_reached < options.start:
+        notes.append(
+            f"Already at {steps[-1].dose} since {target_reached}: the trial is counted from then, "
+            + (
+                "so the review is due now."
+                if review_date == options.start
+                else f"so the review falls on {review_date}."
+            )
+        )
     assert all(s.dose <= maximum for s in steps)  # the one invariant that must never break
+    assert review_date == review_date_for(target_reached, review_weeks, options.start)
     return Schedule(tuple(steps), review_date, target_reached, formulation, maximum, tuple(notes))

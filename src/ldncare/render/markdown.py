@@ -43,7 +43,7 @@ def report_markdown(report: Report) -> str:
 def _schedule(report: Report) -> list[str]:
     out = ["## Schedule", ""]
     if not report.schedule:
-        out += ["No LDN schedule: LDN is not recommended while a contraindication stands.", ""]
+        out += [report.no_schedule, ""]
         return out
     out += [
         f"Low-dose naltrexone, once daily{_cite(report.schedule_numbers)}.",
@@ -57,4 +57,8 @@ def _schedule(report: Report) -> list[str]:
             f"| {s['time_of_day']} | {s['instruction']} |"
         )
     out += ["", f"**Review date:** {report.review_date}", ""]
+    out += [
+        *(f"- {note}" for note in report.schedule_notes),
+        *([""] if report.schedule_notes else []),
+    ]
     return out

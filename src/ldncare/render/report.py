@@ -43,6 +43,16 @@ class Report:
     review_date: str | None
     schedule_numbers: tuple[int, ...]
     references: tuple[tuple[int, str], ...]
+    #: Notes on the schedule (target outside the usual weeks, a trial already run...).
+    schedule_notes: tuple[str, ...] = ()
+    #: What to say when there is no schedule.
+    no_schedule: str = "No LDN schedule: LDN is not recommended while a contraindication stands."
+
+
+NO_SCHEDULE_WITHHELD = (
+    "No LDN schedule yet: naltrexone is on record without a readable dose. Confirm the dose "
+    "first (see the findings)."
+)
 
 
 ELIGIBILITY_TEXT = {
@@ -133,4 +143,11 @@ def build_report(contract: dict[str, Any]) -> Report:
         review_date=ldn["review_date"],
         schedule_numbers=nums(ldn["citations"]) if ldn["schedule"] else (),
         references=tuple((c["number"], c["reference"]) for c in contract["citations"]),
+        schedule_notes=tuple(ldn.get("notes") or ()),
+        **(
+            {"no_schedule": NO_SCHEDULE_WITHHELD}
+            if (ldn.get("course") or {}).get("kind") == "withheld"
+            and ldn["eligibility"] != "not_recommended"
+            else {}
+        ),
     )

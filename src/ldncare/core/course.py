@@ -1,0 +1,277 @@
+"""The LDN course: how the schedule follows the record, not only the clinician's options.
+
+Screening says what is found; this module decides what the schedule does about it:
+
+- naltrexone already on record: full dose (above the LDN maximum) means no LDN start; LDN means
+  continue (or step up to the target) from the current dose, never a restart at the start dose;
+  an unreadable dose means no schedule until the dose is confirmed;
+- the "start low" advice (frailty, older age, reduced kidney or liver function) lowers the start
+  to the bottom of the cited start range and keeps the climb within the cited titration window;
+  the clinician's own start dose, step length or slow option win;
+- planned surgery before the course would reach its review moves the first dose after the
+  operation plus the opioid-free interval, so no step runs through the operation.
+
+Pure: the record and the evidence in, titration options and the findings that explain them out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from ldncare.core.context import ClinicalContext
+from ldncare.core.findings import Finding, finding
+from ldncare.core.patient import MedicationUse
+from ldncare.core.quantity import Dose, format_decimal
+from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
+from ldncare.evidence.models import Evidence, LdnDosing
+
+#: Statuses of an order that is on the chart but not being taken now.
+NOT_TAKEN_STATUSES = frozenset({"intended", "on-hold"})
+
+CourseKind = Literal["new", "continue", "adjust", "withheld", "not_started"]
+
+#: Screening rules whose advice is "start at the low end, titrate slowly", with how the reason
+#: reads in the schedule's explanation.
+START_LOW_RULES: dict[str, str] = {
+    "ldn.frailty": "frailty",
+    "ldn.age.older": "older age",
+    "ldn.renal.impairment": "reduced kidney function",
+    "ldn.renal.condition": "chronic kidney disease",
+    "ldn.hepatic.impairment": "liver impairment",
+}
+
+
+@dataclass(frozen=True)
+class NaltrexoneOnRecord:
+    """Active naltrexone, sorted by what its dose says."""
+
+    full_dose: tuple[tuple[MedicationUse, Dose], ...] = ()
+    low_dose: tuple[tuple[MedicationUse, Dose], ...] = ()
+    unknown: tuple[MedicationUse, ...] = ()
+    #: LDN ordered but not being taken now (intended, on hold, or starting later).
+    not_taken: tuple[tuple[MedicationUse, Dose], ...] = ()
+
+    @property
+    def current_ldn(self) -> tuple[MedicationUse, Dose] | None:
+        """The LDN to continue from: only when every naltrexone on record is a readable low dose
+        (the highest one when several are)."""
+        if self.full_dose or self.unknown or not self.low_dose:
+            return None
+        return max(self.low_dose, key=lambda pair: pair[1].mg_value)
+
+
+def _is_rxnorm(system: str | None) -> bool:
+    return system is None or "rxnorm" in system.lower()
+
+
+def active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse, ...]:
+    """Active naltrexone by name or brand (the vocabulary), or by its RxNorm ingredient code
+    (ldn.yaml ``rxnorm_ingredient``) under any local name."""
+    code = ev.ldn.rxnorm_ingredient
+    return tuple(
+        m.med
+        for m in ctx.medications
+        if m.active
+        and (
+            "naltrexone" in m.classes
+            or any(c.code == code and _is_rxnorm(c.system) for c in m.med.codes)
+        )
+    )
+
+
+def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnRecord:
+    full: list[tuple[MedicationUse, Dose]] = []
+    low: list[tuple[MedicationUse, Dose]] = []
+    unknown: list[MedicationUse] = []
+    not_taken: list[tuple[MedicationUse, Dose]] = []
+    maximum = ev.ldn.max_daily_dose.mg_value
+    for med in active_naltrexone(ctx, ev):
+        dose = med.stated_dose()
+        if dose is None or dose.mg_value <= 0:
+            unknown.append(med)
+        elif dose.mg_value > maximum:
+            full.append((med, dose.to_mg()))
+        elif med.status in NOT_TAKEN_STATUSES or (med.start is not None and med.start > ctx.as_of):
+            not_taken.append((med, dose.to_mg()))
+        else:
+            low.append((med, dose.to_mg()))
+    return NaltrexoneOnRecord(tuple(full), tuple(low), tuple(unknown), tuple(not_taken))
+
+
+def naltrexone_findings(rec: NaltrexoneOnRecord, ev: Evidence) -> Iterator[Finding]:
+    maximum = ev.ldn.max_daily_dose.to_mg()
+    for med, dose in rec.full_dose:
+        yield finding(
+            ev, "ldn.naltrexone.full_dose", medication=med.name, dose=dose, maximum=maximum
+        )
+    for med in rec.unknown:
+        yield finding(ev, "ldn.naltrexone.dose_unknown", medication=med.name, maximum=maximum)
+    for med, dose in rec.low_dose:
+        since = f" since {med.start.isoformat()}" if med.start is not None else ""
+        yield finding(ev, "ldn.naltrexone.ldn_current", medication=med.name, dose=dose, since=since)
+    for med, dose in rec.not_taken:
+        yield finding(
+            ev, "ldn.naltrexone.ldn_not_taken", medication=med.name, dose=dose, status=med.status
+        )
+
+
+@dataclass(frozen=True)
+class Course:
+    """What kind of course the schedule is, the options it is built from, and why."""
+
+    kind: CourseKind
+    options: TitrationOptions
+    findings: tuple[Finding, ...] = ()
+    current_dose: Dose | None = None
+
+    @property
+    def schedules(self) -> bool:
+        return self.kind in ("new", "continue", "adjust")
+
+    def to_contract(self) -> dict[str, Any]:
+        current = self.current_dose
+        return {
+            "kind": self.kind,
+            "current_dose": (
+                {"value": float(current.mg_value), "unit": "mg"} if current is not None else None
+            ),
+            "start": self.options.start.isoformat() if self.schedules else None,
+            "rules": [f.rule for f in self.findings],
+        }
+
+
+Titrate = Callable[[TitrationOptions, LdnDosing], Schedule]
+
+
+def _weeks(schedule: Schedule) -> str:
+    days = (schedule.steps[-1].start_date - schedule.start).days
+    return format_decimal((Decimal(days) / 7).quantize(Decimal("0.1")).normalize())
+
+
+def _slow_start(options: TitrationOptions, dosing: LdnDosing) -> TitrationOptions:
+    """The lowest cited start, and steps as long as the cited titration window allows."""
+    start = options.start_dose or dosing.start_dose.min.to_mg()
+    if options.step_days is not None or options.slow:
+        return replace(options, start_dose=start)
+    target = (options.target_dose or dosing.defaults.target_dose).to_mg()
+    step = (options.step_dose or dosing.defaults.step_dose).to_mg()
+    increments = 0
+    dose = start.mg_value
+    while dose < target.mg_value and step.mg_value > 0:
+        dose = min(dose + step.mg_value, target.mg_value)
+        increments += 1
+    step_days = dosing.defaults.step_days
+    if increments:
+        step_days = max(step_days, min(MAX_STEP_DAYS, dosing.titration_weeks.max * 7 // increments))
+    return replace(options, start_dose=start, step_days=step_days)
+
+
+def plan_course(
+    ctx: ClinicalContext,
+    ev: Evidence,
+    options: TitrationOptions,
+    findings: tuple[Finding, ...],
+    titrate: Titrate,
+) -> Course:
+    """Decide the course from the record; ``titrate`` builds (and validates) a schedule."""
+    dosing = ev.ldn
+    rec = naltrexone_on_record(ctx, ev)
+    if rec.full_dose:
+        return Course("not_started", options)
+    if rec.unknown:
+        return Course("withheld", options)
+    explain: list[Finding] = []
+    current = rec.current_ldn
+    kind: CourseKind = "new"
+    if current is not None:
+        med, dose = current
+        target = (options.target_dose or dosing.defaults.target_dose).to_mg()
+        kind = "adjust" if dose > target else "continue"
+        options = replace(options, current_dose=dose, current_since=med.start, holds={})
+    else:
+        rules = {f.rule for f in findings}
+        reasons = [text for rule, text in START_LOW_RULES.items() if rule in rules]
+        default = titrate(options, dosing)
+        slow = _slow_start(options, dosing) if reasons else options
+        if reasons and slow != options:
+            options = slow
+            schedule = titrate(options, dosing)
+            lo, hi = dosing.start_dose.min.to_mg(), dosing.start_dose.max.to_mg()
+            explain.append(
+                finding(
+                    ev,
+                    "schedule.start_low",
+                    reasons=" and ".join(dict.fromkeys(reasons)),
+                    start=schedule.steps[0].dose,
+                    start_range=f"{format_decimal(lo.mg_value)} to {hi}",
+                    target=schedule.steps[-1].dose,
+                    weeks=_weeks(schedule),
+                    default_weeks=_weeks(default),
+                )
+            )
+    options, surgery = _surgery(ctx, ev, options, titrate, continuing=current is not None)
+    explain += surgery
+    return Course(kind, options, tuple(explain), current[1] if current else None)
+
+
+def _surgery(
+    ctx: ClinicalContext,
+    ev: Evidence,
+    options: TitrationOptions,
+    titrate: Titrate,
+    *,
+    continuing: bool,
+) -> tuple[TitrationOptions, list[Finding]]:
+    when: date | None = ctx.patient.planned_surgery
+    free = ev.ldn.opioid_free_days
+    if when is None or free is None:
+        return options, []
+    restart = when + timedelta(days=free.short_acting)
+    if when < ctx.as_of or when < options.start:
+        if options.start >= restart:
+            return options, []
+        # Operated on recently: the first dose waits for the opioid-free interval.
+        moved = replace(options, start=restart, current_since=None)
+        return moved, [
+            finding(
+                ev,
+                "schedule.surgery_recent",
+                date=when.isoformat(),
+                start=restart.isoformat(),
+                short_days=free.short_acting,
+                long_days=free.long_acting,
+            )
+        ]
+    planned = titrate(options, ev.ldn)
+    if when > planned.review_date:
+        return options, [
+            finding(
+                ev,
+                "schedule.surgery_after_review",
+                date=when.isoformat(),
+                review=planned.review_date.isoformat(),
+            )
+        ]
+    start = restart
+    before = (
+        "stop the current LDN before the operation as agreed with the surgical and anaesthetic "
+        "team, and restart it from this day"
+        if continuing
+        else "no LDN is taken before the operation"
+    )
+    moved = replace(options, start=start, current_since=None)
+    return moved, [
+        finding(
+            ev,
+            "schedule.surgery_deferred",
+            date=when.isoformat(),
+            start=start.isoformat(),
+            before=before,
+            short_days=free.short_acting,
+            long_days=free.long_acting,
+        )
+    ]
