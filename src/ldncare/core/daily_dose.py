@@ -15,12 +15,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from ldncare.core.patient import MedicationUse
+from ldncare.core.quantity import find_dose
 
 _NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6}
 _UNIT = r"(?:mg|mcg|µg|μg|ug|g|milligrams?)"
 #: "900 mg/day", "900 mg a day", "900 mg per day", "900 mg daily total", "900 mg/24 h".
 _PER_DAY = re.compile(
-    rf"\d+(?:[.,]\d+)?\s*{_UNIT}\s*(?:/\s*(?:day|d|24\s*h(?:ours?)?)\b|(?:a|per|each)\s+day\b"
+    rf"(\d+(?:[.,]\d+)?\s*{_UNIT})\s*(?:/\s*(?:day|d|24\s*h(?:ours?)?)\b|(?:a|per|each)\s+day\b"
     rf"|total daily|daily total)",
     re.IGNORECASE,
 )
@@ -76,13 +77,18 @@ def doses_per_day(text: str) -> Decimal | None:
 
 def current_dose(med: MedicationUse) -> CurrentDose:
     """The recorded dose of ``med`` and, when the record says how often, its daily total."""
+    text = med.dose_text or ""
+    per_day = _PER_DAY.search(text)
+    if per_day:
+        # "900 mg/day": the whole text before "/day" is the daily total ("mg/" is not read
+        # as a dose by find_dose, which takes "mg/mL" for a concentration).
+        daily = find_dose(per_day.group(1))
+        if daily is not None:
+            return CurrentDose(daily.mg_value, daily.mg_value)
     dose = med.stated_dose()
     dose_mg = None if dose is None else dose.mg_value
-    text = med.dose_text or ""
     if dose_mg is None or not text:
         return CurrentDose(dose_mg, None)
-    if _PER_DAY.search(text):
-        return CurrentDose(dose_mg, dose_mg)
     times = doses_per_day(text)
     if times is None:
         return CurrentDose(dose_mg, None)
