@@ -41,6 +41,7 @@ def patient(
     egfr: float | None = None,
     phenotypes: dict[str, str] | None = None,
     pregnant: bool | None = None,
+    breastfeeding: bool | None = None,
 ) -> Patient:
     labs: list[LabResult] = []
     if creatinine is not None:
@@ -66,6 +67,7 @@ def patient(
         labs=tuple(labs),
         phenotypes=phenotypes or {},
         pregnant=pregnant,
+        breastfeeding=breastfeeding,
     )
 
 

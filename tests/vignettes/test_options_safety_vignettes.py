@@ -359,6 +359,48 @@ def test_cyp2d6_and_sotalol_from_fhir_bundle(ev: Evidence) -> None:
     assert "option.tca.qt_drugs" in rules_of(opts["nortriptyline"])
 
 
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"breastfeeding": True},
+        {"conditions": ["Lactating mother"]},
+        {"conditions": ["Breastfeeding"]},
+    ],
+)
+def test_breastfeeding_mother_gets_advice_per_option(
+    ev: Evidence, kwargs: dict[str, object]
+) -> None:
+    """Lactation sections: pregabalin and tramadol - breastfeeding not recommended; gabapentin,
+    SNRIs, tricyclics - weigh benefits and watch the infant."""
+    opts = options_for(patient(age=32, **kwargs), ev)  # type: ignore[arg-type]
+    assert opts["pregabalin"].suitability == "avoid"
+    assert "option.breastfeeding.pregabalin" in rules_of(opts["pregabalin"])
+    assert "option.breastfeeding.tramadol" in rules_of(opts["tramadol"])
+    for drug in ("gabapentin", "duloxetine", "venlafaxine", "amitriptyline"):
+        assert "option.breastfeeding.weigh" in rules_of(opts[drug]), drug
+        assert opts[drug].suitability == "caution"
+    assert not any(
+        r.rule.startswith("option.breastfeeding") for r in opts["lidocaine_plaster"].reasons
+    )
+
+
+def test_not_breastfeeding_gets_no_lactation_advice(ev: Evidence) -> None:
+    opts = options_for(patient(age=32, breastfeeding=False, conditions=["Not breastfeeding"]), ev)
+    assert not any(
+        r.rule.startswith("option.breastfeeding") for o in opts.values() for r in o.reasons
+    )
+
+
+def test_breastfeeding_from_patient_file(ev: Evidence) -> None:
+    opts = options_for(load_patient(PATIENTS / "pn-breastfeeding.yaml"), ev)
+    assert opts["pregabalin"].suitability == "avoid"
+
+
+def test_breastfeeding_from_fhir_bundle(ev: Evidence) -> None:
+    opts = options_for_bundle(fhir_bundle(age=30, conditions=("Breastfeeding (mother)",)), ev)
+    assert "option.breastfeeding.weigh" in rules_of(opts["duloxetine"])
+
+
 # --- Item 17: display ---------------------------------------------------------------------
 
 

@@ -269,6 +269,10 @@ def _phenotype(ctx: ClinicalContext, gene: str) -> str | None:
     return None
 
 
+def _is_breastfeeding(ctx: ClinicalContext) -> bool:
+    return bool(ctx.patient.breastfeeding) or bool(ctx.active_conditions("breastfeeding"))
+
+
 def _is_pregnant(ctx: ClinicalContext) -> bool:
     return bool(ctx.patient.pregnant) or bool(ctx.active_conditions("pregnancy"))
 
@@ -349,6 +353,14 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
 
     if mono.route == "oral" and _is_pregnant(ctx):
         a.add("option.pregnancy")
+
+    if _is_breastfeeding(ctx):
+        if mono.id == "pregabalin":
+            a.add("option.breastfeeding.pregabalin")
+        elif cls == "opioid":
+            a.add("option.breastfeeding.tramadol")
+        elif mono.route == "oral":
+            a.add("option.breastfeeding.weigh")
 
     if cls in ("snri", "tca"):
         bipolar = _conditions(ctx, "bipolar")
