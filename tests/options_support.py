@@ -94,7 +94,7 @@ def fhir_bundle(
     age: int = 50,
     sex: str = "female",
     weight_kg: float | None = 70,
-    meds: tuple[tuple[str, str | None], ...] = (),
+    meds: tuple[tuple[str, str | dict[str, Any] | None], ...] = (),
     conditions: tuple[str, ...] = (),
     creatinine_mg_dl: float | None = None,
 ) -> dict[str, Any]:
@@ -119,7 +119,9 @@ def fhir_bundle(
             "subject": ref,
             "medicationCodeableConcept": {"text": name},
         }
-        if dose_text:
+        if isinstance(dose_text, dict):  # a structured Dosage (doseAndRate, timing)
+            statement["dosage"] = [dose_text]
+        elif dose_text:
             statement["dosage"] = [{"text": dose_text}]
         entries.append({"resource": statement})
     for i, text in enumerate(conditions):

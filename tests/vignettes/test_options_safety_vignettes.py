@@ -268,6 +268,31 @@ def test_gabapentin_at_crcl_8_from_fhir_bundle_is_flagged(ev: Evidence) -> None:
     assert gaba.advice == "reduce" and gaba.current_daily_mg == Decimal(900)
 
 
+@pytest.mark.parametrize(
+    "timing",
+    [
+        {"repeat": {"frequency": 3, "period": 1, "periodUnit": "d"}},
+        {"code": {"coding": [{"code": "TID"}]}},
+        {"repeat": {"frequency": 1, "period": 8, "periodUnit": "h"}},
+    ],
+)
+def test_gabapentin_structured_dosage_in_fhir_is_read_as_900_mg_a_day(
+    ev: Evidence, timing: dict[str, object]
+) -> None:
+    """doseQuantity 300 mg with a structured timing (FHIR R4 Dosage): 900 mg a day at CrCl 8."""
+    dosage = {"doseAndRate": [{"doseQuantity": {"value": 300, "unit": "mg"}}], "timing": timing}
+    bundle = fhir_bundle(
+        age=70,
+        sex="male",
+        weight_kg=60,
+        creatinine_mg_dl=7.0,
+        meds=(("Gabapentin 300 MG Oral Capsule", dosage),),
+    )
+    gaba = options_for_bundle(bundle, ev)["gabapentin"]
+    assert gaba.current_daily_mg == Decimal(900)
+    assert gaba.advice == "reduce"
+
+
 # --- Item 4: bipolar disorder --------------------------------------------------------------
 
 
