@@ -404,6 +404,8 @@ def _assess_age(a: _Assessment, ctx: ClinicalContext) -> None:
     boxed warning up to 24."""
     age = ctx.age
     if age is None:
+        if a.mono.titration is not None:
+            a.add("option.age.unknown")
         return
     if age < ADULT_AGE:
         a.no_schedule = True
