@@ -459,3 +459,35 @@ def test_pregabalin_crcl_30_to_60_band_is_twice_or_three_times_a_day(ev: Evidenc
     reason = next(r for r in pregab.reasons if r.rule == "option.renal.band")
     assert "twice or three times a day" in reason.message
     assert "once or twice" not in reason.message
+
+
+def test_avoided_duloxetine_from_fhir_bundle_is_not_recommended_for_depression(
+    ev: Evidence,
+) -> None:
+    bundle = fhir_bundle(
+        age=70,
+        sex="male",
+        weight_kg=60,
+        creatinine_mg_dl=2.2,
+        conditions=("Major depressive disorder",),
+    )
+    dulox = options_for_bundle(bundle, ev)["duloxetine"]
+    assert dulox.suitability == "avoid"
+    assert not any("may treat both" in r.message for r in dulox.reasons)
+
+
+def test_tramadol_on_top_of_oxycodone_from_fhir_bundle_is_avoid(ev: Evidence) -> None:
+    bundle = fhir_bundle(meds=(("Oxycodone Hydrochloride 5 MG Oral Tablet", "5 mg every 6 hours"),))
+    tramadol = options_for_bundle(bundle, ev)["tramadol"]
+    assert tramadol.suitability == "avoid" and "option.tramadol.opioid" in rules_of(tramadol)
+
+
+def test_pregabalin_band_from_fhir_bundle_is_twice_or_three_times_a_day(ev: Evidence) -> None:
+    """Lyrica renal table: CrCl 30-60 mL/min (here about 39 by Cockcroft-Gault)."""
+    bundle = fhir_bundle(age=70, sex="male", weight_kg=60, creatinine_mg_dl=1.5)
+    reason = next(
+        r
+        for r in options_for_bundle(bundle, ev)["pregabalin"].reasons
+        if r.rule == "option.renal.band"
+    )
+    assert "twice or three times a day" in reason.message
