@@ -432,6 +432,24 @@ def test_breastfeeding_from_fhir_bundle(ev: Evidence) -> None:
     assert "option.breastfeeding.weigh" in rules_of(opts["duloxetine"])
 
 
+@pytest.mark.parametrize(
+    "condition", ["Acute hepatitis", "Cirrhosis of liver", "Chronic hepatitis C"]
+)
+def test_tricyclics_in_hepatitis_or_hepatic_impairment_are_cautioned(
+    ev: Evidence, condition: str
+) -> None:
+    """label_amitriptyline: use with caution in impaired liver function."""
+    opts = options_for(patient(conditions=[condition]), ev)
+    for drug in ("amitriptyline", "nortriptyline"):
+        assert "option.tca.hepatic" in rules_of(opts[drug]), drug
+        assert opts[drug].suitability == "caution"
+
+
+def test_tricyclic_in_acute_hepatitis_from_fhir_bundle(ev: Evidence) -> None:
+    opts = options_for_bundle(fhir_bundle(conditions=("Acute hepatitis A",)), ev)
+    assert "option.tca.hepatic" in rules_of(opts["amitriptyline"])
+
+
 # --- Item 17: display ---------------------------------------------------------------------
 
 

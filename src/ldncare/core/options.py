@@ -517,6 +517,9 @@ def _assess_tca(a: _Assessment, ctx: ClinicalContext) -> None:
     glaucoma = _conditions(ctx, "angle_closure_glaucoma")
     if glaucoma:
         a.add("option.tca.glaucoma", conditions=_names(glaucoma))
+    liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
+    if liver:
+        a.add("option.tca.hepatic", conditions=_names(liver))
     retention = _conditions(ctx, "urinary_retention")
     if retention:
         a.add("option.tca.urinary_retention", conditions=_names(retention))
