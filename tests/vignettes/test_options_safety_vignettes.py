@@ -242,7 +242,9 @@ def test_venlafaxine_225_mg_in_cirrhosis_is_above_the_halved_maximum(ev: Evidenc
     )
     venla = options_for(p, ev)["venlafaxine"]
     assert venla.advice == "reduce"
-    assert "option.current.above_hepatic_max" in rules_of(venla)
+    reason = next(r for r in venla.reasons if r.rule == "option.current.above_reduced_max")
+    assert "above the reduced maximum of 112.5 mg a day" in reason.message
+    assert "Cirrhosis of liver" in reason.message
 
 
 def test_duloxetine_taken_in_cirrhosis_is_to_be_switched(ev: Evidence) -> None:
@@ -297,6 +299,39 @@ def test_gabapentin_structured_dosage_in_fhir_is_read_as_900_mg_a_day(
     gaba = options_for_bundle(bundle, ev)["gabapentin"]
     assert gaba.current_daily_mg == Decimal(900)
     assert gaba.advice == "reduce"
+
+
+@pytest.mark.parametrize(
+    ("creatinine", "cut", "maximum"), [(1.5, 25, "168.75"), (2.2, 50, "112.5")]
+)
+def test_venlafaxine_is_reduced_in_renal_impairment(
+    ev: Evidence, creatinine: float, cut: int, maximum: str
+) -> None:
+    """label_venlafaxine: at least 25 % less in mild to moderate, 50 % in severe impairment."""
+    p = patient(age=70, sex="male", weight_kg=60, creatinine=(creatinine, "mg/dL"))
+    venla = options_for(p, ev)["venlafaxine"]
+    assert "option.renal.venlafaxine" in rules_of(venla)
+    assert f"at least {cut} %" in next(
+        r.message for r in venla.reasons if r.rule == "option.renal.venlafaxine"
+    )
+    assert venla.max_daily_dose_mg == Decimal(maximum)
+    assert all(s.dose_mg <= Decimal(maximum) for s in venla.schedule)
+    # Severe: halved schedule in capsule strengths; mild-moderate: no 56.25 mg schedule.
+    assert [s.dose_mg for s in venla.schedule] == (
+        [] if cut == 25 else [Decimal("37.5"), Decimal(75)]
+    )
+
+
+def test_current_venlafaxine_225_mg_at_crcl_25_is_above_the_reduced_maximum(ev: Evidence) -> None:
+    p = patient(
+        age=70,
+        sex="male",
+        weight_kg=60,
+        creatinine=(2.2, "mg/dL"),
+        meds=[("Effexor XR 225 mg", "225 mg once daily")],
+    )
+    venla = options_for(p, ev)["venlafaxine"]
+    assert venla.advice == "reduce" and "option.current.above_reduced_max" in rules_of(venla)
 
 
 # --- Item 4: bipolar disorder --------------------------------------------------------------
@@ -467,7 +502,7 @@ def test_avoided_snri_does_not_say_one_medicine_may_treat_both(ev: Evidence) -> 
     assert not any("may treat both" in r.message for r in dulox.reasons)
     assert "option.favour.outweighed" in rules_of(dulox)
     venla = options_for(p, ev)["venlafaxine"]
-    assert venla.suitability == "preferred"
+    assert venla.suitability == "caution"  # dose reduced for CrCl < 30, not avoided
     assert any("may treat both" in r.message for r in venla.reasons)
 
 

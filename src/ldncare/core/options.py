@@ -178,6 +178,8 @@ class _Assessment:
     current: list[MedicationUse] = field(default_factory=list)
     #: No adult schedule (under 18).
     no_schedule: bool = False
+    #: Why ``scale`` is below 1 (hepatic impairment, creatinine clearance), for messages.
+    reduced_for: list[str] = field(default_factory=list)
     #: Conditions named by favourable reasons (reworded when the option is avoided).
     favours: list[str] = field(default_factory=list)
 
@@ -310,13 +312,34 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
                 )
         elif renal.crcl_ml_min < 30:
             a.add("option.duloxetine.crcl30", crcl=renal.rounded, basis=renal.basis)
+    if mono.id == "venlafaxine" and renal is not None and renal.crcl_ml_min < 70:
+        # Label: 50 % or more in severe impairment (CrCl < 30) or haemodialysis; at least
+        # 25 % in mild to moderate impairment (both label versions agree on CrCl 30-70).
+        cut = 50 if renal.crcl_ml_min < 30 else 25
+        a.scale = min(a.scale, Decimal(100 - cut) / 100)
+        a.reduced_for.append(f"creatinine clearance {renal.rounded} mL/min")
+        if cut == 50:
+            effect = "the schedule and maximum here are halved."
+        else:
+            # 75 % of the capsule strengths (56.25 mg) is no dose to prescribe: the maximum is
+            # reduced and the prescriber sets the dose.
+            a.no_schedule = True
+            effect = "the maximum here is reduced by 25 %; set the reduced dose individually."
+        a.add(
+            "option.renal.venlafaxine",
+            crcl=renal.rounded,
+            basis=renal.basis,
+            cut=cut,
+            effect=effect,
+        )
 
     # Liver.
     liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
     if liver and mono.id == "duloxetine":
         a.add("option.hepatic.duloxetine", conditions=_names(liver))
     if liver and mono.id == "venlafaxine":
-        a.scale = Decimal("0.5")
+        a.scale = min(a.scale, Decimal("0.5"))
+        a.reduced_for.append(_names(liver))
         a.add("option.hepatic.venlafaxine", conditions=_names(liver))
 
     # Serotonin syndrome: SNRIs, tricyclics, tramadol.
@@ -457,12 +480,11 @@ def _assess_current(
                 frequency=a.band.frequency,
             )
         elif a.scale < 1 and (mono_max is None or at_least <= mono_max):
-            liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
             a.add(
-                "option.current.above_hepatic_max",
+                "option.current.above_reduced_max",
                 daily=shown,
                 limit=format_decimal(cap),
-                conditions=_names(liver),
+                why=", ".join(a.reduced_for),
             )
         else:
             a.add("option.current.above_max", daily=shown, limit=format_decimal(cap))
