@@ -34,13 +34,14 @@ def patient(
     age: int | None = 50,
     sex: str = "female",
     weight_kg: float | None = 70,
-    meds: tuple[str, ...] | list[str] = (),
+    meds: tuple[str | tuple[str, str], ...] | list[str | tuple[str, str]] = (),
     stopped_meds: tuple[tuple[str, date], ...] = (),
     conditions: tuple[str, ...] | list[str] = (),
     creatinine: tuple[float, str] | None = None,
     egfr: float | None = None,
     phenotypes: dict[str, str] | None = None,
     pregnant: bool | None = None,
+    breastfeeding: bool | None = None,
 ) -> Patient:
     labs: list[LabResult] = []
     if creatinine is not None:
@@ -51,7 +52,10 @@ def patient(
         )
     if egfr is not None:
         labs.append(LabResult(kind="egfr", value=egfr, unit="mL/min/1.73m2", date=date(2026, 5, 1)))
-    medications = [MedicationUse(name=m) for m in meds]
+    medications = [
+        MedicationUse(name=m) if isinstance(m, str) else MedicationUse(name=m[0], dose_text=m[1])
+        for m in meds
+    ]
     medications += [MedicationUse(name=m, status="stopped", end=end) for m, end in stopped_meds]
     return Patient(
         id="vignette",
@@ -63,6 +67,7 @@ def patient(
         labs=tuple(labs),
         phenotypes=phenotypes or {},
         pregnant=pregnant,
+        breastfeeding=breastfeeding,
     )
 
 
@@ -82,3 +87,85 @@ def ranked_for(p: Patient, ev: Evidence | None = None) -> tuple[Option, ...]:
 
 def rules_of(option: Option) -> set[str]:
     return {r.rule for r in option.reasons}
+
+
+def fhir_bundle(
+    *,
+    age: int = 50,
+    sex: str = "female",
+    weight_kg: float | None = 70,
+    meds: tuple[tuple[str, str | dict[str, Any] | None], ...] = (),
+    conditions: tuple[str, ...] = (),
+    creatinine_mg_dl: float | None = None,
+) -> dict[str, Any]:
+    """The same kind of patient as a FHIR R4 Bundle (Patient, MedicationStatement with a
+    dosage text, Condition, Observation), read by the real FHIR reader."""
+    ref = {"reference": "Patient/p1"}
+    entries: list[dict[str, Any]] = [
+        {
+            "resource": {
+                "resourceType": "Patient",
+                "id": "p1",
+                "gender": sex,
+                "birthDate": date(AS_OF.year - age, 1, 1).isoformat(),
+            }
+        }
+    ]
+    for i, (name, dose_text) in enumerate(meds):
+        statement: dict[str, Any] = {
+            "resourceType": "MedicationStatement",
+            "id": f"m{i}",
+            "status": "active",
+            "subject": ref,
+            "medicationCodeableConcept": {"text": name},
+        }
+        if isinstance(dose_text, dict):  # a structured Dosage (doseAndRate, timing)
+            statement["dosage"] = [dose_text]
+        elif dose_text:
+            statement["dosage"] = [{"text": dose_text}]
+        entries.append({"resource": statement})
+    for i, text in enumerate(conditions):
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Condition",
+                    "id": f"c{i}",
+                    "subject": ref,
+                    "clinicalStatus": {
+                        "coding": [
+                            {
+                                "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                                "code": "active",
+                            }
+                        ]
+                    },
+                    "code": {"text": text},
+                }
+            }
+        )
+    observations: list[tuple[str, float, str]] = []
+    if weight_kg is not None:
+        observations.append(("29463-7", weight_kg, "kg"))
+    if creatinine_mg_dl is not None:
+        observations.append(("2160-0", creatinine_mg_dl, "mg/dL"))
+    for i, (loinc, value, unit) in enumerate(observations):
+        entries.append(
+            {
+                "resource": {
+                    "resourceType": "Observation",
+                    "id": f"o{i}",
+                    "status": "final",
+                    "subject": ref,
+                    "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+                    "effectiveDateTime": "2026-05-01",
+                    "valueQuantity": {"value": value, "unit": unit},
+                }
+            }
+        )
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def options_for_bundle(bundle: dict[str, Any], ev: Evidence | None = None) -> dict[str, Option]:
+    from ldncare.fhir import patient_from_bundle
+
+    return options_for(patient_from_bundle(bundle), ev)

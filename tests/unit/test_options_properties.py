@@ -155,3 +155,105 @@ def test_every_monograph_cites_known_sources() -> None:
             assert cites and all(c in EV.sources for c in cites)
         if mono.route == "oral":
             assert mono.max_mg is not None and mono.max_mg > Decimal(0)
+
+
+# --- Issue 14 safety invariants ------------------------------------------------------------
+
+from ldncare.core.options import SUITABILITY_ORDER  # noqa: E402
+from tests.options_support import context  # noqa: E402
+
+CURRENT_MEDS = [
+    ("venlafaxine 75 mg", "75 mg once daily"),
+    ("duloxetine 60 mg", "60 mg twice daily"),
+    ("Gabapentin 300 MG Oral Capsule", "300 mg three times a day"),
+    ("pregabalin 150 mg", "150 mg twice daily"),
+    ("amitriptyline 25 mg", "25 mg at night"),
+    ("nortriptyline 10 mg", None),
+    ("tramadol 50 mg", "50 mg every 6 hours"),
+    ("oxycodone 5 mg", "5 mg every 6 hours"),
+    ("desvenlafaxine 50 mg", "50 mg daily"),
+]
+
+taking = st.builds(
+    lambda age, creat, meds, conds: patient(
+        age=age,
+        sex="male",
+        weight_kg=70,
+        creatinine=creat,
+        meds=[m if m[1] else m[0] for m in meds],
+        conditions=conds,
+    ),
+    st.integers(min_value=8, max_value=95),
+    st.one_of(st.none(), st.tuples(st.sampled_from([0.8, 1.4, 2.2, 4.0, 8.0]), st.just("mg/dL"))),
+    st.lists(st.sampled_from(CURRENT_MEDS), max_size=3, unique=True),
+    st.lists(
+        st.sampled_from(
+            ["Bipolar disorder", "History of falls", "Cirrhosis of liver", "Depression"]
+        ),
+        max_size=2,
+        unique=True,
+    ),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(taking)
+def test_a_drug_already_taken_is_never_offered_as_a_new_start(p: object) -> None:
+    for option in options_for(p, EV).values():  # type: ignore[arg-type]
+        mono = EV.monographs[option.drug]
+        if any(mono.matches(m.name) for m in p.medications):  # type: ignore[attr-defined]
+            assert option.suitability == "current"
+            assert option.schedule == ()
+            assert option.advice is not None
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(taking)
+def test_no_schedule_plus_what_is_taken_exceeds_the_maximum(p: object) -> None:
+    """A scheduled option adds nothing on top of the same drug or of its class; its own
+    schedule stays within the patient's maximum."""
+    opts = options_for(p, EV)  # type: ignore[arg-type]
+    for option in opts.values():
+        if not option.schedule:
+            continue
+        mono = EV.monographs[option.drug]
+        taken = [m for m in p.medications if mono.matches(m.name)]  # type: ignore[attr-defined]
+        assert taken == []
+        assert option.max_daily_dose_mg is not None
+        assert all(s.dose_mg <= option.max_daily_dose_mg for s in option.schedule)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(taking)
+def test_under_18_no_option_is_a_plain_adult_start(p: object) -> None:
+    age = p.age_on(AS_OF)  # type: ignore[attr-defined]
+    for option in options_for(p, EV).values():  # type: ignore[arg-type]
+        if age < 18:
+            assert option.schedule == ()
+            assert SUITABILITY_ORDER[option.suitability] >= SUITABILITY_ORDER["caution"] or (
+                option.suitability == "current"
+            )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(taking)
+def test_an_avoided_option_carries_no_favourable_reason(p: object) -> None:
+    for option in options_for(p, EV).values():  # type: ignore[arg-type]
+        if option.suitability == "avoid":
+            assert not any(
+                r.rule.startswith("option.favour.") and r.rule != "option.favour.outweighed"
+                for r in option.reasons
+            )
+            assert option.schedule == ()
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(taking)
+def test_two_drugs_of_one_class_are_never_both_offered(p: object) -> None:
+    """Taking any SNRI, tricyclic or gabapentinoid: no other drug of that class is offered."""
+    opts = options_for(p, EV)  # type: ignore[arg-type]
+    active = [cm for cm in context(p).medications if cm.active]  # type: ignore[arg-type]
+    for cls in ("snri", "tca", "gabapentinoid"):
+        if any(cls in cm.classes for cm in active):
+            in_class = [o for o in opts.values() if EV.monographs[o.drug].drug_class == cls]
+            assert all(o.suitability in ("current", "avoid") for o in in_class), cls

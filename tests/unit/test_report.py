@@ -65,3 +65,17 @@ def test_first_key_consideration_names_the_strongest_recent_source_and_directnes
     years = [sources[cid]["year"] for cid in first["citations"]]
     assert str(max(years)) in first["text"]
     assert "extrapolated" in first["text"] or "not direct" in first["text"]
+
+
+def test_medicine_already_taken_reads_as_current_not_a_new_start() -> None:
+    """Issue 14: venlafaxine on record was shown 'preferred'; the report now says it is
+    already taken and what to do, and an avoided SNRI does not say 'may treat both'."""
+    c = contract((MedicationUse(name="Venlafaxine 75 MG", dose_text="75 mg once daily"),))
+    md = render_markdown(c)
+    assert "already taken, 75 mg/day" in md
+    assert "Venlafaxine (extended release) — preferred" not in md
+    assert "Duloxetine — avoid" in md
+    report = build_report(c)
+    options = next(s for s in report.sections if s.title == "Alternatives and add-ons")
+    dulox = next(x for x in options.sentences if x.label and x.label.startswith("Duloxetine"))
+    assert "may treat both" not in dulox.text

@@ -19,13 +19,46 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ldncare.core.context import ClinicalContext
+from ldncare.core.daily_dose import total_daily
 from ldncare.core.patient import MedicationUse
+from ldncare.core.quantity import format_decimal
 from ldncare.core.renal import RenalFunction, estimate_renal_function
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.monographs import Monograph, RenalBand, Titration
 
-Suitability = Literal["preferred", "suitable", "caution", "avoid"]
-SUITABILITY_ORDER: dict[str, int] = {"preferred": 0, "suitable": 1, "caution": 2, "avoid": 3}
+#: ``current``: the patient already takes this drug - it is reviewed (continue, optimise,
+#: reduce or switch), never offered as a new start. Added to ``ldncare.plan/1`` in issue 14;
+#: the other four values keep their meaning.
+Suitability = Literal["current", "preferred", "suitable", "caution", "avoid"]
+SUITABILITY_ORDER: dict[str, int] = {
+    "current": 0,
+    "preferred": 1,
+    "suitable": 2,
+    "caution": 3,
+    "avoid": 4,
+}
+#: What to do with a current medicine: ``reduce`` (dose above the patient's maximum),
+#: ``switch`` (a contraindication applies), ``review`` (a warning applies), ``optimise`` (below
+#: the usual target), ``continue``.
+Advice = Literal["reduce", "switch", "review", "optimise", "continue"]
+#: Classes of which a second medicine is never added (issue 14): the option's drug class and
+#: the vocabulary class that recognises the medicines of that class.
+SAME_CLASS: dict[str, tuple[str, str]] = {
+    "snri": ("snri", "an SNRI"),
+    "tca": ("tca", "a tricyclic"),
+    "gabapentinoid": ("gabapentinoid", "a gabapentinoid"),
+}
+#: Beers 2023 falls criterion, by option class: what the criterion calls the drugs.
+FALLS_CLASSES = {
+    "gabapentinoid": "antiepileptics such as gabapentinoids",
+    "snri": "antidepressants (SNRIs)",
+    "tca": "antidepressants (tricyclics)",
+    "opioid": "opioids",
+}
+ADULT_AGE = 18
+#: The antidepressant boxed warning covers children, adolescents and young adults; the labels
+#: saw no increase over age 24.
+ANTIDEPRESSANT_YOUNG_MAX_AGE = 24
 
 #: Medicines that add to serotonin syndrome risk (MAOIs are handled on their own).
 SEROTONERGIC_CLASSES = ("ssri", "snri", "tca", "triptan", "lithium", "serotonergic", "tramadol")
@@ -72,6 +105,11 @@ class Option(_Frozen):
     schedule: tuple[ScheduleStep, ...]
     max_daily_dose_mg: Decimal | None
     nnt: Decimal | None = None
+    #: For a current medicine: the records it was recognised in, the daily total when the
+    #: record gives it, and what to do.
+    taking: tuple[str, ...] = ()
+    current_daily_mg: Decimal | None = None
+    advice: Advice | None = None
 
     def citation_ids(self) -> tuple[str, ...]:
         return tuple(c for r in self.reasons for c in r.citations)
@@ -100,6 +138,20 @@ class Option(_Frozen):
             "max_daily_dose_mg": (
                 None if self.max_daily_dose_mg is None else _number(self.max_daily_dose_mg)
             ),
+        } | self._current_contract()
+
+    def _current_contract(self) -> dict[str, Any]:
+        """Only a current medicine carries ``current`` (absent otherwise: plan/1 unchanged)."""
+        if self.suitability != "current":
+            return {}
+        return {
+            "current": {
+                "medicines": list(self.taking),
+                "daily_dose_mg": (
+                    None if self.current_daily_mg is None else _number(self.current_daily_mg)
+                ),
+                "advice": self.advice,
+            }
         }
 
 
@@ -122,6 +174,14 @@ class _Assessment:
     #: Multiplies the first scheduled dose only (CPIC start-dose reductions).
     first_factor: Decimal = Decimal(1)
     band: RenalBand | None = None
+    #: Active records of this very drug: it is current, not a new start.
+    current: list[MedicationUse] = field(default_factory=list)
+    #: No adult schedule (under 18).
+    no_schedule: bool = False
+    #: Why ``scale`` is below 1 (hepatic impairment, creatinine clearance), for messages.
+    reduced_for: list[str] = field(default_factory=list)
+    #: Conditions named by favourable reasons (reworded when the option is avoided).
+    favours: list[str] = field(default_factory=list)
 
     def add(self, rule_id: str, **params: object) -> None:
         rule = self.evidence.rule(rule_id)
@@ -136,8 +196,13 @@ class _Assessment:
             )
         )
 
+    def has(self, severity: str) -> bool:
+        return any(r.severity == severity for r in self.reasons)
+
     @property
     def suitability(self) -> Suitability:
+        if self.current:
+            return "current"
         severities = {r.severity for r in self.reasons}
         if "contraindication" in severities:
             return "avoid"
@@ -157,16 +222,22 @@ def _names(items: Iterable[Any]) -> str:
     return ", ".join(seen)
 
 
-def _other_meds(ctx: ClinicalContext, classes: Iterable[str], drug_id: str) -> list[MedicationUse]:
+def _other_meds(
+    ctx: ClinicalContext, classes: Iterable[str], mono: Monograph
+) -> list[MedicationUse]:
     """Active medicines in any of ``classes``, leaving out the candidate drug itself."""
     out: list[MedicationUse] = []
-    stem = drug_id.split("_")[0]
     for cls in classes:
         for med in ctx.active_meds(cls):
-            if stem in med.name.lower() or med in out:
+            if mono.matches(med.name) or med in out:
                 continue
             out.append(med)
     return out
+
+
+def _current_records(ctx: ClinicalContext, mono: Monograph) -> list[MedicationUse]:
+    """Active records of the candidate drug itself (by generic or brand name)."""
+    return [cm.med for cm in ctx.medications if cm.active and mono.matches(cm.med.name)]
 
 
 def _recent_maoi(ctx: ClinicalContext, start: date) -> list[MedicationUse]:
@@ -200,6 +271,10 @@ def _phenotype(ctx: ClinicalContext, gene: str) -> str | None:
     return None
 
 
+def _is_breastfeeding(ctx: ClinicalContext) -> bool:
+    return bool(ctx.patient.breastfeeding) or bool(ctx.active_conditions("breastfeeding"))
+
+
 def _is_pregnant(ctx: ClinicalContext) -> bool:
     return bool(ctx.patient.pregnant) or bool(ctx.active_conditions("pregnancy"))
 
@@ -207,6 +282,7 @@ def _is_pregnant(ctx: ClinicalContext) -> bool:
 def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, start: date) -> None:
     mono = a.mono
     cls = mono.drug_class
+    a.current = _current_records(ctx, mono)
     if mono.line == "first":
         a.add("option.first_line")
     else:
@@ -214,6 +290,8 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     if cls == "opioid":
         a.add("option.tramadol.rescue_only")
         a.add("option.opioid.not_with_ldn")
+    _assess_age(a, ctx)
+    _assess_duplicates(a, ctx)
 
     # Kidneys: gabapentinoid bands, duloxetine limit.
     if mono.renal_bands or mono.id == "duloxetine":
@@ -234,13 +312,34 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
                 )
         elif renal.crcl_ml_min < 30:
             a.add("option.duloxetine.crcl30", crcl=renal.rounded, basis=renal.basis)
+    if mono.id == "venlafaxine" and renal is not None and renal.crcl_ml_min < 70:
+        # Label: 50 % or more in severe impairment (CrCl < 30) or haemodialysis; at least
+        # 25 % in mild to moderate impairment (both label versions agree on CrCl 30-70).
+        cut = 50 if renal.crcl_ml_min < 30 else 25
+        a.scale = min(a.scale, Decimal(100 - cut) / 100)
+        a.reduced_for.append(f"creatinine clearance {renal.rounded} mL/min")
+        if cut == 50:
+            effect = "the schedule and maximum here are halved."
+        else:
+            # 75 % of the capsule strengths (56.25 mg) is no dose to prescribe: the maximum is
+            # reduced and the prescriber sets the dose.
+            a.no_schedule = True
+            effect = "the maximum here is reduced by 25 %; set the reduced dose individually."
+        a.add(
+            "option.renal.venlafaxine",
+            crcl=renal.rounded,
+            basis=renal.basis,
+            cut=cut,
+            effect=effect,
+        )
 
     # Liver.
     liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
     if liver and mono.id == "duloxetine":
         a.add("option.hepatic.duloxetine", conditions=_names(liver))
     if liver and mono.id == "venlafaxine":
-        a.scale = Decimal("0.5")
+        a.scale = min(a.scale, Decimal("0.5"))
+        a.reduced_for.append(_names(liver))
         a.add("option.hepatic.venlafaxine", conditions=_names(liver))
 
     # Serotonin syndrome: SNRIs, tricyclics, tramadol.
@@ -248,7 +347,7 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
         maoi = _recent_maoi(ctx, start)
         if maoi:
             a.add("option.serotonergic.maoi", meds=_names(maoi))
-        others = [m for m in _other_meds(ctx, SEROTONERGIC_CLASSES, mono.id) if m not in maoi]
+        others = [m for m in _other_meds(ctx, SEROTONERGIC_CLASSES, mono) if m not in maoi]
         if others:
             a.add("option.serotonergic.caution", meds=_names(others))
 
@@ -261,7 +360,7 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
         _assess_tca(a, ctx)
 
     if cls == "gabapentinoid":
-        cns = _other_meds(ctx, CNS_DEPRESSANT_CLASSES, mono.id)
+        cns = _other_meds(ctx, CNS_DEPRESSANT_CLASSES, mono)
         if cns:
             a.add("option.gabapentinoid.cns_depressant", meds=_names(cns))
         lungs = _conditions(ctx, "respiratory_disease")
@@ -278,18 +377,153 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     if mono.route == "oral" and _is_pregnant(ctx):
         a.add("option.pregnancy")
 
+    if _is_breastfeeding(ctx):
+        if mono.id == "pregabalin":
+            a.add("option.breastfeeding.pregabalin")
+        elif cls == "opioid":
+            a.add("option.breastfeeding.tramadol")
+        elif mono.route == "oral":
+            a.add("option.breastfeeding.weigh")
+
+    if cls in ("snri", "tca"):
+        bipolar = _conditions(ctx, "bipolar")
+        if bipolar:
+            a.add("option.antidepressant.bipolar", conditions=_names(bipolar))
+    if cls == "snri":
+        glaucoma = _conditions(ctx, "angle_closure_glaucoma")
+        if glaucoma:
+            a.add("option.snri.glaucoma", conditions=_names(glaucoma))
+    age = ctx.age
+    falls = list(dict.fromkeys(ctx.ever_conditions("falls")))
+    if cls in FALLS_CLASSES and falls and age is not None and age >= 65:
+        a.add("option.falls.beers", age=age, conditions=_names(falls), kind=FALLS_CLASSES[cls])
+    cyp2d6 = _phenotype(ctx, "CYP2D6")
+    if cls == "opioid" and cyp2d6 == "poor":
+        a.add("option.cpic.tramadol_poor")
+    elif cls == "opioid" and cyp2d6 == "ultrarapid":
+        a.add("option.cpic.tramadol_ultrarapid")
+    if mono.id == "venlafaxine" and cyp2d6 == "poor":
+        a.add("option.cpic.venlafaxine_poor")
+
     # Comorbidities that favour a choice.
     if cls == "snri":
         depression = _conditions(ctx, "depression")
         if depression:
             a.add("option.favour.depression", conditions=_names(depression))
+            a.favours.append(_names(depression))
         anxiety = _conditions(ctx, "anxiety")
         if anxiety:
             a.add("option.favour.anxiety", conditions=_names(anxiety))
+            a.favours.append(_names(anxiety))
     if cls == "tca":
         insomnia = _conditions(ctx, "insomnia")
         if insomnia:
             a.add("option.favour.insomnia", conditions=_names(insomnia))
+            a.favours.append(_names(insomnia))
+
+
+def _assess_age(a: _Assessment, ctx: ClinicalContext) -> None:
+    """Under 18 nothing is an adult start; tramadol is avoided; antidepressants carry the
+    boxed warning up to 24."""
+    age = ctx.age
+    if age is None:
+        if a.mono.titration is not None:
+            a.add("option.age.unknown")
+        return
+    if age < ADULT_AGE:
+        a.no_schedule = True
+        a.add("option.age.under18", age=age)
+        if a.mono.drug_class == "opioid":
+            a.add("option.tramadol.under18", age=age)
+    if age <= ANTIDEPRESSANT_YOUNG_MAX_AGE and a.mono.drug_class in ("snri", "tca"):
+        a.add("option.antidepressant.young", age=age)
+
+
+def _assess_duplicates(a: _Assessment, ctx: ClinicalContext) -> None:
+    """A second drug of the same class is never added; tramadol is never added to an opioid."""
+    cls = a.mono.drug_class
+    if cls in SAME_CLASS:
+        vocab_class, kind = SAME_CLASS[cls]
+        others = _other_meds(ctx, (vocab_class,), a.mono)
+        if others:
+            a.add("option.same_class", meds=_names(others), kind=kind)
+    if cls == "opioid":
+        opioids = _other_meds(ctx, ("opioid",), a.mono)
+        if opioids:
+            a.add("option.tramadol.opioid", meds=_names(opioids))
+
+
+def _assess_current(
+    a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, cap: Decimal | None
+) -> Decimal | None:
+    """A drug already taken: check the recorded dose against this patient's maximum."""
+    dose = total_daily(a.current)
+    a.add("option.current.taking", meds=_names(a.current))
+    at_least = dose.at_least_mg
+    shown = (
+        format_decimal(dose.daily_mg)
+        if dose.daily_mg is not None
+        else f"at least {format_decimal(at_least)}"
+        if at_least is not None
+        else "?"
+    )
+    mono_max = a.mono.max_mg
+    if at_least is not None and cap is not None and at_least > cap:
+        if a.band is not None and renal is not None and at_least > a.band.daily_max.mg_value:
+            a.add(
+                "option.current.above_renal_max",
+                daily=shown,
+                limit=format_decimal(a.band.daily_max.mg_value),
+                crcl=renal.rounded,
+                basis=renal.basis,
+                band=a.band.label,
+                frequency=a.band.frequency,
+            )
+        elif a.scale < 1 and (mono_max is None or at_least <= mono_max):
+            a.add(
+                "option.current.above_reduced_max",
+                daily=shown,
+                limit=format_decimal(cap),
+                why=", ".join(a.reduced_for),
+            )
+        else:
+            a.add("option.current.above_max", daily=shown, limit=format_decimal(cap))
+    elif dose.daily_mg is None and cap is not None:
+        a.add(
+            "option.current.dose_unknown",
+            meds=_names(a.current),
+            limit=format_decimal(cap),
+        )
+    return dose.daily_mg
+
+
+def _advice(a: _Assessment, daily: Decimal | None) -> Advice:
+    rules = {r.rule for r in a.reasons}
+    if any(r.startswith("option.current.above") for r in rules):
+        return "reduce"
+    if a.has("contraindication"):
+        return "switch"
+    if daily is None or any(
+        r.severity == "warning" and r.rule != "option.second_line" for r in a.reasons
+    ):
+        return "review"
+    usual = a.mono.usual_target
+    if (
+        daily is not None
+        and a.band is None
+        and usual is not None
+        and daily < usual.min.mg_value * a.scale
+    ):
+        return "optimise"
+    return "continue"
+
+
+def _outweigh_favours(a: _Assessment, favours: list[str]) -> None:
+    """An avoided option keeps no favourable reason that could read as a recommendation."""
+    if not favours or not a.has("contraindication"):
+        return
+    a.reasons = [r for r in a.reasons if not r.rule.startswith("option.favour.")]
+    a.add("option.favour.outweighed", conditions=", ".join(dict.fromkeys(favours)))
 
 
 def _assess_tca(a: _Assessment, ctx: ClinicalContext) -> None:
@@ -299,12 +533,15 @@ def _assess_tca(a: _Assessment, ctx: ClinicalContext) -> None:
     heart = _conditions(ctx, "cardiac_conduction", "heart_disease")
     if heart:
         a.add("option.tca.conduction", conditions=_names(heart))
-    qt = _other_meds(ctx, ("qt_prolonging",), a.mono.id)
+    qt = _other_meds(ctx, ("qt_prolonging",), a.mono)
     if qt:
         a.add("option.tca.qt_drugs", meds=_names(qt))
     glaucoma = _conditions(ctx, "angle_closure_glaucoma")
     if glaucoma:
         a.add("option.tca.glaucoma", conditions=_names(glaucoma))
+    liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
+    if liver:
+        a.add("option.tca.hepatic", conditions=_names(liver))
     retention = _conditions(ctx, "urinary_retention")
     if retention:
         a.add("option.tca.urinary_retention", conditions=_names(retention))
@@ -336,7 +573,7 @@ def _doses_per_day(t: Titration, dose: Decimal) -> int:
 
 def _schedule(a: _Assessment, start: date, cap: Decimal | None) -> tuple[ScheduleStep, ...]:
     t = a.mono.titration
-    if t is None or a.suitability == "avoid":
+    if t is None or a.suitability in ("avoid", "current") or a.no_schedule:
         return ()
     if a.band is not None:
         # Reduced renal band: start at the band's lowest daily dose; titrate within the band
@@ -392,6 +629,8 @@ def assess_option(
         cap = mono.max_mg * a.scale
         if a.band is not None:
             cap = min(cap, a.band.daily_max.mg_value * a.scale)
+    daily = _assess_current(a, ctx, renal, cap) if a.current else None
+    _outweigh_favours(a, a.favours)
     return Option(
         drug=mono.id,
         name=mono.name,
@@ -401,7 +640,14 @@ def assess_option(
         schedule=_schedule(a, start, cap),
         max_daily_dose_mg=None if cap is None else cap.normalize() + Decimal(0),
         nnt=mono.nnt.value if mono.nnt else None,
+        taking=tuple(dict.fromkeys(_med_label(m) for m in a.current)),
+        current_daily_mg=daily,
+        advice=_advice(a, daily) if a.current else None,
     )
+
+
+def _med_label(med: MedicationUse) -> str:
+    return med.name + (f" ({med.dose_text})" if med.dose_text else "")
 
 
 def rank_options(ctx: ClinicalContext, evidence: Evidence, *, start: date) -> tuple[Option, ...]:

@@ -11,6 +11,7 @@ are not in the bibliography.
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Iterator
 from decimal import Decimal
 from importlib.abc import Traversable
@@ -141,6 +142,9 @@ class NumberNeeded(_Strict):
 class Monograph(_Strict):
     id: str = Field(pattern=r"^[a-z0-9_]+$")
     name: str
+    #: Names a recorded medicine is recognised by (generic, brands). Each entry matches when
+    #: all of its words appear as whole words in the medicine's name ("lidocaine patch").
+    names: tuple[str, ...] = ()
     drug_class: DrugClass
     line: Line
     route: Route
@@ -184,6 +188,12 @@ class Monograph(_Strict):
         if bands and (bands[0].min_crcl != 0 or bands[-1].max_crcl is not None):
             raise ValueError("renal bands must cover CrCl 0 to unbounded")
         return self
+
+    def matches(self, medicine_name: str) -> bool:
+        """Is a recorded medicine called ``medicine_name`` this drug?"""
+        words = set(re.sub(r"[^a-z0-9]+", " ", medicine_name.lower()).split())
+        entries = self.names or (self.id.split("_")[0],)
+        return any(set(entry.lower().split()) <= words for entry in entries)
 
     @property
     def max_mg(self) -> Decimal | None:

@@ -426,7 +426,7 @@ def _medication(
                          f"{dosage_key}[0].doseAndRate[0].doseQuantity")  # fmt: skip
                 if isinstance(q.get("value"), int | float):
                     unit = q.get("unit") or q.get("code") or ""
-                    dose_text = f"{q['value']} {unit}".strip()
+                    dose_text = f"{q['value']} {unit}".strip() + _timing_text(first.get("timing"))
     return MedicationUse(
         name=name, codes=codes, status=status, start=start, end=end, dose_text=dose_text
     )
@@ -542,6 +542,33 @@ def _extensions(patient: Mapping[str, Any], where: _Where) -> dict[str, Any]:
     if phenotypes:
         out["phenotypes"] = phenotypes
     return out
+
+
+#: FHIR R4 timing abbreviations that say how many doses a day (value set
+#: timing-abbreviation); written out so that the daily total of a current dose can be read.
+_TIMING_CODES = {"QD": "once a day", "BID": "twice a day", "TID": "three times a day",
+                 "QID": "four times a day", "AM": "once a day", "PM": "once a day",
+                 "QOD": "every other day"}  # fmt: skip
+
+
+def _timing_text(timing: Any) -> str:
+    """The dose frequency of a structured Timing as words to append to the dose (" 3 times a
+    day", " every 6 hours", " twice a day"); empty when no daily total can be read from it."""
+    if not isinstance(timing, Mapping):
+        return ""
+    repeat = timing.get("repeat")
+    if isinstance(repeat, Mapping):
+        freq, period, unit = repeat.get("frequency"), repeat.get("period"), repeat.get("periodUnit")
+        if isinstance(freq, int) and freq > 0 and period in (1, None) and unit == "d":
+            return f" {freq} times a day"
+        if freq in (1, None) and isinstance(period, int | float) and period > 0 and unit == "h":
+            return f" every {period:g} hours"
+    code = timing.get("code")
+    if isinstance(code, Mapping):
+        for coding in code.get("coding") or []:
+            if isinstance(coding, Mapping) and coding.get("code") in _TIMING_CODES:
+                return " " + _TIMING_CODES[str(coding["code"])]
+    return ""
 
 
 def medication_from_resource(

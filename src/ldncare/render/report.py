@@ -107,8 +107,7 @@ def build_report(contract: dict[str, Any]) -> Report:
                         " ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
                         nums([c for r in o["reasons"] for c in r["citations"]]),
                         o["drug"],
-                        label=f"{o.get('name') or o['drug']} — {o['suitability']}"
-                        + ("" if o["combinable_with_ldn"] else " (not with LDN)"),
+                        label=_option_label(o),
                     )
                     for o in options
                 ),
@@ -151,3 +150,28 @@ def build_report(contract: dict[str, Any]) -> Report:
             else {}
         ),
     )
+
+
+#: How each advice for a medicine already taken reads in a report.
+_ADVICE = {
+    "reduce": "reduce the dose",
+    "switch": "switch",
+    "review": "review",
+    "optimise": "optimise the dose",
+    "continue": "continue",
+}
+
+
+def _option_label(o: dict[str, Any]) -> str:
+    """``Duloxetine — preferred``; a medicine already taken reads ``Gabapentin — already
+    taken, 900 mg/day: reduce the dose`` (never as a new start)."""
+    name = o.get("name") or o["drug"]
+    current = o.get("current")
+    if o["suitability"] == "current" and current:
+        daily = current.get("daily_dose_mg")
+        dose = "" if daily is None else f", {daily:g} mg/day"
+        advice = _ADVICE.get(current.get("advice") or "", "review")
+        label = f"{name} — already taken{dose}: {advice}"
+    else:
+        label = f"{name} — {o['suitability']}"
+    return label + ("" if o["combinable_with_ldn"] else " (not with LDN)")
