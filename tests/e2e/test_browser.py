@@ -217,7 +217,7 @@ def test_api_docs_render_with_no_request_leaving_the_server(server: str, browser
     response = page.goto(f"{server}/docs")
     assert response is not None and response.status == 200
     page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
-    assert "ldncare API" in page.locator(".swagger-ui .info .title").inner_text()
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("ldncare")
     page.wait_for_selector(".opblock", timeout=15_000)  # operations read from /openapi.json
     assert page.locator(".opblock").count() > 10
     assert elsewhere == []
