@@ -30,6 +30,26 @@ pip_install() {
 if [ ! -f "$stamp" ]; then
   pip_install --require-hashes -r "$lock"
   pip_install --no-deps -e .
+  # Nothing beyond the locks: a package left from an older install (the former torch extra, a
+  # pin that was dropped) is removed. The dev tools stay when `make run` follows `make test`.
+  mapfile -t stale < <(.venv/bin/python - requirements/runtime.lock requirements/dev.lock <<'PY'
+import importlib.metadata as md
+import re
+import sys
+
+def norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+locked = {norm(re.split(r"[=\[ ;]", line)[0]) for lock in sys.argv[1:] for line in open(lock)
+          if re.match(r"[A-Za-z0-9]", line)}
+keep = locked | {"pip", "setuptools", "wheel", "ldncare"}
+print("\n".join(sorted({norm(d.metadata["Name"]) for d in md.distributions()} - keep)))
+PY
+  )
+  if [ "${#stale[@]}" -gt 0 ] && [ -n "${stale[0]}" ]; then
+    echo "bootstrap: removing packages not in requirements/*.lock: ${stale[*]}"
+    .venv/bin/python -m pip uninstall --quiet --yes "${stale[@]}"
+  fi
   .venv/bin/python -m pip check >/dev/null || { .venv/bin/python -m pip check; exit 1; }
   .venv/bin/python -c "import ldncare" # fail loudly if the install did not work
   rm -f .venv/.installed-*
