@@ -4,8 +4,8 @@ The CDC Opioid Prescribing Support implementation guide publishes its value sets
 opioid analgesics, extended-release opioids, buprenorphine and methadone, benzodiazepines,
 naloxone, and SNOMED CT / ICD-10-CM codes of opioid misuse disorders and of conditions
 documenting substance misuse) as a CC0 FHIR Bundle. We keep
-``{code: display}`` of the value sets we use so that the app never needs the shared folder at run
-time.
+``{code: display}`` of the value sets we use so that the app never needs the whole bundle at run
+time. The bundle itself is kept as a test fixture (tests/fixtures/drug-classes/, CC0).
 
 Usage::
 
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_BUNDLE = ROOT.parent / "shared/data/drug-classes/opioid-cds-terminology-bundle.json"
+DEFAULT_BUNDLE = ROOT / "tests/fixtures/drug-classes/opioid-cds-terminology-bundle.json"
 TARGET = ROOT / "src/ldncare/evidence/data/vocabulary/opioid_rxnorm.json"
 
 #: value-set id in the bundle -> (our key, ldncare classes the codes carry)

@@ -1,23 +1,27 @@
-"""Where the external test material lives: ``../shared/data`` beside the project root.
+"""Where the test material lives: ``tests/fixtures/`` inside the repository.
 
-CI clones the project into another folder with a copy of ``shared/`` beside it, so the path is
-found relative to this file, never as an absolute path. ``LDNCARE_SHARED`` overrides it.
+The files are public, permissively licensed data copied byte for byte from their upstream
+projects (``tests/fixtures/SOURCES.md`` gives origin and licence for each part), so a clone
+alone runs every test. The module keeps its old name so that tests importing it need no change.
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = Path(os.environ.get("LDNCARE_SHARED", ROOT.parent / "shared")) / "data"
-SYNTHEA = SHARED / "synthea"
-CDC_TERMINOLOGY = SHARED / "drug-classes" / "opioid-cds-terminology-bundle.json"
-FHIR_EXAMPLES = SHARED / "fhir-examples"
-CDS_HOOKS = SHARED / "cds-hooks"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SYNTHEA = FIXTURES / "synthea"
+CDC_TERMINOLOGY = FIXTURES / "drug-classes" / "opioid-cds-terminology-bundle.json"
+FHIR_EXAMPLES = FIXTURES / "fhir-examples"
+R4_EXAMPLES = FHIR_EXAMPLES / "hl7.fhir.r4.examples-4.0.1"
+CDC_EXAMPLES = FHIR_EXAMPLES / "hl7-cdc-opioid-cpg"
+CDS_HOOKS = FIXTURES / "cds-hooks"
 
-if not SHARED.is_dir():  # pragma: no cover - a broken checkout, not a test outcome
-    raise RuntimeError(f"external test material not found at {SHARED}; set LDNCARE_SHARED")
+#: How many Synthea patient Bundles are vendored (the index lists them and one practitioner file).
+SYNTHEA_PATIENTS = 8
+
+if not SYNTHEA.is_dir():  # pragma: no cover - a broken checkout, not a test outcome
+    raise RuntimeError(f"test fixtures not found at {FIXTURES}: the checkout is incomplete")
 
 
 def synthea_bundles() -> list[Path]:

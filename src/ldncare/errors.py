@@ -26,6 +26,11 @@ class InvalidInput(LdncareError):
     """Input (patient file, FHIR bundle, option, diary entry) is malformed or out of range."""
 
 
+class MissingFile(InvalidInput):
+    """A file named in the input does not exist. The CLI exits 1 for it ("a file could not be
+    used"), like any other file it cannot read; elsewhere it is bad input like its parent."""
+
+
 class UnknownMedication(LdncareError):
     """A medication name or code could not be resolved where resolution is required."""
 

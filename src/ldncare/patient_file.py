@@ -25,7 +25,7 @@ from ldncare.core.patient import (
     Patient,
 )
 from ldncare.core.quantity import parse_dose
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, MissingFile
 from ldncare.fhir.patient_bundle import patient_from_bundle
 
 __all__ = ["load_patient", "parse_patient_file", "patient_from_data"]
@@ -321,7 +321,7 @@ def load_patient(path: Path) -> Patient:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise InvalidInput(f"patient file {path} does not exist") from None
+        raise MissingFile(f"patient file {path} does not exist") from None
     except IsADirectoryError:
         raise InvalidInput(f"patient file {path} is a directory") from None
     except UnicodeDecodeError:

@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,4 +194,33 @@ def test_patient_cannot_open_another_patients_page(server: str, browser: object)
     assert api.status == 404
     own = context.request.get(f"{server}/api/patients/{me['patient_id']}")
     assert own.status == 200
+    context.close()
+
+
+def test_api_docs_render_with_no_request_leaving_the_server(server: str, browser: object) -> None:
+    """A clinic network is often closed: Swagger UI must render from ldncare's own assets."""
+    context = browser.new_context()  # type: ignore[attr-defined]
+    elsewhere: list[str] = []
+
+    def only_local(route: Any) -> None:
+        url = route.request.url
+        if url.startswith((server + "/", "data:")):
+            route.continue_()
+        else:  # what a closed network does: nothing outside answers
+            elsewhere.append(url)
+            route.abort()
+
+    context.route("**/*", only_local)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    response = page.goto(f"{server}/docs")
+    assert response is not None and response.status == 200
+    page.wait_for_selector(".swagger-ui .info .title", timeout=15_000)
+    assert page.locator(".swagger-ui .info .title").inner_text().startswith("ldncare")
+    page.wait_for_selector(".opblock", timeout=15_000)  # operations read from /openapi.json
+    assert page.locator(".opblock").count() > 10
+    assert elsewhere == []
+    assert not [e for e in errors if "Content Security Policy" in e], errors
+    page.screenshot(path=str(SHOTS / "api-docs.png"))
     context.close()

@@ -77,6 +77,8 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ("GET", "/docs"): (Req("/docs"), everyone(200)),
     ("GET", "/docs/oauth2-redirect"): (Req("/docs/oauth2-redirect"), everyone(200)),
     ("GET", "/static"): (Req("/static/ldncare.css"), everyone(200)),
+    ("GET", "/static/apidocs"): (Req("/static/apidocs/swagger-ui-bundle.js"), everyone(200)),
+    ("GET", "/favicon.ico"): (Req("/favicon.ico"), everyone(200)),
     # --- API: session ----------------------------------------------------------------------------
     ("GET", "/api/session"): (Req("/api/session"), everyone(200)),
     ("POST", "/api/session"): (

@@ -1,6 +1,6 @@
 """CDS Hooks 2.0 service: discovery, the three hooks (with prefetch and with the FHIR-server
 fallback against a fake server), JWT, CORS, malformed requests, and every real request under
-../shared/data/cds-hooks answered without a 500."""
+tests/fixtures/cds-hooks answered without a 500."""
 
 from __future__ import annotations
 

@@ -129,13 +129,14 @@ def test_a_folder_with_no_export_file_is_an_error_naming_the_files_read(
 ) -> None:
     folder = tmp_path / "export"
     folder.mkdir()
-    (folder / "bundle.json").write_text(json.dumps({"resourceType": "Bundle"}))
+    # (A folder of .json Bundles is read Bundle by Bundle: test_cli_polish.py.)
+    (folder / "patients.csv").write_text("id,name\n")
     code, _, err = _run("import", str(folder))
     assert code == EXIT_INVALID
     assert "no export file" in err and "Patient.ndjson" in err
     for suffix in (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz"):
         assert suffix in err
-    assert "bundle.json" in err and "giving the file itself" in err
+    assert "patients.csv" in err
 
 
 def test_import_help_documents_the_exit_statuses() -> None:

@@ -21,7 +21,7 @@ from ldncare.store import repository
 from ldncare.store.db import open_engine
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
 from ldncare.store.population import pop_condition, pop_lab, pop_medication, pop_patient
-from tests.shared_data import SYNTHEA, synthea_bundles
+from tests.shared_data import SYNTHEA, SYNTHEA_PATIENTS, synthea_bundles
 
 AS_OF = date(2026, 1, 1)
 INDEX = {row["file"]: row for row in json.loads((SYNTHEA / "_INDEX.json").read_text())}
@@ -95,7 +95,7 @@ def synthea_store(
 
 
 def test_all_synthea_bundles_are_there() -> None:
-    assert len(BUNDLES) == 28
+    assert len(BUNDLES) == SYNTHEA_PATIENTS
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.name[:24])

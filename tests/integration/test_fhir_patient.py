@@ -13,11 +13,8 @@ import pytest
 from ldncare.errors import InvalidInput
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir import patient_from_bundle
-from tests.shared_data import SHARED as DATA
+from tests.shared_data import CDC_EXAMPLES, R4_EXAMPLES, SYNTHEA, SYNTHEA_PATIENTS
 
-SYNTHEA = DATA / "synthea"
-R4_EXAMPLES = DATA / "fhir-examples/hl7.fhir.r4.examples-4.0.1"
-CDC_EXAMPLES = DATA / "fhir-examples/hl7-cdc-opioid-cpg/input/examples"
 INDEX = {row["file"]: row for row in json.loads((SYNTHEA / "_INDEX.json").read_text())}
 BUNDLES = sorted(
     p.name
@@ -39,7 +36,7 @@ PATIENT = {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate
 
 
 def test_all_synthea_bundles_are_present() -> None:
-    assert len(BUNDLES) == 28
+    assert len(BUNDLES) == SYNTHEA_PATIENTS
 
 
 @pytest.mark.parametrize("name", BUNDLES)

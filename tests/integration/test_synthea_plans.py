@@ -20,7 +20,7 @@ from ldncare.cli import app
 from ldncare.evidence.loader import load_evidence
 from ldncare.fhir.patient_bundle import patient_from_bundle
 from ldncare.planning import make_plan
-from tests.shared_data import CDC_TERMINOLOGY, synthea_bundles
+from tests.shared_data import CDC_TERMINOLOGY, SYNTHEA_PATIENTS, synthea_bundles
 
 AS_OF = date(2026, 11, 25)
 BUNDLES = synthea_bundles()
@@ -65,7 +65,7 @@ def rules(contract: dict[str, Any]) -> set[str]:
 
 
 def test_there_are_synthea_bundles_to_test() -> None:
-    assert len(BUNDLES) >= 25
+    assert len(BUNDLES) == SYNTHEA_PATIENTS
 
 
 @pytest.mark.parametrize("path", BUNDLES, ids=lambda p: p.name[:24])

@@ -12,9 +12,9 @@ from ldncare.core.patient import Coding, Condition, MedicationUse
 from ldncare.core.vocabulary import MEDICATION_CLASSES, MedicationVocabulary, Vocabulary
 from ldncare.errors import EvidenceError
 from ldncare.evidence.vocabulary import load_vocabulary
-from tests.shared_data import SHARED
+from tests.shared_data import CDC_TERMINOLOGY
 
-CDC_BUNDLE = SHARED / "drug-classes/opioid-cds-terminology-bundle.json"
+CDC_BUNDLE = CDC_TERMINOLOGY
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 SNOMED = "http://snomed.info/sct"
 

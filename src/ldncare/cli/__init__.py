@@ -21,6 +21,8 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Plain help: paragraphs re-wrapped to the terminal, flags without a '<bool>' type column.
+    rich_markup_mode=None,
 )
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -46,7 +48,7 @@ def handle_errors(func: F) -> F:
     """Map the core's exceptions to one stderr line and an exit code, in one place."""
     import functools
 
-    from ldncare.errors import NotFound
+    from ldncare.errors import MissingFile, NotFound
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -54,6 +56,8 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NotFound as exc:
             fail(str(exc), EXIT_NOT_FOUND)
+        except MissingFile as exc:
+            fail(str(exc), EXIT_FAILED)
         except LdncareError as exc:
             fail(str(exc))
         except OSError as exc:

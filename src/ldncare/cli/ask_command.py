@@ -21,7 +21,9 @@ def register(app: typer.Typer) -> None:
     @app.command("ask")
     @handle_errors
     def ask(
-        question: Annotated[str, typer.Argument(help="The question, in quotes.")],
+        question: Annotated[
+            str, typer.Argument(metavar="QUESTION", help="The question, in quotes.")
+        ],
         patient: Annotated[
             Path | None,
             typer.Option(

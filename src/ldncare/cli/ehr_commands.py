@@ -52,9 +52,10 @@ def _engine(url: str | None = None) -> Engine:
 def _run_import(
     engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1
 ) -> ImportReport:
-    from ldncare.errors import InvalidInput
     from ldncare.fhir.importer import import_bundle, import_ndjson
 
+    if path.is_dir() and not ndjson and (bundles := _bundle_files(path)) is not None:
+        return _import_bundle_folder(engine, path, bundles)
     if ndjson or path.is_dir():
         if quiet:
             return import_ndjson(engine, path, _actor(), workers=workers)
@@ -83,12 +84,18 @@ def _run_import(
                 bar.update(tasks[phase], completed=done, total=total)
 
             return import_ndjson(engine, path, _actor(), progress, workers=workers)
+    return import_bundle(engine, _read_json(path), _actor())
+
+
+def _read_json(path: Path) -> Any:
+    from ldncare.errors import InvalidInput
+
     data = path.read_bytes()
     # A byte order mark is how many Windows tools start UTF-8 text; it is not part of the
     # JSON (the NDJSON reader drops it too). The offset of a bad byte still counts it.
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        bundle = json.loads(data[bom:].decode("utf-8"))
+        return json.loads(data[bom:].decode("utf-8"))
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError as exc:
@@ -96,7 +103,83 @@ def _run_import(
             f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
             f"{exc.start + bom}); a FHIR JSON Bundle must be encoded in UTF-8"
         ) from None
-    return import_bundle(engine, bundle, _actor())
+
+
+_NDJSON_SUFFIXES = (".ndjson", ".ndjson.gz", ".jsonl", ".jsonl.gz")
+_NDJSON_NOT_READ = " (not NDJSON, or a resource type ldncare does not use)"
+
+
+def _bundle_files(folder: Path) -> list[Path] | None:
+    """The ``.json`` files of a folder of FHIR Bundles (such as Synthea's ``output/fhir``), or
+    None when the folder is a Bulk Data export (it holds NDJSON files) or holds no ``.json``."""
+    files = sorted(p for p in folder.iterdir() if p.is_file())
+    if any(p.name.lower().endswith(_NDJSON_SUFFIXES) for p in files):
+        return None
+    return [p for p in files if p.suffix.lower() == ".json"] or None
+
+
+def _import_bundle_folder(engine: Engine, folder: Path, bundles: list[Path]) -> ImportReport:
+    """Import every patient Bundle of ``folder``, one file at a time, into one report.
+
+    A Bundle without a Patient (Synthea's ``practitionerInformation*.json`` and
+    ``hospitalInformation*.json``, a Bundle of terminology) and every file that is not a
+    ``.json`` are listed as not read, with the reason; a ``.json`` that is not a FHIR Bundle is
+    a problem of the import (it may be a patient that was meant to be imported).
+    """
+    import dataclasses
+    import time
+
+    from ldncare.errors import InvalidInput
+    from ldncare.fhir.importer import ImportIssue, ImportReport, import_bundle
+
+    started = time.perf_counter()
+    total = ImportReport()
+    wanted = set(bundles)
+    total.ignored_files += [
+        f"{p.name} (not a .json Bundle)"
+        for p in sorted(folder.iterdir())
+        if p.is_file() and p not in wanted
+    ]
+    for path in bundles:
+        try:
+            bundle = _read_json(path)
+        except InvalidInput as exc:
+            total.errors.append(ImportIssue("Bundle", None, None, exc.message, where=path.name))
+            continue
+        if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
+            kind = bundle.get("resourceType") if isinstance(bundle, dict) else None
+            what = f"a {kind} resource" if isinstance(kind, str) else "not a FHIR resource"
+            total.errors.append(
+                ImportIssue("Bundle", None, None, f"not a FHIR Bundle ({what})", where=path.name)
+            )
+            continue
+        types = _entry_types(bundle)
+        if "Patient" not in types:
+            held = ", ".join(sorted(types)) or "no resources"
+            total.ignored_files.append(f"{path.name} (a Bundle without a Patient: {held})")
+            continue
+        part = import_bundle(engine, bundle, _actor())
+        total.files.append(path.name)
+        total.bytes_read += path.stat().st_size
+        for f in dataclasses.fields(part):
+            value = getattr(part, f.name)
+            if f.name == "errors":
+                total.errors += [
+                    dataclasses.replace(e, where=f"{path.name} {e.where}" if e.where else path.name)
+                    for e in value
+                ]
+            elif isinstance(value, int) and f.name != "bytes_read":
+                setattr(total, f.name, getattr(total, f.name) + value)
+    total.seconds = time.perf_counter() - started
+    return total
+
+
+def _entry_types(bundle: dict[str, Any]) -> set[str]:
+    entries = bundle.get("entry")
+    if not isinstance(entries, list):
+        return set()
+    types = (e.get("resource", {}).get("resourceType") for e in entries if isinstance(e, dict))
+    return {t for t in types if isinstance(t, str)}
 
 
 def _console(err: bool = False) -> Any:
@@ -129,10 +212,9 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
         table.add_row("time", f"{report.seconds:.2f} s ({rate:,.0f} patients/s)")
     console.print(table)
     if report.ignored_files:
-        console.print(
-            "Files not read (not NDJSON, or a resource type ldncare does not use): "
-            + ", ".join(report.ignored_files)
-        )
+        # A Bulk export lists bare file names; a folder of Bundles gives each file's reason.
+        why = "" if all(f.endswith(")") for f in report.ignored_files) else _NDJSON_NOT_READ
+        console.print(f"Files not read{why}: " + ", ".join(report.ignored_files))
     if report.errors:
         errors = Table(title="Not imported", show_header=True)
         for col in ("resource", "field", "problem", "patient", "where"):
@@ -218,7 +300,11 @@ def register(app: typer.Typer) -> None:
     @_errors
     def import_command(
         path: Annotated[
-            Path, typer.Argument(help="A FHIR Bundle (.json) or a Bulk Data export folder.")
+            Path,
+            typer.Argument(
+                metavar="PATH",
+                help="A FHIR Bundle (.json), a folder of Bundles, or a Bulk Data export folder.",
+            ),
         ],
         ndjson: Annotated[
             bool,
@@ -236,6 +322,11 @@ def register(app: typer.Typer) -> None:
         ] = 1,
     ) -> None:
         """Import patients from FHIR R4 into the store (re-import updates, never duplicates).
+
+        PATH is a FHIR Bundle (.json), a folder of Bundles (such as Synthea's output/fhir: every
+        patient Bundle is imported; a Bundle without a Patient, like Synthea's practitioner and
+        hospital files, and any other file is listed as not read), or a Bulk Data export folder
+        (NDJSON).
 
         A patient with an invalid resource is not imported at all; each invalid resource is
         listed with its type, id and field, and the rest of the import goes on. A Bulk export
@@ -260,8 +351,12 @@ def register(app: typer.Typer) -> None:
             fail(
                 f"no patient imported: {left_out}"
                 if left_out is not None
-                else f"no patient imported: {path} holds no Patient resource (a Bulk export "
-                "needs Patient resources in its Patient file, one per line)",
+                else f"no patient imported: {path} holds no Patient resource ("
+                + (
+                    "none of its Bundles holds a Patient; the files not read are listed above)"
+                    if path.is_dir() and not ndjson and _bundle_files(path) is not None
+                    else "a Bulk export needs Patient resources in its Patient file, one per line)"
+                ),
                 EXIT_FAILED,
             )
         if left_out is None:

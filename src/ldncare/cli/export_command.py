@@ -14,7 +14,10 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     @handle_errors
     def export(
-        patient: Annotated[str, typer.Argument(help="Stored patient: internal id or external id.")],
+        patient: Annotated[
+            str,
+            typer.Argument(metavar="PATIENT", help="Stored patient: internal id or external id."),
+        ],
         fhir: Annotated[
             bool, typer.Option("--fhir", help="FHIR R4 JSON Bundle (the only format).")
         ] = True,

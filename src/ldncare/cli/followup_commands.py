@@ -64,7 +64,7 @@ diary_app = typer.Typer(help="Record the daily diary while trying LDN.", no_args
 @patient_app.command("add")
 @_errors
 def patient_add(
-    file: Annotated[Path, typer.Argument(help="Patient file (JSON or YAML).")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="Patient file (JSON or YAML).")],
     start: Annotated[
         str | None, typer.Option(help="First LDN day of the plan (YYYY-MM-DD); default today.")
     ] = None,
@@ -107,7 +107,7 @@ def patient_list() -> None:
 @patient_app.command("show")
 @_errors
 def patient_show(
-    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
 ) -> None:
     """Show a patient, its plan versions and diary size."""
     from ldncare.store import repository
@@ -152,7 +152,7 @@ def _side_effects(values: list[str]) -> list[dict[str, str]]:
 @diary_app.command("add")
 @_errors
 def diary_add(
-    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
     day: Annotated[str, typer.Option(help="Day recorded (YYYY-MM-DD).")],
     pain_avg: Annotated[int | None, typer.Option(help="Average pain, 0-10.")] = None,
     pain_worst: Annotated[int | None, typer.Option(help="Worst pain, 0-10.")] = None,
@@ -163,8 +163,9 @@ def diary_add(
     side_effect: Annotated[
         list[str] | None,
         typer.Option(
+            metavar="EFFECT:SEVERITY",
             help="effect:severity, repeatable. Effects: vivid_dreams, sleep_disturbance, "
-            "headache, nausea_gi, other; severity: mild, moderate, severe."
+            "headache, nausea_gi, other; severity: mild, moderate, severe.",
         ),
     ] = None,
     dose_taken: Annotated[
@@ -210,8 +211,8 @@ def diary_add(
 @diary_app.command("import")
 @_errors
 def diary_import(
-    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
-    file: Annotated[Path, typer.Argument(help="CSV file with a header row.")],
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
+    file: Annotated[Path, typer.Argument(metavar="FILE", help="CSV file with a header row.")],
     today: Annotated[
         str | None, typer.Option(help="Today's date for the future-date check (default: today).")
     ] = None,
@@ -233,7 +234,7 @@ def diary_import(
 @diary_app.command("export")
 @_errors
 def diary_export(
-    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
     out: Annotated[Path | None, typer.Option(help="Write to this file instead of stdout.")] = None,
 ) -> None:
     """Export the diary as CSV."""
@@ -282,7 +283,7 @@ def _review_text(a: ResponseAssessment) -> str:
 
 
 def review(
-    patient: Annotated[str, typer.Argument(help="Patient id or external id.")],
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
     format: Annotated[ReviewFormat, typer.Option("--format", help="Output format.")] = (
         ReviewFormat.text
     ),

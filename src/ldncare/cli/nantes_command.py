@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from ldncare.cli import dump_json, emit, handle_errors
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, MissingFile
 
 
 def read_answers(path: Path) -> dict[str, bool | None]:
@@ -17,7 +17,7 @@ def read_answers(path: Path) -> dict[str, bool | None]:
     import yaml
 
     if not path.is_file():
-        raise InvalidInput(f"Nantes answers file {path} does not exist")
+        raise MissingFile(f"Nantes answers file {path} does not exist")
     try:
         raw: Any = yaml.safe_load(path.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
@@ -36,10 +36,12 @@ def register(app: typer.Typer) -> None:
             typer.Option("--answers", help="YAML/JSON file: item id -> true/false/null."),
         ] = None,
         yes: Annotated[
-            list[str] | None, typer.Option("--yes", help="Item id answered yes. Repeatable.")
+            list[str] | None,
+            typer.Option("--yes", metavar="ID", help="Item id answered yes. Repeatable."),
         ] = None,
         no: Annotated[
-            list[str] | None, typer.Option("--no", help="Item id answered no. Repeatable.")
+            list[str] | None,
+            typer.Option("--no", metavar="ID", help="Item id answered no. Repeatable."),
         ] = None,
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:

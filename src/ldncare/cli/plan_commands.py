@@ -32,7 +32,9 @@ SlowOpt = Annotated[
 ]
 HoldOpt = Annotated[
     list[str] | None,
-    typer.Option("--hold", help="Hold a step longer: STEP:DAYS, e.g. 2:7. Repeatable."),
+    typer.Option(
+        "--hold", metavar="STEP:DAYS", help="Hold a step longer: STEP:DAYS, e.g. 2:7. Repeatable."
+    ),
 ]
 MorningOpt = Annotated[
     bool, typer.Option("--morning", help="Take the dose in the morning instead of at bedtime.")
@@ -93,7 +95,10 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def plan(
         patient_file: Annotated[
-            Path, typer.Argument(help="FHIR R4 Bundle (JSON) or patient file (JSON/YAML).")
+            Path,
+            typer.Argument(
+                metavar="PATIENT_FILE", help="FHIR R4 Bundle (JSON) or patient file (JSON/YAML)."
+            ),
         ],
         format: Annotated[
             PlanFormat, typer.Option("--format", "-f", help="Output format.")
@@ -232,14 +237,13 @@ def register(app: typer.Typer) -> None:
     def sources(
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     ) -> None:
-        """List the bibliography behind every ldncare statement and rule."""
+        """List the bibliography behind every ldncare statement and rule, best evidence first:
+        by certainty (grade), then kind of source (guideline, systematic review, trial, ...),
+        then the newest."""
         from ldncare.evidence.loader import load_evidence
-        from ldncare.evidence.models import EVIDENCE_RANK
 
         ev = load_evidence()
-        ranked = sorted(
-            ev.sources.values(), key=lambda s: (EVIDENCE_RANK[s.evidence_type], -s.year)
-        )
+        ranked = sorted(ev.sources.values(), key=lambda s: s.best_first)
         if json_out:
             emit(dump_json([s.model_dump() for s in ranked]), None)
             return

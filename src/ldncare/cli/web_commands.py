@@ -136,7 +136,8 @@ def serve(
 @user_app.command("add")
 def user_add(
     username: Annotated[
-        str, typer.Argument(help="Login name (lower-case letters, digits, . _ -).")
+        str,
+        typer.Argument(metavar="USERNAME", help="Login name (lower-case letters, digits, . _ -)."),
     ],
     role: Annotated[Role, typer.Option(help="What the account may do.")],
     clinic: Annotated[str | None, typer.Option(help="Clinic id (required for clinicians).")] = None,

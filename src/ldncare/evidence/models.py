@@ -41,6 +41,8 @@ EVIDENCE_RANK: dict[str, int] = {
     "expert_review": 7,
 }
 Grade = Literal["high", "moderate", "low", "very_low"]
+#: Certainty of the evidence (GRADE), best first.
+GRADE_RANK: dict[str, int] = {"high": 0, "moderate": 1, "low": 2, "very_low": 3}
 Population = Literal[
     "pudendal_neuralgia",
     "neuropathic_pain",
@@ -81,6 +83,12 @@ class Source(_Strict):
     @property
     def rank(self) -> int:
         return EVIDENCE_RANK[self.evidence_type]
+
+    @property
+    def best_first(self) -> tuple[int, int, int, str]:
+        """Sort key of "best evidence first": certainty (grade), then the kind of source, then
+        the newest, then the id (so the order is total)."""
+        return (GRADE_RANK[self.grade], self.rank, -self.year, self.id)
 
     def reference_text(self) -> str:
         """Vancouver-style one-line reference."""

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import base64
 import gc
+import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Callable
 from datetime import date
 from importlib import resources
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import APIRouter, FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import FileResponse, HTMLResponse
 from sqlalchemy.engine import Engine
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -40,13 +47,13 @@ SECURITY_HEADERS = {
         "frame-ancestors 'none'"
     ),
 }
-#: The interactive API docs (Swagger UI) load their script and style from a CDN and start with
-#: an inline script; they show no patient data. Only /docs gets this policy.
-DOCS_CSP = (
-    "default-src 'self'; img-src 'self' data: https://fastapi.tiangolo.com; "
-    "style-src 'self' https://cdn.jsdelivr.net; "
-    "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; frame-ancestors 'none'"
-)
+#: The interactive API docs (Swagger UI) are served from the package, so /docs works on a closed
+#: network: script and style from /static/apidocs/ (the fastapi-offline package ships them), the
+#: favicon from /favicon.ico. The page starts Swagger UI with one inline script, allowed by its
+#: hash (see _docs_page); it shows no patient data.
+DOCS_ASSETS = "/static/apidocs"
+_DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
+FAVICON = "/favicon.ico"
 
 
 _SECURITY_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
@@ -76,14 +83,14 @@ class SessionAndHeaders:
         state = scope.setdefault("state", {})
         state["user"] = await run_in_threadpool(load_user, self.engine, data) if has_user else None
         state["csrf"] = data["c"] if data else ""
-        docs = scope["path"] == "/docs"
+        docs = scope["path"] == "/docs" and self.owner.state.docs_csp
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", ()))
                 present = {name.lower() for name, _ in headers}
                 if docs and _CSP not in present:
-                    headers.append((_CSP, DOCS_CSP.encode()))
+                    headers.append((_CSP, self.owner.state.docs_csp))
                     present.add(_CSP)
                 headers += [(k, v) for k, v in _SECURITY_HEADER_BYTES if k not in present]
                 message = {**message, "headers": headers}
@@ -102,7 +109,7 @@ def create_app(
         title="ldncare",
         version="0.1.0",
         description="Clinical decision support for low-dose naltrexone: JSON API and pages.",
-        docs_url="/docs",
+        docs_url=None,  # served below from the package's own assets, not from a CDN
         redoc_url=None,
     )
     app.state.settings = settings
@@ -134,6 +141,9 @@ def create_app(
     # Outermost: bodies over the limit are refused with 413 before anything reads them.
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     static = resources.files("ldncare.web") / "static"
+    _add_docs(app, static_path=Path(str(static)))
+    # Before /static: a mount matches every path under it.
+    app.mount(DOCS_ASSETS, StaticFiles(directory=_DOCS_STATIC), name="apidocs")
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     # Routes match in order: the EHR-facing CDS Hooks first, so its calls skip the page routes.
     app.include_router(cds_router)
@@ -141,6 +151,53 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     return app
+
+
+def _docs_page(openapi_url: str) -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url=openapi_url,
+        title="ldncare API",
+        oauth2_redirect_url="/docs/oauth2-redirect",
+        swagger_js_url=f"{DOCS_ASSETS}/swagger-ui-bundle.js",
+        swagger_css_url=f"{DOCS_ASSETS}/swagger-ui.css",
+        swagger_favicon_url=FAVICON,
+        # No badge from the online validator: nothing on the page leaves this host.
+        swagger_ui_parameters={"validatorUrl": None},
+    )
+
+
+def _inline_script_csp(page: bytes) -> bytes:
+    """The /docs policy: only this origin, plus the page's own inline script(s) by hash."""
+    hashes = " ".join(
+        "'sha256-" + base64.b64encode(hashlib.sha256(script).digest()).decode() + "'"
+        for script in re.findall(rb"<script>(.*?)</script>", page, flags=re.S)
+    )
+    return (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; "
+        f"script-src 'self' {hashes}; object-src 'none'; base-uri 'none'; "
+        "frame-ancestors 'none'"
+    ).encode()
+
+
+def _add_docs(app: FastAPI, *, static_path: Path) -> None:
+    """/docs (Swagger UI), its OAuth2 redirect page and /favicon.ico, all served locally."""
+    page = bytes(_docs_page(app.openapi_url or "/openapi.json").body)
+    app.state.docs_csp = _inline_script_csp(page)
+    favicon = static_path / "favicon.ico"
+
+    @app.get("/docs", include_in_schema=False)
+    async def swagger_ui() -> HTMLResponse:
+        return HTMLResponse(page)
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def swagger_ui_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
+
+    @app.get(FAVICON, include_in_schema=False)
+    async def favicon_ico() -> FileResponse:
+        return FileResponse(
+            favicon, media_type="image/x-icon", headers={"Cache-Control": "max-age=86400"}
+        )
 
 
 #: What ``ldncare serve --workers N`` gives uvicorn: each worker calls it to build its app.

@@ -30,6 +30,7 @@ from ldncare.web.auth import (
     require_clinician,
 )
 from ldncare.web.charts import diary_chart_svg
+from ldncare.web.labels import diary_error_text
 from ldncare.web.queries import patient_summaries
 from ldncare.web.service import (
     Adjustment,
@@ -519,7 +520,7 @@ async def me_diary_save(request: Request) -> Response:
     try:
         await _save_diary(request, user, _own_id(user))
     except InvalidInput as exc:
-        return await _run(_diary_error, request, str(exc))
+        return await _run(_diary_error, request, diary_error_text(exc))
     return _redirect("/me/diary?msg=saved")
 
 
@@ -541,7 +542,7 @@ def me_help(request: Request) -> Response:
 def sources_page(request: Request) -> Response:
     deps.user(request)
     evidence = load_evidence()
-    items = sorted(evidence.sources.values(), key=lambda s: (s.rank, -s.year))
+    items = sorted(evidence.sources.values(), key=lambda s: s.best_first)
     return page(request, "sources.html.j2", sources=items, source=None, citing=[])
 
 

@@ -9,15 +9,19 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from ldncare.web.labels import side_effect_label
+
 
 @functools.cache
 def environment() -> Environment:
-    return Environment(
+    env = Environment(
         loader=PackageLoader("ldncare.web", "templates"),
         autoescape=select_autoescape(["html", "xml", "j2"]),
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["side_effect"] = side_effect_label
+    return env
 
 
 def render_text(name: str, **context: Any) -> str:
