@@ -434,3 +434,26 @@ def test_mild_alt_rise_keeps_the_existing_rule() -> None:
     plan = from_file("pn-raised-alt.yaml")
     assert "ldn.hepatic.enzymes" in rules(plan)
     assert "ldn.hepatic.enzymes_marked" not in rules(plan)
+
+
+# -- edge cases found on review -----------------------------------------------------------------
+@pytest.mark.parametrize(
+    "text", ["History of kratom use", "Kratom use disorder, in remission", "Former kratom user"]
+)
+def test_active_problem_list_entry_worded_as_past_kratom_use_asks_rather_than_stops(
+    text: str,
+) -> None:
+    plan = from_bundle(condition(text))
+    assert "ldn.opioid_acting.history" in rules(plan, "warning")
+    assert "ldn.opioid_acting.condition" not in rules(plan)
+
+
+def test_kratom_entered_in_error_is_not_asked_about() -> None:
+    plan = from_bundle(med_statement("Kratom", status="entered-in-error"))
+    assert "ldn.opioid_acting.ask" not in rules(plan)
+
+
+def test_stopped_opioid_dated_in_the_future_counts_from_that_date() -> None:
+    plan = from_bundle(med_request("Oxycodone 5 mg", status="stopped", authored="2026-12-01"))
+    assert_no_ldn_schedule(plan)
+    assert "2026-12-11" in message(plan, "ldn.opioid.washout_assumed")

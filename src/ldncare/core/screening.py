@@ -192,6 +192,11 @@ def check_age(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 # --- safety-screen (issue 14) ----------------------------------------------------------------
 
 
+#: Problem-list wording that records a past use while the entry itself stays "active"
+#: ("History of kratom use", "Kratom use disorder, in remission").
+_PAST_WORDING = re.compile(r"\b(history of|h/o|former|past|previous|in remission)\b", re.I)
+
+
 def _stop_date_missing(med: MedicationUse) -> bool:
     """A medicine recorded as taken and ended, with no end date."""
     return med.status in _ENDED_STATUSES and med.end is None
@@ -211,7 +216,7 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
         if not _stop_date_missing(med):
             continue
         status = med.status
-        if med.start is None or med.start > ctx.as_of:
+        if med.start is None:
             yield finding(ev, "ldn.opioid.stop_unknown", medication=med.name, status=status)
             continue
         days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
@@ -229,13 +234,14 @@ def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]
     """Kratom / 7-OH: the vocabulary classes them as opioids (so check_opioids stops LDN while
     they are used and applies the washout); this asks about unlisted use and reads the
     problem list, where "kratom use" or "kratom dependence" is often the only trace."""
-    listed = [m.med for m in ctx.medications if "opioid_acting_substance" in m.classes]
-    for med in listed:
-        yield finding(ev, "ldn.opioid_acting.ask", medication=med.name)
+    for m in ctx.medications:
+        if "opioid_acting_substance" in m.classes and m.med.status != "entered-in-error":
+            yield finding(ev, "ldn.opioid_acting.ask", medication=m.med.name)
     for cond in ctx.conditions:
         if "kratom_use" not in cond.classes:
             continue
-        rule = "ldn.opioid_acting.condition" if cond.active else "ldn.opioid_acting.history"
+        current = cond.active and not _PAST_WORDING.search(cond.condition.display)
+        rule = "ldn.opioid_acting.condition" if current else "ldn.opioid_acting.history"
         yield finding(ev, rule, condition=cond.condition.display)
 
 
