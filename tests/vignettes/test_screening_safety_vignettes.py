@@ -457,3 +457,26 @@ def test_stopped_opioid_dated_in_the_future_counts_from_that_date() -> None:
     plan = from_bundle(med_request("Oxycodone 5 mg", status="stopped", authored="2026-12-01"))
     assert_no_ldn_schedule(plan)
     assert "2026-12-11" in message(plan, "ldn.opioid.washout_assumed")
+
+
+def test_transplant_or_ms_drug_gets_one_warning_not_also_the_generic_note() -> None:
+    transplant = from_file("pn-kidney-transplant-tacrolimus-mycophenolate.yaml")
+    assert "ldn.immunosuppressant" not in rules(transplant)
+    ms = from_file("pn-ms-gilenya.yaml")
+    assert "ldn.immunosuppressant" not in rules(ms)
+    # Without a transplant or MS drug the generic note stays.
+    assert "ldn.immunosuppressant" in rules(from_file("pn-tacrolimus.yaml"))
+
+
+def test_marked_rise_without_a_unit_reads_cleanly() -> None:
+    plan = from_bundle(
+        {
+            "resourceType": "Observation",
+            "status": "final",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"coding": [{"system": LOINC, "code": "1742-6"}]},
+            "valueQuantity": {"value": 200},
+            "referenceRange": [{"high": {"value": 40}}],
+        }
+    )
+    assert "ALT is 200, more than 3 times" in message(plan, "ldn.hepatic.enzymes_marked")

@@ -137,6 +137,7 @@ def check_liver(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
                 test=label,
                 value=f"{lab.value:g}",
                 unit=lab.unit or "",
+                amount=f"{lab.value:g} {lab.unit or ''}".strip(),
                 limit=f"{lab.upper_limit:g}",
             )
 
@@ -175,8 +176,13 @@ def check_thyroid(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 
 
 def check_immune(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    # A transplant or an MS drug gets the stronger warning of check_transplant_and_ms instead.
+    if ctx.ever_conditions("organ_transplant"):
+        return
+    ms_drugs = {id(m) for m in ctx.active_meds("ms_dmt")}
     for med in ctx.active_meds("immunosuppressant"):
-        yield finding(ev, "ldn.immunosuppressant", medication=med.name)
+        if id(med) not in ms_drugs:
+            yield finding(ev, "ldn.immunosuppressant", medication=med.name)
 
 
 def check_age(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
