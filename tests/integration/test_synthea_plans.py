@@ -83,7 +83,15 @@ def test_every_synthea_bundle_plans_and_active_cdc_opioids_decide_eligibility(
     else:
         assert "ldn.opioid.active" not in rules(contract)
     if any(is_cdc_opioid(mr) and mr.get("status") != "active" for mr in med_requests(bundle)):
-        assert rules(contract) & {"ldn.opioid.history", "ldn.opioid.washout"}
+        # Issue 14: an ended opioid without an end date is reported with its assumed stop date
+        # (or as undated), not as plain history.
+        assert rules(contract) & {
+            "ldn.opioid.history",
+            "ldn.opioid.washout",
+            "ldn.opioid.washout_assumed",
+            "ldn.opioid.stop_assumed",
+            "ldn.opioid.stop_unknown",
+        }
 
 
 def _bundle_with_opioid() -> tuple[dict[str, Any], int]:

@@ -245,7 +245,8 @@ def test_a_raised_alt_typed_on_the_form_is_flagged_against_the_stored_upper_limi
     latest = after.latest_lab("alt")
     assert latest is not None
     assert (latest.value, latest.date, latest.upper_limit) == (120, TODAY, 35)
-    assert "ldn.hepatic.enzymes" in _rules(world, pid)
+    # 120 U/L is more than 3 times the stored limit of 35: the marked-rise rule (issue 14).
+    assert "ldn.hepatic.enzymes_marked" in _rules(world, pid)
 
 
 def test_no_upper_limit_is_carried_from_a_result_in_another_unit() -> None:

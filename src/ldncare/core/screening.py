@@ -21,6 +21,13 @@ from ldncare.evidence.models import Evidence
 OLDER_ADULT_AGE = 65
 #: eGFR (mL/min/1.73 m²) below which kidney function is reduced (CKD G3a and worse, KDIGO).
 EGFR_REDUCED = 60.0
+#: Age below which the naltrexone label says safe use is not established (label_naltrexone).
+ADULT_AGE = 18
+#: ALT/AST above this multiple of the upper limit of normal is a marked rise (livertox_naltrexone).
+MARKED_ENZYME_RISE = 3.0
+#: Statuses of a medicine that was taken and has ended; without an end date, when it ended is
+#: unknown (cancelled, not-taken and entered-in-error records were never taken).
+_ENDED_STATUSES = frozenset({"stopped", "completed"})
 
 Check = Callable[[ClinicalContext, Evidence], Iterator[Finding]]
 
@@ -82,7 +89,9 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
             end_date=med.end.isoformat(),
             earliest_start=(med.end + timedelta(days=days)).isoformat(),
         )
-    history = tuple(m for m in past if all(m is not r for r, _ in recent))
+    history = tuple(
+        m for m in past if all(m is not r for r, _ in recent) and not _stop_date_missing(m)
+    )
     if history:
         yield finding(ev, "ldn.opioid.history", medication=_names(history))
 
@@ -121,12 +130,14 @@ def check_liver(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
             and lab.upper_limit is not None
             and lab.value > lab.upper_limit
         ):
+            marked = lab.value > MARKED_ENZYME_RISE * lab.upper_limit
             yield finding(
                 ev,
-                "ldn.hepatic.enzymes",
+                "ldn.hepatic.enzymes_marked" if marked else "ldn.hepatic.enzymes",
                 test=label,
                 value=f"{lab.value:g}",
                 unit=lab.unit or "",
+                amount=f"{lab.value:g} {lab.unit or ''}".strip(),
                 limit=f"{lab.upper_limit:g}",
             )
 
@@ -166,8 +177,13 @@ def check_thyroid(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 
 
 def check_immune(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    # A transplant or an MS drug gets the stronger warning of check_transplant_and_ms instead.
+    if ctx.ever_conditions("organ_transplant"):
+        return
+    ms_drugs = {id(m) for m in ctx.active_meds("ms_dmt")}
     for med in ctx.active_meds("immunosuppressant"):
-        yield finding(ev, "ldn.immunosuppressant", medication=med.name)
+        if id(med) not in ms_drugs:
+            yield finding(ev, "ldn.immunosuppressant", medication=med.name)
 
 
 def check_age(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
@@ -180,8 +196,107 @@ def check_age(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         yield finding(ev, "ldn.frailty")
 
 
+# --- safety-screen (issue 14) ----------------------------------------------------------------
+
+
+#: Problem-list wording that records a past use while the entry itself stays "active"
+#: ("History of kratom use", "Kratom use disorder, in remission").
+_PAST_WORDING = re.compile(r"\b(history of|h/o|former|past|previous|in remission)\b", re.I)
+
+
+def _stop_date_missing(med: MedicationUse) -> bool:
+    """A medicine recorded as taken and ended, with no end date."""
+    return med.status in _ENDED_STATUSES and med.end is None
+
+
+def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    """A stopped opioid without a stop date is not assumed old.
+
+    The latest date the record holds for it (its start: authoredOn, effective start or
+    dateAsserted in FHIR) stands in for the stop date; with no date at all the clinician is
+    asked. The model keeps one start date per medicine, so that is the latest date available.
+    """
+    free = ev.ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    for med in ctx.past_meds("opioid"):
+        if not _stop_date_missing(med):
+            continue
+        status = med.status
+        if med.start is None:
+            yield finding(ev, "ldn.opioid.stop_unknown", medication=med.name, status=status)
+            continue
+        days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
+        earliest = med.start + timedelta(days=days)
+        values = {"medication": med.name, "status": status, "last_date": med.start.isoformat()}
+        if earliest > ctx.as_of:
+            yield finding(
+                ev, "ldn.opioid.washout_assumed", earliest_start=earliest.isoformat(), **values
+            )
+        else:
+            yield finding(ev, "ldn.opioid.stop_assumed", **values)
+
+
+def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    """Kratom / 7-OH: the vocabulary classes them as opioids (so check_opioids stops LDN while
+    they are used and applies the washout); this asks about unlisted use and reads the
+    problem list, where "kratom use" or "kratom dependence" is often the only trace."""
+    for m in ctx.medications:
+        if "opioid_acting_substance" in m.classes and m.med.status != "entered-in-error":
+            yield finding(ev, "ldn.opioid_acting.ask", medication=m.med.name)
+    for cond in ctx.conditions:
+        if "kratom_use" not in cond.classes:
+            continue
+        current = cond.active and not _PAST_WORDING.search(cond.condition.display)
+        rule = "ldn.opioid_acting.condition" if current else "ldn.opioid_acting.history"
+        yield finding(ev, rule, condition=cond.condition.display)
+
+
+def check_transplant_and_ms(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    transplants = ctx.ever_conditions("organ_transplant")
+    if transplants:
+        drugs = _names(ctx.active_meds("immunosuppressant"))
+        yield finding(
+            ev,
+            "ldn.immunosuppressant.transplant",
+            condition=transplants[0].display,
+            on_drugs=f" with {drugs}" if drugs else "",
+        )
+    for med in ctx.active_meds("ms_dmt"):
+        yield finding(ev, "ldn.immunosuppressant.ms_dmt", medication=med.name)
+
+
+def check_opioid_companions(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    for m in ctx.medications:
+        # A product that itself contains an opioid (buprenorphine/naloxone) is already a stop.
+        if not m.active or "opioid_companion" not in m.classes or "opioid" in m.classes:
+            continue
+        reason = (
+            "for opioid-induced constipation"
+            if "opioid_antagonist" not in m.classes
+            else "as an overdose rescue for people who take opioids"
+        )
+        yield finding(ev, "ldn.opioid_companion", medication=m.med.name, reason=reason)
+    for med in ctx.active_meds("opioid_antidiarrheal"):
+        yield finding(ev, "ldn.opioid_antidiarrheal", medication=med.name)
+
+
+def check_adult(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    age = ctx.age
+    if age is None:
+        yield finding(ev, "ldn.age.unconfirmed")
+    elif age < ADULT_AGE:
+        yield finding(ev, "ldn.age.minor", age=age)
+
+
+# --- end safety-screen ----------------------------------------------------------------------
+
+
 CHECKS: tuple[Check, ...] = (
     check_opioids,
+    check_opioid_stop_date,
+    check_opioid_acting,
+    check_opioid_companions,
     check_surgery,
     check_addiction,
     check_liver,
@@ -189,7 +304,9 @@ CHECKS: tuple[Check, ...] = (
     check_pregnancy,
     check_thyroid,
     check_immune,
+    check_transplant_and_ms,
     check_age,
+    check_adult,
     check_indication,
 )
 

@@ -130,6 +130,11 @@ class MedicationVocabulary:
             extra = frozenset(_str_list(entry.get("classes"), where))
             self._add_phrase(str(brand), _Phrase(ings, extra), where)
         self._max_words = max(len(p.split()) for p in self._phrases)
+        # Classes that also count when named only in the free dose text (a supplement statement
+        # whose dosage says "kratom powder 2 g"): a substance named there is being taken.
+        self._free_text_classes = frozenset(
+            _str_list(drugs.get("free_text_classes"), "drugs.yaml free_text_classes")
+        )
         self._rules = tuple(self._parse_rules(drugs.get("rules")))
 
         # Codes of the CDC value sets: classes of the set plus what their display names say.
@@ -222,7 +227,8 @@ class MedicationVocabulary:
     def _lookup(self, med: MedicationUse) -> tuple[frozenset[str], tuple[str, ...]]:
         codes = med.rxnorm_codes
         text = " ".join([med.name, *(c.display for c in med.codes if c.display)])
-        key = (text, codes)
+        free = med.dose_text if self._free_text_classes and med.dose_text else ""
+        key = (text + "\x00" + free, codes)
         hit = self._cache.get(key)
         if hit is not None:
             return hit
@@ -234,11 +240,23 @@ class MedicationVocabulary:
             for ing in self._code_ingredients.get(code, ()):
                 if ing not in ingredients:
                     ingredients.append(ing)
+        if free:
+            self._add_free_text(free, classes, ingredients)
         result = (frozenset(classes), tuple(ingredients))
         if len(self._cache) >= _CACHE_LIMIT:
             self._cache.clear()
         self._cache[key] = result
         return result
+
+    def _add_free_text(self, free: str, classes: set[str], ingredients: list[str]) -> None:
+        """Add ingredients named in the dose text whose classes are free-text classes."""
+        match = self._scan(free)
+        for ing in match.ingredients:
+            ing_classes = _close(self._ingredient_classes[ing], self._implies)
+            if ing_classes & self._free_text_classes:
+                classes |= ing_classes
+                if ing not in ingredients:
+                    ingredients.append(ing)
 
     # -- public API -------------------------------------------------------------------------
     def classify(self, med: MedicationUse) -> frozenset[str]:
