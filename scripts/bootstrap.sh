@@ -11,8 +11,7 @@ if [ ! -x .venv/bin/python ]; then
   .venv/bin/python -m pip install --quiet --upgrade pip
 fi
 spec="."
-# The test suite also exercises the optional semantic re-ranking of `ldncare ask`.
-[ "$extra" = "dev" ] && spec=".[dev,embeddings]"
+[ "$extra" = "dev" ] && spec=".[dev]"
 stamp=".venv/.installed-$(sha1sum pyproject.toml | cut -c1-12)-${extra:-run}"
 if [ ! -f "$stamp" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e "$spec" 2>&1 \

@@ -11,8 +11,7 @@ import functools
 from collections.abc import Mapping
 from typing import Any
 
-from ldncare.ask import semantic
-from ldncare.ask.index import AskIndex, Retrieval, _index_text
+from ldncare.ask.index import AskIndex, Retrieval
 from ldncare.ask.synonyms import load_synonyms
 from ldncare.core.answer import Answer, compose_answer, not_covered
 from ldncare.errors import InvalidInput
@@ -27,12 +26,6 @@ MAX_QUESTION_CHARS = 1000
 def ask_index() -> AskIndex:
     """The index over the shipped evidence base, built once per process."""
     return AskIndex.build(load_evidence(), load_synonyms())
-
-
-@functools.cache
-def _semantic_scorer() -> semantic.SemanticScorer:
-    index = ask_index()
-    return semantic.SemanticScorer([_index_text(d.statement) for d in index.documents])
 
 
 def _check(question: str) -> str:
@@ -50,13 +43,9 @@ def _check(question: str) -> str:
     return text
 
 
-def search(question: str, *, semantic_rerank: bool | None = None) -> Retrieval:
+def search(question: str) -> Retrieval:
     """Rank the evidence base for ``question`` (what :func:`answer_question` composes from)."""
-    text = _check(question)
-    bonuses = None
-    if semantic.requested(semantic_rerank) and semantic.available():
-        bonuses = _semantic_scorer().bonuses(text)
-    return ask_index().search(text, semantic=bonuses)
+    return ask_index().search(_check(question))
 
 
 def answer_question(
@@ -64,12 +53,11 @@ def answer_question(
     *,
     plan_contract: Mapping[str, Any] | None = None,
     top_k: int = DEFAULT_TOP_K,
-    semantic_rerank: bool | None = None,
 ) -> Answer:
     """Answer ``question`` in the reference form; with ``plan_contract`` add the patient context."""
     if top_k < 1:
         raise InvalidInput(f"top_k must be at least 1, not {top_k}", field="top_k")
-    found = search(question, semantic_rerank=semantic_rerank)
+    found = search(question)
     text = " ".join(question.split())
     if not found.covered:
         return not_covered(text, found.closest_topics)

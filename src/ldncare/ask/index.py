@@ -161,8 +161,8 @@ class AskIndex:
             names=tuple(frozenset(normalizer.document_terms(_drug_name(s))) for s in statements),
         )
 
-    def search(self, question: str, *, semantic: Sequence[float] | None = None) -> Retrieval:
-        """Rank the evidence for ``question``; ``semantic`` adds per-document similarity bonuses."""
+    def search(self, question: str) -> Retrieval:
+        """Rank the evidence for ``question``."""
         terms = tuple(self.normalizer.query_terms(question))
         query = list(dict.fromkeys(t.stem for t in terms))
         # Numbers ("50 mg", "type 1") say nothing about whether the topic is covered.
@@ -197,8 +197,6 @@ class AskIndex:
             doc = self.documents[int(i)]
             relevance = bm25 / top
             score = relevance + W_QUALITY * doc.quality + W_RECENCY * doc.recency
-            if semantic is not None:
-                score += semantic[int(i)]
             hit = Hit(doc.statement, bm25, relevance, score)
             named = self.names[int(i)]
             relevant = (
