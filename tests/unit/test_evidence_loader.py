@@ -173,6 +173,25 @@ def test_statement_citing_nothing_is_refused(tmp_path: Path) -> None:
     assert str(info.value) == (f"statement {sid!r} cites no source; every clinical claim needs one")
 
 
+@pytest.mark.parametrize("tag", ["subjects", "facets"])
+def test_untagged_statement_is_refused(tmp_path: Path, tag: str) -> None:
+    root = _core_copy(tmp_path / "data")
+    path = root / "statements" / "ldn.yaml"
+    entries = _load_yaml(path)
+    assert isinstance(entries, list)
+    del entries[2][tag]
+    _dump_yaml(path, entries)
+    with pytest.raises(EvidenceError, match=f"untagged statement: add '{tag}'"):
+        load_evidence_from(root)
+
+
+def test_statement_with_an_unknown_facet_is_refused(tmp_path: Path) -> None:
+    root = _core_copy(tmp_path / "data")
+    _edit_statement(root, "ldn.yaml", 2, facets=["dose", "astrology"])
+    with pytest.raises(EvidenceError, match="unknown facet 'astrology'"):
+        load_evidence_from(root)
+
+
 def test_unknown_source_id_is_refused(tmp_path: Path) -> None:
     root = _core_copy(tmp_path / "data")
     sid = _edit_statement(root, "response.yaml", 1, citations=["dworkin2008", "nosuchsource"])

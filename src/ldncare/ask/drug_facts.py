@@ -21,6 +21,18 @@ _CLASS_LABEL = {
     "opioid": "opioid",
     "topical": "topical treatment",
 }
+#: The question facets each monograph part answers.
+_FACETS: dict[str, tuple[str, ...]] = {
+    "dosing": ("dose",),
+    "renal": ("organ", "dose"),
+    "hepatic": ("organ", "warnings"),
+    "contraindications": ("warnings",),
+    "cautions": ("warnings",),
+    "interactions": ("interactions",),
+    "side_effects": ("side_effects",),
+    "nnt": ("evidence",),
+    "with_ldn": ("interactions",),
+}
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}
 
 
@@ -56,6 +68,8 @@ def _statement(
         text=text,
         citations=cites,
         population="neuropathic_pain" if part in {"dosing", "nnt"} else "general",
+        subjects=(mono.id, mono.drug_class, *(("ldn",) if part == "with_ldn" else ())),
+        facets=_FACETS[part],
     )
 
 
