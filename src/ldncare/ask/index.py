@@ -123,6 +123,8 @@ class AskIndex:
 
     def __post_init__(self) -> None:
         self._drug_mask = np.array([d.statement.topics[0] == "drug" for d in self.documents])
+        # Direct yes/no answers only open an answer (core.question.select); never retrieved.
+        self._answer_mask = np.array(["answer" in d.statement.facets for d in self.documents])
         df: dict[str, int] = {}
         for doc_terms in self.terms:
             for term in doc_terms:
@@ -130,13 +132,16 @@ class AskIndex:
         self._df = df
 
     @classmethod
-    def build(cls, evidence: Evidence, synonyms: Synonyms) -> AskIndex:
+    def build(
+        cls, evidence: Evidence, synonyms: Synonyms, extra_words: Sequence[str] = ()
+    ) -> AskIndex:
+        """Index ``evidence``; ``extra_words`` (question cues) only widen typo correction."""
         statements = [
             *evidence.statements.values(),
             *all_drug_statements(evidence.monographs.values()),
         ]
         texts = [_index_text(s) for s in statements]
-        normalizer = Normalizer.build(synonyms, texts)
+        normalizer = Normalizer.build(synonyms, texts, extra_words)
         corpus = [normalizer.document_terms(t) or ["_"] for t in texts]
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
@@ -170,6 +175,7 @@ class AskIndex:
         if not scoped:
             return self._refuse(question, terms, [], "no meaningful word in the question")
         scores = np.asarray(self.retriever.get_scores(query), dtype=float)
+        scores = np.where(self._answer_mask, 0.0, scores)
         anchored = any(s in self.normalizer.synonyms.domain_terms for s in scoped)
         if not anchored:
             # Drug facts answer questions that name the drug or its class (both domain terms);

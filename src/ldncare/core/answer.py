@@ -124,6 +124,10 @@ class Answer:
     closest_topics: tuple[str, ...] = ()
     #: LDN eligibility from the plan contract, when the answer has a patient context.
     eligibility: str | None = None
+    #: Set when the answer is a general one for a condition the evidence base does not cover.
+    scope: str | None = None
+    #: What the question was read as (subjects, facets, plan), for the JSON contract.
+    understood: Mapping[str, Any] | None = None
 
     @property
     def message(self) -> str | None:
@@ -150,6 +154,10 @@ class Answer:
             out["message"] = NOT_COVERED
         if self.eligibility is not None:
             out["eligibility"] = self.eligibility
+        if self.scope is not None:
+            out["scope"] = self.scope
+        if self.understood is not None:
+            out["understood"] = dict(self.understood)
         return out
 
 
@@ -158,9 +166,20 @@ def not_covered(question: str, closest_topics: Sequence[str]) -> Answer:
     return Answer(question=question, covered=False, closest_topics=tuple(closest_topics))
 
 
-def source_quality(source: Source) -> tuple[int, int]:
-    """Sort key: stronger evidence type first, then more recent."""
-    return (EVIDENCE_RANK[source.evidence_type], -source.year)
+_GRADE_RANK = {"high": 0, "moderate": 1, "low": 2, "very_low": 3}
+
+
+def source_quality(source: Source) -> tuple[int, int, int]:
+    """Sort key: best certainty grade first, then stronger evidence type, then more recent."""
+    return (_GRADE_RANK[source.grade], EVIDENCE_RANK[source.evidence_type], -source.year)
+
+
+def general_scope(condition: str) -> str:
+    """The label of a general answer to a question about a condition outside the base."""
+    return (
+        f"{condition} is not covered by the ldncare evidence base: this is a general answer "
+        "from evidence in other conditions, not care specific to it"
+    )
 
 
 def _short_name(source: Source) -> str:
@@ -220,15 +239,31 @@ def compose_answer(
     sources: Mapping[str, Source],
     *,
     plan_contract: Mapping[str, Any] | None = None,
+    placement: Sequence[SectionName] | None = None,
+    scope: str | None = None,
+    understood: Mapping[str, Any] | None = None,
 ) -> Answer:
-    """Lay ranked ``statements`` (best first, no duplicates) out in the reference form."""
-    ranked = list(dict.fromkeys(statements))
+    """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
+
+    ``placement`` gives each statement's section (the facet plan decides it); without it the
+    first two make the synthesis and the rest go by topic.
+    """
+    if placement is not None and len(placement) != len(statements):
+        raise EvidenceError("compose_answer: one placement per statement")
+    if placement is None:
+        ranked = list(dict.fromkeys(statements))
+        synthesis = ranked[:SYNTHESIS_SIZE]
+        rest = ranked[SYNTHESIS_SIZE:]
+        considerations = [s for s in rest if not _is_treatment(s)]
+        treatment = [s for s in rest if _is_treatment(s)]
+    else:
+        placed = dict(zip(statements, placement, strict=True))
+        ranked = list(placed)
+        synthesis = [s for s in ranked if placed[s] == "from_the_guidelines"]
+        considerations = [s for s in ranked if placed[s] == "key_considerations"]
+        treatment = [s for s in ranked if placed[s] == "treatment_approach"]
     if not ranked:
         raise EvidenceError("compose_answer needs at least one statement; use not_covered()")
-    synthesis = ranked[:SYNTHESIS_SIZE]
-    rest = ranked[SYNTHESIS_SIZE:]
-    considerations = [s for s in rest if not _is_treatment(s)]
-    treatment = [s for s in rest if _is_treatment(s)]
 
     for s in ranked:
         missing = [cid for cid in s.citations if cid not in sources]
@@ -275,4 +310,6 @@ def compose_answer(
         sections=sections,
         references=numbering.references(),
         eligibility=eligibility,
+        scope=scope,
+        understood=understood,
     )

@@ -1,0 +1,336 @@
+"""Question understanding and facet plans for ``ldncare ask`` (pure: no I/O).
+
+:func:`understand` reads a question (already split into stemmed words by the ask adapter) and
+finds its **subjects** (LDN, a medicine or class, pudendal neuralgia or another condition, "this
+patient") and the **facets** it asks about (dose, timing, side effects, warnings ...). From them
+it builds the **plan**: the ordered facets a complete answer covers. :func:`select` then fills
+the plan with statements tagged with those facets and subjects, most specific first.
+
+The words and plans are data (``evidence/data/vocabulary/questions.yaml``), compiled into a
+:class:`QuestionVocabulary` by the adapter; nothing here knows a word of English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from ldncare.evidence.models import Statement
+
+Cue = tuple[str, ...]
+
+#: Subjects that name a condition (context); every other subject names a medicine.
+CONDITION_SUBJECTS = frozenset({"pn", "neuropathic_pain"})
+#: Facets whose statements say what to do: they go to the Treatment Approach.
+ACTION_FACETS = frozenset(
+    {"dose", "timing", "trial", "monitoring", "response", "non_drug", "alternatives", "surgery"}
+)
+#: Cue groups that are not facets of their own.
+TREATMENT = "treatment"
+OVERVIEW = "overview"
+ANSWER = "answer"
+#: Cue groups that ask for a facet only when nothing more specific is asked.
+_WEAK = {"safety": "warnings"}
+#: Facets that may accompany an overview cue without making the question a specific one.
+_OVERVIEW_COMPANIONS = frozenset({OVERVIEW, TREATMENT, "evidence"})
+
+
+@dataclass(frozen=True)
+class Condition:
+    id: str
+    label: str
+    cues: tuple[Cue, ...]
+
+
+@dataclass(frozen=True)
+class QuestionVocabulary:
+    """The compiled cue table: every cue is a tuple of stemmed words."""
+
+    subjects: Mapping[str, tuple[Cue, ...]]
+    facets: Mapping[str, tuple[Cue, ...]]
+    conditions: tuple[Condition, ...]
+    yes_no_openers: frozenset[str]
+    overview_plan: tuple[str, ...]
+    follow: Mapping[str, tuple[str, ...]]
+    action: tuple[str, ...]
+    limits: Mapping[str, int]
+    #: Words that join two named medicines into a question about combining them.
+    combination_words: frozenset[str] = frozenset()
+    #: A class subject and the subjects it stands for ("snri" -> duloxetine, venlafaxine).
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: A medicine and its class ("duloxetine" -> "snri").
+    drug_class: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What was asked: subjects, facets and the plan a complete answer follows."""
+
+    text: str
+    subjects: tuple[str, ...]
+    asked: tuple[str, ...]
+    plan: tuple[str, ...]
+    yes_no: bool = False
+    overview: bool = False
+    #: A condition outside the evidence base that the question names (id and label).
+    condition: str | None = None
+    condition_label: str | None = None
+    patient: bool = False
+
+    @property
+    def medicines(self) -> frozenset[str]:
+        return frozenset(s for s in self.subjects if s not in CONDITION_SUBJECTS)
+
+    def to_contract(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "subjects": list(self.subjects),
+            "asked": list(self.asked),
+            "plan": list(self.plan),
+            "yes_no": self.yes_no,
+            "overview": self.overview,
+        }
+        if self.condition is not None:
+            out["condition"] = self.condition_label
+        return out
+
+
+def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[tuple[int, str]]:
+    """(position, key) of every cue in ``sequence``; longer cues claim their words first."""
+    found: list[tuple[int, int, str]] = []
+    for key, key_cues in cues.items():
+        for cue in key_cues:
+            n = len(cue)
+            for i in range(len(sequence) - n + 1):
+                if tuple(sequence[i : i + n]) == cue:
+                    found.append((i, n, key))
+    taken: set[int] = set()
+    out: list[tuple[int, str]] = []
+    for i, n, key in sorted(found, key=lambda f: (-f[1], f[0])):
+        span = set(range(i, i + n))
+        if span & taken:
+            continue
+        taken |= span
+        out.append((i, key))
+    return sorted(out)
+
+
+def _mask(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
+    out = list(sequence)
+    found = _find(sequence, cues)
+    for i, key in found:
+        n = max(len(c) for c in cues[key] if tuple(sequence[i : i + len(c)]) == c)
+        out[i : i + n] = [""] * n
+    return out
+
+
+def _ordered_keys(
+    raw: Sequence[str], normalised: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
+) -> list[str]:
+    """Keys found in the question's own words first (in order), then in its normalised words."""
+    keys = [k for _, k in _find(raw, cues)] + [k for _, k in _find(normalised, cues)]
+    return list(dict.fromkeys(keys))
+
+
+def understand(
+    text: str,
+    raw: Sequence[str],
+    normalised: Sequence[str],
+    vocabulary: QuestionVocabulary,
+    *,
+    patient: bool = False,
+) -> Question:
+    """Subjects, asked facets and plan of one question.
+
+    ``raw`` is the question's words after typo correction, stemmed, in order; ``normalised`` the
+    same after the synonym table rewrote phrases to their canonical words (stopwords dropped).
+    """
+    v = vocabulary
+    subjects = _ordered_keys(raw, normalised, v.subjects)
+    condition: Condition | None = None
+    if "pn" not in subjects:
+        for c in v.conditions:
+            if _find(raw, {c.id: c.cues}) or _find(normalised, {c.id: c.cues}):
+                condition = c
+                break
+    has_patient = patient or "patient" in subjects
+    subjects = [s for s in subjects if s != "patient"]
+    # The medicines named, a class counted only when none of its members is named.
+    named = [s for s in subjects if s not in CONDITION_SUBJECTS]
+    named = [s for s in named if set(v.members.get(s, ())).isdisjoint(named)]
+    expanded: list[str] = []
+    for s in subjects:
+        expanded.append(s)
+        members = v.members.get(s, ())
+        if set(members).isdisjoint(subjects):
+            # "SNRIs" stands for duloxetine and venlafaxine, unless one of them was named.
+            expanded.extend(members)
+        if s in v.drug_class:
+            expanded.append(v.drug_class[s])
+    if condition is not None:
+        # Another condition: pudendal-neuralgia care must not leak into the answer.
+        expanded = [s for s in expanded if s != "pn"]
+    subjects = list(dict.fromkeys(expanded))
+
+    # Words that named a subject ask nothing ("low dose naltrexone" is not a dose question).
+    raw_left = _mask(raw, v.subjects)
+    asked = [k for _, k in _find(raw_left, v.facets)]
+    if not asked:
+        # Only when its own words ask nothing: the synonym-normalised words.
+        asked = [k for _, k in _find(_mask(normalised, v.subjects), v.facets)]
+    asked = list(dict.fromkeys(asked))
+    if len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words):
+        # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
+        asked = ["interactions", *(f for f in asked if f != "interactions")]
+    specific = [f for f in asked if f not in _WEAK]
+    # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
+    asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
+    opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
+    return _planned(
+        Question(
+            text=text,
+            subjects=tuple(subjects),
+            asked=tuple(asked),
+            plan=(),
+            yes_no=opener in v.yes_no_openers,
+            condition=condition.id if condition else None,
+            condition_label=condition.label if condition else None,
+            patient=has_patient,
+        ),
+        v,
+    )
+
+
+def with_subjects(
+    question: Question,
+    subjects: Sequence[str],
+    facets: Sequence[str],
+    vocabulary: QuestionVocabulary,
+) -> Question:
+    """Plan again a question that named no subject, with subjects (and, if it asked none,
+    facets) borrowed from the statement that matches it best."""
+    asked = question.asked or tuple(f for f in facets if f not in {ANSWER, OVERVIEW})[:1]
+    return _planned(replace(question, subjects=tuple(subjects), asked=tuple(asked)), vocabulary)
+
+
+def _planned(question: Question, v: QuestionVocabulary) -> Question:
+    asked = list(question.asked)
+    medicines = question.medicines
+    specific = [f for f in asked if f not in _OVERVIEW_COMPANIONS]
+    if TREATMENT in asked and not medicines and not specific:
+        # "How is PN treated?": the treatment options, not an LDN overview.
+        specific = ["non_drug", "alternatives"]
+    overview = not specific and (bool(asked) or bool(medicines))
+    yes_no = question.yes_no
+    plan: list[str] = [ANSWER] if yes_no else []
+    if overview:
+        # An evidence or regulatory question that is also an overview leads with its own facet.
+        plan += [f for f in asked if f in {"evidence", "regulatory"}]
+        plan += [p for p in v.overview_plan if p != ANSWER]
+    else:
+        plan += specific
+        for f in specific:
+            plan.extend(v.follow.get(f, ()))
+    return replace(
+        question,
+        asked=tuple(f for f in asked if f != TREATMENT),
+        plan=tuple(dict.fromkeys(plan)),
+        overview=overview,
+    )
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A statement chosen for an answer and the facet of the plan it fills."""
+
+    facet: str
+    statement: Statement
+
+
+def _match(statement: Statement, question: Question) -> int:
+    """How specifically a statement is about the question's subjects (0: not at all)."""
+    subjects = set(question.subjects)
+    medicines = question.medicines
+    mine = set(statement.subjects)
+    score = 2 * len(mine & medicines) + len(mine & (subjects - medicines))
+    if score == 0 and "pn" in subjects and "neuropathic_pain" in mine:
+        score = 1
+    return score
+
+
+def select(
+    question: Question,
+    statements: Sequence[Statement],
+    relevance: Mapping[str, float],
+    vocabulary: QuestionVocabulary,
+) -> list[Pick]:
+    """Fill the question's plan with statements, facet by facet, most specific first.
+
+    ``statements`` come in the evidence base's order (curated: the key statement of a topic
+    first); ``relevance`` is the lexical match to the question (0-1) used to order statements of
+    equal specificity. A statement is used once, under the first facet of the plan it fills.
+    """
+    v = vocabulary
+    pool = [
+        s
+        for s in statements
+        if not (question.condition is not None and "pn" in s.subjects) and _match(s, question) > 0
+    ]
+    order = {s.id: i for i, s in enumerate(statements)}
+    picks: list[Pick] = []
+    used: set[str] = set()
+    asked = set(question.asked)
+
+    def ranked(facet: str) -> list[Statement]:
+        candidates = [
+            s
+            for s in pool
+            if facet in s.facets and s.id not in used and (facet == ANSWER) == (ANSWER in s.facets)
+        ]
+        if facet == ANSWER:
+            # The yes/no answer must answer what was asked, not just name the same subjects.
+            wanted = set(question.asked) | ({OVERVIEW} if question.overview else set())
+            candidates = [s for s in candidates if wanted & set(s.facets)]
+        if not candidates:
+            return []
+        if question.overview and question.medicines and facet != ANSWER:
+            # The overview of a medicine: only its key points (tagged "overview").
+            candidates = [s for s in candidates if OVERVIEW in s.facets]
+            if not candidates:
+                return []
+        best = max(_match(s, question) for s in candidates)
+        if facet == ANSWER or question.medicines:
+            # A medicine asked about by name: only the statements most specific to it.
+            candidates = [s for s in candidates if _match(s, question) == best]
+        # Most specific first; then the key points (tagged "overview": boxed warnings, the
+        # opioid contraindication ...); then the closest to the question's words.
+        return sorted(
+            candidates,
+            key=lambda s: (
+                -_match(s, question),
+                -(OVERVIEW in s.facets),
+                -round(relevance.get(s.id, 0.0), 1),
+                order[s.id],
+            ),
+        )
+
+    for facet in question.plan:
+        if facet == ANSWER:
+            limit = 1
+        elif question.overview:
+            limit = v.limits.get("overview", 2)
+        elif facet in asked:
+            limit = v.limits.get("asked", 4)
+        else:
+            limit = v.limits.get("plan", 2)
+        for s in ranked(facet)[:limit]:
+            picks.append(Pick(facet, s))
+            used.add(s.id)
+    if picks and not any(p.facet in ACTION_FACETS for p in picks):
+        # Every answer has a Treatment Approach: the action statement closest to the question.
+        options = [(f, s) for i, f in enumerate(v.action) for s in ranked(f)[:1]]
+        if options:
+            facet, best = max(
+                options, key=lambda o: (relevance.get(o[1].id, 0.0), -v.action.index(o[0]))
+            )
+            picks.append(Pick(facet, best))
+    return picks
