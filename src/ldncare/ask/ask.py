@@ -114,7 +114,7 @@ def answer_question(
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
     if asked.condition is not None and not asked.medicines:
-        return not_covered(text, found.closest_topics if found.covered else ())
+        return not_covered(text, found.closest_topics)
     if not asked.subjects:
         if not found.covered or not found.hits:
             return not_covered(text, found.closest_topics)

@@ -23,14 +23,14 @@ _CLASS_LABEL = {
 }
 #: The question facets each monograph part answers.
 _FACETS: dict[str, tuple[str, ...]] = {
-    "dosing": ("dose",),
+    "dosing": ("dose", "overview"),
     "renal": ("organ", "dose"),
     "hepatic": ("organ", "warnings"),
-    "contraindications": ("warnings",),
+    "contraindications": ("warnings", "overview"),
     "cautions": ("warnings",),
     "interactions": ("interactions",),
-    "side_effects": ("side_effects",),
-    "nnt": ("evidence",),
+    "side_effects": ("side_effects", "overview"),
+    "nnt": ("evidence", "overview"),
     "with_ldn": ("interactions",),
 }
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}

@@ -325,9 +325,11 @@ def select(
         for s in ranked(facet)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
-    if picks and not any(p.facet in ACTION_FACETS for p in picks):
+    lead = 2 if picks and picks[0].facet == ANSWER else 1
+    if picks and not any(p.facet in ACTION_FACETS for p in picks[lead:]):
         # Every answer has a Treatment Approach: the action statement closest to the question.
-        options = [(f, s) for i, f in enumerate(v.action) for s in ranked(f)[:1]]
+        floor = max(_match(p.statement, question) for p in picks)
+        options = [(f, s) for f in v.action for s in ranked(f)[:1] if _match(s, question) >= floor]
         if options:
             facet, best = max(
                 options, key=lambda o: (relevance.get(o[1].id, 0.0), -v.action.index(o[0]))
