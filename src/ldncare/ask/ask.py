@@ -92,6 +92,10 @@ def _placement(picks: list[Pick]) -> list[SectionName]:
             out.append("treatment_approach")
         else:
             out.append("key_considerations")
+    if "treatment_approach" not in out and len(out) > 1:
+        # Nothing practical fits the question: its last point closes the answer rather than an
+        # unrelated instruction.
+        out[-1] = "treatment_approach"
     return out
 
 
@@ -113,7 +117,7 @@ def answer_question(
     vocabulary = _vocabulary()
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
-    if asked.condition is not None and not asked.medicines:
+    if asked.outside and not asked.medicines:
         return not_covered(text, found.closest_topics)
     if not asked.subjects:
         if not found.covered or not found.hits:
@@ -123,9 +127,13 @@ def answer_question(
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
-    scope = general_scope(asked.condition_label) if asked.condition_label else None
+    scope = (
+        general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
+    )
+    # The condition the answer is about: PN unless the question names another or none at all.
+    focus = asked.condition_label or ("pudendal neuralgia" if "pn" in asked.subjects else None)
     if not picks:
-        if not found.covered or asked.condition is not None:
+        if not found.covered or not found.hits or asked.outside:
             return not_covered(text, found.closest_topics)
         return compose_answer(
             text,
@@ -142,4 +150,5 @@ def answer_question(
         placement=_placement(picks),
         scope=scope,
         understood=asked.to_contract(),
+        focus=focus,
     )

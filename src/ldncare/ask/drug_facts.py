@@ -7,6 +7,7 @@ the monograph's own cited fields, and each statement carries exactly those field
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -33,6 +34,7 @@ _FACETS: dict[str, tuple[str, ...]] = {
     "nnt": ("evidence", "overview"),
     "with_ldn": ("interactions",),
 }
+_ORGAN = re.compile(r"creatinine|kidney|renal|hepatic|liver|cirrhosis", re.IGNORECASE)
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}
 
 
@@ -132,7 +134,11 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
     ):
         if items:
             text, item_cites = _listing(mono, heading, items)
-            yield _statement(mono, part, topics, text, item_cites)
+            statement = _statement(mono, part, topics, text, item_cites)
+            if part == "cautions" and _ORGAN.search(text):
+                # A caution about kidney or liver function also answers organ questions.
+                statement = statement.model_copy(update={"facets": (*statement.facets, "organ")})
+            yield statement
     numbers = [n for n in (mono.nnt, mono.nnh) if n is not None]
     if numbers:
         parts = []

@@ -20,7 +20,7 @@ from ldncare.evidence.monographs import Monograph
 
 __all__ = ["cue_words", "load_question_table", "question_vocabulary", "read_question"]
 
-_NOT_FACETS = frozenset({"treatment", "safety"})
+_NOT_FACETS = frozenset({"treatment", "safety", "comparison"})
 
 
 def load_question_table() -> dict[str, Any]:
@@ -69,7 +69,9 @@ def question_vocabulary(
         for part in parts:
             members.setdefault(str(cls), []).extend([str(part), *members.get(str(part), [])])
     conditions = tuple(
-        Condition(str(k), str(c["label"]), _cues(c.get("cues") or ()))
+        Condition(
+            str(k), str(c["label"]), _cues(c.get("cues") or ()), bool(c.get("in_base", False))
+        )
         for k, c in (table.get("conditions") or {}).items()
     )
     return QuestionVocabulary(

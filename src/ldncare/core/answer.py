@@ -190,23 +190,30 @@ def _short_name(source: Source) -> str:
     return first.strip()
 
 
-def describe_source(source: Source) -> str:
-    """The first Key Consideration: which source leads, what it is, and how direct it is."""
+def describe_source(source: Source, focus: str | None = "pudendal neuralgia") -> str:
+    """The first Key Consideration: which source leads, what it is, and how direct it is.
+
+    ``focus`` is the condition the question is about (pudendal neuralgia unless it names
+    another); with ``None`` the caveat only says whom the source studied.
+    """
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
         f"The highest-quality and most recent source behind this answer is {_short_name(source)} "
         f"({source.year}), a {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
     )
-    if source.population == "pudendal_neuralgia":
+    if source.population == "pudendal_neuralgia" and focus == "pudendal neuralgia":
         return f"{lead}; it is direct evidence in pudendal neuralgia."
-    if source.population == "general":
-        general = _POPULATION_LABEL["general"]
-        return f"{lead}; it concerns {general}, not pudendal neuralgia specifically."
     population = _POPULATION_LABEL[source.population]
+    if focus is None or population == focus:
+        if source.population == "general":
+            return f"{lead}; it concerns {population}."
+        return f"{lead}; it studied {population}."
+    if source.population == "general":
+        return f"{lead}; it concerns {population}, not {focus} specifically."
+    short = "PN" if focus == "pudendal neuralgia" else focus
     return (
-        f"{lead}; it studied {population}, not pudendal neuralgia, so applying it to PN is "
-        "extrapolation."
+        f"{lead}; it studied {population}, not {focus}, so applying it to {short} is extrapolation."
     )
 
 
@@ -242,6 +249,7 @@ def compose_answer(
     placement: Sequence[SectionName] | None = None,
     scope: str | None = None,
     understood: Mapping[str, Any] | None = None,
+    focus: str | None = "pudendal neuralgia",
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
@@ -284,7 +292,7 @@ def compose_answer(
     sections: dict[str, tuple[Sentence, ...]] = {}
     sections["from_the_guidelines"] = sentences(synthesis)
     lead = Sentence(
-        describe_source(lead_source),
+        describe_source(lead_source, focus),
         lead_statement.id,
         numbering.numbers((lead_source.id,), f"statement {lead_statement.id!r}"),
     )

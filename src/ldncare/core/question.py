@@ -25,12 +25,16 @@ CONDITION_SUBJECTS = frozenset({"pn", "neuropathic_pain"})
 ACTION_FACETS = frozenset(
     {"dose", "timing", "trial", "monitoring", "response", "non_drug", "alternatives", "surgery"}
 )
+#: Lexical relevance (0-1) a fallback Treatment Approach statement needs to count as related.
+RELATED = 0.3
 #: Cue groups that are not facets of their own.
 TREATMENT = "treatment"
 OVERVIEW = "overview"
 ANSWER = "answer"
 #: Cue groups that ask for a facet only when nothing more specific is asked.
 _WEAK = {"safety": "warnings"}
+#: Cue groups that ask for several facets ("LDN versus amitriptyline": evidence, alternatives).
+_EXPANDS = {"comparison": ("evidence", "alternatives")}
 #: Facets that may accompany an overview cue without making the question a specific one.
 _OVERVIEW_COMPANIONS = frozenset({OVERVIEW, TREATMENT, "evidence"})
 
@@ -40,6 +44,8 @@ class Condition:
     id: str
     label: str
     cues: tuple[Cue, ...]
+    #: Conditions the LDN trials studied (fibromyalgia ...): answered, but without PN care.
+    in_base: bool = False
 
 
 @dataclass(frozen=True)
@@ -72,9 +78,15 @@ class Question:
     plan: tuple[str, ...]
     yes_no: bool = False
     overview: bool = False
-    #: A condition outside the evidence base that the question names (id and label).
+    #: A condition other than PN that the question names (id and label).
     condition: str | None = None
     condition_label: str | None = None
+    #: True when that condition is outside the evidence base (a general, labelled answer).
+    outside: bool = False
+    #: Two medicines named together: a question about combining them.
+    combination: bool = False
+    #: The medicines the question itself named (before classes and members were added).
+    named: tuple[str, ...] = ()
     patient: bool = False
 
     @property
@@ -178,9 +190,14 @@ def understand(
         # Only when its own words ask nothing: the synonym-normalised words.
         asked = [k for _, k in _find(_mask(normalised, v.subjects), v.facets)]
     asked = list(dict.fromkeys(asked))
-    if len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words):
+    combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
+    if combination:
         # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
         asked = ["interactions", *(f for f in asked if f != "interactions")]
+    for weak, facets in _EXPANDS.items():
+        if weak in asked:
+            at = asked.index(weak)
+            asked[at : at + 1] = [f for f in facets if f not in asked]
     specific = [f for f in asked if f not in _WEAK]
     # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
     asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
@@ -194,6 +211,9 @@ def understand(
             yes_no=opener in v.yes_no_openers,
             condition=condition.id if condition else None,
             condition_label=condition.label if condition else None,
+            outside=condition is not None and not condition.in_base,
+            combination=combination,
+            named=tuple(named),
             patient=has_patient,
         ),
         v,
@@ -215,13 +235,16 @@ def with_subjects(
 def _planned(question: Question, v: QuestionVocabulary) -> Question:
     asked = list(question.asked)
     medicines = question.medicines
-    specific = [f for f in asked if f not in _OVERVIEW_COMPANIONS]
+    specific = [f for f in asked if f not in {OVERVIEW, TREATMENT}]
     if TREATMENT in asked and not medicines and not specific:
         # "How is PN treated?": the treatment options, not an LDN overview.
         specific = ["non_drug", "alternatives"]
-    overview = not specific and (bool(asked) or bool(medicines))
+    # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
+    overview = (not asked and bool(medicines)) or (
+        bool({OVERVIEW, TREATMENT} & set(asked)) and set(specific) <= _OVERVIEW_COMPANIONS
+    )
     yes_no = question.yes_no
-    plan: list[str] = [ANSWER] if yes_no else []
+    plan: list[str] = [ANSWER] if yes_no or question.combination else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
@@ -246,14 +269,24 @@ class Pick:
     statement: Statement
 
 
-def _match(statement: Statement, question: Question) -> int:
+#: Facets where a question about LDN is also served by statements about the condition it treats
+#: (its alternatives and the care around it).
+_CONTEXT_FACETS = frozenset({"alternatives", "non_drug"})
+
+
+def _match(statement: Statement, question: Question, facet: str = "") -> int:
     """How specifically a statement is about the question's subjects (0: not at all)."""
     subjects = set(question.subjects)
     medicines = question.medicines
     mine = set(statement.subjects)
-    score = 2 * len(mine & medicines) + len(mine & (subjects - medicines))
+    # A medicine named in the question counts most; its class or members, then the conditions.
+    named = set(question.named) & medicines
+    score = 3 * len(mine & named) + 2 * len(mine & (medicines - named))
+    score += len(mine & (subjects - medicines))
     if score == 0 and "pn" in subjects and "neuropathic_pain" in mine:
         score = 1
+    if score == 0 and facet in _CONTEXT_FACETS and "ldn" in subjects and question.condition is None:
+        score = 1 if not mine.isdisjoint(CONDITION_SUBJECTS) else 0
     return score
 
 
@@ -270,10 +303,12 @@ def select(
     equal specificity. A statement is used once, under the first facet of the plan it fills.
     """
     v = vocabulary
+    # Another condition: no PN care (an LDN statement that mentions PN may stay).
     pool = [
         s
         for s in statements
-        if not (question.condition is not None and "pn" in s.subjects) and _match(s, question) > 0
+        if not (question.condition and "pn" in s.subjects and "ldn" not in s.subjects)
+        and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
     ]
     order = {s.id: i for i, s in enumerate(statements)}
     picks: list[Pick] = []
@@ -284,11 +319,14 @@ def select(
         candidates = [
             s
             for s in pool
-            if facet in s.facets and s.id not in used and (facet == ANSWER) == (ANSWER in s.facets)
+            if facet in s.facets
+            and s.id not in used
+            and (facet == ANSWER) == (ANSWER in s.facets)
+            and _match(s, question, facet) > 0
         ]
         if facet == ANSWER:
             # The yes/no answer must answer what was asked, not just name the same subjects.
-            wanted = set(question.asked) | ({OVERVIEW} if question.overview else set())
+            wanted = set(question.asked) - {OVERVIEW} | ({OVERVIEW} if question.overview else set())
             candidates = [s for s in candidates if wanted & set(s.facets)]
         if not candidates:
             return []
@@ -297,16 +335,17 @@ def select(
             candidates = [s for s in candidates if OVERVIEW in s.facets]
             if not candidates:
                 return []
-        best = max(_match(s, question) for s in candidates)
+        best = max(_match(s, question, facet) for s in candidates)
         if facet == ANSWER or question.medicines:
             # A medicine asked about by name: only the statements most specific to it.
-            candidates = [s for s in candidates if _match(s, question) == best]
+            candidates = [s for s in candidates if _match(s, question, facet) == best]
         # Most specific first; then the key points (tagged "overview": boxed warnings, the
         # opioid contraindication ...); then the closest to the question's words.
         return sorted(
             candidates,
             key=lambda s: (
-                -_match(s, question),
+                -_match(s, question, facet),
+                len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
                 -(OVERVIEW in s.facets),
                 -round(relevance.get(s.id, 0.0), 1),
                 order[s.id],
@@ -327,12 +366,16 @@ def select(
             used.add(s.id)
     lead = 2 if picks and picks[0].facet == ANSWER else 1
     if picks and not any(p.facet in ACTION_FACETS for p in picks[lead:]):
-        # Every answer has a Treatment Approach: the action statement closest to the question.
-        floor = max(_match(p.statement, question) for p in picks)
-        options = [(f, s) for f in v.action for s in ranked(f)[:1] if _match(s, question) >= floor]
+        # Every answer has a Treatment Approach: the action statement closest to the question,
+        # as specific to its medicines as the rest of the answer, if one is related at all.
+        floor = max((_match(p.statement, question) for p in picks if p.facet != ANSWER), default=0)
+        options = [
+            (min(_match(s, question, f), floor), relevance.get(s.id, 0.0), -i, f, s)
+            for i, f in enumerate(v.action)
+            for s in ranked(f)[:1]
+            if relevance.get(s.id, 0.0) >= RELATED
+        ]
         if options:
-            facet, best = max(
-                options, key=lambda o: (relevance.get(o[1].id, 0.0), -v.action.index(o[0]))
-            )
-            picks.append(Pick(facet, best))
+            *_, facet, best_pick = max(options, key=lambda o: o[:3])
+            picks.append(Pick(facet, best_pick))
     return picks
