@@ -133,7 +133,9 @@ def answer_question(
     # The condition the answer is about: PN unless the question names another or none at all.
     focus = asked.condition_label or ("pudendal neuralgia" if "pn" in asked.subjects else None)
     if not picks:
-        if not found.covered or not found.hits or asked.outside:
+        # Nothing in the base answers what was asked about these subjects (duloxetine in
+        # pregnancy): say so, rather than answer a neighbouring question.
+        if asked.asked or not found.covered or not found.hits or asked.outside:
             return not_covered(text, found.closest_topics)
         return compose_answer(
             text,

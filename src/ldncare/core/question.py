@@ -25,6 +25,8 @@ CONDITION_SUBJECTS = frozenset({"pn", "neuropathic_pain"})
 ACTION_FACETS = frozenset(
     {"dose", "timing", "trial", "monitoring", "response", "non_drug", "alternatives", "surgery"}
 )
+#: The topic that marks a boxed warning: it leads every list of warnings.
+BOXED = "boxed-warning"
 #: Lexical relevance (0-1) a fallback Treatment Approach statement needs to count as related.
 RELATED = 0.3
 #: Cue groups that are not facets of their own.
@@ -85,6 +87,8 @@ class Question:
     outside: bool = False
     #: Two medicines named together: a question about combining them.
     combination: bool = False
+    #: A comparison ("nortriptyline or amitriptyline?"): no yes/no opening fits it.
+    comparison: bool = False
     #: The medicines the question itself named (before classes and members were added).
     named: tuple[str, ...] = ()
     patient: bool = False
@@ -108,6 +112,12 @@ class Question:
 
 def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[tuple[int, str]]:
     """(position, key) of every cue in ``sequence``; longer cues claim their words first."""
+    return [(i, key) for i, key, _ in _find_cues(sequence, cues)]
+
+
+def _find_cues(
+    sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
+) -> list[tuple[int, str, Cue]]:
     found: list[tuple[int, int, str]] = []
     for key, key_cues in cues.items():
         for cue in key_cues:
@@ -116,14 +126,26 @@ def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[
                 if tuple(sequence[i : i + n]) == cue:
                     found.append((i, n, key))
     taken: set[int] = set()
-    out: list[tuple[int, str]] = []
+    out: list[tuple[int, str, Cue]] = []
     for i, n, key in sorted(found, key=lambda f: (-f[1], f[0])):
         span = set(range(i, i + n))
         if span & taken:
             continue
         taken |= span
-        out.append((i, key))
+        out.append((i, key, tuple(sequence[i : i + n])))
     return sorted(out)
+
+
+#: Words that open the asking part of a question: "how long", "what dose", "when should".
+_INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
+
+
+def _asked_facets(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
+    """Facets in order, those the question's asking phrase names first ("My physio suggested
+    LDN - how long until it works?" asks about trial length before physiotherapy)."""
+    found = _find_cues(sequence, cues)
+    asking = [k for _, k, cue in found if cue[0] in _INTERROGATIVES]
+    return list(dict.fromkeys([*asking, *(k for _, k, _ in found)]))
 
 
 def _mask(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
@@ -185,11 +207,11 @@ def understand(
 
     # Words that named a subject ask nothing ("low dose naltrexone" is not a dose question).
     raw_left = _mask(raw, v.subjects)
-    asked = [k for _, k in _find(raw_left, v.facets)]
+    asked = _asked_facets(raw_left, v.facets)
     if not asked:
         # Only when its own words ask nothing: the synonym-normalised words.
-        asked = [k for _, k in _find(_mask(normalised, v.subjects), v.facets)]
-    asked = list(dict.fromkeys(asked))
+        asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
+    comparison = "comparison" in asked
     combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
     if combination:
         # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
@@ -213,6 +235,7 @@ def understand(
             condition_label=condition.label if condition else None,
             outside=condition is not None and not condition.in_base,
             combination=combination,
+            comparison=comparison,
             named=tuple(named),
             patient=has_patient,
         ),
@@ -240,11 +263,12 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         # "How is PN treated?": the treatment options, not an LDN overview.
         specific = ["non_drug", "alternatives"]
     # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
-    overview = (not asked and bool(medicines)) or (
+    overview = (not asked and bool(question.subjects)) or (
         bool({OVERVIEW, TREATMENT} & set(asked)) and set(specific) <= _OVERVIEW_COMPANIONS
     )
     yes_no = question.yes_no
-    plan: list[str] = [ANSWER] if yes_no or question.combination else []
+    opens = (yes_no or question.combination) and not question.comparison
+    plan: list[str] = [ANSWER] if opens else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
@@ -346,6 +370,7 @@ def select(
             key=lambda s: (
                 -_match(s, question, facet),
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
+                -(BOXED in s.topics),
                 -(OVERVIEW in s.facets),
                 -round(relevance.get(s.id, 0.0), 1),
                 order[s.id],
