@@ -372,7 +372,8 @@ def select(
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
                 -(BOXED in s.topics),
                 -(OVERVIEW in s.facets),
-                -round(relevance.get(s.id, 0.0), 1),
+                # An overview follows the curated order; a specific question its own words.
+                0 if question.overview else -round(relevance.get(s.id, 0.0), 1),
                 order[s.id],
             ),
         )
