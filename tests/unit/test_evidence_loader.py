@@ -57,7 +57,10 @@ def _core_copy(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in CORE_FILES:
         shutil.copy(DATA / name, dest / name)
-    shutil.copytree(DATA / "statements", dest / "statements")
+    # Warnings of the monograph medicines cite sources_drugs.yaml, which is not a core file.
+    shutil.copytree(
+        DATA / "statements", dest / "statements", ignore=shutil.ignore_patterns("drug_*.yaml")
+    )
     return dest
 
 

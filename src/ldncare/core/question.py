@@ -351,7 +351,13 @@ def select(
         if facet == ANSWER:
             # The yes/no answer must answer what was asked, not just name the same subjects.
             wanted = set(question.asked) - {OVERVIEW} | ({OVERVIEW} if question.overview else set())
-            candidates = [s for s in candidates if wanted & set(s.facets)]
+            # ... and be about what the question is about: its first subject was asked.
+            subjects = set(question.subjects)
+            if "pn" in subjects:
+                subjects.add("neuropathic_pain")
+            candidates = [
+                s for s in candidates if wanted & set(s.facets) and s.subjects[0] in subjects
+            ]
         if not candidates:
             return []
         if question.overview and question.medicines and facet != ANSWER:
