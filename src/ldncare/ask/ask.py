@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ldncare.ask.index import AskIndex, Retrieval
@@ -124,6 +125,15 @@ def answer_question(
             return not_covered(text, found.closest_topics)
         best = found.hits[0].statement
         asked = with_subjects(asked, best.subjects, best.facets, vocabulary)
+    elif not asked.asked and asked.unmatched:
+        # The question asks something no facet names. A word the evidence base never uses
+        # ("Can I drive on LDN?", "... naloxone?") means it is not covered; with a specific word
+        # it does use ("Is LDN addictive?") the overview is given, but no yes/no opening claims
+        # to answer what was not understood.
+        if index.unknown_terms(asked.unmatched):
+            return not_covered(text, found.closest_topics)
+        if asked.yes_no and index.specific_terms(asked.unmatched):
+            asked = with_subjects(replace(asked, yes_no=False), asked.subjects, (), vocabulary)
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)

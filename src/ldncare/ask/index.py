@@ -166,6 +166,15 @@ class AskIndex:
             names=tuple(frozenset(normalizer.document_terms(_drug_name(s))) for s in statements),
         )
 
+    def specific_terms(self, stems: Sequence[str]) -> list[str]:
+        """Those of ``stems`` found in the base but in fewer than SPECIFIC_DF of its documents."""
+        limit = SPECIFIC_DF * len(self.documents)
+        return [t for t in stems if 0 < self._df.get(t, 0) < limit]
+
+    def unknown_terms(self, stems: Sequence[str]) -> list[str]:
+        """Those of ``stems`` (words, not numbers) that no statement uses."""
+        return [t for t in stems if t.isalpha() and len(t) > 3 and t not in self._df]
+
     def search(self, question: str) -> Retrieval:
         """Rank the evidence for ``question``."""
         terms = tuple(self.normalizer.query_terms(question))

@@ -89,6 +89,8 @@ class Question:
     combination: bool = False
     #: A comparison ("nortriptyline or amitriptyline?"): no yes/no opening fits it.
     comparison: bool = False
+    #: Normalised words that named no subject, facet or condition ("drive", "naloxone").
+    unmatched: tuple[str, ...] = ()
     #: The medicines the question itself named (before classes and members were added).
     named: tuple[str, ...] = ()
     patient: bool = False
@@ -212,6 +214,8 @@ def understand(
         # Only when its own words ask nothing: the synonym-normalised words.
         asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
     comparison = "comparison" in asked
+    cond_cues = {c.id: c.cues for c in v.conditions}
+    unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
     combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
     if combination:
         # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
@@ -236,6 +240,7 @@ def understand(
             outside=condition is not None and not condition.in_base,
             combination=combination,
             comparison=comparison,
+            unmatched=tuple(unmatched),
             named=tuple(named),
             patient=has_patient,
         ),
