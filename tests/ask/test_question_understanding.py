@@ -84,3 +84,19 @@ def test_open_question_gets_no_yes_no_opening() -> None:
     first = answer_question("What dose of LDN for nerve pain?").sections["from_the_guidelines"][0]
     assert not first.statement.startswith("answer.")
     assert "mg" in first.text
+
+
+def test_a_yes_no_clause_after_a_statement_is_still_answered_yes_or_no() -> None:
+    q = understand_question("my bum hurts when i sit, will ldn help")
+    assert q.yes_no and "pn" in q.subjects and q.overview
+
+
+def test_an_either_or_question_gets_no_yes_no_opening() -> None:
+    first = answer_question("should i take ldn at night or in the morning")
+    assert not first.sections["from_the_guidelines"][0].text.startswith("Usually yes")
+    assert "bedtime" in first.sections["from_the_guidelines"][0].text
+
+
+@pytest.mark.parametrize("question", ["Can I drive on LDN?", "Is naltrexone the same as naloxone?"])
+def test_a_question_using_words_the_base_never_uses_is_not_covered(question: str) -> None:
+    assert not answer_question(question).covered

@@ -138,6 +138,8 @@ def _find_cues(
     return sorted(out)
 
 
+#: Words that, after "will", "can" ..., make a yes/no clause ("... will it help?").
+_PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "that", "my"})
 #: Words that open the asking part of a question: "how long", "what dose", "when should".
 _INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
 
@@ -228,13 +230,19 @@ def understand(
     # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
     asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
     opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
+    # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
+    subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
+    later = opener not in _INTERROGATIVES | {"where"} and any(
+        w in v.yes_no_openers and raw[i + 1] in subject_words for i, w in enumerate(raw[1:-1], 1)
+    )
     return _planned(
         Question(
             text=text,
             subjects=tuple(subjects),
             asked=tuple(asked),
             plan=(),
-            yes_no=opener in v.yes_no_openers,
+            # "... at night or in the morning?" asks which, not whether.
+            yes_no=(opener in v.yes_no_openers or later) and "or" not in raw[-4:],
             condition=condition.id if condition else None,
             condition_label=condition.label if condition else None,
             outside=condition is not None and not condition.in_base,
