@@ -66,7 +66,24 @@ def bench_ask(quick: bool) -> list[Result]:
         info("ask", "recall@5", scores["recall@5"], "", "test asserts >= 0.95"),
         info("ask", "MRR", scores["mrr"], ""),
         info("ask", "refusal accuracy", scores["refusal_accuracy"], ""),
+        *_gold(),
     ]
+
+
+def _gold() -> list[Result]:
+    from ask_gold import load_gold
+
+    from ldncare.ask.evaluate import evaluate as evaluate_gold
+
+    summary = evaluate_gold(load_gold())
+    rows = [
+        info("ask", "gold facet recall", summary.facet_recall(), "", "test asserts >= 0.95"),
+        info("ask", "gold precision", summary.precision(), ""),
+        info("ask", "gold key-word recall", summary.word_recall(), ""),
+    ]
+    for facet, (hit, total) in summary.per_facet().items():
+        rows.append(info("ask", f"gold recall: {facet}", hit / total, "", f"{hit}/{total}"))
+    return rows
 
 
 def bench_cold_start(quick: bool) -> list[Result]:

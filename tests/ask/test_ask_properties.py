@@ -65,10 +65,11 @@ def test_first_key_consideration_names_best_source_and_says_extrapolated() -> No
     answer = answer_question("Is naltrexone useful for pudendal neuralgia?")
     lead = answer.sections["key_considerations"][0]
     ref = {r.number: r.source for r in answer.references}[lead.citations[0]]
-    # The lead is the strongest, most recent source the answer uses.
+    # The lead is the best-graded source the answer cites (then strongest type, most recent).
+    grades = ["high", "moderate", "low", "very_low"]
     best = min(
         (r.source for r in answer.references),
-        key=lambda s: (s.rank, -s.year),
+        key=lambda s: (grades.index(s.grade), s.rank, -s.year),
     )
     assert ref == best
     assert str(ref.year) in lead.text

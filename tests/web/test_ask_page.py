@@ -33,3 +33,34 @@ def test_a_patient_cannot_ask_about_another_patients_record(world: World) -> Non
     login_page(world, "anna")
     r = world.client.get("/ask", params={"q": "Can I take LDN?", "patient": str(world.bert)})
     assert r.status_code == 404
+
+
+def test_page_api_and_cli_json_give_the_same_overview_answer(world: World) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from tests.ask.test_ask_cli import _app
+
+    question = "Is naltrexone useful for pudendal neuralgia?"
+    cli = CliRunner().invoke(_app(), ["ask", question, "--format", "json"])
+    assert cli.exit_code == 0, cli.output
+    from_cli = json.loads(cli.output)
+    world.login("clin1")
+    from_api = world.client.post("/api/ask", json={"question": question}).json()
+    assert from_api == from_cli
+    assert from_cli["sections"]["from_the_guidelines"][0]["text"].startswith("It depends")
+    login_page(world, "clin1")
+    html = world.client.get("/ask", params={"q": question}).text
+    assert from_api["sections"]["from_the_guidelines"][0]["text"][:40] in html
+    for part in ("key_considerations", "treatment_approach"):
+        for sentence in from_api["sections"][part]:
+            assert f"<code>{sentence['statement']}</code>" in html
+
+
+def test_ask_page_labels_a_general_answer_for_a_condition_outside_the_base(world: World) -> None:
+    login_page(world, "clin1")
+    html = world.client.get("/ask", params={"q": "Does LDN help CRPS?"}).text
+    assert "General answer:" in html
+    assert "not covered by the ldncare evidence base" in html
+    assert "pelvic floor" not in html.lower()

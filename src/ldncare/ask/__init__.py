@@ -5,6 +5,6 @@
 
 from __future__ import annotations
 
-from ldncare.ask.ask import answer_question, ask_index, search
+from ldncare.ask.ask import answer_question, ask_index, search, understand_question
 
-__all__ = ["answer_question", "ask_index", "search"]
+__all__ = ["answer_question", "ask_index", "search", "understand_question"]

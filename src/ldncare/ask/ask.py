@@ -1,4 +1,12 @@
-"""``answer_question``: retrieve the evidence for a question, then compose the answer.
+"""``answer_question``: understand the question, fill its facet plan, compose the answer.
+
+1. :func:`ldncare.core.question.understand` finds the subjects and facets asked and the plan of
+   facets a complete answer covers (an overview question gets every key point);
+2. :func:`ldncare.core.question.select` fills each facet with the statements tagged with it and
+   the question's subjects; BM25 relevance only orders statements of equal specificity, and
+   decides scope when the question names no subject;
+3. :func:`ldncare.core.answer.compose_answer` lays them out: the yes/no answer and the lead
+   statement first, then Key Considerations and the Treatment Approach by facet.
 
 The index is built once per process (about a tenth of a second) and cached; a warm question
 takes about a millisecond. No language model is used: every sentence is a statement from the
@@ -9,12 +17,27 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from ldncare.ask import semantic
-from ldncare.ask.index import AskIndex, Retrieval, _index_text
+from ldncare.ask.index import AskIndex, Retrieval
 from ldncare.ask.synonyms import load_synonyms
-from ldncare.core.answer import Answer, compose_answer, not_covered
+from ldncare.ask.understand import (
+    cue_words,
+    load_question_table,
+    question_vocabulary,
+    read_question,
+)
+from ldncare.core.answer import Answer, SectionName, compose_answer, general_scope, not_covered
+from ldncare.core.question import (
+    ACTION_FACETS,
+    ANSWER,
+    Pick,
+    Question,
+    QuestionVocabulary,
+    select,
+    with_subjects,
+)
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 
@@ -26,13 +49,12 @@ MAX_QUESTION_CHARS = 1000
 @functools.cache
 def ask_index() -> AskIndex:
     """The index over the shipped evidence base, built once per process."""
-    return AskIndex.build(load_evidence(), load_synonyms())
+    return AskIndex.build(load_evidence(), load_synonyms(), cue_words(load_question_table()))
 
 
 @functools.cache
-def _semantic_scorer() -> semantic.SemanticScorer:
-    index = ask_index()
-    return semantic.SemanticScorer([_index_text(d.statement) for d in index.documents])
+def _vocabulary() -> QuestionVocabulary:
+    return question_vocabulary(load_question_table(), ask_index().evidence.monographs)
 
 
 def _check(question: str) -> str:
@@ -50,13 +72,32 @@ def _check(question: str) -> str:
     return text
 
 
-def search(question: str, *, semantic_rerank: bool | None = None) -> Retrieval:
+def search(question: str) -> Retrieval:
     """Rank the evidence base for ``question`` (what :func:`answer_question` composes from)."""
-    text = _check(question)
-    bonuses = None
-    if semantic.requested(semantic_rerank) and semantic.available():
-        bonuses = _semantic_scorer().bonuses(text)
-    return ask_index().search(text, semantic=bonuses)
+    return ask_index().search(_check(question))
+
+
+def understand_question(question: str, *, patient: bool = False) -> Question:
+    """What ``question`` asks: subjects, facets and the plan of a complete answer."""
+    return read_question(_check(question), ask_index().normalizer, _vocabulary(), patient=patient)
+
+
+def _placement(picks: list[Pick]) -> list[SectionName]:
+    """The yes/no answer and the first statement lead; then by facet: what to do, or background."""
+    out: list[SectionName] = []
+    lead = 2 if picks and picks[0].facet == ANSWER else 1
+    for i, pick in enumerate(picks):
+        if i < lead:
+            out.append("from_the_guidelines")
+        elif pick.facet in ACTION_FACETS:
+            out.append("treatment_approach")
+        else:
+            out.append("key_considerations")
+    if "treatment_approach" not in out and len(out) > 1:
+        # Nothing practical fits the question: its last point closes the answer rather than an
+        # unrelated instruction.
+        out[-1] = "treatment_approach"
+    return out
 
 
 def answer_question(
@@ -64,16 +105,62 @@ def answer_question(
     *,
     plan_contract: Mapping[str, Any] | None = None,
     top_k: int = DEFAULT_TOP_K,
-    semantic_rerank: bool | None = None,
 ) -> Answer:
-    """Answer ``question`` in the reference form; with ``plan_contract`` add the patient context."""
+    """Answer ``question`` in the reference form; with ``plan_contract`` add the patient context.
+
+    ``top_k`` is how many retrieved statements answer a question whose facets could not be read
+    (the plan decides the length of every other answer).
+    """
     if top_k < 1:
         raise InvalidInput(f"top_k must be at least 1, not {top_k}", field="top_k")
-    found = search(question, semantic_rerank=semantic_rerank)
-    text = " ".join(question.split())
-    if not found.covered:
+    text = _check(question)
+    index = ask_index()
+    vocabulary = _vocabulary()
+    asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
+    found = index.search(text)
+    if asked.outside and not asked.medicines:
         return not_covered(text, found.closest_topics)
-    statements = [h.statement for h in found.hits[:top_k]]
+    if not asked.subjects:
+        if not found.covered or not found.hits:
+            return not_covered(text, found.closest_topics)
+        best = found.hits[0].statement
+        asked = with_subjects(asked, best.subjects, best.facets, vocabulary)
+    elif not asked.asked and asked.unmatched:
+        # The question asks something no facet names. A word the evidence base never uses
+        # ("Can I drive on LDN?", "... naloxone?") means it is not covered; with a specific word
+        # it does use ("Is LDN addictive?") the overview is given, but no yes/no opening claims
+        # to answer what was not understood.
+        if index.unknown_terms(asked.unmatched):
+            return not_covered(text, found.closest_topics)
+        if asked.yes_no and index.specific_terms(asked.unmatched):
+            asked = with_subjects(replace(asked, yes_no=False), asked.subjects, (), vocabulary)
+    relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
+    statements = [d.statement for d in index.documents]
+    picks = select(asked, statements, relevance, vocabulary)
+    scope = (
+        general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
+    )
+    # The condition the answer is about: PN unless the question names another or none at all.
+    focus = asked.condition_label or ("pudendal neuralgia" if "pn" in asked.subjects else None)
+    if not picks:
+        # Nothing in the base answers what was asked about these subjects (duloxetine in
+        # pregnancy): say so, rather than answer a neighbouring question.
+        if asked.asked or not found.covered or not found.hits or asked.outside:
+            return not_covered(text, found.closest_topics)
+        return compose_answer(
+            text,
+            [h.statement for h in found.hits[:top_k]],
+            index.evidence.sources,
+            plan_contract=plan_contract,
+            understood=asked.to_contract(),
+        )
     return compose_answer(
-        text, statements, ask_index().evidence.sources, plan_contract=plan_contract
+        text,
+        [p.statement for p in picks],
+        index.evidence.sources,
+        plan_contract=plan_contract,
+        placement=_placement(picks),
+        scope=scope,
+        understood=asked.to_contract(),
+        focus=focus,
     )

@@ -7,6 +7,7 @@ the monograph's own cited fields, and each statement carries exactly those field
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator
 from decimal import Decimal
 
@@ -21,6 +22,19 @@ _CLASS_LABEL = {
     "opioid": "opioid",
     "topical": "topical treatment",
 }
+#: The question facets each monograph part answers.
+_FACETS: dict[str, tuple[str, ...]] = {
+    "dosing": ("dose", "overview"),
+    "renal": ("organ", "dose"),
+    "hepatic": ("organ", "warnings"),
+    "contraindications": ("warnings", "overview"),
+    "cautions": ("warnings",),
+    "interactions": ("interactions",),
+    "side_effects": ("side_effects", "overview"),
+    "nnt": ("evidence", "overview"),
+    "with_ldn": ("interactions",),
+}
+_ORGAN = re.compile(r"creatinine|kidney|renal|hepatic|liver|cirrhosis", re.IGNORECASE)
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}
 
 
@@ -56,6 +70,8 @@ def _statement(
         text=text,
         citations=cites,
         population="neuropathic_pain" if part in {"dosing", "nnt"} else "general",
+        subjects=(mono.id, mono.drug_class, *(("ldn",) if part == "with_ldn" else ())),
+        facets=_FACETS[part],
     )
 
 
@@ -118,7 +134,11 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
     ):
         if items:
             text, item_cites = _listing(mono, heading, items)
-            yield _statement(mono, part, topics, text, item_cites)
+            statement = _statement(mono, part, topics, text, item_cites)
+            if part == "cautions" and _ORGAN.search(text):
+                # A caution about kidney or liver function also answers organ questions.
+                statement = statement.model_copy(update={"facets": (*statement.facets, "organ")})
+            yield statement
     numbers = [n for n in (mono.nnt, mono.nnh) if n is not None]
     if numbers:
         parts = []

@@ -123,6 +123,8 @@ class AskIndex:
 
     def __post_init__(self) -> None:
         self._drug_mask = np.array([d.statement.topics[0] == "drug" for d in self.documents])
+        # Direct yes/no answers only open an answer (core.question.select); never retrieved.
+        self._answer_mask = np.array(["answer" in d.statement.facets for d in self.documents])
         df: dict[str, int] = {}
         for doc_terms in self.terms:
             for term in doc_terms:
@@ -130,13 +132,16 @@ class AskIndex:
         self._df = df
 
     @classmethod
-    def build(cls, evidence: Evidence, synonyms: Synonyms) -> AskIndex:
+    def build(
+        cls, evidence: Evidence, synonyms: Synonyms, extra_words: Sequence[str] = ()
+    ) -> AskIndex:
+        """Index ``evidence``; ``extra_words`` (question cues) only widen typo correction."""
         statements = [
             *evidence.statements.values(),
             *all_drug_statements(evidence.monographs.values()),
         ]
         texts = [_index_text(s) for s in statements]
-        normalizer = Normalizer.build(synonyms, texts)
+        normalizer = Normalizer.build(synonyms, texts, extra_words)
         corpus = [normalizer.document_terms(t) or ["_"] for t in texts]
         retriever = bm25s.BM25()
         retriever.index(corpus, show_progress=False)
@@ -161,8 +166,17 @@ class AskIndex:
             names=tuple(frozenset(normalizer.document_terms(_drug_name(s))) for s in statements),
         )
 
-    def search(self, question: str, *, semantic: Sequence[float] | None = None) -> Retrieval:
-        """Rank the evidence for ``question``; ``semantic`` adds per-document similarity bonuses."""
+    def specific_terms(self, stems: Sequence[str]) -> list[str]:
+        """Those of ``stems`` found in the base but in fewer than SPECIFIC_DF of its documents."""
+        limit = SPECIFIC_DF * len(self.documents)
+        return [t for t in stems if 0 < self._df.get(t, 0) < limit]
+
+    def unknown_terms(self, stems: Sequence[str]) -> list[str]:
+        """Those of ``stems`` (words, not numbers) that no statement uses."""
+        return [t for t in stems if t.isalpha() and len(t) > 3 and t not in self._df]
+
+    def search(self, question: str) -> Retrieval:
+        """Rank the evidence for ``question``."""
         terms = tuple(self.normalizer.query_terms(question))
         query = list(dict.fromkeys(t.stem for t in terms))
         # Numbers ("50 mg", "type 1") say nothing about whether the topic is covered.
@@ -170,6 +184,7 @@ class AskIndex:
         if not scoped:
             return self._refuse(question, terms, [], "no meaningful word in the question")
         scores = np.asarray(self.retriever.get_scores(query), dtype=float)
+        scores = np.where(self._answer_mask, 0.0, scores)
         anchored = any(s in self.normalizer.synonyms.domain_terms for s in scoped)
         if not anchored:
             # Drug facts answer questions that name the drug or its class (both domain terms);
@@ -197,8 +212,6 @@ class AskIndex:
             doc = self.documents[int(i)]
             relevance = bm25 / top
             score = relevance + W_QUALITY * doc.quality + W_RECENCY * doc.recency
-            if semantic is not None:
-                score += semantic[int(i)]
             hit = Hit(doc.statement, bm25, relevance, score)
             named = self.names[int(i)]
             relevant = (

@@ -299,12 +299,14 @@ class Normalizer:
     corrector: TypoCorrector
 
     @classmethod
-    def build(cls, synonyms: Synonyms, texts: Iterable[str]) -> Normalizer:
+    def build(
+        cls, synonyms: Synonyms, texts: Iterable[str], extra: Iterable[str] = ()
+    ) -> Normalizer:
         counts: dict[str, int] = {}
         for text in texts:
             for word in words(text):
                 counts[word] = counts.get(word, 0) + 1
-        for word in synonyms.vocabulary_words():
+        for word in [*synonyms.vocabulary_words(), *extra]:
             counts.setdefault(word, 0)
         return cls(synonyms=synonyms, corrector=TypoCorrector(counts))
 

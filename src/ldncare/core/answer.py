@@ -125,6 +125,10 @@ class Answer:
     closest_topics: tuple[str, ...] = ()
     #: LDN eligibility from the plan contract, when the answer has a patient context.
     eligibility: str | None = None
+    #: Set when the answer is a general one for a condition the evidence base does not cover.
+    scope: str | None = None
+    #: What the question was read as (subjects, facets, plan), for the JSON contract.
+    understood: Mapping[str, Any] | None = None
 
     @property
     def message(self) -> str | None:
@@ -151,6 +155,10 @@ class Answer:
             out["message"] = NOT_COVERED
         if self.eligibility is not None:
             out["eligibility"] = self.eligibility
+        if self.scope is not None:
+            out["scope"] = self.scope
+        if self.understood is not None:
+            out["understood"] = dict(self.understood)
         return out
 
 
@@ -159,9 +167,20 @@ def not_covered(question: str, closest_topics: Sequence[str]) -> Answer:
     return Answer(question=question, covered=False, closest_topics=tuple(closest_topics))
 
 
-def source_quality(source: Source) -> tuple[int, int]:
-    """Sort key: stronger evidence type first, then more recent."""
-    return (EVIDENCE_RANK[source.evidence_type], -source.year)
+_GRADE_RANK = {"high": 0, "moderate": 1, "low": 2, "very_low": 3}
+
+
+def source_quality(source: Source) -> tuple[int, int, int]:
+    """Sort key: best certainty grade first, then stronger evidence type, then more recent."""
+    return (_GRADE_RANK[source.grade], EVIDENCE_RANK[source.evidence_type], -source.year)
+
+
+def general_scope(condition: str) -> str:
+    """The label of a general answer to a question about a condition outside the base."""
+    return (
+        f"{condition} is not covered by the ldncare evidence base: this is a general answer "
+        "from evidence in other conditions, not care specific to it"
+    )
 
 
 def _short_name(source: Source) -> str:
@@ -172,23 +191,30 @@ def _short_name(source: Source) -> str:
     return first.strip()
 
 
-def describe_source(source: Source) -> str:
-    """The first Key Consideration: which source leads, what it is, and how direct it is."""
+def describe_source(source: Source, focus: str | None = "pudendal neuralgia") -> str:
+    """The first Key Consideration: which source leads, what it is, and how direct it is.
+
+    ``focus`` is the condition the question is about (pudendal neuralgia unless it names
+    another); with ``None`` the caveat only says whom the source studied.
+    """
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
         f"The highest-quality and most recent source behind this answer is {_short_name(source)} "
         f"({source.year}), a {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
     )
-    if source.population == "pudendal_neuralgia":
+    if source.population == "pudendal_neuralgia" and focus == "pudendal neuralgia":
         return f"{lead}; it is direct evidence in pudendal neuralgia."
-    if source.population == "general":
-        general = _POPULATION_LABEL["general"]
-        return f"{lead}; it concerns {general}, not pudendal neuralgia specifically."
     population = _POPULATION_LABEL[source.population]
+    if focus is None or population == focus:
+        if source.population == "general":
+            return f"{lead}; it concerns {population}."
+        return f"{lead}; it studied {population}."
+    if source.population == "general":
+        return f"{lead}; it concerns {population}, not {focus} specifically."
+    short = "PN" if focus == "pudendal neuralgia" else focus
     return (
-        f"{lead}; it studied {population}, not pudendal neuralgia, so applying it to PN is "
-        "extrapolation."
+        f"{lead}; it studied {population}, not {focus}, so applying it to {short} is extrapolation."
     )
 
 
@@ -221,15 +247,32 @@ def compose_answer(
     sources: Mapping[str, Source],
     *,
     plan_contract: Mapping[str, Any] | None = None,
+    placement: Sequence[SectionName] | None = None,
+    scope: str | None = None,
+    understood: Mapping[str, Any] | None = None,
+    focus: str | None = "pudendal neuralgia",
 ) -> Answer:
-    """Lay ranked ``statements`` (best first, no duplicates) out in the reference form."""
-    ranked = list(dict.fromkeys(statements))
+    """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
+
+    ``placement`` gives each statement's section (the facet plan decides it); without it the
+    first two make the synthesis and the rest go by topic.
+    """
+    if placement is not None and len(placement) != len(statements):
+        raise EvidenceError("compose_answer: one placement per statement")
+    if placement is None:
+        ranked = list(dict.fromkeys(statements))
+        synthesis = ranked[:SYNTHESIS_SIZE]
+        rest = ranked[SYNTHESIS_SIZE:]
+        considerations = [s for s in rest if not _is_treatment(s)]
+        treatment = [s for s in rest if _is_treatment(s)]
+    else:
+        placed = dict(zip(statements, placement, strict=True))
+        ranked = list(placed)
+        synthesis = [s for s in ranked if placed[s] == "from_the_guidelines"]
+        considerations = [s for s in ranked if placed[s] == "key_considerations"]
+        treatment = [s for s in ranked if placed[s] == "treatment_approach"]
     if not ranked:
         raise EvidenceError("compose_answer needs at least one statement; use not_covered()")
-    synthesis = ranked[:SYNTHESIS_SIZE]
-    rest = ranked[SYNTHESIS_SIZE:]
-    considerations = [s for s in rest if not _is_treatment(s)]
-    treatment = [s for s in rest if _is_treatment(s)]
 
     for s in ranked:
         missing = [cid for cid in s.citations if cid not in sources]
@@ -250,7 +293,7 @@ def compose_answer(
     sections: dict[str, tuple[Sentence, ...]] = {}
     sections["from_the_guidelines"] = sentences(synthesis)
     lead = Sentence(
-        describe_source(lead_source),
+        describe_source(lead_source, focus),
         lead_statement.id,
         numbering.numbers((lead_source.id,), f"statement {lead_statement.id!r}"),
     )
@@ -276,4 +319,6 @@ def compose_answer(
         sections=sections,
         references=numbering.references(),
         eligibility=eligibility,
+        scope=scope,
+        understood=understood,
     )

@@ -45,6 +45,8 @@ def _describe(exc: ValidationError) -> str:
     msg = first["msg"]
     if first["type"] == "extra_forbidden":
         msg = "unknown key"
+    elif first["type"] == "missing" and where in {"subjects", "facets"}:
+        msg = f"untagged statement: add '{where}' (what it is about / which question facet)"
     return f"{where}: {msg}" if where else msg
 
 

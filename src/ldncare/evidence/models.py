@@ -52,6 +52,29 @@ Population = Literal[
     "general",
 ]
 Severity = Literal["contraindication", "warning", "info"]
+#: What a statement answers: the facets of a question (``ldncare.core.question``). ``answer``
+#: marks a statement written to open a yes/no answer ("Yes, with caution: ...").
+FACETS: tuple[str, ...] = (
+    "answer",
+    "overview",
+    "dose",
+    "timing",
+    "trial",
+    "mechanism",
+    "side_effects",
+    "warnings",
+    "interactions",
+    "monitoring",
+    "response",
+    "pregnancy",
+    "organ",
+    "surgery",
+    "alternatives",
+    "non_drug",
+    "diagnosis",
+    "regulatory",
+    "evidence",
+)
 
 
 class _Strict(BaseModel):
@@ -118,6 +141,27 @@ class Statement(_Strict):
     citations: tuple[str, ...]
     #: Population the cited evidence studied; "pudendal_neuralgia" means direct evidence.
     population: Population = "general"
+    #: Who or what the statement is about: ``ldn``, ``pn`` (pudendal neuralgia),
+    #: ``neuropathic_pain``, a drug monograph id or a drug class (``snri``, ``opioid`` ...).
+    subjects: tuple[str, ...] = Field(min_length=1)
+    #: Which facets of a question it answers (one of :data:`FACETS` each).
+    facets: tuple[str, ...] = Field(min_length=1)
+
+    @field_validator("subjects")
+    @classmethod
+    def _subjects(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [v for v in value if not v or not v.replace("_", "").isalnum() or v != v.lower()]
+        if bad:
+            raise ValueError(f"subject {bad[0]!r} is not a lower-case identifier")
+        return value
+
+    @field_validator("facets")
+    @classmethod
+    def _facets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        unknown = [v for v in value if v not in FACETS]
+        if unknown:
+            raise ValueError(f"unknown facet {unknown[0]!r}; known: {', '.join(FACETS)}")
+        return value
 
 
 class Rule(_Strict):

@@ -28,6 +28,8 @@ def render_answer_markdown(answer: Answer) -> str:
             out += ["Closest covered topics:", ""]
             out += [f"- {topic}" for topic in answer.closest_topics]
         return "\n".join(out).rstrip() + "\n"
+    if answer.scope:
+        out += [f"> **General answer:** {answer.scope}.", ""]
     for name, sentences in answer.sections.items():
         if name == "patient_context":
             out += [f"## {SECTION_TITLES[name]}", ""]

@@ -1,0 +1,101 @@
+"""Load and compile the question vocabulary (``vocabulary/questions.yaml``) for core.question.
+
+Cue phrases go through the same word pipeline as questions (typo correction vocabulary, light
+stemming), and the drug monographs add their own names as subjects, each with its class.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from ldncare.ask.synonyms import Normalizer, stem, words
+from ldncare.core.question import Condition, Cue, Question, QuestionVocabulary, understand
+from ldncare.errors import EvidenceError
+from ldncare.evidence.models import FACETS
+from ldncare.evidence.monographs import Monograph
+
+__all__ = ["cue_words", "load_question_table", "question_vocabulary", "read_question"]
+
+_NOT_FACETS = frozenset({"treatment", "safety", "comparison"})
+
+
+def load_question_table() -> dict[str, Any]:
+    node = resources.files("ldncare.evidence") / "data" / "vocabulary" / "questions.yaml"
+    try:
+        raw = yaml.safe_load(node.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise EvidenceError(f"questions.yaml: not valid YAML ({exc})") from None
+    if not isinstance(raw, dict):
+        raise EvidenceError("questions.yaml: expected a mapping")
+    return raw
+
+
+def _cues(phrases: Iterable[Any]) -> tuple[Cue, ...]:
+    out = [tuple(stem(w) for w in words(str(p))) for p in phrases]
+    return tuple(dict.fromkeys(c for c in out if c))
+
+
+def cue_words(table: Mapping[str, Any]) -> list[str]:
+    """Every word of every cue, so the typo corrector can reach lay words too."""
+    groups = [*(table.get("subjects") or {}).values(), *(table.get("facets") or {}).values()]
+    groups += [c.get("cues") or [] for c in (table.get("conditions") or {}).values()]
+    return [w for g in groups for p in g for w in words(str(p))]
+
+
+def question_vocabulary(
+    table: Mapping[str, Any], monographs: Mapping[str, Monograph]
+) -> QuestionVocabulary:
+    """Compile the table; every facet named must be a statement facet (or ``treatment``)."""
+    facets = {str(k): _cues(v or ()) for k, v in (table.get("facets") or {}).items()}
+    plans = table.get("plans") or {}
+    named = {*facets, *(plans.get("overview") or ()), *(plans.get("action") or ())}
+    named |= {f for k, fs in (plans.get("follow") or {}).items() for f in [k, *(fs or ())]}
+    unknown = sorted(f for f in named if f not in FACETS and f not in _NOT_FACETS)
+    if unknown:
+        raise EvidenceError(f"questions.yaml: unknown facet {unknown[0]!r}")
+    subjects = {str(k): _cues(v or ()) for k, v in (table.get("subjects") or {}).items()}
+    members: dict[str, list[str]] = {}
+    drug_class: dict[str, str] = {}
+    for mono in monographs.values():
+        names = [mono.id.replace("_", " "), mono.id.split("_")[0], mono.name.split()[0]]
+        subjects[mono.id] = _cues(names)
+        drug_class[mono.id] = mono.drug_class
+        members.setdefault(mono.drug_class, []).append(mono.id)
+    for cls, parts in (table.get("classes") or {}).items():
+        for part in parts:
+            members.setdefault(str(cls), []).extend([str(part), *members.get(str(part), [])])
+    conditions = tuple(
+        Condition(
+            str(k), str(c["label"]), _cues(c.get("cues") or ()), bool(c.get("in_base", False))
+        )
+        for k, c in (table.get("conditions") or {}).items()
+    )
+    return QuestionVocabulary(
+        subjects=subjects,
+        facets=facets,
+        conditions=conditions,
+        yes_no_openers=frozenset(w for o in table.get("yes_no_openers") or () for w in words(o)),
+        overview_plan=tuple(plans.get("overview") or ()),
+        follow={str(k): tuple(v or ()) for k, v in (plans.get("follow") or {}).items()},
+        action=tuple(plans.get("action") or ()),
+        limits={str(k): int(v) for k, v in (plans.get("limit") or {}).items()},
+        members={k: tuple(dict.fromkeys(v)) for k, v in members.items()},
+        combination_words=frozenset(
+            stem(w) for c in table.get("combination_words") or () for w in words(str(c))
+        ),
+        drug_class=drug_class,
+    )
+
+
+def read_question(
+    text: str, normalizer: Normalizer, vocabulary: QuestionVocabulary, *, patient: bool = False
+) -> Question:
+    """Understand ``text``: its corrected words and its synonym-normalised words, matched."""
+    keep = normalizer.synonyms.stopwords | normalizer.synonyms.no_correction
+    raw = [stem(w if w in keep else normalizer.corrector.correct(w)) for w in words(text)]
+    normalised = [t.stem for t in normalizer.query_terms(text)]
+    return understand(text, raw, normalised, vocabulary, patient=patient)

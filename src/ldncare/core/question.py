@@ -1,0 +1,426 @@
+"""Question understanding and facet plans for ``ldncare ask`` (pure: no I/O).
+
+:func:`understand` reads a question (already split into stemmed words by the ask adapter) and
+finds its **subjects** (LDN, a medicine or class, pudendal neuralgia or another condition, "this
+patient") and the **facets** it asks about (dose, timing, side effects, warnings ...). From them
+it builds the **plan**: the ordered facets a complete answer covers. :func:`select` then fills
+the plan with statements tagged with those facets and subjects, most specific first.
+
+The words and plans are data (``evidence/data/vocabulary/questions.yaml``), compiled into a
+:class:`QuestionVocabulary` by the adapter; nothing here knows a word of English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+
+from ldncare.evidence.models import Statement
+
+Cue = tuple[str, ...]
+
+#: Subjects that name a condition (context); every other subject names a medicine.
+CONDITION_SUBJECTS = frozenset({"pn", "neuropathic_pain"})
+#: Facets whose statements say what to do: they go to the Treatment Approach.
+ACTION_FACETS = frozenset(
+    {"dose", "timing", "trial", "monitoring", "response", "non_drug", "alternatives", "surgery"}
+)
+#: The topic that marks a boxed warning: it leads every list of warnings.
+BOXED = "boxed-warning"
+#: Lexical relevance (0-1) a fallback Treatment Approach statement needs to count as related.
+RELATED = 0.3
+#: Cue groups that are not facets of their own.
+TREATMENT = "treatment"
+OVERVIEW = "overview"
+ANSWER = "answer"
+#: Cue groups that ask for a facet only when nothing more specific is asked.
+_WEAK = {"safety": "warnings"}
+#: Cue groups that ask for several facets ("LDN versus amitriptyline": evidence, alternatives).
+_EXPANDS = {"comparison": ("evidence", "alternatives")}
+#: Facets that may accompany an overview cue without making the question a specific one.
+_OVERVIEW_COMPANIONS = frozenset({OVERVIEW, TREATMENT, "evidence"})
+
+
+@dataclass(frozen=True)
+class Condition:
+    id: str
+    label: str
+    cues: tuple[Cue, ...]
+    #: Conditions the LDN trials studied (fibromyalgia ...): answered, but without PN care.
+    in_base: bool = False
+
+
+@dataclass(frozen=True)
+class QuestionVocabulary:
+    """The compiled cue table: every cue is a tuple of stemmed words."""
+
+    subjects: Mapping[str, tuple[Cue, ...]]
+    facets: Mapping[str, tuple[Cue, ...]]
+    conditions: tuple[Condition, ...]
+    yes_no_openers: frozenset[str]
+    overview_plan: tuple[str, ...]
+    follow: Mapping[str, tuple[str, ...]]
+    action: tuple[str, ...]
+    limits: Mapping[str, int]
+    #: Words that join two named medicines into a question about combining them.
+    combination_words: frozenset[str] = frozenset()
+    #: A class subject and the subjects it stands for ("snri" -> duloxetine, venlafaxine).
+    members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    #: A medicine and its class ("duloxetine" -> "snri").
+    drug_class: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Question:
+    """What was asked: subjects, facets and the plan a complete answer follows."""
+
+    text: str
+    subjects: tuple[str, ...]
+    asked: tuple[str, ...]
+    plan: tuple[str, ...]
+    yes_no: bool = False
+    overview: bool = False
+    #: A condition other than PN that the question names (id and label).
+    condition: str | None = None
+    condition_label: str | None = None
+    #: True when that condition is outside the evidence base (a general, labelled answer).
+    outside: bool = False
+    #: Two medicines named together: a question about combining them.
+    combination: bool = False
+    #: A comparison ("nortriptyline or amitriptyline?"): no yes/no opening fits it.
+    comparison: bool = False
+    #: Normalised words that named no subject, facet or condition ("drive", "naloxone").
+    unmatched: tuple[str, ...] = ()
+    #: The medicines the question itself named (before classes and members were added).
+    named: tuple[str, ...] = ()
+    patient: bool = False
+
+    @property
+    def medicines(self) -> frozenset[str]:
+        return frozenset(s for s in self.subjects if s not in CONDITION_SUBJECTS)
+
+    def to_contract(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "subjects": list(self.subjects),
+            "asked": list(self.asked),
+            "plan": list(self.plan),
+            "yes_no": self.yes_no,
+            "overview": self.overview,
+        }
+        if self.condition is not None:
+            out["condition"] = self.condition_label
+        return out
+
+
+def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[tuple[int, str]]:
+    """(position, key) of every cue in ``sequence``; longer cues claim their words first."""
+    return [(i, key) for i, key, _ in _find_cues(sequence, cues)]
+
+
+def _find_cues(
+    sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
+) -> list[tuple[int, str, Cue]]:
+    found: list[tuple[int, int, str]] = []
+    for key, key_cues in cues.items():
+        for cue in key_cues:
+            n = len(cue)
+            for i in range(len(sequence) - n + 1):
+                if tuple(sequence[i : i + n]) == cue:
+                    found.append((i, n, key))
+    taken: set[int] = set()
+    out: list[tuple[int, str, Cue]] = []
+    for i, n, key in sorted(found, key=lambda f: (-f[1], f[0])):
+        span = set(range(i, i + n))
+        if span & taken:
+            continue
+        taken |= span
+        out.append((i, key, tuple(sequence[i : i + n])))
+    return sorted(out)
+
+
+#: Words that, after "will", "can" ..., make a yes/no clause ("... will it help?").
+_PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "that", "my"})
+#: Words that open the asking part of a question: "how long", "what dose", "when should".
+_INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
+
+
+def _asked_facets(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
+    """Facets in order, those the question's asking phrase names first ("My physio suggested
+    LDN - how long until it works?" asks about trial length before physiotherapy)."""
+    found = _find_cues(sequence, cues)
+    asking = [k for _, k, cue in found if cue[0] in _INTERROGATIVES]
+    return list(dict.fromkeys([*asking, *(k for _, k, _ in found)]))
+
+
+def _mask(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
+    out = list(sequence)
+    found = _find(sequence, cues)
+    for i, key in found:
+        n = max(len(c) for c in cues[key] if tuple(sequence[i : i + len(c)]) == c)
+        out[i : i + n] = [""] * n
+    return out
+
+
+def _ordered_keys(
+    raw: Sequence[str], normalised: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
+) -> list[str]:
+    """Keys found in the question's own words first (in order), then in its normalised words."""
+    keys = [k for _, k in _find(raw, cues)] + [k for _, k in _find(normalised, cues)]
+    return list(dict.fromkeys(keys))
+
+
+def understand(
+    text: str,
+    raw: Sequence[str],
+    normalised: Sequence[str],
+    vocabulary: QuestionVocabulary,
+    *,
+    patient: bool = False,
+) -> Question:
+    """Subjects, asked facets and plan of one question.
+
+    ``raw`` is the question's words after typo correction, stemmed, in order; ``normalised`` the
+    same after the synonym table rewrote phrases to their canonical words (stopwords dropped).
+    """
+    v = vocabulary
+    subjects = _ordered_keys(raw, normalised, v.subjects)
+    condition: Condition | None = None
+    if "pn" not in subjects:
+        for c in v.conditions:
+            if _find(raw, {c.id: c.cues}) or _find(normalised, {c.id: c.cues}):
+                condition = c
+                break
+    has_patient = patient or "patient" in subjects
+    subjects = [s for s in subjects if s != "patient"]
+    # The medicines named, a class counted only when none of its members is named.
+    named = [s for s in subjects if s not in CONDITION_SUBJECTS]
+    named = [s for s in named if set(v.members.get(s, ())).isdisjoint(named)]
+    expanded: list[str] = []
+    for s in subjects:
+        expanded.append(s)
+        members = v.members.get(s, ())
+        if set(members).isdisjoint(subjects):
+            # "SNRIs" stands for duloxetine and venlafaxine, unless one of them was named.
+            expanded.extend(members)
+        if s in v.drug_class:
+            expanded.append(v.drug_class[s])
+    if condition is not None:
+        # Another condition: pudendal-neuralgia care must not leak into the answer.
+        expanded = [s for s in expanded if s != "pn"]
+    subjects = list(dict.fromkeys(expanded))
+
+    # Words that named a subject ask nothing ("low dose naltrexone" is not a dose question).
+    raw_left = _mask(raw, v.subjects)
+    asked = _asked_facets(raw_left, v.facets)
+    if not asked:
+        # Only when its own words ask nothing: the synonym-normalised words.
+        asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
+    comparison = "comparison" in asked
+    cond_cues = {c.id: c.cues for c in v.conditions}
+    unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
+    combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
+    if combination:
+        # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
+        asked = ["interactions", *(f for f in asked if f != "interactions")]
+    for weak, facets in _EXPANDS.items():
+        if weak in asked:
+            at = asked.index(weak)
+            asked[at : at + 1] = [f for f in facets if f not in asked]
+    specific = [f for f in asked if f not in _WEAK]
+    # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
+    asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
+    opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
+    # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
+    subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
+    later = opener not in _INTERROGATIVES | {"where"} and any(
+        w in v.yes_no_openers and raw[i + 1] in subject_words for i, w in enumerate(raw[1:-1], 1)
+    )
+    return _planned(
+        Question(
+            text=text,
+            subjects=tuple(subjects),
+            asked=tuple(asked),
+            plan=(),
+            # "... at night or in the morning?" asks which, not whether.
+            yes_no=(opener in v.yes_no_openers or later) and "or" not in raw[-4:],
+            condition=condition.id if condition else None,
+            condition_label=condition.label if condition else None,
+            outside=condition is not None and not condition.in_base,
+            combination=combination,
+            comparison=comparison,
+            unmatched=tuple(unmatched),
+            named=tuple(named),
+            patient=has_patient,
+        ),
+        v,
+    )
+
+
+def with_subjects(
+    question: Question,
+    subjects: Sequence[str],
+    facets: Sequence[str],
+    vocabulary: QuestionVocabulary,
+) -> Question:
+    """Plan again a question that named no subject, with subjects (and, if it asked none,
+    facets) borrowed from the statement that matches it best."""
+    asked = question.asked or tuple(f for f in facets if f not in {ANSWER, OVERVIEW})[:1]
+    return _planned(replace(question, subjects=tuple(subjects), asked=tuple(asked)), vocabulary)
+
+
+def _planned(question: Question, v: QuestionVocabulary) -> Question:
+    asked = list(question.asked)
+    medicines = question.medicines
+    specific = [f for f in asked if f not in {OVERVIEW, TREATMENT}]
+    if TREATMENT in asked and not medicines and not specific:
+        # "How is PN treated?": the treatment options, not an LDN overview.
+        specific = ["non_drug", "alternatives"]
+    # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
+    overview = (not asked and bool(question.subjects)) or (
+        bool({OVERVIEW, TREATMENT} & set(asked)) and set(specific) <= _OVERVIEW_COMPANIONS
+    )
+    yes_no = question.yes_no
+    opens = (yes_no or question.combination) and not question.comparison
+    plan: list[str] = [ANSWER] if opens else []
+    if overview:
+        # An evidence or regulatory question that is also an overview leads with its own facet.
+        plan += [f for f in asked if f in {"evidence", "regulatory"}]
+        plan += [p for p in v.overview_plan if p != ANSWER]
+    else:
+        plan += specific
+        for f in specific:
+            plan.extend(v.follow.get(f, ()))
+    return replace(
+        question,
+        asked=tuple(f for f in asked if f != TREATMENT),
+        plan=tuple(dict.fromkeys(plan)),
+        overview=overview,
+    )
+
+
+@dataclass(frozen=True)
+class Pick:
+    """A statement chosen for an answer and the facet of the plan it fills."""
+
+    facet: str
+    statement: Statement
+
+
+#: Facets where a question about LDN is also served by statements about the condition it treats
+#: (its alternatives and the care around it).
+_CONTEXT_FACETS = frozenset({"alternatives", "non_drug"})
+
+
+def _match(statement: Statement, question: Question, facet: str = "") -> int:
+    """How specifically a statement is about the question's subjects (0: not at all)."""
+    subjects = set(question.subjects)
+    medicines = question.medicines
+    mine = set(statement.subjects)
+    # A medicine named in the question counts most; its class or members, then the conditions.
+    named = set(question.named) & medicines
+    score = 3 * len(mine & named) + 2 * len(mine & (medicines - named))
+    score += len(mine & (subjects - medicines))
+    if score == 0 and "pn" in subjects and "neuropathic_pain" in mine:
+        score = 1
+    if score == 0 and facet in _CONTEXT_FACETS and "ldn" in subjects and question.condition is None:
+        score = 1 if not mine.isdisjoint(CONDITION_SUBJECTS) else 0
+    return score
+
+
+def select(
+    question: Question,
+    statements: Sequence[Statement],
+    relevance: Mapping[str, float],
+    vocabulary: QuestionVocabulary,
+) -> list[Pick]:
+    """Fill the question's plan with statements, facet by facet, most specific first.
+
+    ``statements`` come in the evidence base's order (curated: the key statement of a topic
+    first); ``relevance`` is the lexical match to the question (0-1) used to order statements of
+    equal specificity. A statement is used once, under the first facet of the plan it fills.
+    """
+    v = vocabulary
+    # Another condition: no PN care (an LDN statement that mentions PN may stay).
+    pool = [
+        s
+        for s in statements
+        if not (question.condition and "pn" in s.subjects and "ldn" not in s.subjects)
+        and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
+    ]
+    order = {s.id: i for i, s in enumerate(statements)}
+    picks: list[Pick] = []
+    used: set[str] = set()
+    asked = set(question.asked)
+
+    def ranked(facet: str) -> list[Statement]:
+        candidates = [
+            s
+            for s in pool
+            if facet in s.facets
+            and s.id not in used
+            and (facet == ANSWER) == (ANSWER in s.facets)
+            and _match(s, question, facet) > 0
+        ]
+        if facet == ANSWER:
+            # The yes/no answer must answer what was asked, not just name the same subjects.
+            wanted = set(question.asked) - {OVERVIEW} | ({OVERVIEW} if question.overview else set())
+            # ... and be about what the question is about: its first subject was asked.
+            subjects = set(question.subjects)
+            if "pn" in subjects:
+                subjects.add("neuropathic_pain")
+            candidates = [
+                s for s in candidates if wanted & set(s.facets) and s.subjects[0] in subjects
+            ]
+        if not candidates:
+            return []
+        if question.overview and question.medicines and facet != ANSWER:
+            # The overview of a medicine: only its key points (tagged "overview").
+            candidates = [s for s in candidates if OVERVIEW in s.facets]
+            if not candidates:
+                return []
+        best = max(_match(s, question, facet) for s in candidates)
+        if facet == ANSWER or question.medicines:
+            # A medicine asked about by name: only the statements most specific to it.
+            candidates = [s for s in candidates if _match(s, question, facet) == best]
+        # Most specific first; then the key points (tagged "overview": boxed warnings, the
+        # opioid contraindication ...); then the closest to the question's words.
+        return sorted(
+            candidates,
+            key=lambda s: (
+                -_match(s, question, facet),
+                len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
+                -(BOXED in s.topics),
+                -(OVERVIEW in s.facets),
+                # An overview follows the curated order; a specific question its own words.
+                0 if question.overview else -round(relevance.get(s.id, 0.0), 1),
+                order[s.id],
+            ),
+        )
+
+    for facet in question.plan:
+        if facet == ANSWER:
+            limit = 1
+        elif question.overview:
+            limit = v.limits.get("overview", 2)
+        elif facet in asked:
+            limit = v.limits.get("asked", 4)
+        else:
+            limit = v.limits.get("plan", 2)
+        for s in ranked(facet)[:limit]:
+            picks.append(Pick(facet, s))
+            used.add(s.id)
+    lead = 2 if picks and picks[0].facet == ANSWER else 1
+    if picks and not any(p.facet in ACTION_FACETS for p in picks[lead:]):
+        # Every answer has a Treatment Approach: the action statement closest to the question,
+        # as specific to its medicines as the rest of the answer, if one is related at all.
+        floor = max((_match(p.statement, question) for p in picks if p.facet != ANSWER), default=0)
+        options = [
+            (min(_match(s, question, f), floor), relevance.get(s.id, 0.0), -i, f, s)
+            for i, f in enumerate(v.action)
+            for s in ranked(f)[:1]
+            if relevance.get(s.id, 0.0) >= RELATED
+        ]
+        if options:
+            *_, facet, best_pick = max(options, key=lambda o: o[:3])
+            picks.append(Pick(facet, best_pick))
+    return picks
