@@ -29,8 +29,11 @@ def call(hook: str, **context: Any) -> dict[str, Any]:
 
 
 def drafts(*resources: dict[str, Any]) -> dict[str, Any]:
-    return {"resourceType": "Bundle", "type": "collection",
-            "entry": [{"resource": r} for r in resources]}  # fmt: skip
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": r} for r in resources],
+    }
 
 
 def send(
@@ -73,14 +76,23 @@ def test_json_content_types_are_accepted(content_type: str) -> None:
     [
         ("ldncare-patient-view", "patient-view", {}, "patientId"),
         ("ldncare-order-sign", "order-sign", {"patientId": "p1"}, "draftOrders"),
-        ("ldncare-order-select", "order-select",
-         {"patientId": "p1", "draftOrders": drafts(med_request("naltrexone 1.5 mg", rid="n"))},
-         "selections"),
-        ("ldncare-order-select", "order-select",
-         {"draftOrders": drafts(med_request("naltrexone 1.5 mg", rid="n")),
-          "selections": ["MedicationRequest/n"]}, "patientId"),
+        (
+            "ldncare-order-select",
+            "order-select",
+            {"patientId": "p1", "draftOrders": drafts(med_request("naltrexone 1.5 mg", rid="n"))},
+            "selections",
+        ),
+        (
+            "ldncare-order-select",
+            "order-select",
+            {
+                "draftOrders": drafts(med_request("naltrexone 1.5 mg", rid="n")),
+                "selections": ["MedicationRequest/n"],
+            },
+            "patientId",
+        ),
     ],
-)  # fmt: skip
+)
 def test_a_hook_without_its_required_context_is_400_naming_the_field(
     service: str, hook: str, context: dict[str, Any], named: str
 ) -> None:
@@ -119,8 +131,12 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
             "userComment": "oxycodone stopped 10 days ago",
         },
     }
-    accepted = {"card": "c2", "outcome": "accepted", "outcomeTimestamp": NOW,
-                "acceptedSuggestions": [{"id": "s1"}]}  # fmt: skip
+    accepted = {
+        "card": "c2",
+        "outcome": "accepted",
+        "outcomeTimestamp": NOW,
+        "acceptedSuggestions": [{"id": "s1"}],
+    }
     assert feedback(client, item, accepted).status_code == 200
     log = list(client.app.state.cds_feedback)  # type: ignore[attr-defined]
     assert [(f["outcome"], f["service"]) for f in log] == [
@@ -133,18 +149,41 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
 @pytest.mark.parametrize(
     ("item", "says"),
     [
-        ({"card": "c", "outcome": "dismissed", "outcomeTimestamp": NOW},
-         "'accepted' or 'overridden'"),
+        (
+            {"card": "c", "outcome": "dismissed", "outcomeTimestamp": NOW},
+            "'accepted' or 'overridden'",
+        ),
         ({"card": "c", "outcome": "accepted"}, "outcomeTimestamp"),
-        ({"card": "c", "outcome": "accepted", "outcomeTimestamp": NOW,
-          "overrideReason": {"userComment": "x"}}, "no 'overrideReason'"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": NOW,
-          "overrideReason": {"reason": "not a coding"}}, "a Coding"),
-        ({"card": "c", "outcome": "overridden", "outcomeTimestamp": NOW,
-          "acceptedSuggestions": [{"id": "s"}]}, "accepts no suggestions"),
+        (
+            {
+                "card": "c",
+                "outcome": "accepted",
+                "outcomeTimestamp": NOW,
+                "overrideReason": {"userComment": "x"},
+            },
+            "no 'overrideReason'",
+        ),
+        (
+            {
+                "card": "c",
+                "outcome": "overridden",
+                "outcomeTimestamp": NOW,
+                "overrideReason": {"reason": "not a coding"},
+            },
+            "a Coding",
+        ),
+        (
+            {
+                "card": "c",
+                "outcome": "overridden",
+                "outcomeTimestamp": NOW,
+                "acceptedSuggestions": [{"id": "s"}],
+            },
+            "accepts no suggestions",
+        ),
         ({"outcome": "accepted", "outcomeTimestamp": NOW}, "'card' uuid"),
     ],
-)  # fmt: skip
+)
 def test_malformed_feedback_is_400_and_nothing_is_recorded(item: dict[str, Any], says: str) -> None:
     client = make_client()
     response = feedback(client, item)
@@ -182,8 +221,14 @@ def test_public_url_with_or_without_the_cds_services_base_accepts_the_ehr_token(
     client = TestClient(create_cds_app(config))
     service = "ldncare-patient-view"
     now = int(time.time())
-    claims = {"iss": ISSUER, "sub": "ehr", "aud": f"https://cds.example.org/cds-services/{service}",
-              "exp": now + 300, "iat": now, "jti": str(uuid.uuid4())}  # fmt: skip
+    claims = {
+        "iss": ISSUER,
+        "sub": "ehr",
+        "aud": f"https://cds.example.org/cds-services/{service}",
+        "exp": now + 300,
+        "iat": now,
+        "jti": str(uuid.uuid4()),
+    }
     response = client.post(
         f"/cds-services/{service}",
         json=call("patient-view", patientId="p1"),

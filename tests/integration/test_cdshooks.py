@@ -559,7 +559,7 @@ def test_ordered_daily_dose_reads_timing_codes_and_events(
     assert hooks.ordered_daily_mg(order) == daily
 
 
-def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:
+def test_gabapentin_above_renal_band_gets_warning_with_a_dose_the_capsule_gives() -> None:
     resources = [fhir_patient(), egfr(25)]
     draft = med_request(
         "gabapentin 600 mg oral capsule", rid="gaba", status="draft", dose_mg=600, per_day=3
@@ -572,7 +572,8 @@ def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:
     revised = card["suggestions"][0]["actions"][0]["resource"]
     assert card["suggestions"][0]["actions"][0]["type"] == "update"
     dose = revised["dosageInstruction"][0]
-    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 700
+    # 700 mg/day is the band's maximum, but 600 mg capsules give 600 mg, not 700 mg.
+    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 600
     assert dose["timing"]["repeat"]["frequency"] == 1
 
 
