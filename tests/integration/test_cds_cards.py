@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ldncare.cdshooks import validate_card
-from ldncare.cdshooks.cards import INDICATORS, SUMMARY_LIMIT
+from ldncare.cdshooks.cards import INDICATORS, OVERRIDE_CODES, OVERRIDE_SYSTEM, SUMMARY_LIMIT
 from tests.integration.test_cdshooks import (
     TODAY,
     cards_of,
@@ -62,6 +62,10 @@ def spec_problems(card: dict[str, Any], drafts: list[dict[str, Any]]) -> list[st
                 target = f"{a['resource']['resourceType']}/{a['resource'].get('id')}"
                 if target not in ids:
                     problems.append(f"update of {target}: not a draft of this request")
+    if {(r["system"], r["code"]) for r in card.get("overrideReasons", [])} != {
+        (OVERRIDE_SYSTEM, code) for code in OVERRIDE_CODES
+    }:
+        problems.append("overrideReasons: every card offers ldncare's coded reasons")
     if card.get("suggestions") and card.get("selectionBehavior") != "at-most-one":
         problems.append("selectionBehavior: the suggestions are alternatives")
     return problems
@@ -229,3 +233,11 @@ def test_every_card_the_service_produces_follows_the_cds_hooks_2_0_card_rules(
     if hook != "patient-view" and not orders:
         orders = [draft("amoxicillin 500 mg capsule", "d0")]
     answer(hook, resources, orders if hook != "patient-view" else None)
+
+
+def test_validate_card_catches_malformed_override_reasons() -> None:
+    good = {"summary": "ok", "indicator": "info", "source": {"label": "ldncare"}}
+    assert validate_card({**good, "overrideReasons": [{"code": "x", "display": "X"}]}) == []
+    assert validate_card({**good, "overrideReasons": "x"})
+    assert validate_card({**good, "overrideReasons": [{"display": "no code"}]})
+    assert validate_card({**good, "overrideReasons": [{"code": "x"}]})

@@ -12,6 +12,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from ldncare.cdshooks import CdsSettings, create_cds_app
+from ldncare.cdshooks.cards import OVERRIDE_CODES, OVERRIDE_SYSTEM
+from ldncare.cdshooks.feedback import how_cards_fare
 from ldncare.cdshooks.fetch import PATIENT_TEMPLATES
 from ldncare.cdshooks.service import public_base
 from tests.integration.test_cdshooks import ISSUER, SECRET, make_client, med_request, token
@@ -240,3 +242,60 @@ def test_public_url_with_or_without_the_cds_services_base_accepts_the_ehr_token(
 def test_public_url_behind_a_path_prefix_keeps_the_prefix() -> None:
     assert public_base("https://h.example/ehr-cds/cds-services/") == "https://h.example/ehr-cds"
     assert public_base("https://h.example/ehr-cds") == "https://h.example/ehr-cds"
+
+
+# --------------------------------------------------------------------------- override reasons
+
+
+def test_a_clinician_overrides_a_critical_card_with_one_of_its_coded_reasons() -> None:
+    client = make_client()
+    service = "ldncare-order-select"
+    body = call(
+        "order-select",
+        patientId="p1",
+        draftOrders=drafts(med_request("naltrexone 1.5 mg", rid="n", status="draft")),
+        selections=["MedicationRequest/n"],
+    )
+    body["prefetch"] = {
+        **NOTHING_ON_RECORD,
+        "medications": drafts(med_request("oxycodone 5 mg oral tablet")),
+    }
+    (card,) = send(client, service, body).json()["cards"]
+    offered = card["overrideReasons"]
+    assert {r["code"] for r in offered} == OVERRIDE_CODES
+    assert all(r["system"] == OVERRIDE_SYSTEM and r["display"] for r in offered)
+    chosen = next(r for r in offered if r["code"] == "record-out-of-date")
+    item = {
+        "card": card["uuid"],
+        "outcome": "overridden",
+        "outcomeTimestamp": NOW,
+        "overrideReason": {"reason": chosen, "userComment": "oxycodone stopped last month"},
+    }
+    accepted = {
+        "card": card["uuid"],
+        "outcome": "accepted",
+        "outcomeTimestamp": NOW,
+        "acceptedSuggestions": [{"id": card["suggestions"][0]["uuid"]}],
+    }
+    assert feedback(client, item, accepted, item | {"overrideReason": None}).status_code == 200
+    fare = how_cards_fare(client.app.state.cds_feedback)  # type: ignore[attr-defined]
+    assert fare == {
+        service: {
+            "accepted": 1,
+            "overridden": 2,
+            "reasons": {"record-out-of-date": 1, "no reason": 1},
+        }
+    }
+
+
+def test_an_override_code_ldncare_never_offered_is_400_listing_the_accepted_codes() -> None:
+    item = {
+        "card": "c",
+        "outcome": "overridden",
+        "outcomeTimestamp": NOW,
+        "overrideReason": {"reason": {"system": OVERRIDE_SYSTEM, "code": "too-many-alerts"}},
+    }
+    response = feedback(make_client(), item)
+    assert response.status_code == 400
+    assert "'too-many-alerts' is not one ldncare offers" in response.json()["error"]
+    assert "record-out-of-date" in response.json()["error"]

@@ -40,6 +40,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ldncare.cdshooks.feedback import feedback_problem
 from ldncare.cdshooks.fetch import (
     PATIENT_TEMPLATES,
     FetchLimits,
@@ -80,8 +81,6 @@ REQUIRED_CONTEXT: dict[str, tuple[tuple[str, ...], ...]] = {
     "order-sign": (("patientId",), ("draftOrders", "medications")),
     "medication-prescribe": (("patientId",), ("medications", "draftOrders")),
 }
-#: CDS Hooks 2.0 feedback outcomes.
-OUTCOMES = frozenset({"accepted", "overridden"})
 
 
 class DataMissing(Exception):
@@ -225,44 +224,6 @@ def public_base(public_url: str) -> str:
     (``https://cds.example.org/cds-services``, with or without a final slash)."""
     base = public_url.strip().rstrip("/")
     return base.removesuffix("/cds-services").rstrip("/")
-
-
-def feedback_problem(item: Any) -> str | None:
-    """What is wrong with one CDS Hooks 2.0 feedback item, or ``None``."""
-    if not isinstance(item, dict) or not isinstance(item.get("card"), str) or not item["card"]:
-        return "each feedback item must be an object with the 'card' uuid"
-    outcome = item.get("outcome")
-    if outcome not in OUTCOMES:
-        return f"feedback 'outcome' must be 'accepted' or 'overridden', not {outcome!r}"
-    if not isinstance(item.get("outcomeTimestamp"), str):
-        return "feedback 'outcomeTimestamp' (an ISO 8601 instant) is required"
-    accepted = item.get("acceptedSuggestions")
-    if outcome == "accepted":
-        if "overrideReason" in item:
-            return "an 'accepted' feedback carries no 'overrideReason'"
-        if accepted is not None and not (
-            isinstance(accepted, list)
-            and all(isinstance(a, dict) and isinstance(a.get("id"), str) for a in accepted)
-        ):
-            return "'acceptedSuggestions' must be a list of objects with a suggestion 'id'"
-        return None
-    if accepted:
-        return "an 'overridden' feedback accepts no suggestions"
-    reason = item.get("overrideReason")
-    if reason is None:
-        return None  # the clinician may dismiss a card without giving a reason
-    if not isinstance(reason, dict):
-        return "'overrideReason' must be an object with 'reason' (a Coding) and/or 'userComment'"
-    coding = reason.get("reason")
-    if coding is not None and not (
-        isinstance(coding, dict) and isinstance(coding.get("code"), str)
-    ):
-        return "'overrideReason.reason' must be a Coding with a 'code'"
-    if "userComment" in reason and not isinstance(reason["userComment"], str):
-        return "'overrideReason.userComment' must be text"
-    if coding is None and "userComment" not in reason:
-        return "'overrideReason' needs a 'reason' or a 'userComment'"
-    return None
 
 
 def build_router(
