@@ -299,3 +299,19 @@ def test_an_override_code_ldncare_never_offered_is_400_listing_the_accepted_code
     assert response.status_code == 400
     assert "'too-many-alerts' is not one ldncare offers" in response.json()["error"]
     assert "record-out-of-date" in response.json()["error"]
+
+
+def test_feedback_not_declared_json_is_415_and_not_recorded() -> None:
+    client = make_client()
+    service = "ldncare-patient-view"
+    response = client.post(
+        f"/cds-services/{service}/feedback",
+        content=b'{"feedback": [{"card": "c", "outcome": "accepted"}]}',
+        headers={
+            "Authorization": f"Bearer {token(service + '/feedback')}",
+            "Content-Type": "text/plain",
+        },
+    )
+    assert response.status_code == 415
+    assert response.headers["access-control-allow-origin"] == "*"
+    assert list(client.app.state.cds_feedback) == []  # type: ignore[attr-defined]
