@@ -73,8 +73,8 @@ _CALL_PATH = re.compile(r"^/cds-services/([^/]+)$")
 JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 #: Context fields each hook's specification marks REQUIRED and ldncare reads: without them
 #: there is nothing to check. ``userId`` is required by the hooks too but ldncare does not
-#: read it, and real EHR requests omit it (12 of the 103 in the test corpus), so its absence
-#: is not refused. The pre-1.0 ``medications`` is read where ``draftOrders`` is missing.
+#: read it, and real requests omit it (21 of the 93 readable ones in the test corpus), so
+#: its absence is not refused. The pre-1.0 ``medications`` is read where ``draftOrders`` is missing.
 REQUIRED_CONTEXT: dict[str, tuple[tuple[str, ...], ...]] = {
     "patient-view": (("patientId",),),
     "order-select": (("patientId",), ("draftOrders", "medications"), ("selections",)),
