@@ -380,9 +380,13 @@ def test_more_pages_than_the_limit_is_412(fhir: Callable[..., LocalFhir]) -> Non
     assert sum("MedicationRequest" in p for p in server.seen) == 3
 
 
-def test_a_next_link_to_another_server_is_not_followed(fhir: Callable[..., LocalFhir]) -> None:
+@pytest.mark.parametrize("relative", [False, True], ids=["absolute", "protocol-relative"])
+def test_a_next_link_to_another_server_is_not_followed(
+    fhir: Callable[..., LocalFhir], relative: bool
+) -> None:
     elsewhere = fhir()
-    server = fhir(paged([[ldn_capsule()], [oxycodone()]], lambda: "", elsewhere.base))
+    target = elsewhere.base.removeprefix("http:") if relative else elsewhere.base
+    server = fhir(paged([[ldn_capsule()], [oxycodone()]], lambda: "", target))
     response = post(client(), "ldncare-patient-view", request("patient-view", server.base))
     assert missing_keys(response) == ["medications"]
     assert "leads off the FHIR server" in response.json()["missing"][0]["reason"]

@@ -234,6 +234,13 @@ def _next_link(bundle: Any) -> str | None:
     return None
 
 
+def _on_server(url: str, base: str) -> bool:
+    """Whether a ``next`` link stays on the server: under its base URL, or relative to it (a
+    protocol-relative ``//host/...`` names another host)."""
+    parts = urlsplit(url)
+    return url.startswith(base) or not (parts.scheme or parts.netloc)
+
+
 async def _query(
     client: httpx.AsyncClient, base: str, key: str, query: str, limits: FetchLimits
 ) -> list[dict[str, Any]]:
@@ -252,7 +259,7 @@ async def _query(
         url = None if key in NEWEST_FIRST else _next_link(body)
         # The access token goes only to the server the EHR named: a next link elsewhere is
         # not followed, and the result would be incomplete, so it counts as missing.
-        if url is not None and not (url.startswith(base) or not urlsplit(url).scheme):
+        if url is not None and not _on_server(url, base):
             raise _Unreadable(f"a next link leads off the FHIR server ({url[:100]})")
     return found
 
