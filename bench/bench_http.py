@@ -204,6 +204,11 @@ def cds_request(hook: str, *, ordered: str = "naltrexone") -> dict[str, Any]:
             "conditions": searchset(conditions),
             "medications": searchset(meds),
             "labs": searchset(labs),
+            # Every template answered, as an EHR honouring discovery does (null: nothing found);
+            # a template left out would be fetched, and without a fhirServer answered 412.
+            "statements": None,
+            "allergies": None,
+            "weight": None,
         },
     }
     if hook == "order-select" and ordered == "amoxicillin":

@@ -23,6 +23,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from ldncare.cdshooks.fetch import PATIENT_TEMPLATES
 from ldncare.core.diary import parse_entry
 from ldncare.store.diary_csv import diary_to_csv
 from tests.hardening.conftest import ROLES, Hospital, build_hospital
@@ -61,7 +62,13 @@ NEW_PATIENT_FORM = {
     "sex": "female",
     "conditions": "Pudendal neuralgia",
 }
-CDS_CALL = {"hook": "patient-view", "hookInstance": "m-1", "context": {"patientId": "x"}}
+#: Every template answered "nothing found" (null): the call is checked without a FHIR server.
+CDS_CALL = {
+    "hook": "patient-view",
+    "hookInstance": "m-1",
+    "context": {"patientId": "x"},
+    "prefetch": dict.fromkeys(PATIENT_TEMPLATES),
+}
 
 #                                                anon PA   PB   C1   C2   admin
 API_PATIENT = codes(401, 200, 404, 200, 404, 200)  # patient A's own record

@@ -141,6 +141,10 @@ def test_request_body_limit_is_413_on_every_kind_of_route(hospital: Hospital, cl
     assert clin.post("/me/diary", content=big).status_code == 413
     r = clin.post("/cds-services/ldncare-patient-view", content=big)
     assert r.status_code == 413
+    # With the CORS headers: a browser-based EHR would otherwise see no status at all.
+    assert r.headers["access-control-allow-origin"] == "*"
+    r = clin.get("/cds-services/ldncare-patient-view")
+    assert r.status_code == 405 and r.headers["access-control-allow-origin"] == "*"
     # Sent in chunks, without Content-Length: counted while it arrives, and still a 413 (not
     # the framework's 400 "error parsing the body") on a JSON route too.
     for path, kind in ((f"/api/patients/{hospital.anna}/diary", "application/json"),

@@ -145,18 +145,26 @@ def test_fast_path_checks_the_jwt_as_the_route_does() -> None:
     service = "ldncare-patient-view"
     body = json.dumps(hook_request("patient-view", resources=on_ldn_and_oxycodone())).encode()
     url = f"/cds-services/{service}"
+    json_type = {"Content-Type": "application/json"}
     for client in (fast, plain):
-        missing = client.post(url, content=body)
+        missing = client.post(url, content=body, headers=json_type)
         assert missing.status_code == 401 and "error" in missing.json()
         wrong_aud = client.post(
             url,
             content=body,
-            headers={"Authorization": f"Bearer {token(service, aud='https://elsewhere/x')}"},
+            headers={
+                "Authorization": f"Bearer {token(service, aud='https://elsewhere/x')}",
+                **json_type,
+            },
         )
         assert wrong_aud.status_code == 401
     answers = [
         _comparable(
-            c.post(url, content=body, headers={"Authorization": f"Bearer {token(service)}"})
+            c.post(
+                url,
+                content=body,
+                headers={"Authorization": f"Bearer {token(service)}", **json_type},
+            )
         )
         for c in (fast, plain)
     ]
@@ -169,7 +177,11 @@ def test_fast_path_leaves_feedback_discovery_and_preflight_to_the_router() -> No
     assert fast.options("/cds-services/ldncare-patient-view").status_code == 204
     feedback = fast.post(
         "/cds-services/ldncare-patient-view/feedback",
-        json={"feedback": [{"card": "c1", "outcome": "accepted"}]},
+        json={
+            "feedback": [
+                {"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-12-04T13:00:00Z"}
+            ]
+        },
     )
     assert feedback.status_code == 200
     assert fast.get("/cds-services/ldncare-patient-view").status_code == 405
@@ -177,7 +189,7 @@ def test_fast_path_leaves_feedback_discovery_and_preflight_to_the_router() -> No
 
 def test_fhir_server_fallback_is_used_by_the_fast_path() -> None:
     fake = FakeFhir(on_ldn_and_oxycodone())
-    fast, _ = _clients(fake, demo=True)
+    fast, _ = _clients(fake, demo=True, demo_fhir_servers=[FHIR])
     body = hook_request("patient-view", resources=None, with_prefetch=False)
     assert body["fhirServer"] == FHIR
     cards = fast.post("/cds-services/ldncare-patient-view", json=body).json()["cards"]

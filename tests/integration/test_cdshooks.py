@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
 from ldncare.cdshooks import CdsSettings, create_cds_app, hooks, validate_card, validate_response
-from ldncare.cdshooks.fetch import resources_in
+from ldncare.cdshooks.fetch import PATIENT_TEMPLATES, resources_in
 from tests.shared_data import CDS_HOOKS
 
 DATA = CDS_HOOKS
@@ -559,7 +559,7 @@ def test_ordered_daily_dose_reads_timing_codes_and_events(
     assert hooks.ordered_daily_mg(order) == daily
 
 
-def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:
+def test_gabapentin_above_renal_band_gets_warning_with_a_dose_the_capsule_gives() -> None:
     resources = [fhir_patient(), egfr(25)]
     draft = med_request(
         "gabapentin 600 mg oral capsule", rid="gaba", status="draft", dose_mg=600, per_day=3
@@ -572,7 +572,8 @@ def test_gabapentin_above_renal_band_gets_warning_with_band_dose() -> None:
     revised = card["suggestions"][0]["actions"][0]["resource"]
     assert card["suggestions"][0]["actions"][0]["type"] == "update"
     dose = revised["dosageInstruction"][0]
-    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 700
+    # 700 mg/day is the band's maximum, but 600 mg capsules give 600 mg, not 700 mg.
+    assert dose["doseAndRate"][0]["doseQuantity"]["value"] == 600
     assert dose["timing"]["repeat"]["frequency"] == 1
 
 
@@ -583,13 +584,19 @@ def test_gabapentin_within_renal_band_gives_no_card() -> None:
     assert cards_of(post(make_client(), "ldncare-order-sign", body)) == []
 
 
-def test_fhir_server_down_still_answers() -> None:
+def test_fhir_server_down_answers_412_naming_what_is_missing() -> None:
     def down(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("refused", request=request)
 
     draft = med_request("tramadol 50 mg oral tablet", rid="tram", status="draft")
     body = hook_request("order-sign", drafts=[draft], with_prefetch=False)
-    assert cards_of(post(make_client(down), "ldncare-order-sign", body)) == []
+    response = post(make_client(down), "ldncare-order-sign", body)
+    # Not 200 {"cards": []}: the EHR must not read "not checked" as "checked, no conflict".
+    assert response.status_code == 412, response.text
+    missing = response.json()["missing"]
+    assert [m["prefetch"] for m in missing] == list(PATIENT_TEMPLATES)
+    assert all("ConnectError" in m["reason"] for m in missing)
+    assert "medications: the FHIR server could not be read" in response.json()["error"]
 
 
 # --------------------------------------------------------------------------- JWT
@@ -883,11 +890,43 @@ def real_requests() -> Iterator[Path]:
 
 
 REAL = list(real_requests())
+#: The FHIR servers the corpus requests name, besides http://localhost:8080/fhir (loopback,
+#: allowed in demo mode by default).
+CORPUS_SERVERS = [
+    "http://fhir.example.com",
+    "http://fhir.example.org:9080",
+    "http://hooks.smarthealthit.org:9080",
+]
+
+
+def knows_nothing_more(request: httpx.Request) -> httpx.Response:
+    """A FHIR server with nothing beyond what a corpus request prefetched: the Patient it is
+    asked for, no other record. The corpus requests prefetch under their own keys, so ldncare
+    asks for its templates; a server that answers lets the call be checked."""
+    path = request.url.path
+    if "/Patient/" in path:
+        return httpx.Response(200, json=fhir_patient(path.rsplit("/", 1)[-1]))
+    return httpx.Response(200, json=searchset([]))
 
 
 @pytest.fixture(scope="module")
 def demo_client() -> TestClient:
-    return make_client(demo=True)
+    return make_client(
+        knows_nothing_more, demo=True, demo_fhir_servers=["loopback", *CORPUS_SERVERS]
+    )
+
+
+def refused_for_a_reason(body: dict[str, Any], response: httpx.Response) -> bool:
+    """The corpus requests ldncare cannot check, refused as CDS Hooks 2.0 says: a patient-view
+    without the required ``context.patientId`` (400), and a request whose ``fhirServer`` is an
+    unfilled template, so nothing can be fetched (412 naming every template)."""
+    if response.status_code == 400:
+        return "patientId" not in body["context"] and "context.patientId" in response.text
+    if response.status_code == 412:
+        return not str(body.get("fhirServer")).startswith("http") and len(
+            response.json()["missing"]
+        ) == len(PATIENT_TEMPLATES)
+    return False
 
 
 def test_real_request_corpus_is_complete() -> None:
@@ -906,12 +945,19 @@ def test_real_request_gets_valid_response_and_no_ldn_card(
         # A few opioid-CDS files have a stray '}' inside the JSON, not only at the end: such a
         # request is malformed and must get a 400 with a message -- never a 500.
         some = SERVICE_FOR_HOOK["order-sign"]
-        response = demo_client.post(f"/cds-services/{some}", content=raw.encode())
+        response = demo_client.post(
+            f"/cds-services/{some}",
+            content=raw.encode(),
+            headers={"Content-Type": "application/json"},
+        )
         assert response.status_code == 400
         assert "JSON" in response.json()["error"]
         return
     service = SERVICE_FOR_HOOK[body["hook"]]
     response = demo_client.post(f"/cds-services/{service}", json=body)
+    if response.status_code != 200:
+        assert refused_for_a_reason(body, response), response.text
+        return
     cards = cards_of(response)
     # The catch-all (empty cards + logged traceback) must not be what answered.
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
@@ -931,11 +977,16 @@ def test_opioid_cds_order_is_read_as_an_opioid_draft() -> None:
 
 def test_real_requests_answered_counts(demo_client: TestClient) -> None:
     answered = malformed = 0
+    refused: dict[int, int] = {}
     for path in REAL:
         body, _ = _load(path)
         if body is None:
             malformed += 1
             continue
         response = demo_client.post(f"/cds-services/{SERVICE_FOR_HOOK[body['hook']]}", json=body)
-        answered += response.status_code == 200
-    assert (answered, malformed) == (len(REAL) - 6, 6)
+        if response.status_code == 200:
+            answered += 1
+        else:
+            refused[response.status_code] = refused.get(response.status_code, 0) + 1
+    # 3 spec-example patient-views carry no patientId; 1 names fhirServer "{{fhirServerUrl}}".
+    assert (answered, malformed, refused) == (len(REAL) - 10, 6, {400: 3, 412: 1})

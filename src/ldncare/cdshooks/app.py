@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
 
-from ldncare.cdshooks.service import CdsCalls, build_router
+from ldncare.cdshooks.service import CORS_HEADERS, CdsCalls, build_router
 from ldncare.cdshooks.settings import CdsSettings
 
 
@@ -20,4 +23,15 @@ def create_cds_app(
     app.add_middleware(CdsCalls, serve_call=router.serve_call)  # type: ignore[attr-defined]
     app.include_router(router)
     app.state.cds_feedback = router.feedback_log  # type: ignore[attr-defined]
+
+    @app.exception_handler(HTTPException)
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        # {"error": ...} as every CDS answer, with CORS headers (a 405 included).
+        msg = exc.detail if isinstance(exc.detail, str) else "request refused"
+        return JSONResponse(
+            {"error": msg},
+            status_code=exc.status_code,
+            headers={**(exc.headers or {}), **CORS_HEADERS},
+        )
+
     return app

@@ -6,7 +6,7 @@ Suggestion, Action, Link) -- the same checklist the ONC Inferno CRD test kit app
 info|warning|critical, ``source.label``; ``selectionBehavior`` present and valid when there are
 suggestions; each suggestion with a ``label`` and non-empty ``actions`` of type
 create|update|delete; links with ``label``, absolute ``url`` and ``type`` absolute|smart, and
-``appContext`` only on smart links.
+``appContext`` only on smart links; ``overrideReasons`` Codings with ``code`` and ``display``.
 """
 
 from __future__ import annotations
@@ -26,6 +26,17 @@ ACTION_TYPES = frozenset({"create", "update", "delete"})
 LINK_TYPES = frozenset({"absolute", "smart"})
 #: Our own code system for card topics (not a clinical terminology).
 TOPIC_SYSTEM = "https://ldncare.org/cds/topic"
+#: Our own code system for the reasons a clinician may give when overriding a card (CDS Hooks
+#: 2.0 ``Card.overrideReasons``, fed back as ``overrideReason.reason``). Workflow reasons, not
+#: clinical statements: they tell how a card fares, so that it can be tuned.
+OVERRIDE_SYSTEM = "https://ldncare.org/cds/override-reason"
+OVERRIDE_REASONS: tuple[tuple[str, str], ...] = (
+    ("record-out-of-date", "The record is out of date"),
+    ("already-addressed", "Already addressed"),
+    ("does-not-apply", "Does not apply to this patient"),
+    ("clinical-judgement", "Clinical judgement (see comment)"),
+)
+OVERRIDE_CODES = frozenset(code for code, _ in OVERRIDE_REASONS)
 
 
 def _short(text: str) -> str:
@@ -87,6 +98,10 @@ def make_card(
                 "type": "absolute",
             }
         ]
+    card["overrideReasons"] = [
+        {"system": OVERRIDE_SYSTEM, "code": code, "display": display}
+        for code, display in OVERRIDE_REASONS
+    ]
     if suggestions:
         card["suggestions"] = [
             dict(s, uuid=s.get("uuid") or str(uuid.uuid4())) for s in suggestions
@@ -164,6 +179,16 @@ def validate_card(card: Any) -> list[str]:
                     continue
                 for j, a in enumerate(actions):
                     problems += _check_action(a, f"suggestions[{i}].actions[{j}]")
+    reasons = card.get("overrideReasons")
+    if reasons is not None:
+        if not isinstance(reasons, list):
+            problems.append("overrideReasons: must be a list of Codings")
+        else:
+            for i, r in enumerate(reasons):
+                if not isinstance(r, Mapping) or not isinstance(r.get("code"), str):
+                    problems.append(f"overrideReasons[{i}].code: required in a Coding")
+                elif not isinstance(r.get("display"), str):
+                    problems.append(f"overrideReasons[{i}].display: shown to the clinician")
     links = card.get("links")
     if links is not None:
         if not isinstance(links, list):

@@ -3,21 +3,34 @@
 Prefetch values arrive in every shape real EHRs use: a resource, a searchset Bundle, the
 older ``{"response": ..., "resource": ...}`` wrapper, or ``null`` (nothing found). Keys are the
 EHR's own (``item1``, ``patientToGreet``), so resources are gathered from *all* values, and a
-template counts as answered when a key of ours is present, even if null.
+template counts as answered when a key of ours is present, even if null -- unless its value is
+an OperationOutcome: CDS Hooks 2.0 lets an EHR report a failed prefetch that way ("If the CDS
+Client encounters errors prefetching the requested data, OperationOutcome(s) SHOULD be used to
+communicate those errors", https://cds-hooks.hl7.org/2.0/#prefetch-template), so such a key is
+as missing as an absent one and is fetched.
 
 A missing template is fetched from ``fhirServer`` with ``fhirAuthorization.access_token`` as a
-Bearer token. Any failure (timeout, HTTP error, bad JSON) is logged and skipped: the service
-answers with what it has rather than failing the EHR's workflow.
+Bearer token. The queries run concurrently under one overall deadline (``FetchLimits``); each
+response is read up to a byte cap; a searchset's ``next`` links are followed up to a page limit
+and only on the same server. Whatever could not be read -- no server to ask, a server outside
+the demo allow-list, a timeout, an HTTP error, bad JSON, a response over the cap, more pages
+than the limit, the deadline -- is reported in :attr:`Fetched.missing`, never skipped
+silently: the service answers 412 with that list (see ``service.py``).
 """
 
 from __future__ import annotations
 
+import asyncio
+import ipaddress
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
+import orjson
 
 from ldncare.fhir.patient_bundle import BODY_WEIGHT, LAB_LOINC, LOINC, PREGNANCY_STATUS
 
@@ -40,8 +53,53 @@ PATIENT_TEMPLATES: dict[str, str] = {
     "weight": f"Observation?patient={{{{context.patientId}}}}&code={LOINC}|{BODY_WEIGHT}"
     "&_sort=-date&_count=1",
 }
+#: Templates sorted newest first: the first page holds what the core reads (the latest
+#: result), so their ``next`` links are not followed.
+NEWEST_FIRST = frozenset({"labs", "weight"})
+#: The allow-list entry that admits any server on this machine (localhost, 127.0.0.0/8, ::1).
+LOOPBACK = "loopback"
 
 _TOKEN = re.compile(r"\{\{\s*context\.(\w+)\s*\}\}")
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    """Bounds of the FHIR fallback (from ``CdsSettings``)."""
+
+    #: Seconds for all fallback queries together, pages included.
+    deadline: float = 3.0
+    #: Bytes read from one response at most.
+    max_bytes: int = 5_000_000
+    #: Pages read for one query at most (the first included).
+    max_pages: int = 5
+    #: ``fhirServer`` values that may be fetched from; ``None`` = any (the JWT vouches for the
+    #: client). Entries are base URLs or :data:`LOOPBACK`.
+    allowed_servers: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True)
+class MissingData:
+    """One prefetch template ldncare needed and could not read."""
+
+    key: str
+    query: str | None
+    reason: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"prefetch": self.key, "query": self.query, "reason": self.reason}
+
+    def sentence(self) -> str:
+        return f"{self.key}: {self.reason}"
+
+
+@dataclass(frozen=True)
+class Fetched:
+    resources: list[dict[str, Any]] = field(default_factory=list)
+    missing: list[MissingData] = field(default_factory=list)
+
+
+class _Unreadable(Exception):
+    """A fallback query that gave no usable answer; the message says why."""
 
 
 def bare_id(value: Any) -> str | None:
@@ -66,6 +124,11 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
 
     filled = _TOKEN.sub(sub, template)
     return None if missing else filled
+
+
+def is_operation_outcome(value: Any) -> bool:
+    """Whether a prefetch value reports a failed prefetch (CDS Hooks 2.0)."""
+    return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
 
 
 def resources_in(value: Any) -> list[dict[str, Any]]:
@@ -96,46 +159,187 @@ def resources_in(value: Any) -> list[dict[str, Any]]:
 
 
 def templates_to_fetch(request: Mapping[str, Any], templates: Mapping[str, str]) -> list[str]:
-    """Keys of the templates :func:`fetch_missing` would query: not prefetched, and the request
-    names a FHIR server to ask."""
-    server = request.get("fhirServer")
-    if not isinstance(server, str) or not server.startswith(("http://", "https://")):
-        return []
+    """Keys of the templates the request did not answer: absent from the prefetch, or answered
+    with an OperationOutcome (a failed prefetch)."""
     prefetch = request.get("prefetch")
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
-    return [key for key in templates if key not in prefetch]
+    return [key for key in templates if key not in prefetch or is_operation_outcome(prefetch[key])]
+
+
+def _is_loopback(host: str | None) -> bool:
+    if not host:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def server_allowed(server: str, allowed: Sequence[str] | None) -> bool:
+    """Whether ``server`` is on the allow-list (``None``: every server is)."""
+    if allowed is None:
+        return True
+    for entry in allowed:
+        if entry == LOOPBACK:
+            if _is_loopback(urlsplit(server).hostname):
+                return True
+            continue
+        base = entry.rstrip("/")
+        if server.rstrip("/") == base or server.startswith(base + "/"):
+            return True
+    return False
+
+
+def _oo_text(value: Any) -> str:
+    issues = value.get("issue") if isinstance(value, Mapping) else None
+    for issue in issues if isinstance(issues, list) else []:
+        if isinstance(issue, Mapping):
+            details = issue.get("details")
+            text = issue.get("diagnostics") or (
+                details.get("text") if isinstance(details, Mapping) else None
+            )
+            if isinstance(text, str) and text.strip():
+                return " ".join(text.split())[:200]
+    return "no details"
+
+
+async def _read_json(client: httpx.AsyncClient, url: str, max_bytes: int) -> Any:
+    async with client.stream("GET", url) as response:
+        if response.status_code != 200:
+            raise _Unreadable(f"the FHIR server answered HTTP {response.status_code}")
+        declared = response.headers.get("content-length")
+        if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+            raise _Unreadable(f"the response is over the {max_bytes} byte limit")
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > max_bytes:
+                raise _Unreadable(f"the response is over the {max_bytes} byte limit")
+            chunks.append(chunk)
+    try:
+        return orjson.loads(b"".join(chunks))
+    except orjson.JSONDecodeError as exc:
+        raise _Unreadable(f"the response is not JSON ({exc})") from None
+
+
+def _next_link(bundle: Any) -> str | None:
+    links = bundle.get("link") if isinstance(bundle, Mapping) else None
+    for link in links if isinstance(links, list) else []:
+        if isinstance(link, Mapping) and link.get("relation") == "next":
+            url = link.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
+
+
+def _on_server(url: str, base: str) -> bool:
+    """Whether a ``next`` link stays on the server: under its base URL, or relative to it (a
+    protocol-relative ``//host/...`` names another host)."""
+    parts = urlsplit(url)
+    return url.startswith(base) or not (parts.scheme or parts.netloc)
+
+
+async def _query(
+    client: httpx.AsyncClient, base: str, key: str, query: str, limits: FetchLimits
+) -> list[dict[str, Any]]:
+    """All resources of one template's query, pages included (within the limits)."""
+    found: list[dict[str, Any]] = []
+    url: str | None = query
+    pages = 0
+    while url is not None:
+        if pages == limits.max_pages:
+            raise _Unreadable(f"the search has more than {limits.max_pages} pages")
+        body = await _read_json(client, url, limits.max_bytes)
+        pages += 1
+        if is_operation_outcome(body):
+            raise _Unreadable(f"the FHIR server answered an OperationOutcome: {_oo_text(body)}")
+        found.extend(resources_in(body))
+        url = None if key in NEWEST_FIRST else _next_link(body)
+        # The access token goes only to the server the EHR named: a next link elsewhere is
+        # not followed, and the result would be incomplete, so it counts as missing.
+        if url is not None and not _on_server(url, base):
+            raise _Unreadable(f"a next link leads off the FHIR server ({url[:100]})")
+    return found
 
 
 async def fetch_missing(
     request: Mapping[str, Any],
     templates: Mapping[str, str],
     *,
-    timeout: float,
+    limits: FetchLimits,
     transport: httpx.AsyncBaseTransport | None = None,
-) -> list[dict[str, Any]]:
-    """Resources for the templates the EHR did not prefetch, from its FHIR server."""
-    missing = templates_to_fetch(request, templates)
-    if not missing:
-        return []
-    server = str(request["fhirServer"])
+) -> Fetched:
+    """Resources for the templates the EHR did not prefetch, and what could not be read."""
+    keys = templates_to_fetch(request, templates)
+    if not keys:
+        return Fetched()
+    prefetch = request.get("prefetch")
+    prefetch = prefetch if isinstance(prefetch, Mapping) else {}
     context = request.get("context")
     context = context if isinstance(context, Mapping) else {}
+    queries = {key: fill_template(templates[key], context) for key in keys}
+
+    def why(key: str, reason: str) -> str:
+        if key in prefetch:
+            return f"the EHR's prefetch failed ({_oo_text(prefetch[key])}) and {reason}"
+        return reason
+
+    server = request.get("fhirServer")
+    problem = None
+    if not isinstance(server, str) or not server.startswith(("http://", "https://")):
+        problem = "not prefetched, and the request names no fhirServer to ask"
+    elif not server_allowed(server, limits.allowed_servers):
+        problem = (
+            f"not prefetched, and fhirServer {server} is not on the demo allow-list "
+            "(LDNCARE_CDS_DEMO_FHIR_SERVERS)"
+        )
+    if problem is not None:
+        return Fetched(missing=[MissingData(k, queries[k], why(k, problem)) for k in keys])
+
+    missing = [
+        MissingData(k, None, why(k, "the context has no value for the template's token"))
+        for k, q in queries.items()
+        if q is None
+    ]
+    base = str(server).rstrip("/") + "/"
     headers = {"Accept": "application/fhir+json"}
     auth = request.get("fhirAuthorization")
     if isinstance(auth, Mapping) and isinstance(auth.get("access_token"), str):
         headers["Authorization"] = f"Bearer {auth['access_token']}"
     found: list[dict[str, Any]] = []
     async with httpx.AsyncClient(
-        base_url=server.rstrip("/") + "/", headers=headers, timeout=timeout, transport=transport
+        base_url=base, headers=headers, timeout=limits.deadline, transport=transport
     ) as client:
-        for key in missing:
-            query = fill_template(templates[key], context)
-            if query is None:
+        tasks = {
+            asyncio.ensure_future(_query(client, base, key, query, limits)): (key, query)
+            for key, query in queries.items()
+            if query is not None
+        }
+        _done, pending = await asyncio.wait(tasks, timeout=limits.deadline) if tasks else ((), ())
+        for task in pending:
+            task.cancel()
+        if pending:
+            await asyncio.gather(*pending, return_exceptions=True)
+        for task, (key, query) in tasks.items():  # in template order
+            exc = None if task in pending else task.exception()
+            if task in pending:
+                reason = f"no answer within the {limits.deadline:g} s deadline"
+            elif isinstance(exc, _Unreadable):
+                reason = str(exc)
+            elif isinstance(exc, httpx.HTTPError | ValueError):
+                reason = f"the FHIR server could not be read ({type(exc).__name__}: {exc})"
+            elif exc is not None:
+                raise exc
+            else:
+                found.extend(task.result())
                 continue
-            try:
-                response = await client.get(query)
-                response.raise_for_status()
-                found.extend(resources_in(response.json()))
-            except (httpx.HTTPError, ValueError) as exc:
-                log.warning("CDS fallback query %s on %s failed: %s", query, server, exc)
-    return found
+            missing.append(MissingData(key, query, why(key, reason)))
+    order = list(templates)
+    missing.sort(key=lambda m: order.index(m.key))
+    if missing:
+        log.warning(
+            "CDS fallback on %s could not read %s", server, "; ".join(m.sentence() for m in missing)
+        )
+    return Fetched(found, missing)

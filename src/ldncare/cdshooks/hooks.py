@@ -17,7 +17,9 @@
      suggestion: remove the opioid order;
   3. gabapentin or pregabalin ordered above the daily maximum of the patient's renal band (core
      ``estimate_renal_function`` + the monograph's ``renal_bands``) -> warning card with a
-     suggestion that rewrites the order at the band's maximum daily dose, split as the band says.
+     suggestion that rewrites the order at the largest dose whole units of the ordered product
+     give within the band, as often as the band says (core ``dose_in_whole_units``); when no
+     whole number of units fits, the limit in words and a suggestion to remove the order.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ from ldncare.core.context import ClassifiedMedication
 from ldncare.core.findings import Finding
 from ldncare.core.naltrexone import consider_ldn, reviews_due
 from ldncare.core.patient import MedicationUse, Patient
-from ldncare.core.quantity import format_decimal, parse_dose
+from ldncare.core.quantity import find_dose, format_decimal, parse_dose
 from ldncare.core.renal import check_renal_dose
 from ldncare.core.screening import screen
+from ldncare.core.unit_dose import UnitDose, dose_in_whole_units
 from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Evidence
@@ -360,31 +363,45 @@ def _renal_card(
     excess = check_renal_dose(mono, patient, call.as_of, daily)
     if excess is None:
         return None
-    band, renal, per_dose = excess.band, excess.renal, excess.suggested_per_dose_mg
-    label = (
-        f"Order {format_decimal(per_dose)} mg {band.frequency} "
-        f"({format_decimal(band.daily_max.mg_value)} mg/day)"
-    )
-    revised = dict(draft.resource)
-    revised["dosageInstruction"] = [
-        {
-            "text": f"{format_decimal(per_dose)} mg {band.frequency}",
-            "timing": {"repeat": {"frequency": band.doses_per_day, "period": 1, "periodUnit": "d"}},
-            "doseAndRate": [
-                {
-                    "doseQuantity": {
-                        "value": float(per_dose),
-                        "unit": "mg",
-                        "system": "http://unitsofmeasure.org",
-                        "code": "mg",
-                    }
-                }
-            ],
-        }
-    ]
+    band, renal = excess.band, excess.renal
     refs = "\n".join(
         f"- {evidence.sources[c].reference_text()}" for c in band.citations if c in evidence.sources
     )
+    limit = f"{format_decimal(band.daily_max.mg_value)} mg/day, {band.frequency}"
+    strength = find_dose(draft.med.name)  # the ordered product's strength ("600 MG Oral Tablet")
+    dose = (
+        dose_in_whole_units(
+            strength.mg_value,
+            band.doses_per_day,
+            band.daily_min.mg_value,
+            band.daily_max.mg_value,
+        )
+        if strength is not None
+        else None
+    )
+    if dose is not None:
+        suggestions = [_unit_dose_suggestion(draft, dose)]
+        advice = (
+            f"With {draft.med.name} the largest dose within the range is "
+            f"{format_decimal(dose.per_dose_mg)} mg ({dose.units} × "
+            f"{format_decimal(dose.strength_mg)} mg) {_TIMES[dose.doses_per_day]}, "
+            f"{format_decimal(dose.daily_mg)} mg/day."
+        )
+    else:
+        # No whole number of units of this product fits (or its strength is not in its name):
+        # an order rewritten at the band's maximum could not be dispensed, so the limit is
+        # stated in words and the only action offered is to remove the order.
+        why = (
+            f"one unit of {draft.med.name} ({format_decimal(strength.mg_value)} mg) "
+            f"{band.frequency} does not fit the range"
+            if strength is not None
+            else f"the strength of {draft.med.name} is not stated in its name"
+        )
+        advice = (
+            f"No dose of the ordered product is suggested: {why}. Prescribe at most {limit}, "
+            "with a strength that gives it in whole units."
+        )
+        suggestions = _delete(f"Remove this order; prescribe at most {limit}", draft.reference)
     return make_card(
         summary=f"{mono.name} {format_decimal(daily)} mg/day is above the "
         f"{format_decimal(band.daily_max.mg_value)} mg/day maximum for {band.label}",
@@ -393,20 +410,49 @@ def _renal_card(
             f"Estimated kidney function: {renal.rounded} mL/min ({renal.basis}). "
             f"For {band.label} the label range of {mono.name} is "
             f"{format_decimal(band.daily_min.mg_value)}–{format_decimal(band.daily_max.mg_value)} "
-            f"mg/day, {band.frequency}; the order adds up to {format_decimal(daily)} mg/day."
-            f"\n\n**References**\n\n{refs}"
+            f"mg/day, {band.frequency}; the order adds up to {format_decimal(daily)} mg/day. "
+            f"{advice}\n\n**References**\n\n{refs}"
         ),
         topic=("renal-dose", "Dose for kidney function"),
         app_url=call.app_url,
         patient_id=patient.id,
-        suggestions=[
-            {
-                "label": label,
-                "isRecommended": True,
-                "actions": [{"type": "update", "description": label, "resource": revised}],
-            }
-        ],
+        suggestions=suggestions,
     )
+
+
+#: The order's words for the band's doses a day (a band's ``frequency`` may give a choice, "once
+#: or twice a day"; the order gives the one its timing says).
+_TIMES = {1: "once a day", 2: "twice a day", 3: "three times a day", 4: "four times a day"}
+
+
+def _unit_dose_suggestion(draft: DraftMedication, dose: UnitDose) -> dict[str, Any]:
+    """The draft rewritten at ``dose``: the same product, whole units, the band's doses a day."""
+    per_dose = format_decimal(dose.per_dose_mg)
+    frequency = _TIMES[dose.doses_per_day]
+    label = f"Order {per_dose} mg {frequency} ({format_decimal(dose.daily_mg)} mg/day)"
+    revised = dict(draft.resource)
+    revised["dosageInstruction"] = [
+        {
+            "text": f"{per_dose} mg ({dose.units} × {format_decimal(dose.strength_mg)} mg) "
+            f"{frequency}",
+            "timing": {"repeat": {"frequency": dose.doses_per_day, "period": 1, "periodUnit": "d"}},
+            "doseAndRate": [
+                {
+                    "doseQuantity": {
+                        "value": float(dose.per_dose_mg),
+                        "unit": "mg",
+                        "system": "http://unitsofmeasure.org",
+                        "code": "mg",
+                    }
+                }
+            ],
+        }
+    ]
+    return {
+        "label": label,
+        "isRecommended": True,
+        "actions": [{"type": "update", "description": label, "resource": revised}],
+    }
 
 
 def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:

@@ -4,12 +4,23 @@
 can include. Every response -- including errors -- carries the CORS headers the spec asks for,
 so the router works without app-level middleware. Status codes:
 
-- 200: a (possibly empty) ``{"cards": [...]}``; also whenever ldncare fails internally (logged)
-  -- an EHR workflow must never break on us;
-- 400: the body is not JSON, or ``hook``, ``hookInstance`` or ``context`` is missing, or the
-  hook does not belong to the service (message in ``{"error": ...}``);
+- 200: a (possibly empty) ``{"cards": [...]}`` -- ldncare read everything it needed; also
+  whenever ldncare fails internally (logged) -- an EHR workflow must never break on us;
+- 400: the body is not JSON, or ``hook``, ``hookInstance`` or ``context`` is missing, or a
+  context field the hook requires and ldncare reads is missing (``patientId``; ``draftOrders``
+  for the order hooks, ``selections`` for order-select), or the hook does not belong to the
+  service, or a feedback item is malformed (message in ``{"error": ...}``);
 - 401: missing or invalid client JWT (unless the settings say ``demo``);
-- 404: unknown service id.
+- 404: unknown service id;
+- 412: ldncare could not read data it needs -- not prefetched (or prefetched as an
+  OperationOutcome) and the FHIR server could not be asked or did not answer in time.
+  CDS Hooks 2.0 (https://cds-hooks.hl7.org/2.0/#prefetch-template): "If the CDS Service is
+  unable to obtain required data because it cannot access the FHIR server and the request did
+  not contain the necessary prefetch keys, the service SHALL respond with an HTTP 412
+  Precondition Failed status code." An empty 200 would read as "checked, nothing found".
+  The body says what was missing: ``{"error": ..., "missing": [{"prefetch", "query",
+  "reason"}]}``;
+- 415: the request's ``Content-Type`` is not ``application/json``.
 """
 
 from __future__ import annotations
@@ -29,8 +40,11 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ldncare.cdshooks.feedback import feedback_problem
 from ldncare.cdshooks.fetch import (
     PATIENT_TEMPLATES,
+    FetchLimits,
+    MissingData,
     bare_id,
     fetch_missing,
     resources_in,
@@ -55,6 +69,26 @@ _CORS_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.
 FEEDBACK_KEPT = 10_000
 #: A service call; feedback (``/{id}/feedback``) and discovery go through the router.
 _CALL_PATH = re.compile(r"^/cds-services/([^/]+)$")
+#: Media types a CDS Hooks request body may declare (the spec's is application/json).
+JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
+#: Context fields each hook's specification marks REQUIRED and ldncare reads: without them
+#: there is nothing to check. ``userId`` is required by the hooks too but ldncare does not
+#: read it, and real requests omit it (21 of the 93 readable ones in the test corpus), so
+#: its absence is not refused. The pre-1.0 ``medications`` is read where ``draftOrders`` is missing.
+REQUIRED_CONTEXT: dict[str, tuple[tuple[str, ...], ...]] = {
+    "patient-view": (("patientId",),),
+    "order-select": (("patientId",), ("draftOrders", "medications"), ("selections",)),
+    "order-sign": (("patientId",), ("draftOrders", "medications")),
+    "medication-prescribe": (("patientId",), ("medications", "draftOrders")),
+}
+
+
+class DataMissing(Exception):
+    """ldncare could not read data the decision needs (answered 412)."""
+
+    def __init__(self, missing: Sequence[MissingData]) -> None:
+        self.missing = list(missing)
+        super().__init__("; ".join(m.sentence() for m in self.missing))
 
 
 @dataclass(frozen=True)
@@ -131,7 +165,9 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or invalid client JWT", "content": _ERROR_SCHEMA},
     404: {"description": "No such CDS service", "content": _ERROR_SCHEMA},
     405: {"description": "Method not allowed", "content": _ERROR_SCHEMA},
+    412: {"description": "Data the service needs could not be read", "content": _ERROR_SCHEMA},
     413: {"description": "The request body is over the size limit", "content": _ERROR_SCHEMA},
+    415: {"description": "The body is not declared application/json", "content": _ERROR_SCHEMA},
 }
 
 
@@ -162,6 +198,10 @@ def _validate_request(body: Any, service: Service) -> str | None:
         return "'context' must be an object"
     if body["hook"] != service.hook and body["hook"] not in service.aliases:
         return f"service {service.id!r} answers the {service.hook!r} hook, not {body['hook']!r}"
+    context = body["context"]
+    for names in REQUIRED_CONTEXT.get(body["hook"], ()):
+        if not any(context.get(name) not in (None, "", [], {}) for name in names):
+            return f"context.{names[0]} is required by the {body['hook']!r} hook"
     if (
         "prefetch" in body
         and body["prefetch"] is not None
@@ -171,12 +211,34 @@ def _validate_request(body: Any, service: Service) -> str | None:
     return None
 
 
+def json_content_type(content_type: str | None) -> bool:
+    """Whether a ``Content-Type`` header declares JSON (parameters such as charset allowed)."""
+    if content_type is None:
+        return False
+    return content_type.split(";", 1)[0].strip().lower() in JSON_TYPES
+
+
+def public_base(public_url: str) -> str:
+    """``LDNCARE_CDS_PUBLIC_URL`` as the server's origin and path prefix, however written:
+    integrators give the server (``https://cds.example.org``) or the CDS Hooks base
+    (``https://cds.example.org/cds-services``, with or without a final slash)."""
+    base = public_url.strip().rstrip("/")
+    return base.removesuffix("/cds-services").rstrip("/")
+
+
 def build_router(
     settings: CdsSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
 ) -> APIRouter:
     """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS)."""
     settings = settings or CdsSettings()
     verifier = JwtVerifier(settings, transport=transport)
+    limits = FetchLimits(
+        deadline=settings.fhir_deadline,
+        max_bytes=settings.fhir_max_bytes,
+        max_pages=settings.fhir_max_pages,
+        # Without a JWT anyone may call: fetch only from the servers the operator allowed.
+        allowed_servers=tuple(settings.demo_fhir_servers) if settings.demo else None,
+    )
     # Load the evidence and vocabulary now (both cached), not on the first EHR call.
     load_evidence()
     load_vocabulary()
@@ -194,7 +256,7 @@ def build_router(
     def public(url: str) -> str:
         """The endpoint URL the EHR signed (``aud``): ``public_url`` when set behind a proxy."""
         if settings.public_url:
-            return settings.public_url.rstrip("/") + URL(url).path
+            return public_base(settings.public_url) + URL(url).path
         return url
 
     async def authorize(request: Request) -> JSONResponse | None:
@@ -231,20 +293,24 @@ def build_router(
         denied = await authorize(request)
         if denied is not None:
             return denied
+        if not json_content_type(request.headers.get("content-type")):
+            return _error(415, "the request body must be sent as Content-Type: application/json")
         body, bad = await read_body(request)
         if bad is not None:
             return bad
         items = body.get("feedback") if isinstance(body, dict) else None
-        if not isinstance(items, list) or not all(
-            isinstance(f, dict) and isinstance(f.get("card"), str) and "outcome" in f for f in items
-        ):
-            return _error(400, "'feedback' must be a list of objects with 'card' and 'outcome'")
+        if not isinstance(items, list) or not items:
+            return _error(400, "'feedback' must be a non-empty list of feedback items")
+        for i, item in enumerate(items):
+            problem = feedback_problem(item)
+            if problem is not None:
+                return _error(400, f"feedback[{i}]: {problem}")
         for item in items:
             feedback_log.append({"service": service_id, **item})
         return _json({})
 
     async def serve_call(
-        service_id: str, raw: bytes, authorization: str | None, url: str
+        service_id: str, raw: bytes, authorization: str | None, url: str, content_type: str | None
     ) -> tuple[int, dict[str, Any]]:
         """One service call -> (status, JSON body). Shared by the route and ``CdsCalls``."""
         service = SERVICES.get(service_id)
@@ -255,6 +321,11 @@ def build_router(
                 await verifier.verify(authorization, public(url))
             except JwtRejected as exc:
                 return 401, {"error": str(exc)}
+        if not json_content_type(content_type):
+            return 415, {
+                "error": "the request body must be sent as Content-Type: application/json, not "
+                + (repr(content_type) if content_type else "without a Content-Type")
+            }
         try:
             body = orjson.loads(raw)
         except (UnicodeDecodeError, orjson.JSONDecodeError) as exc:
@@ -263,7 +334,13 @@ def build_router(
         if problem is not None:
             return 400, {"error": problem}
         try:
-            cards = await _answer(service, body, settings, transport)
+            cards = await _answer(service, body, settings, limits, transport)
+        except DataMissing as missing:
+            return 412, {
+                "error": "ldncare could not read data it needs for this check, so it did not "
+                f"check: {missing}",
+                "missing": [m.as_json() for m in missing.missing],
+            }
         except Exception:  # never a 500 towards the EHR; the log keeps the traceback
             log.exception(
                 "CDS service %s failed on hookInstance %s", service_id, body["hookInstance"]
@@ -278,6 +355,7 @@ def build_router(
             await request.body(),
             request.headers.get("authorization"),
             str(request.url.replace(query="")),
+            request.headers.get("content-type"),
         )
         return _json(payload, status)
 
@@ -299,7 +377,9 @@ class CdsCalls:
         self,
         app: ASGIApp,
         *,
-        serve_call: Callable[[str, bytes, str | None, str], Awaitable[tuple[int, dict[str, Any]]]],
+        serve_call: Callable[
+            [str, bytes, str | None, str, str | None], Awaitable[tuple[int, dict[str, Any]]]
+        ],
     ) -> None:
         self.app = app
         self.serve_call = serve_call
@@ -321,12 +401,15 @@ class CdsCalls:
             chunks.append(message.get("body", b""))
             if not message.get("more_body", False):
                 break
-        authorization = next(
-            (v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"), None
-        )
+        authorization = content_type = None
+        for k, v in scope["headers"]:
+            if k == b"authorization":
+                authorization = v.decode("latin-1")
+            elif k == b"content-type":
+                content_type = v.decode("latin-1")
         url = str(URL(scope=scope).replace(query=""))
         status, payload = await self.serve_call(
-            match.group(1), b"".join(chunks), authorization, url
+            match.group(1), b"".join(chunks), authorization, url, content_type
         )
         content = orjson.dumps(payload)
         await send(
@@ -347,8 +430,10 @@ async def _answer(
     service: Service,
     body: Mapping[str, Any],
     settings: CdsSettings,
+    limits: FetchLimits,
     transport: httpx.AsyncBaseTransport | None,
 ) -> list[dict[str, Any]]:
+    """The cards; :class:`DataMissing` when a template the decision needs could not be read."""
     context: Mapping[str, Any] = body["context"]
     prefetch = body.get("prefetch") or {}
     resources = [r for value in prefetch.values() for r in resources_in(value)]
@@ -358,9 +443,12 @@ async def _answer(
         and not service.has_work(service.hook, context, resources)
     ):
         return []  # no round trip to the EHR's FHIR server for an order we have no check for
-    resources += await fetch_missing(
-        body, PATIENT_TEMPLATES, timeout=settings.fhir_timeout, transport=transport
-    )
+    fetched = await fetch_missing(body, PATIENT_TEMPLATES, limits=limits, transport=transport)
+    if fetched.missing:
+        # Partial data is not enough: the opioid that makes naltrexone dangerous may be in
+        # exactly the query that failed.
+        raise DataMissing(fetched.missing)
+    resources += fetched.resources
     unique: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(resources):  # prefetch and server may both return a resource
         unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)

@@ -9,6 +9,19 @@
 ``LDNCARE_CDS_DEMO=true`` turns JWT verification off (the server's ``--demo`` mode).
 ``LDNCARE_CDS_PUBLIC_URL`` is the externally visible base URL of the server (behind a proxy the
 request URL differs from what the client signs as ``aud``); without it the request URL is used.
+Write it as integrators do, with or without the ``/cds-services`` base: ``https://cds.example.org``,
+``https://cds.example.org/cds-services`` and ``https://cds.example.org/cds-services/`` all mean
+the same (the ``aud`` of a call is ``{base}/cds-services/{service id}``).
+
+The FHIR fallback (templates the EHR did not prefetch) is bounded: all queries run at once and
+must finish within ``LDNCARE_CDS_FHIR_DEADLINE`` seconds (default 3: inside the 5 s budget for
+a Da Vinci CRD response that issue #18 cites -- the figure was not re-checked here); at the
+deadline the unfinished queries are cancelled and the call answers 412 Precondition Failed
+naming each prefetch key it could not read. Each response is
+read up to ``LDNCARE_CDS_FHIR_MAX_BYTES`` and a search follows at most
+``LDNCARE_CDS_FHIR_MAX_PAGES`` pages. In demo mode (no JWT, so anyone may call) only the
+servers in ``LDNCARE_CDS_DEMO_FHIR_SERVERS`` are fetched from: JSON list of base URLs, or
+``"loopback"`` for this machine (the default); ``[]`` fetches from none.
 ``LDNCARE_CDS_APP_URL`` is the base of the ldncare web app that card links point to.
 """
 
@@ -27,8 +40,16 @@ class CdsSettings(BaseSettings):
     demo: bool = False
     public_url: str | None = None
     app_url: str = "http://localhost:8000"
-    #: Seconds to wait for the EHR's FHIR server (each query) and for a JWKS URL.
+    #: Seconds to wait for a JWKS URL.
     fhir_timeout: float = 10.0
+    #: Seconds for all FHIR fallback queries of one call together (pages included).
+    fhir_deadline: float = Field(default=3.0, gt=0, le=30)
+    #: Bytes read at most from one FHIR response.
+    fhir_max_bytes: int = Field(default=5_000_000, gt=0)
+    #: Pages followed at most for one fallback search (the first included).
+    fhir_max_pages: int = Field(default=5, ge=1)
+    #: ``fhirServer`` values demo mode fetches from: base URLs, or "loopback".
+    demo_fhir_servers: list[str] = Field(default_factory=lambda: ["loopback"])
     #: Allowed clock skew when checking ``exp`` and ``iat``, in seconds.
     leeway: int = 60
     #: Longest accepted exp - iat, in seconds. CDS Hooks 1.0 (security: "This time MUST be no

@@ -28,8 +28,11 @@ def _is_api(request: Request) -> bool:
 
 def _respond(request: Request, status: int, loc: list[Any], msg: str) -> Response:
     if request.url.path.startswith("/cds-services"):
-        # CDS Hooks clients read {"error": ...} (see ldncare.cdshooks.service).
-        return JSONResponse({"error": msg}, status_code=status)
+        # CDS Hooks clients read {"error": ...} (see ldncare.cdshooks.service); a browser-based
+        # EHR reads no status at all without the CORS headers, errors (405...) included.
+        from ldncare.cdshooks.service import CORS_HEADERS
+
+        return JSONResponse({"error": msg}, status_code=status, headers=CORS_HEADERS)
     if _is_api(request):
         return JSONResponse({"detail": [{"loc": loc, "msg": msg}]}, status_code=status)
     return page(request, "error.html.j2", status_code=status, status=status, error=msg)

@@ -61,8 +61,11 @@ class BodyLimit:
     async def _refuse(self, scope: Scope, send: Send) -> None:
         msg = f"the request body is larger than the limit of {self.max_bytes} bytes"
         path = str(scope.get("path", ""))
+        cors: list[tuple[bytes, bytes]] = []
         if path.startswith("/cds-services"):
             payload: object = {"error": msg}
+            # A browser-based EHR sees no status at all without them (CDS Hooks 2.0: CORS).
+            cors = [(k.lower().encode(), v.encode()) for k, v in _cds_cors().items()]
         else:
             payload = {"detail": [{"loc": ["body"], "msg": msg}]}
         body = json.dumps(payload).encode()
@@ -75,10 +78,17 @@ class BodyLimit:
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
                     (b"x-content-type-options", b"nosniff"),
+                    *cors,
                 ],
             }
         )
         await send({"type": "http.response.body", "body": body})
+
+
+def _cds_cors() -> dict[str, str]:
+    from ldncare.cdshooks.service import CORS_HEADERS  # the web app's optional CDS part
+
+    return CORS_HEADERS
 
 
 def _content_length(scope: Scope) -> int | None:
