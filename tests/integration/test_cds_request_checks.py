@@ -315,3 +315,23 @@ def test_feedback_not_declared_json_is_415_and_not_recorded() -> None:
     assert response.status_code == 415
     assert response.headers["access-control-allow-origin"] == "*"
     assert list(client.app.state.cds_feedback) == []  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------- internal failure
+
+
+def test_a_failure_inside_the_check_is_a_500_not_an_empty_card_list(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`{"cards": []}` means "checked, no conflict"; a check that crashed checked nothing."""
+    import ldncare.cdshooks.service as service
+
+    async def broken(*_args: Any, **_kwargs: Any) -> list[dict[str, Any]]:
+        raise KeyError("resourceType")
+
+    monkeypatch.setattr(service, "_answer", broken)
+    body = call("patient-view", patientId="p1")
+    response = send(make_client(), "ldncare-patient-view", body)
+    assert response.status_code == 500
+    assert "not checked" in response.json()["error"]
+    assert "resourceType" not in response.text  # no internals towards the EHR

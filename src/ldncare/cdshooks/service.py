@@ -341,11 +341,17 @@ def build_router(
                 f"check: {missing}",
                 "missing": [m.as_json() for m in missing.missing],
             }
-        except Exception:  # never a 500 towards the EHR; the log keeps the traceback
+        except Exception:
+            # An empty card list would tell the EHR "checked, no conflict" when nothing was
+            # checked, the silent failure issue #18 is about; a 500 says "not checked". The log
+            # keeps the traceback; the body names no internals.
             log.exception(
                 "CDS service %s failed on hookInstance %s", service_id, body["hookInstance"]
             )
-            cards = []
+            return 500, {
+                "error": "ldncare failed while checking this request, so nothing was checked; "
+                "treat it as not checked (the server log has the details)"
+            }
         return 200, {"cards": cards}
 
     @router.post("/{service_id}")
