@@ -15,6 +15,7 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
 from sqlalchemy import Engine, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -30,6 +31,7 @@ from ldncare.core.patient import Patient
 from ldncare.core.status import plan_facts
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
+from ldncare.store.facts import replace_facts
 from ldncare.store.models import (
     AssessmentRow,
     AuditRow,
@@ -164,6 +166,9 @@ def add_patient(
                     patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor
                 )
             )
+            # The facts screening reads, derived from this first assessment (as an import
+            # does): a patient added here is screened like one imported from FHIR.
+            replace_facts(s.connection(), row.id, patient, as_of=now.date())
             record_audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
             if plan_contract is not None:
                 plan = PlanRow(
@@ -210,13 +215,25 @@ def get_patient(engine: Engine, ref: PatientRef, *, actor: str) -> PatientRow:
 def add_assessment(
     engine: Engine, ref: PatientRef, snapshot: Mapping[str, Any], *, actor: str
 ) -> AssessmentRow:
+    """Record a new assessment: it becomes the patient's current state, and the facts
+    screening reads are re-derived from it in the same transaction."""
+    try:
+        assessed = Patient.model_validate(dict(snapshot))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise InvalidInput(
+            f"the assessment is not a valid patient record: {first['msg']}", field=where
+        ) from None
     with _transaction(engine) as s:
         patient = resolve_patient(s, ref)
+        now = _now()
         row = AssessmentRow(
-            patient_id=patient.id, snapshot=dict(snapshot), created_at=_now(), created_by=actor
+            patient_id=patient.id, snapshot=dict(snapshot), created_at=now, created_by=actor
         )
         s.add(row)
         s.flush()
+        replace_facts(s.connection(), patient.id, assessed, as_of=now.date())
         record_audit(s, actor, "create", "assessment", row.id, {"patient_id": patient.id})
         return row
 
