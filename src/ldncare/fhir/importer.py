@@ -60,7 +60,7 @@ from ldncare.fhir.ndjson import (
     read_bucket,
 )
 from ldncare.fhir.patient_bundle import find_medication, patient_from_bundle
-from ldncare.fhir.tags import is_ldncare_output
+from ldncare.fhir.tags import is_ldncare_output, plan_contracts
 from ldncare.store import facts as _facts_module
 from ldncare.store.facts import (
     _bulk_insert,
@@ -72,6 +72,7 @@ from ldncare.store.facts import (
 )
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
+from ldncare.store.repository import store_imported_plans
 
 _ldn_dosing = _facts_module._ldn_dosing
 
@@ -602,6 +603,10 @@ class _Writer:
         facts += [(existing[p.pid][0], p) for p in refreshed]
         if facts:
             _insert_facts(conn, facts)
+        for p in batch:
+            if p.plans:
+                pk = created[p.pid] if p.pid in created else existing[p.pid][0]
+                store_imported_plans(conn, pk, p.plans, actor=self.actor, source=self.source)
         return [len(new), len(changed), len(refreshed), unchanged]
 
     def _insert_records(
@@ -666,7 +671,8 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         elif rtype == "Medication":
             # The entry keeps its fullUrl: references may use it (urn:uuid:...).
             medications.append(entry)
-        elif rtype in PATIENT_TYPES:
+        elif rtype in PATIENT_TYPES or (rtype == "CarePlan" and is_ldncare_output(res)):
+            # ldncare's own CarePlan is read back for the plans it carries (see tags.py).
             clinical.append((i, res))
     if not patients:
         raise InvalidInput("Bundle contains no Patient resource", field="entry")
@@ -709,7 +715,7 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         if only is not None and key is None:
             # With one Patient, a resource naming no Patient is taken as that patient's (as
             # the reader does); one naming another Patient is not: it is someone else's.
-            only.resources.append(res)
+            _place(only, res)
             continue
         if key is None or key not in groups:
             rid = res.get("id") if isinstance(res.get("id"), str) else None
@@ -717,8 +723,15 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
                                       f"refers to no Patient of the Bundle ({ref})",
                                       where=f"entry[{i}]"))  # fmt: skip
             continue
-        groups[key].resources.append(res)
+        _place(groups[key], res)
     return list(groups.values()), issues
+
+
+def _place(group: PatientGroup, res: Mapping[str, Any]) -> None:
+    if res["resourceType"] == "CarePlan":
+        group.plans.append(res)
+    else:
+        group.resources.append(res)
 
 
 @dataclass
@@ -740,8 +753,19 @@ def _prepare_all(items: Iterable[PatientGroup | LineIssue], facts: _Facts) -> _C
             chunk.issues.append(_line_issue(item))
             continue
         result = read_group(item)
+        plans: list[dict[str, Any]] = []
         if isinstance(result, Patient):
-            chunk.prepared.append(facts.prepare(result, stamp))
+            try:
+                plans = [c for r in item.plans for c in plan_contracts(r)]
+            except InvalidInput as exc:
+                # Never a partial patient: without its plan, a patient on LDN would be
+                # screened as a candidate for it.
+                result = [ImportIssue("CarePlan", None, exc.field, f"not imported: {exc.message}",
+                                      item.key)]  # fmt: skip
+        if isinstance(result, Patient):
+            prepared = facts.prepare(result, stamp)
+            prepared.plans = plans
+            chunk.prepared.append(prepared)
         else:
             chunk.issues.extend(result)
             # A Patient line that could not be read still counts as a patient not imported

@@ -131,6 +131,9 @@ class PatientGroup:
     medications: list[Mapping[str, Any]] = field(default_factory=list)
     #: ``file:line`` of the Patient line (NDJSON), for the issues that name it.
     patient_where: str = ""
+    #: ldncare's own CarePlans (tagged) naming this patient: they carry its stored plans
+    #: (:func:`ldncare.fhir.tags.plan_contracts`). Bundles only: NDJSON staging drops them.
+    plans: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass

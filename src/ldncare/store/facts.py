@@ -14,7 +14,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -62,6 +62,8 @@ class _Prepared:
     meds: list[tuple[Any, ...]]
     conds: list[tuple[Any, ...]]
     labs: list[tuple[Any, ...]]
+    #: Plan contracts read back from ldncare's own export (oldest first), to store as plans.
+    plans: list[dict[str, Any]] = field(default_factory=list)
 
 
 _COLUMNS: dict[str, tuple[str, ...]] = {

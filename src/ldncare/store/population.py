@@ -206,9 +206,16 @@ def _plan_date(path: tuple[str | int, ...], dialect: str) -> ColumnElement[Any]:
 def ldn_patients(as_of: date, dialect: str) -> Select[Any]:
     """Patients on LDN on ``as_of``: ``(patient_id, ldn_start, review_date)``.
 
-    From medications (an active naltrexone row classed ``ldn`` on import) and from ldncare
-    plans (the latest version of the patient's plan, when it has a schedule started by
-    ``as_of``); a plan's review date wins over the one estimated from the prescription.
+    From medications (an active naltrexone row classed ``ldn`` in the patient's facts) and
+    from ldncare plans (the latest version of the patient's plan *that has a schedule*, when
+    that schedule started by ``as_of``); a plan's review date wins over the one estimated from
+    the prescription.
+
+    A later version without a schedule (LDN "not recommended" after an opioid was found, say)
+    does not end it: ldncare records no "LDN stopped", so a patient whose titration began is
+    taken to be on LDN until a plan with another schedule replaces it. The dashboard shows
+    such a patient as a safety alert; the screen must name the opioid beside LDN too
+    (issue #17; docs/SAFETY.md H19).
     """
     m = pop_medication
     from_meds = select(
@@ -220,6 +227,7 @@ def ldn_patients(as_of: date, dialect: str) -> Select[Any]:
     plans = PlanRow.__table__
     latest = (
         select(plans.c.patient_id, func.max(plans.c.version).label("version"))
+        .where(_plan_date(("ldn", "review_date"), dialect).is_not(None))
         .group_by(plans.c.patient_id)
         .subquery("latest_plan")
     )

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -238,6 +238,39 @@ def add_assessment(
         return row
 
 
+def latest_assessment(engine: Engine, ref: PatientRef, *, actor: str) -> AssessmentRow | None:
+    """The patient's latest assessment: its current state (None for a patient stored without
+    one by an earlier release; :func:`current_snapshot` then falls back to the patient row)."""
+    with _transaction(engine) as s:
+        patient = resolve_patient(s, ref)
+        row = _latest_assessment(s, patient.id)
+        record_audit(
+            s, actor, "read", "assessment", None if row is None else row.id,
+            {"patient_id": patient.id, "latest": True},
+        )  # fmt: skip
+        return row
+
+
+def current_snapshot(engine: Engine, ref: PatientRef, *, actor: str) -> dict[str, Any]:
+    """The patient record as last assessed (the latest assessment's snapshot), never the
+    inputs first stored when a later assessment exists."""
+    with _transaction(engine) as s:
+        patient = resolve_patient(s, ref)
+        row = _latest_assessment(s, patient.id)
+        record_audit(s, actor, "read", "assessment", None if row is None else row.id,
+                     {"patient_id": patient.id, "latest": True})  # fmt: skip
+        return dict(row.snapshot if row is not None else patient.snapshot)
+
+
+def _latest_assessment(session: Session, patient_id: int) -> AssessmentRow | None:
+    return session.scalars(
+        select(AssessmentRow)
+        .where(AssessmentRow.patient_id == patient_id)
+        .order_by(AssessmentRow.id.desc())
+        .limit(1)
+    ).first()
+
+
 # --- plans ---------------------------------------------------------------------------------------
 
 
@@ -307,6 +340,64 @@ def save_plan(
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+def store_imported_plans(
+    conn: Connection,
+    patient_id: int,
+    contracts: Sequence[Mapping[str, Any]],
+    *,
+    actor: str,
+    source: str,
+) -> int:
+    """Store the plan contracts read back from ldncare's own FHIR export (oldest first) as new
+    plan versions of ``patient_id``, in the caller's transaction (the import's); returns how
+    many were stored.
+
+    A contract identical to one the patient already has is not stored again, so re-importing
+    the same export writes nothing. Each plan gets its summary row and an audit row.
+    """
+    plans: Any = PlanRow.__table__
+    stored = conn.execute(
+        select(plans.c.version, plans.c.contract).where(plans.c.patient_id == patient_id)
+    ).all()
+    known = [dict(c) for _, c in stored]
+    version = max((v for v, _ in stored), default=0)
+    added = 0
+    for contract in contracts:
+        if dict(contract) in known:
+            continue
+        version += 1
+        now = _now()
+        plan_id = conn.execute(
+            insert(plans)
+            .values(
+                patient_id=patient_id,
+                version=version,
+                contract=dict(contract),
+                reason="read back from an ldncare FHIR export",
+                created_at=now,
+                created_by=actor,
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+        values = plan_summary_values(contract)
+        if values is not None:
+            conn.execute(
+                insert(PlanSummaryRow).values(
+                    plan_id=plan_id, patient_id=patient_id, version=version, created_at=now,
+                    **values,
+                )
+            )  # fmt: skip
+        conn.execute(
+            insert(AuditRow).values(
+                at=now, who=actor, action="create", entity="plan", entity_id=str(patient_id),
+                detail={"version": version, "source": source},
+            )
+        )  # fmt: skip
+        known.append(dict(contract))
+        added += 1
+    return added
 
 
 def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | None:
