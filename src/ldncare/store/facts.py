@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -21,7 +22,7 @@ from typing import Any
 import orjson
 import yaml
 from pydantic import ValidationError
-from sqlalchemy import Connection, delete
+from sqlalchemy import Connection, Engine, delete, select
 
 from ldncare.core.current_state import CurrentState, current_state
 from ldncare.core.patient import MedicationUse, Patient
@@ -29,7 +30,10 @@ from ldncare.errors import EvidenceError
 from ldncare.evidence.loader import data_root
 from ldncare.evidence.models import LdnDosing
 from ldncare.evidence.vocabulary import Vocabulary, load_vocabulary
+from ldncare.store.models import AssessmentRow, PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
+
+_log = logging.getLogger(__name__)
 
 #: Part of the facts half of each patient's ``source_hash`` (see :meth:`_Facts.prepare`). That
 #: half covers every fact row derived from the snapshot (so a new age, evidence base or dose
@@ -258,3 +262,57 @@ def _deriver(as_of: date, dialect: str) -> _Facts:
 
 insert_facts = _insert_facts
 bulk_insert = _bulk_insert
+
+
+def derive_missing_facts(engine: Engine, *, as_of: date | None = None, batch: int = 500) -> int:
+    """Write the facts of every stored patient that has none, from its latest assessment (else
+    the snapshot first stored); returns how many patients got them.
+
+    Releases before issue #17 wrote facts only on FHIR import: a patient stored with
+    ``ldncare patient add``, the web form or the API was invisible to ``ldncare screen``.
+    :func:`ldncare.store.db.open_engine` calls this after migrating, so such a store is
+    screened whole from its first start on this release; with nothing missing it costs one
+    indexed query. Not an Alembic revision: the facts come from the live vocabulary and
+    evidence base (as every import's facts refresh does), which a revision must not import.
+    A record that no longer reads as a patient is left out with a warning, never guessed.
+    """
+    day = as_of or datetime.now(UTC).date()
+    patients: Any = PatientRow.__table__
+    assessments: Any = AssessmentRow.__table__
+    written = 0
+    last = 0
+    while True:
+        with engine.begin() as conn:
+            ids = list(
+                conn.execute(
+                    select(patients.c.id)
+                    .outerjoin(pop_patient, pop_patient.c.patient_id == patients.c.id)
+                    .where(pop_patient.c.patient_id.is_(None), patients.c.id > last)
+                    .order_by(patients.c.id)
+                    .limit(batch)
+                ).scalars()
+            )
+            if not ids:
+                return written
+            for pid in ids:
+                latest = conn.execute(
+                    select(assessments.c.snapshot)
+                    .where(assessments.c.patient_id == pid)
+                    .order_by(assessments.c.id.desc())
+                    .limit(1)
+                ).scalar()
+                if latest is None:
+                    latest = conn.execute(
+                        select(patients.c.snapshot).where(patients.c.id == pid)
+                    ).scalar()
+                try:
+                    patient = Patient.model_validate(latest)
+                except ValidationError as exc:
+                    _log.warning(
+                        "patient %s: its record does not read as a patient, so it has no "
+                        "screening facts (%s)", pid, str(exc).splitlines()[0],
+                    )  # fmt: skip
+                    continue
+                replace_facts(conn, pid, patient, day)
+                written += 1
+            last = ids[-1]
