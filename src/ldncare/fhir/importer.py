@@ -56,10 +56,10 @@ from ldncare.fhir.ndjson import (
     NdjsonExport,
     PatientGroup,
     Progress,
-    patient_key,
     read_bucket,
 )
-from ldncare.fhir.patient_bundle import find_medication, patient_from_bundle
+from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.fhir.references import index_resources, patient_key, resolve
 from ldncare.fhir.tags import is_ldncare_output, plan_contracts
 from ldncare.store import facts as _facts_module
 from ldncare.store.facts import (
@@ -298,14 +298,11 @@ def _unresolved_medications(
     classified from it); without one, the patient is not imported (never a partial patient).
     Malformed references are left to the reader, which reports them.
     """
-    known: dict[str, Mapping[str, Any]] = {}
-    for entry in medications:
-        med, url = entry.get("resource"), entry.get("fullUrl")
-        if isinstance(med, Mapping):
-            if isinstance(med.get("id"), str) and med["id"]:
-                known[f"Medication/{med['id']}"] = med
-            if isinstance(url, str) and url:
-                known[url] = med
+    known = index_resources(
+        (e.get("fullUrl"), e["resource"])
+        for e in medications
+        if isinstance(e.get("resource"), Mapping)
+    )
     issues: list[ImportIssue] = []
     for res in resources:
         ref_obj = res.get("medicationReference")
@@ -319,17 +316,10 @@ def _unresolved_medications(
         ref, display = ref_obj.get("reference"), ref_obj.get("display")
         if not isinstance(ref, str) or not ref or (isinstance(display, str) and display.strip()):
             continue
+        found = resolve(ref, known, source=res, resource_type="Medication") is not None
         if ref.startswith("#"):
-            contained = res.get("contained")
-            found = isinstance(contained, list) and any(
-                isinstance(c, Mapping)
-                and c.get("resourceType") == "Medication"
-                and c.get("id") == ref[1:]
-                for c in contained
-            )
             why = "no contained Medication of this resource has that id"
         else:
-            found = find_medication(ref, known) is not None
             why = "it matches no Medication resource of the import"
         if not found:
             rid = res.get("id")

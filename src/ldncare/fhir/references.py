@@ -27,7 +27,9 @@ ReferenceKind = Literal["contained", "relative", "absolute", "urn", "conditional
 
 #: ``[base/]Type/id[/_history/version]``: FHIR ids are 1-64 of [A-Za-z0-9.-].
 _LITERAL = re.compile(
-    r"^(?:(?P<base>[a-z][a-z0-9+.-]*://.+?)/)?"
+    # Any base, not only an http(s) URL: a base the reader does not know still names the type
+    # and id, and refusing it would leave the drug unnamed.
+    r"^(?:(?P<base>.+?)/)?"
     r"(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9.\-]{1,64})"
     r"(?:/_history/(?P<version>[A-Za-z0-9.\-]{1,64}))?$"
 )
@@ -69,6 +71,8 @@ def parse_reference(reference: str) -> Reference | None:
     found = _LITERAL.match(ref)
     if found is not None:
         kind: ReferenceKind = "absolute" if found["base"] else "relative"
+        if found["base"] and found["base"].endswith("/_history"):
+            return None
         return Reference(
             ref, kind, found["type"], found["id"], found["version"], base=found["base"]
         )
