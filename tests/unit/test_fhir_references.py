@@ -138,3 +138,11 @@ def test_any_literal_medication_reference_resolves_to_the_resource_of_its_id(
     ref = f"{base}Medication/{rid}" + (f"/_history/{version}" if version else "")
     assert resolve(ref, index, resource_type="Medication") is med
     assert patient_key(ref.replace("Medication", "Patient")) == rid
+
+
+@pytest.mark.parametrize(
+    "reference", ["Patient/p_1", "https://ehr.example.org/fhir/Patient/p_1/_history/2"]
+)
+def test_a_patient_id_outside_the_fhir_id_pattern_is_still_its_patient(reference: str) -> None:
+    # Refusing it would drop her resources (an opioid among them) while she is imported.
+    assert patient_key(reference) == "p_1"

@@ -136,6 +136,8 @@ def current_state(
     ``dose`` reads milligrams per dose of a medication (the importer passes a memoised one).
     """
     limit = float(ldn_max_mg)
+    # ``_make`` builds a fact straight from a tuple: this runs for every row of a bulk import.
+    new_med, new_cond = MedicationFact._make, ConditionFact._make
     classify_med = vocabulary.medications.classify
     classify_cond = vocabulary.conditions.classify
     meds: list[MedicationFact] = []
@@ -152,23 +154,24 @@ def current_state(
         active = m.status in ACTIVE_MEDICATION_STATUSES
         if not classes:
             meds.append(
-                MedicationFact(seq, m.name, rx[0] if rx else None, m.status, active, m.start,
-                               m.end, mg, None, None)
+                new_med((seq, m.name, rx[0] if rx else None, m.status, active, m.start, m.end,
+                         mg, None, None))
             )  # fmt: skip
         for cls in sorted(classes):
             meds.append(
-                MedicationFact(seq, m.name, rx[0] if rx else None, m.status, active, m.start,
-                               m.end, mg, review_date if cls == "ldn" else None, cls)
+                new_med((seq, m.name, rx[0] if rx else None, m.status, active, m.start, m.end,
+                         mg, review_date if cls == "ldn" else None, cls))
             )  # fmt: skip
     conds: list[ConditionFact] = []
     for seq, c in enumerate(patient.conditions):
         for cls in sorted(classify_cond(c)):
             conds.append(
-                ConditionFact(seq, c.display, c.codes[0].code if c.codes else None,
-                              c.clinical_status in ACTIVE_CONDITION_STATUSES, c.onset,
-                              c.abatement, cls)
+                new_cond((seq, c.display, c.codes[0].code if c.codes else None,
+                          c.clinical_status in ACTIVE_CONDITION_STATUSES, c.onset,
+                          c.abatement, cls))
             )  # fmt: skip
-    labs = tuple(LabFact(lab.kind, lab.value, lab.unit, lab.date) for lab in patient.labs)
+    new_lab = LabFact._make
+    labs = tuple(new_lab((lab.kind, lab.value, lab.unit, lab.date)) for lab in patient.labs)
     try:
         renal = estimate_renal_function(patient, as_of)
     except InvalidInput:

@@ -25,13 +25,15 @@ from urllib.parse import parse_qsl
 
 ReferenceKind = Literal["contained", "relative", "absolute", "urn", "conditional"]
 
-#: ``[base/]Type/id[/_history/version]``: FHIR ids are 1-64 of [A-Za-z0-9.-].
+#: ``[base/]Type/id[/_history/version]``. FHIR ids are 1-64 of [A-Za-z0-9.-], but an id outside
+#: that (``p_1``, a long one) is still taken: refusing it would drop the patient's resources (an
+#: opioid among them) as "referring to no patient" while the Patient itself is imported.
 _LITERAL = re.compile(
     # Any base, not only an http(s) URL: a base the reader does not know still names the type
     # and id, and refusing it would leave the drug unnamed.
     r"^(?:(?P<base>.+?)/)?"
-    r"(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9.\-]{1,64})"
-    r"(?:/_history/(?P<version>[A-Za-z0-9.\-]{1,64}))?$"
+    r"(?P<type>[A-Z][A-Za-z]+)/(?P<id>[^/?#\s]+)"
+    r"(?:/_history/(?P<version>[^/?#\s]+))?$"
 )
 _CONDITIONAL = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)\?(?P<query>.+)$")
 
@@ -87,6 +89,12 @@ def patient_key(reference: str) -> str | None:
     """The Patient id a subject reference names: ``Patient/123``,
     ``https://x/fhir/Patient/123/_history/2`` and ``urn:uuid:123`` -> ``123``; None for a
     reference to anything else (or a conditional one, which names no id)."""
+    if reference.startswith("Patient/"):  # the common form, without the regex (bulk imports)
+        rest = reference[8:]
+        if rest and "/" not in rest and "?" not in rest:
+            return rest
+    elif reference.startswith("urn:uuid:"):
+        return reference[9:] or None
     ref = parse_reference(reference)
     if ref is None:
         return None

@@ -166,16 +166,15 @@ class _Facts:
         day = self.enc.day
         snapshot = patient.model_dump_json()
         s = self.state(patient)
+        # Unpacked rather than read by attribute: this runs for every row of a bulk import.
         meds = [
-            (m.seq, m.name, m.rxnorm, m.status, m.status_active, day(m.start), day(m.end),
-             m.dose_mg, day(m.review_date), m.drug_class)
-            for m in s.medications
-        ]  # fmt: skip
+            (seq, name, rx, status, active, day(start), day(end), mg, day(review), cls)
+            for seq, name, rx, status, active, start, end, mg, review, cls in s.medications
+        ]
         conds = [
-            (c.seq, c.name, c.code, c.status_active, day(c.onset), day(c.abatement),
-             c.condition_class)
-            for c in s.conditions
-        ]  # fmt: skip
+            (seq, name, code, active, day(onset), day(abatement), cls)
+            for seq, name, code, active, onset, abatement, cls in s.conditions
+        ]
         labs = [(lab.kind, lab.value, lab.unit, day(lab.date)) for lab in s.labs]
         derived = (
             s.external_id, s.name, day(s.birth_date), s.sex, s.pregnant, s.renal_ml_min,
