@@ -492,8 +492,15 @@ def safety_alerts(
     if not patient_ids:
         return {}
     out: dict[int, list[str]] = {}
-    for hit in screen_population(engine, as_of, checks=list(ALERT_CHECKS), patient_ids=patient_ids):
-        if hit.severity == "critical":
+    wanted = set(patient_ids)
+    # Many patients (a clinic's dashboard): one query per check over everyone, kept to those
+    # asked for, costs less than an IN list per 500 (measured at 2,016 patients: 48 -> 41 ms; 32 ms without alerts).
+    few = len(wanted) <= _ID_CHUNK
+    hits = screen_population(
+        engine, as_of, checks=list(ALERT_CHECKS), patient_ids=sorted(wanted) if few else None
+    )
+    for hit in hits:
+        if hit.severity == "critical" and hit.db_id in wanted:
             flags = out.setdefault(hit.db_id, [])
             if ALERT_CHECKS[hit.check] not in flags:
                 flags.append(ALERT_CHECKS[hit.check])
