@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, select, update
 
 from ldncare.fhir import importer
 from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
+from ldncare.store import facts as facts_module
 from ldncare.store.db import make_engine, open_engine
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
 from ldncare.store.population import ScreenHit, pop_medication, pop_patient, screen_population
@@ -177,7 +178,7 @@ def test_a_changed_evidence_base_rewrites_the_facts_it_moves(
         update={"defaults": real.defaults.model_copy(update={"review_weeks": 20})}
     )
     assert real.defaults.review_weeks != 20
-    monkeypatch.setattr(importer, "_ldn_dosing", lambda: edited)
+    monkeypatch.setattr(facts_module, "_ldn_dosing", lambda: edited)
     before = _written(engine)
     again = import_bundle(engine, bundle, "test", as_of=THIS_YEAR)
     with engine.connect() as conn:

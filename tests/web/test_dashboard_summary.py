@@ -19,6 +19,7 @@ from ldncare.patient_file import patient_from_data
 from ldncare.store import repository
 from ldncare.store.db import _migrations_dir, make_engine, open_engine
 from ldncare.store.models import PlanSummaryRow
+from ldncare.store.population import safety_alerts
 from ldncare.web.demo import load_demo
 from ldncare.web.queries import patient_summaries
 from ldncare.web.service import plan_contract
@@ -63,8 +64,16 @@ def test_dashboard_status_of_every_demo_patient_equals_the_patient_page_status(
         plan = repository.latest_plan(engine, s.patient.id, actor="t")
         diary = repository.list_diary(engine, s.patient.id, actor="t")
         notes = repository.list_review_notes(engine, s.patient.id, actor="t")
+        # As the patient page computes it (web/service.patient_record), with the critical
+        # screening hits of the patient's current state.
+        alerts = safety_alerts(engine, today, [s.patient.id]).get(s.patient.id, ())
         full = patient_status(
-            plan.contract if plan else None, diary, today, evidence, notes[-1] if notes else None
+            plan.contract if plan else None,
+            diary,
+            today,
+            evidence,
+            notes[-1] if notes else None,
+            alerts,
         )
         assert summary_status(s, today, evidence) == full, s.patient.external_id
         assert s.diary_days == len(diary)

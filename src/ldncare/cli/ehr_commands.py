@@ -394,7 +394,8 @@ def register(app: typer.Typer) -> None:
         """List patients who need action: on naltrexone (LDN or not) with an active opioid, LDN
         review due, pregnant on LDN, a tricyclic at 65 or over, a gabapentinoid with kidney
         function below 60 mL/min, pudendal neuralgia without an LDN plan. Each line shows its
-        rule and sources.
+        rule and sources. Every stored patient is screened from its latest assessment,
+        whatever stored it (patient add, the web form, the API, import).
 
         Exit status: 0 = done; 4 = with --ndjson, some patients or resources of the export
         could not be read: the worklist is printed without them, and they are listed on

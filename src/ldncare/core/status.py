@@ -140,13 +140,21 @@ def status_from_facts(
     today: date,
     last_reviewed: date | None,
     assess: Callable[[], ResponseAssessment | None],
+    alerts: Sequence[str] = (),
 ) -> Status:
     """Where the patient stands and what needs the clinician's attention.
 
     ``facts`` are the latest plan's (None without a plan); ``last_reviewed`` is the day of the
     latest review note; ``entries`` need only hold the diary days from ``SIDE_EFFECT_DAYS`` ago
-    when ``assess`` brings its own diary.
+    when ``assess`` brings its own diary. ``alerts`` are the critical screening hits of the
+    patient's current state (``ldncare screen``, as flags): any of them makes the stage a
+    safety alert, with or without a plan, so the dashboard never shows a patient the screen
+    calls critical as, say, "titrating" or "no plan".
     """
+    if alerts:
+        inner = status_from_facts(facts, entries, today, last_reviewed, assess)
+        rest = tuple(f for f in inner.flags if f not in alerts)
+        return Status("safety_alert", (*alerts, *rest), inner.response)
     if facts is None:
         return NO_PLAN
     flags: list[str] = []

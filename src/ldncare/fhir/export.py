@@ -44,7 +44,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from ldncare.fhir.tags import OUTPUT_TAG, is_ldncare_output
+from ldncare.fhir.tags import OUTPUT_TAG, contract_extension, is_ldncare_output
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
@@ -312,11 +312,15 @@ def plan_to_bundle(
     *,
     patient_ref: str,
     diary: Iterable[PainDiaryDay] = (),
+    earlier: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     """Turn the plan contract into a FHIR R4 ``collection`` Bundle (a plain JSON dict).
 
     ``patient_ref`` is the reference every resource uses for its subject (``"Patient/123"`` or
     a ``urn:uuid``). ``diary`` adds one pain-score Observation per day that has ``pain_avg``.
+    The CarePlan carries the contracts themselves (:func:`ldncare.fhir.tags.contract_extension`):
+    ``earlier`` ones (oldest first: the plan whose LDN schedule is under way, when the latest
+    plan has none), then ``contract``, so that a re-import stores the same plans.
     The ids are derived from the patient and the plan date, so re-exporting is idempotent.
     """
     if contract.get("schema") != "ldncare.plan/1":
@@ -375,6 +379,7 @@ def plan_to_bundle(
         "period": {"start": schedule[0]["start_date"] if schedule else as_of},
         "created": as_of,
         "activity": activities,
+        "extension": [contract_extension(c) for c in (*earlier, contract)],
     }
     if period_end:
         careplan["period"]["end"] = period_end

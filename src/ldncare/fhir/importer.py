@@ -28,57 +28,54 @@ Rules:
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import multiprocessing
 import re
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from itertools import islice
 from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
-from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, update
 from sqlalchemy.exc import SQLAlchemyError
 
 from ldncare.core.patient import (
-    ACTIVE_CONDITION_STATUSES,
-    ACTIVE_MEDICATION_STATUSES,
-    MedicationUse,
     Patient,
 )
-from ldncare.core.renal import estimate_renal_function
-from ldncare.errors import EvidenceError, InvalidInput
-from ldncare.evidence.loader import data_root
-from ldncare.evidence.models import LdnDosing
-from ldncare.evidence.vocabulary import Vocabulary, load_vocabulary
+from ldncare.errors import InvalidInput
 from ldncare.fhir.ndjson import (
     PATIENT_TYPES,
     LineIssue,
     NdjsonExport,
     PatientGroup,
     Progress,
-    patient_key,
     read_bucket,
 )
-from ldncare.fhir.patient_bundle import find_medication, patient_from_bundle
-from ldncare.fhir.tags import is_ldncare_output
+from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.fhir.references import index_resources, patient_key, resolve
+from ldncare.fhir.tags import is_ldncare_output, plan_contracts
+from ldncare.store import facts as _facts_module
+from ldncare.store.facts import (
+    _bulk_insert,
+    _Encoding,
+    _Facts,
+    _insert_facts,
+    _marks,
+    _Prepared,
+)
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
+from ldncare.store.repository import store_imported_plans
 
-#: Part of the facts half of each patient's ``source_hash`` (see :meth:`_Facts.prepare`). That
-#: half covers every fact row derived from the snapshot (so a new age, evidence base or dose
-#: reader shows by itself); bump this only when what a stored value means changes while the
-#: value does not. A bump refreshes the facts of every patient, never their record.
-FACTS_VERSION = "1"
+_ldn_dosing = _facts_module._ldn_dosing
+
 #: The FACTS_VERSION hashed into the one-part hashes written before the hash had two halves.
 _LEGACY_FACTS_VERSION = "1"
 #: Patients per transaction. Measured at N = 100k (bench/bench_import_screen.py): PostgreSQL
@@ -301,14 +298,11 @@ def _unresolved_medications(
     classified from it); without one, the patient is not imported (never a partial patient).
     Malformed references are left to the reader, which reports them.
     """
-    known: dict[str, Mapping[str, Any]] = {}
-    for entry in medications:
-        med, url = entry.get("resource"), entry.get("fullUrl")
-        if isinstance(med, Mapping):
-            if isinstance(med.get("id"), str) and med["id"]:
-                known[f"Medication/{med['id']}"] = med
-            if isinstance(url, str) and url:
-                known[url] = med
+    known = index_resources(
+        (e.get("fullUrl"), e["resource"])
+        for e in medications
+        if isinstance(e.get("resource"), Mapping)
+    )
     issues: list[ImportIssue] = []
     for res in resources:
         ref_obj = res.get("medicationReference")
@@ -322,17 +316,10 @@ def _unresolved_medications(
         ref, display = ref_obj.get("reference"), ref_obj.get("display")
         if not isinstance(ref, str) or not ref or (isinstance(display, str) and display.strip()):
             continue
+        found = resolve(ref, known, source=res, resource_type="Medication") is not None
         if ref.startswith("#"):
-            contained = res.get("contained")
-            found = isinstance(contained, list) and any(
-                isinstance(c, Mapping)
-                and c.get("resourceType") == "Medication"
-                and c.get("id") == ref[1:]
-                for c in contained
-            )
             why = "no contained Medication of this resource has that id"
         else:
-            found = find_medication(ref, known) is not None
             why = "it matches no Medication resource of the import"
         if not found:
             rid = res.get("id")
@@ -352,205 +339,6 @@ def _line_issue(issue: LineIssue) -> ImportIssue:
         issue.resource_type, issue.resource_id, issue.field, issue.message,
         issue.patient_key, issue.where or None,
     )  # fmt: skip
-
-
-# --- facts -------------------------------------------------------------------------------------
-
-
-def dose_mg(med: MedicationUse) -> float | None:
-    """Milligrams per dose from the dosage text, else from the product strength in the name."""
-    dose = med.stated_dose()
-    return None if dose is None else float(dose.mg_value)
-
-
-@dataclass
-class _Prepared:
-    """One patient's rows, as tuples in the column order of :data:`_COLUMNS` (without the
-    leading ``patient_id``, known only once the patient row exists)."""
-
-    pid: str
-    name: str | None
-    birth_date: date | None
-    #: (medications, active medications, conditions, active conditions, labs) for the report.
-    counts: tuple[int, int, int, int, int]
-    #: The snapshot as JSON text (stored as is; hashed for idempotent re-import).
-    snapshot: str
-    #: ``pop_patient.source_hash``: "<snapshot hash>:<facts hash>" (see :meth:`_Facts.prepare`).
-    digest: str
-    pop: tuple[Any, ...]
-    meds: list[tuple[Any, ...]]
-    conds: list[tuple[Any, ...]]
-    labs: list[tuple[Any, ...]]
-
-
-_COLUMNS: dict[str, tuple[str, ...]] = {
-    "patients": ("clinic_id", "external_id", "name", "birth_date", "snapshot", "created_at",
-                 "created_by"),
-    "patients+id": ("id", "clinic_id", "external_id", "name", "birth_date", "snapshot",
-                    "created_at", "created_by"),
-    "assessments": ("patient_id", "snapshot", "created_at", "created_by"),
-    "audit_log": ("at", "who", "action", "entity", "entity_id", "detail"),
-    "pop_patient": ("patient_id", "external_id", "name", "birth_date", "sex", "pregnant",
-                    "renal_ml_min", "renal_method", "renal_basis", "source_hash", "imported_at"),
-    "pop_medication": ("patient_id", "seq", "name", "rxnorm", "status", "status_active",
-                       "start_date", "end_date", "dose_mg", "review_date", "drug_class"),
-    "pop_condition": ("patient_id", "seq", "name", "code", "status_active", "onset", "abatement",
-                      "condition_class"),
-    "pop_lab": ("patient_id", "kind", "value", "unit", "date"),
-}  # fmt: skip
-
-
-def _iso(day: date | None) -> str | None:
-    return None if day is None else day.isoformat()
-
-
-def _same(value: Any) -> Any:
-    return value
-
-
-class _Encoding:
-    """How dates and timestamps go to the driver: SQLite stores them as the text SQLAlchemy
-    writes and reads (``YYYY-MM-DD``, ``YYYY-MM-DD HH:MM:SS.ffffff``); PostgreSQL takes the
-    Python objects."""
-
-    def __init__(self, dialect: str) -> None:
-        self.sqlite = dialect == "sqlite"
-        self.day: Callable[[date | None], Any] = _iso if self.sqlite else _same
-
-    def stamp(self, when: datetime) -> Any:
-        if self.sqlite:
-            return f"{when:%Y-%m-%d %H:%M:%S}.{when.microsecond:06d}"
-        return when
-
-
-#: Entries of the per-process dose memo before it is emptied (memory stays flat in N).
-_DOSE_CACHE = 50_000
-
-
-@functools.cache
-def _ldn_dosing() -> LdnDosing:
-    """The LDN dosing limits (ldn.yaml), read through their model without loading the whole
-    evidence base: the importer needs two figures, and the full load costs ~0.4 s per process.
-    The evidence base as a whole is validated by its loader and tests."""
-    node = data_root() / "ldn.yaml"
-    try:
-        return LdnDosing.model_validate(yaml.safe_load(node.read_text(encoding="utf-8")))
-    except (ValidationError, yaml.YAMLError) as exc:  # pragma: no cover - shipped data
-        raise EvidenceError(f"ldn.yaml: {exc}") from None
-
-
-class _Facts:
-    """Derives the population rows of a patient; the vocabulary and evidence are loaded once."""
-
-    def __init__(self, as_of: date, encoding: _Encoding) -> None:
-        self.as_of = as_of
-        self.enc = encoding
-        self.vocab: Vocabulary = load_vocabulary()
-        ldn = _ldn_dosing()
-        self.ldn_max_mg = float(ldn.max_mg)
-        self.review = timedelta(weeks=ldn.defaults.review_weeks)
-        #: dose_mg by (dosage text, name): the same few products recur across patients.
-        self._doses: dict[tuple[str | None, str], float | None] = {}
-
-    def dose(self, med: MedicationUse) -> float | None:
-        """:func:`dose_mg`, memoised on the two texts it reads (bounded)."""
-        key = (med.dose_text, med.name)
-        try:
-            return self._doses[key]
-        except KeyError:
-            pass
-        if len(self._doses) >= _DOSE_CACHE:
-            self._doses.clear()
-        value = self._doses[key] = dose_mg(med)
-        return value
-
-    def prepare(self, patient: Patient, imported_at: Any) -> _Prepared:
-        day = self.enc.day
-        snapshot = patient.model_dump_json()
-        classify_med = self.vocab.medications.classify
-        classify_cond = self.vocab.conditions.classify
-        meds: list[tuple[Any, ...]] = []
-        for seq, m in enumerate(patient.medications):
-            classes = set(classify_med(m))
-            dose = self.dose(m)
-            review = None
-            # LDN = naltrexone at no more than the LDN maximum; an unknown dose counts as LDN so
-            # that its safety checks (opioids, pregnancy) are never silently skipped.
-            if "naltrexone" in classes and (dose is None or dose <= self.ldn_max_mg):
-                classes.add("ldn")
-                review = day(m.start + self.review) if m.start else None
-            rx = m.rxnorm_codes
-            active = m.status in ACTIVE_MEDICATION_STATUSES
-            base = (seq, m.name, rx[0] if rx else None, m.status, active, day(m.start),
-                    day(m.end), dose)  # fmt: skip
-            if not classes:
-                meds.append((*base, None, None))
-            for cls in sorted(classes):
-                meds.append((*base, review if cls == "ldn" else None, cls))
-        conds: list[tuple[Any, ...]] = []
-        for seq, c in enumerate(patient.conditions):
-            classes_c = classify_cond(c)
-            if classes_c:
-                cbase = (seq, c.display, c.codes[0].code if c.codes else None,
-                         c.clinical_status in ACTIVE_CONDITION_STATUSES, day(c.onset),
-                         day(c.abatement))  # fmt: skip
-                conds.extend((*cbase, cls) for cls in sorted(classes_c))
-        labs = [(lab.kind, lab.value, lab.unit, day(lab.date)) for lab in patient.labs]
-        try:
-            renal = estimate_renal_function(patient, self.as_of)
-        except InvalidInput:
-            renal = None
-        derived = (
-            patient.id, patient.name, day(patient.birth_date), patient.sex, patient.pregnant,
-            renal.crcl_ml_min if renal else None, renal.method if renal else None,
-            renal.basis if renal else None,
-        )  # fmt: skip
-        # Two hashes in the one 64-character column (no migration): the snapshot's, and the
-        # stored facts'. Kidney function uses the age on as_of, and the classes, doses and
-        # review dates come from the evidence base, so the facts can move while the record
-        # does not; a snapshot-only hash kept last year's kidney function (or last release's
-        # classes). Telling the two apart lets the writer rewrite only the facts when only
-        # they moved, without a new assessment or an audit "update" of a record nobody
-        # changed (a birthday without a creatinine on file moves nothing at all). orjson
-        # writes a date and its ISO text alike, so SQLite and PostgreSQL hash the same.
-        # 32 + 31 hex characters (128 and 124 bits) are ample to notice a change.
-        snap_hash = hashlib.sha256(snapshot.encode()).hexdigest()[:32]
-        facts_hash = hashlib.sha256(f"{FACTS_VERSION}\n".encode())
-        facts_hash.update(orjson.dumps((derived, meds, conds, labs)))
-        digest = f"{snap_hash}:{facts_hash.hexdigest()[:31]}"
-        pop = (*derived, digest, imported_at)
-        as_of = self.as_of
-        counts = (
-            len(patient.medications),
-            sum(1 for m in patient.medications if m.is_active(as_of)),
-            len(patient.conditions),
-            sum(1 for c in patient.conditions if c.is_active(as_of)),
-            len(patient.labs),
-        )
-        return _Prepared(patient.id, patient.name, patient.birth_date, counts, snapshot, digest,
-                         pop, meds, conds, labs)  # fmt: skip
-
-
-def _marks(values: Sequence[Any]) -> str:
-    return ", ".join("?" for _ in values)
-
-
-def _bulk_insert(conn: Connection, name: str, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Many rows at once, straight to the driver: ``COPY`` on PostgreSQL, ``executemany`` on
-    SQLite (SQLAlchemy's per-value processing cost more than the database work). ``name`` is
-    a key of :data:`_COLUMNS`: the table, optionally with ``+...`` for another column set."""
-    if not rows:
-        return
-    cols = _COLUMNS[name]
-    table = name.split("+")[0]
-    if conn.dialect.name == "postgresql":
-        raw: Any = conn.connection.dbapi_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {table} ({', '.join(cols)}) FROM STDIN") as cp:
-            for row in rows:
-                cp.write_row(row)
-        return
-    marks = ", ".join("?" for _ in cols)
-    conn.exec_driver_sql(f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({marks})", list(rows))
 
 
 # --- writing -----------------------------------------------------------------------------------
@@ -805,6 +593,10 @@ class _Writer:
         facts += [(existing[p.pid][0], p) for p in refreshed]
         if facts:
             _insert_facts(conn, facts)
+        for p in batch:
+            if p.plans:
+                pk = created[p.pid] if p.pid in created else existing[p.pid][0]
+                store_imported_plans(conn, pk, p.plans, actor=self.actor, source=self.source)
         return [len(new), len(changed), len(refreshed), unchanged]
 
     def _insert_records(
@@ -843,14 +635,6 @@ class _Writer:
             )
 
 
-def _insert_facts(conn: Connection, facts: list[tuple[int, _Prepared]]) -> None:
-    """The population fact rows of each (patient id, prepared patient)."""
-    _bulk_insert(conn, "pop_patient", [(pk, *p.pop) for pk, p in facts])
-    _bulk_insert(conn, "pop_medication", [(pk, *r) for pk, p in facts for r in p.meds])
-    _bulk_insert(conn, "pop_condition", [(pk, *r) for pk, p in facts for r in p.conds])
-    _bulk_insert(conn, "pop_lab", [(pk, *r) for pk, p in facts for r in p.labs])
-
-
 # --- public API --------------------------------------------------------------------------------
 
 
@@ -877,7 +661,8 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         elif rtype == "Medication":
             # The entry keeps its fullUrl: references may use it (urn:uuid:...).
             medications.append(entry)
-        elif rtype in PATIENT_TYPES:
+        elif rtype in PATIENT_TYPES or (rtype == "CarePlan" and is_ldncare_output(res)):
+            # ldncare's own CarePlan is read back for the plans it carries (see tags.py).
             clinical.append((i, res))
     if not patients:
         raise InvalidInput("Bundle contains no Patient resource", field="entry")
@@ -920,7 +705,7 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
         if only is not None and key is None:
             # With one Patient, a resource naming no Patient is taken as that patient's (as
             # the reader does); one naming another Patient is not: it is someone else's.
-            only.resources.append(res)
+            _place(only, res)
             continue
         if key is None or key not in groups:
             rid = res.get("id") if isinstance(res.get("id"), str) else None
@@ -928,8 +713,15 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
                                       f"refers to no Patient of the Bundle ({ref})",
                                       where=f"entry[{i}]"))  # fmt: skip
             continue
-        groups[key].resources.append(res)
+        _place(groups[key], res)
     return list(groups.values()), issues
+
+
+def _place(group: PatientGroup, res: Mapping[str, Any]) -> None:
+    if res["resourceType"] == "CarePlan":
+        group.plans.append(res)
+    else:
+        group.resources.append(res)
 
 
 @dataclass
@@ -951,8 +743,19 @@ def _prepare_all(items: Iterable[PatientGroup | LineIssue], facts: _Facts) -> _C
             chunk.issues.append(_line_issue(item))
             continue
         result = read_group(item)
+        plans: list[dict[str, Any]] = []
         if isinstance(result, Patient):
-            chunk.prepared.append(facts.prepare(result, stamp))
+            try:
+                plans = [c for r in item.plans for c in plan_contracts(r)]
+            except InvalidInput as exc:
+                # Never a partial patient: without its plan, a patient on LDN would be
+                # screened as a candidate for it.
+                result = [ImportIssue("CarePlan", None, exc.field, f"not imported: {exc.message}",
+                                      item.key)]  # fmt: skip
+        if isinstance(result, Patient):
+            prepared = facts.prepare(result, stamp)
+            prepared.plans = plans
+            chunk.prepared.append(prepared)
         else:
             chunk.issues.extend(result)
             # A Patient line that could not be read still counts as a patient not imported

@@ -48,6 +48,7 @@ import orjson
 
 from ldncare.errors import InvalidInput
 from ldncare.fhir.patient_bundle import BODY_HEIGHT, BODY_WEIGHT, LAB_LOINC, PREGNANCY_STATUS
+from ldncare.fhir.references import parse_reference, patient_key
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -131,6 +132,9 @@ class PatientGroup:
     medications: list[Mapping[str, Any]] = field(default_factory=list)
     #: ``file:line`` of the Patient line (NDJSON), for the issues that name it.
     patient_where: str = ""
+    #: ldncare's own CarePlans (tagged) naming this patient: they carry its stored plans
+    #: (:func:`ldncare.fhir.tags.plan_contracts`). Bundles only: NDJSON staging drops them.
+    plans: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -144,17 +148,6 @@ class StageStats:
     #: Observations left out because their code is not one ldncare reads.
     observations_dropped: int = 0
     issues: int = 0
-
-
-def patient_key(reference: str) -> str | None:
-    """``Patient/123``, ``https://x/fhir/Patient/123/_history/2`` or ``urn:uuid:123`` -> 123."""
-    if reference.startswith("urn:uuid:"):
-        return reference[9:] or None
-    parts = reference.split("/")
-    for i in range(len(parts) - 2, -1, -1):
-        if parts[i] == "Patient" and parts[i + 1]:
-            return parts[i + 1]
-    return None
 
 
 def resource_type_of(path: Path) -> str | None:
@@ -555,15 +548,15 @@ class _Medications:
         self.empty = self._db.execute("SELECT 1 FROM med LIMIT 1").fetchone() is None
 
     def _lookup(self, reference: str) -> Mapping[str, Any] | None:
-        # ``Medication/x``, ``https://host/fhir/Medication/x``, either with ``/_history/3``:
-        # the export holds one version of each Medication, looked up by its id.
-        if reference.startswith("Medication/"):
-            rest = reference[len("Medication/") :]
-        elif "/Medication/" in reference:
-            rest = reference.rsplit("/Medication/", 1)[1]
-        else:
+        # ``Medication/x``, ``https://host/fhir/Medication/x``, either with ``/_history/3``
+        # (parsed by fhir/references.py, as every path does): the export holds one version of
+        # each Medication, looked up by its id. A conditional reference (a transaction Bundle
+        # form, not a Bulk Data one) is not looked up: without a display the importer refuses
+        # the patient rather than hide the drug.
+        ref = parse_reference(reference)
+        if ref is None or ref.resource_type != "Medication" or ref.relative is None:
             return None
-        key = "Medication/" + rest.split("/")[0]
+        key = ref.relative
         row = self._db.execute("SELECT body FROM med WHERE ref = ?", (key,)).fetchone()
         return None if row is None else dict(_loads(row[0]))
 

@@ -39,6 +39,7 @@ from ldncare.core.patient import (
     Patient,
 )
 from ldncare.errors import InvalidInput
+from ldncare.fhir.references import contained, index_resources, patient_key, resolve
 from ldncare.fhir.tags import is_ldncare_output
 
 LOINC = "http://loinc.org"
@@ -320,13 +321,10 @@ class _BundleReader:
         if full_url:
             self.patient_refs.add(full_url)
         # Medication resources by every reference form that may point at them.
-        self.medications: dict[str, Mapping[str, Any]] = {}
-        for _, url, r in self.items:
-            if r["resourceType"] == "Medication":
-                if r.get("id"):
-                    self.medications[f"Medication/{r['id']}"] = r
-                if url:
-                    self.medications[url] = r
+        self.medications = index_resources(
+            (url, r) for _, url, r in self.items if r["resourceType"] == "Medication"
+        )
+        self.patient_id = pid
 
     def belongs(self, resource: Mapping[str, Any], where: _Where) -> bool:
         if self.single:
@@ -336,7 +334,7 @@ class _BundleReader:
         )
         if ref is None:
             return False
-        return ref in self.patient_refs or any(ref.endswith("/" + r) for r in self.patient_refs)
+        return ref in self.patient_refs or patient_key(ref) == self.patient_id
 
 
 def find_medication(
@@ -349,13 +347,7 @@ def find_medication(
     Bundle holds one version of each Medication, and leaving the drug unnamed because the
     version differs would hide it (an opioid, say) from every check.
     """
-    exact = medications.get(reference)
-    if exact is not None:
-        return exact
-    ref = reference.split("/_history/", 1)[0]
-    return medications.get(ref) or next(
-        (m for key, m in medications.items() if ref.endswith(key)), None
-    )
+    return resolve(reference, medications, resource_type="Medication")
 
 
 def _medication(
@@ -376,9 +368,8 @@ def _medication(
         med: Mapping[str, Any] | None = None
         if ref and ref.startswith("#"):
             for j, c in enumerate(_list(resource.get("contained"), where, "contained")):
-                c = _obj(c, where, f"contained[{j}]")
-                if c.get("resourceType") == "Medication" and c.get("id") == ref[1:]:
-                    med = c
+                _obj(c, where, f"contained[{j}]")  # each contained item must be an object
+            med = contained(resource, ref, "Medication")
         elif ref:
             med = find_medication(ref, medications)
         if med is not None:

@@ -9,7 +9,7 @@ a receiving system can check the plan against its inputs, and ldncare can re-pla
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ldncare.core.patient import Coding, LabResult, MedicationUse, Patient
@@ -252,11 +252,17 @@ def _urn(key: str) -> str:
 
 
 def export_bundle(
-    patient: Patient, contract: Mapping[str, Any], diary: Iterable[PainDiaryDay] = ()
+    patient: Patient,
+    contract: Mapping[str, Any],
+    diary: Iterable[PainDiaryDay] = (),
+    earlier: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """One collection Bundle: the patient's inputs, then ldncare's plan resources (tagged)."""
+    """One collection Bundle: the patient's inputs, then ldncare's plan resources (tagged).
+
+    ``patient`` is the latest assessment (what ``contract``, the latest plan, was made from);
+    ``earlier`` plan contracts ride along in the CarePlan (see :func:`plan_to_bundle`)."""
     ref = _urn(f"Patient/{patient.id}")
-    bundle = plan_to_bundle(contract, patient_ref=ref, diary=diary)
+    bundle = plan_to_bundle(contract, patient_ref=ref, diary=diary, earlier=earlier)
     inputs = [
         {
             "fullUrl": ref

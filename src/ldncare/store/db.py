@@ -79,7 +79,13 @@ def migrate(url_or_engine: str | Engine | None = None) -> None:
 
 
 def open_engine(url: str | None = None) -> Engine:
-    """An engine on a migrated database: what the CLI and the web app call on start."""
+    """An engine on a migrated database: what the CLI and the web app call on start.
+
+    Patients stored without screening facts (by a release before issue #17) get them here,
+    from their latest assessment (:func:`ldncare.store.facts.derive_missing_facts`)."""
+    from ldncare.store.facts import derive_missing_facts
+
     engine = make_engine(url)
     migrate(engine)
+    derive_missing_facts(engine)
     return engine

@@ -15,7 +15,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, func, select
+from pydantic import ValidationError
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -30,6 +31,7 @@ from ldncare.core.patient import Patient
 from ldncare.core.status import plan_facts
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
+from ldncare.store.facts import replace_facts
 from ldncare.store.models import (
     AssessmentRow,
     AuditRow,
@@ -164,6 +166,9 @@ def add_patient(
                     patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor
                 )
             )
+            # The facts screening reads, derived from this first assessment (as an import
+            # does): a patient added here is screened like one imported from FHIR.
+            replace_facts(s.connection(), row.id, patient, as_of=now.date())
             record_audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
             if plan_contract is not None:
                 plan = PlanRow(
@@ -210,15 +215,60 @@ def get_patient(engine: Engine, ref: PatientRef, *, actor: str) -> PatientRow:
 def add_assessment(
     engine: Engine, ref: PatientRef, snapshot: Mapping[str, Any], *, actor: str
 ) -> AssessmentRow:
+    """Record a new assessment: it becomes the patient's current state, and the facts
+    screening reads are re-derived from it in the same transaction."""
+    try:
+        assessed = Patient.model_validate(dict(snapshot))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first["loc"])
+        raise InvalidInput(
+            f"the assessment is not a valid patient record: {first['msg']}", field=where
+        ) from None
     with _transaction(engine) as s:
         patient = resolve_patient(s, ref)
+        now = _now()
         row = AssessmentRow(
-            patient_id=patient.id, snapshot=dict(snapshot), created_at=_now(), created_by=actor
+            patient_id=patient.id, snapshot=dict(snapshot), created_at=now, created_by=actor
         )
         s.add(row)
         s.flush()
+        replace_facts(s.connection(), patient.id, assessed, as_of=now.date())
         record_audit(s, actor, "create", "assessment", row.id, {"patient_id": patient.id})
         return row
+
+
+def latest_assessment(engine: Engine, ref: PatientRef, *, actor: str) -> AssessmentRow | None:
+    """The patient's latest assessment: its current state (None for a patient stored without
+    one by an earlier release; :func:`current_snapshot` then falls back to the patient row)."""
+    with _transaction(engine) as s:
+        patient = resolve_patient(s, ref)
+        row = _latest_assessment(s, patient.id)
+        record_audit(
+            s, actor, "read", "assessment", None if row is None else row.id,
+            {"patient_id": patient.id, "latest": True},
+        )  # fmt: skip
+        return row
+
+
+def current_snapshot(engine: Engine, ref: PatientRef, *, actor: str) -> dict[str, Any]:
+    """The patient record as last assessed (the latest assessment's snapshot), never the
+    inputs first stored when a later assessment exists."""
+    with _transaction(engine) as s:
+        patient = resolve_patient(s, ref)
+        row = _latest_assessment(s, patient.id)
+        record_audit(s, actor, "read", "assessment", None if row is None else row.id,
+                     {"patient_id": patient.id, "latest": True})  # fmt: skip
+        return dict(row.snapshot if row is not None else patient.snapshot)
+
+
+def _latest_assessment(session: Session, patient_id: int) -> AssessmentRow | None:
+    return session.scalars(
+        select(AssessmentRow)
+        .where(AssessmentRow.patient_id == patient_id)
+        .order_by(AssessmentRow.id.desc())
+        .limit(1)
+    ).first()
 
 
 # --- plans ---------------------------------------------------------------------------------------
@@ -290,6 +340,64 @@ def save_plan(
             if attempt == 4:
                 raise
     raise AssertionError("unreachable")
+
+
+def store_imported_plans(
+    conn: Connection,
+    patient_id: int,
+    contracts: Sequence[Mapping[str, Any]],
+    *,
+    actor: str,
+    source: str,
+) -> int:
+    """Store the plan contracts read back from ldncare's own FHIR export (oldest first) as new
+    plan versions of ``patient_id``, in the caller's transaction (the import's); returns how
+    many were stored.
+
+    A contract identical to one the patient already has is not stored again, so re-importing
+    the same export writes nothing. Each plan gets its summary row and an audit row.
+    """
+    plans: Any = PlanRow.__table__
+    stored = conn.execute(
+        select(plans.c.version, plans.c.contract).where(plans.c.patient_id == patient_id)
+    ).all()
+    known = [dict(c) for _, c in stored]
+    version = max((v for v, _ in stored), default=0)
+    added = 0
+    for contract in contracts:
+        if dict(contract) in known:
+            continue
+        version += 1
+        now = _now()
+        plan_id = conn.execute(
+            insert(plans)
+            .values(
+                patient_id=patient_id,
+                version=version,
+                contract=dict(contract),
+                reason="read back from an ldncare FHIR export",
+                created_at=now,
+                created_by=actor,
+            )
+            .returning(plans.c.id)
+        ).scalar_one()
+        values = plan_summary_values(contract)
+        if values is not None:
+            conn.execute(
+                insert(PlanSummaryRow).values(
+                    plan_id=plan_id, patient_id=patient_id, version=version, created_at=now,
+                    **values,
+                )
+            )  # fmt: skip
+        conn.execute(
+            insert(AuditRow).values(
+                at=now, who=actor, action="create", entity="plan", entity_id=str(patient_id),
+                detail={"version": version, "source": source},
+            )
+        )  # fmt: skip
+        known.append(dict(contract))
+        added += 1
+    return added
 
 
 def latest_plan(engine: Engine, ref: PatientRef, *, actor: str) -> PlanRow | None:

@@ -7,7 +7,7 @@ Every function that returns patient data writes its own audit row, as the reposi
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -23,6 +23,7 @@ from ldncare.store.models import (
     PlanSummaryRow,
     ReviewNoteRow,
 )
+from ldncare.store.population import safety_alerts
 from ldncare.store.repository import record_audit
 
 
@@ -59,6 +60,9 @@ class PatientSummary:
     last_day: date | None = None
     #: The day the summary was read for: which diary days and contracts it holds depends on it.
     as_of: date | None = None
+    #: Critical screening hits of the patient's current state, as status flags
+    #: (:func:`ldncare.store.population.safety_alerts`).
+    alerts: tuple[str, ...] = ()
 
     @property
     def contract(self) -> dict[str, Any] | None:
@@ -239,4 +243,7 @@ def patient_summaries(
                     p, shown, diaries[p.id], reviews.get(p.id), part, facts, n, last_day, today
                 )
             )
-        return out
+    # After the transaction (SQLite: its audit row holds the write lock): the same critical
+    # hits as `ldncare screen`, from the same stored current state.
+    alerts = safety_alerts(engine, today, ids)
+    return [replace(o, alerts=alerts[o.patient.id]) if o.patient.id in alerts else o for o in out]

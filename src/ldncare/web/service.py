@@ -27,6 +27,7 @@ from ldncare.planning import make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
+from ldncare.store.population import safety_alerts
 from ldncare.web import forms
 from ldncare.web.auth import CurrentUser, authorize_patient, require_clinician
 from ldncare.web.views import judge, patient_status
@@ -262,5 +263,6 @@ def patient_record(
     contract = plans[-1].contract if plans else None
     evidence = load_evidence()
     response = judge(diary, contract, today, evidence)
-    status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None)
+    alerts = safety_alerts(engine, today, [row.id]).get(row.id, ())
+    status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None, alerts)
     return PatientRecord(row, plans, diary, flags, notes, response, status)

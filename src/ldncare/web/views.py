@@ -15,7 +15,7 @@ from typing import Any
 from ldncare.core.diary import DiaryEntry, ScheduledStep, scheduled_steps, step_on
 from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
-from ldncare.core.status import NO_PLAN, Status, plan_facts, status_from_facts
+from ldncare.core.status import Status, plan_facts, status_from_facts
 from ldncare.evidence.models import Evidence
 from ldncare.store import repository
 from ldncare.store.models import ReviewNoteRow
@@ -51,16 +51,17 @@ def patient_status(
     today: date,
     evidence: Evidence,
     last_review: ReviewNoteRow | None = None,
+    alerts: Sequence[str] = (),
 ) -> Status:
-    """Where the patient stands and what needs the clinician's attention."""
-    if contract is None:
-        return NO_PLAN
+    """Where the patient stands and what needs the clinician's attention (``alerts``: the
+    critical screening hits of the patient's current state, see ``status_from_facts``)."""
     return status_from_facts(
-        plan_facts(contract),
+        None if contract is None else plan_facts(contract),
         entries,
         today,
         _reviewed_on(last_review),
-        lambda: judge(entries, contract, today, evidence),
+        lambda: judge(entries, contract, today, evidence) if contract is not None else None,
+        alerts,
     )
 
 
@@ -77,7 +78,7 @@ def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> 
         return judge(entries, contract, today, evidence)
 
     reviewed = _reviewed_on(summary.last_review)
-    return status_from_facts(summary.facts, entries, today, reviewed, assess)
+    return status_from_facts(summary.facts, entries, today, reviewed, assess, summary.alerts)
 
 
 def _reviewed_on(note: ReviewNoteRow | None) -> date | None:
