@@ -7,11 +7,14 @@ import getpass
 import os
 import sys
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ldncare.errors import LdncareError, NotFound
+
+if TYPE_CHECKING:
+    from ldncare.web.settings import WebSettings
 
 user_app = typer.Typer(help="Web accounts (clinicians, patients, administrators).",
                        no_args_is_help=True)  # fmt: skip
@@ -30,6 +33,27 @@ _LOOPS = ("asyncio", "uvloop")
 def _fail(message: str, code: int = 2) -> None:
     typer.echo(f"ldncare: error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def uvicorn_options(settings: WebSettings, *, host: str, port: int, loop: str) -> dict[str, Any]:
+    """What ``serve`` gives uvicorn (one worker or each of several)."""
+    return {
+        "host": host,
+        "port": port,
+        # The standard asyncio loop by default, not uvloop. Under wrk with 50 new connections,
+        # uvloop admitted about one new connection per loop pass, so the first request of the
+        # last connections waited up to 0.8 s: CDS Hooks p99 180-570 ms against 42-46 ms with
+        # asyncio at the same throughput (bench/README.md; compare MagicStack/uvloop#631).
+        # uvloop also has an open report of responses reaching the wrong request under heavy
+        # load with uvicorn (MagicStack/uvloop#645), which a clinical app cannot risk.
+        "loop": loop,
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        # The client address the login limit and the audit log use: the TCP peer unless the
+        # operator named trusted proxies (uvicorn's own default trusts 127.0.0.1 and ::1).
+        **settings.proxy_options(),
+    }
 
 
 def serve(
@@ -69,6 +93,8 @@ def serve(
     if loop not in _LOOPS:
         _fail(f"--loop must be one of {', '.join(_LOOPS)}, not {loop!r}")
         return
+    from pydantic import ValidationError
+
     from ldncare.web.app import WORKER_FACTORY, create_app, worker_environment
     from ldncare.web.demo import load_if_empty
     from ldncare.web.server import run_workers
@@ -81,6 +107,10 @@ def serve(
         app = create_app(settings)
     except LdncareError as exc:
         _fail(str(exc))
+        return
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        _fail(str(first["msg"]).removeprefix("Value error, "))
         return
     url = f"http://{host}:{port}/"
     if demo:
@@ -95,20 +125,7 @@ def serve(
             for username, password, role in logins:
                 typer.echo(f"    {username:18} {password:14} {role}")
     typer.echo(f"ldncare: serving on {url}  (API docs: {url}docs)")
-    options: dict[str, Any] = {
-        "host": host,
-        "port": port,
-        # The standard asyncio loop by default, not uvloop. Under wrk with 50 new connections,
-        # uvloop admitted about one new connection per loop pass, so the first request of the
-        # last connections waited up to 0.8 s: CDS Hooks p99 180-570 ms against 42-46 ms with
-        # asyncio at the same throughput (bench/README.md; compare MagicStack/uvloop#631).
-        # uvloop also has an open report of responses reaching the wrong request under heavy
-        # load with uvicorn (MagicStack/uvloop#645), which a clinical app cannot risk.
-        "loop": loop,
-        "http": "httptools",
-        "access_log": False,
-        "log_level": "warning",
-    }
+    options = uvicorn_options(settings, host=host, port=port, loop=loop)
     if workers > 1:
         # Each worker builds its own app from the environment (uvicorn starts them fresh). The
         # database is migrated and the demo loaded above, once; the workers get the settings
