@@ -8,6 +8,7 @@ with a one-line message and the dotted path of the offending field (``medication
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from ldncare.core.patient import (
 from ldncare.core.quantity import parse_dose
 from ldncare.errors import InvalidInput
 from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.json_input import JsonProblem, loads_strict
 
 __all__ = ["load_patient", "parse_patient_file", "patient_from_data"]
 
@@ -134,6 +136,10 @@ def _number(value: Any, field: str) -> float | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(field, f"must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .nan / .inf: NaN compares false with every threshold, so it would pass every
+        # safety check (an eGFR of NaN gave no kidney warning).
+        raise _fail(field, f"must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -315,7 +321,11 @@ def parse_patient_file(text: str, *, source: str = "patient file") -> Patient:
     """Parse file content: JSON or YAML; a FHIR Bundle goes to :func:`patient_from_bundle`."""
     stripped = text.lstrip()
     try:
-        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+        data = loads_strict(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+    except JsonProblem as exc:
+        raise InvalidInput(f"{source}: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"{source}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"

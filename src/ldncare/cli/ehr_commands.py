@@ -54,6 +54,7 @@ def _run_import(
 ) -> ImportReport:
     from ldncare.errors import InvalidInput
     from ldncare.fhir.importer import import_bundle, import_ndjson
+    from ldncare.json_input import JsonProblem, loads_strict
 
     if ndjson or path.is_dir():
         if quiet:
@@ -88,7 +89,9 @@ def _run_import(
     # JSON (the NDJSON reader drops it too). The offset of a bad byte still counts it.
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        bundle = json.loads(data[bom:].decode("utf-8"))
+        bundle = loads_strict(data[bom:].decode("utf-8"))
+    except JsonProblem as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError as exc:
