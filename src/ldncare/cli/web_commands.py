@@ -1,4 +1,5 @@
-"""``ldncare serve`` (the web app under uvicorn) and ``ldncare user add`` (accounts)."""
+"""``ldncare serve`` (the web app under uvicorn) and ``ldncare user ...`` (accounts: add, list,
+disable, enable, reset-password, set-role)."""
 
 from __future__ import annotations
 
@@ -168,12 +169,7 @@ def user_add(
     from ldncare.store.db import open_engine
     from ldncare.web.auth import create_user
 
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass("Password: ")
-        if getpass.getpass("Again: ") != password:
-            _fail("the passwords differ")
+    password = _read_password(password_stdin)
     try:
         row = create_user(
             open_engine(),
@@ -191,6 +187,100 @@ def user_add(
         _fail(str(exc))
         return
     typer.echo(f"user {row.username} ({row.role}) created")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    password = getpass.getpass("Password: ")
+    if getpass.getpass("Again: ") != password:
+        _fail("the passwords differ")
+    return password
+
+
+def _account_change(change: Any) -> None:
+    """Run one account change; NotFound exits 3, other bad input 2, both one line."""
+    try:
+        change()
+    except NotFound as exc:
+        _fail(str(exc), 3)
+    except LdncareError as exc:
+        _fail(str(exc))
+
+
+def _cli_actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+@user_app.command("list")
+def user_list() -> None:
+    """List the accounts: username, role, clinic or patient record, active or disabled."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.accounts import list_accounts
+
+    for a in list_accounts(open_engine()):
+        where = a.clinic_id or (f"patient #{a.patient_id}" if a.patient_id else "-")
+        state = "active" if a.active else "disabled"
+        typer.echo(f"{a.username:24} {a.role:10} {where:20} {state}")
+
+
+@user_app.command("disable")
+def user_disable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Disable an account: it cannot log in, and every session it has ends at once."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.accounts import set_active
+
+    changed: list[bool] = []
+    _account_change(
+        lambda: changed.append(set_active(open_engine(), username, False, actor=_cli_actor()))
+    )
+    typer.echo(f"user {username} {'disabled' if changed[0] else 'was already disabled'}")
+
+
+@user_app.command("enable")
+def user_enable(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Enable a disabled account. Sessions from before it was disabled stay ended."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.accounts import set_active
+
+    changed: list[bool] = []
+    _account_change(
+        lambda: changed.append(set_active(open_engine(), username, True, actor=_cli_actor()))
+    )
+    typer.echo(f"user {username} {'enabled' if changed[0] else 'was already enabled'}")
+
+
+@user_app.command("reset-password")
+def user_reset_password(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Set a new password (asked for twice unless --password-stdin); the account's sessions
+    end."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.accounts import reset_password
+
+    password = _read_password(password_stdin)
+    _account_change(lambda: reset_password(open_engine(), username, password, actor=_cli_actor()))
+    typer.echo(f"password of {username} reset; its sessions have ended")
+
+
+@user_app.command("set-role")
+def user_set_role(
+    username: Annotated[str, typer.Argument(help="Login name.")],
+    role: Annotated[Role, typer.Option(help="The new role: clinician or admin.")],
+    clinic: Annotated[str | None, typer.Option(help="Clinic id (required for clinicians).")] = None,
+) -> None:
+    """Change a staff account's role (clinician of a clinic, or admin); its sessions end."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.accounts import set_role
+
+    _account_change(
+        lambda: set_role(open_engine(), username, role.value, clinic_id=clinic, actor=_cli_actor())
+    )
+    typer.echo(f"user {username} is now {role.value}" + (f" of {clinic}" if clinic else ""))
 
 
 def register(app: typer.Typer) -> None:
