@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.repository import record_audit
-from ldncare.web.auth import check_password, hash_password
+from ldncare.web.auth import hash_password
 from ldncare.web.models import UserRow
+from ldncare.web.passwords import check_password
 
 #: Roles an existing account can be moved between. A patient account is tied to one patient
 #: record at creation; turning it into staff (or staff into a patient) is a new account.
@@ -69,7 +70,9 @@ def set_active(engine: Engine, username: str, active: bool, *, actor: str) -> bo
 
 def reset_password(engine: Engine, username: str, password: str, *, actor: str) -> None:
     """Give the account a new password and end its sessions (a stolen cookie stops too)."""
-    check_password(password)
+    with Session(engine) as s:
+        name = _find(s, username).username
+    check_password(password, username=name)
     new_hash = hash_password(password)
     with Session(engine) as s, s.begin():
         row = _find(s, username)
