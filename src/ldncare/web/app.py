@@ -20,26 +20,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from ldncare.store.db import database_url, open_engine
 from ldncare.web import api, ask_page, errors, pages
 from ldncare.web.auth import LoginLimiter, Sessions, load_user
+from ldncare.web.headers import SECURITY_HEADER_BYTES
+from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
 from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-SECURITY_HEADERS = {
-    # Patient data (JSON, diary CSV, handout PDF, calendar) must not stay in a shared browser
-    # or proxy cache; /static/ is served without these headers and stays cacheable.
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    # Inline SVG charts, style attributes and one local stylesheet; the pages run no script,
-    # so an injected <script> or javascript: link cannot run either.
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-}
 #: The interactive API docs (Swagger UI) load their script and style from a CDN and start with
 #: an inline script; they show no patient data. Only /docs gets this policy.
 DOCS_CSP = (
@@ -49,7 +36,7 @@ DOCS_CSP = (
 )
 
 
-_SECURITY_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_SECURITY_HEADER_BYTES = SECURITY_HEADER_BYTES
 _CSP = b"content-security-policy"
 
 
