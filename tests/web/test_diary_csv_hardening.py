@@ -132,3 +132,22 @@ def test_no_exported_cell_starts_a_formula_and_notes_round_trip(note: str) -> No
         for cell in row:
             assert not cell.startswith(_DANGEROUS), cell
     assert parse_diary_csv(text, today=TODAY) == [entry]
+
+
+def test_worklist_csv_defuses_a_formula_in_a_patient_name_from_the_ehr() -> None:
+    from ldncare.cli.ehr_commands import _hits_csv
+    from ldncare.store.population import ScreenHit
+
+    hit = ScreenHit(
+        patient_id="p-1",
+        name='=HYPERLINK("http://evil.example","Smith")',
+        rule_id="r",
+        severity="warning",
+        message="m",
+        citations=("c",),
+        check="k",
+        db_id=1,
+    )
+    row = next(csv.reader(io.StringIO(_hits_csv([hit]).splitlines()[1])))
+    assert row[1] == "'" + hit.name
+    assert row[0] == "p-1"

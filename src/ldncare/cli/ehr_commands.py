@@ -172,14 +172,16 @@ def _issue_line(e: ImportIssue) -> str:
 
 
 def _hits_csv(hits: list[ScreenHit]) -> str:
+    """The worklist as CSV; names come from the EHR, so formula-like cells are defused."""
+    from ldncare.store.diary_csv import spreadsheet_safe
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["patient_id", "name", "severity", "check", "rule_id", "message", "citations"])
     for h in hits:
-        writer.writerow(
-            [h.patient_id, h.name or "", h.severity, h.check, h.rule_id, h.message,
-             " ".join(h.citations)]
-        )  # fmt: skip
+        cells = [h.patient_id, h.name or "", h.severity, h.check, h.rule_id, h.message,
+                 " ".join(h.citations)]  # fmt: skip
+        writer.writerow(spreadsheet_safe(cell) for cell in cells)
     return buf.getvalue()
 
 

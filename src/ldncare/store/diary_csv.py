@@ -166,8 +166,12 @@ def _csv_errors(where: str) -> Iterator[None]:
         raise InvalidInput(f"not valid CSV ({exc})", field=where) from None
 
 
-def _escape(cell: str) -> str:
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` with one more leading apostrophe if a spreadsheet would read it as a formula."""
     return "'" + cell if _FORMULA.match(cell) else cell
+
+
+_escape = spreadsheet_safe
 
 
 def _unescape(cell: str) -> str:
@@ -208,4 +212,4 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-__all__: Sequence[str] = ("COLUMNS", "diary_to_csv", "parse_diary_csv")
+__all__: Sequence[str] = ("COLUMNS", "diary_to_csv", "parse_diary_csv", "spreadsheet_safe")
