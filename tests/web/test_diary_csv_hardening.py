@@ -53,6 +53,18 @@ def test_clinician_api_import_of_a_huge_note_answers_422_and_writes_nothing(worl
     assert world.client.get(f"/api/patients/{world.bert}/diary").json() == []
 
 
+def test_patient_importing_her_own_diary_with_a_huge_note_gets_422(world: World) -> None:
+    world.login("anna")
+    r = world.client.post(
+        f"/api/patients/{world.anna}/diary/import",
+        content=HUGE_NOTE_CSV.encode(),
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "row 2"]
+    assert world.client.get(f"/api/patients/{world.anna}/diary").json() == []
+
+
 def test_clinician_page_import_of_a_huge_note_is_a_form_error_not_500(world: World) -> None:
     token = login_page(world, "clin1")
     r = world.client.post(
