@@ -171,9 +171,6 @@ def spreadsheet_safe(cell: str) -> str:
     return "'" + cell if _FORMULA.match(cell) else cell
 
 
-_escape = spreadsheet_safe
-
-
 def _unescape(cell: str) -> str:
     return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
 
@@ -190,7 +187,7 @@ def diary_to_csv(entries: Iterable[DiaryEntry]) -> str:
     writer.writerow(COLUMNS)
     for e in sorted(entries, key=lambda e: e.day):
         writer.writerow(
-            _escape(cell)
+            spreadsheet_safe(cell)
             for cell in [
                 e.day.isoformat(),
                 _opt(e.pain_avg),
