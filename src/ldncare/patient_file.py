@@ -8,6 +8,7 @@ with a one-line message and the dotted path of the offending field (``medication
 from __future__ import annotations
 
 import json
+import math
 import re
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +28,7 @@ from ldncare.core.patient import (
 from ldncare.core.quantity import parse_dose
 from ldncare.errors import InvalidInput, MissingFile
 from ldncare.fhir.patient_bundle import patient_from_bundle
+from ldncare.json_input import JsonProblem, loads_strict
 
 __all__ = ["load_patient", "parse_patient_file", "patient_from_data"]
 
@@ -111,11 +113,33 @@ def _date(value: Any, field: str) -> date | None:
     raise _fail(field, f"{value!r} is not a date; write YYYY-MM-DD")
 
 
+#: The earliest birth date accepted (docs/SAFETY.md H17); the latest is today. 0001-01-01 or
+#: 9999-12-31 are typing errors that gave ages of 2025 and -7974 and an "eligible" plan.
+EARLIEST_BIRTH = date(1900, 1, 1)
+
+
+def check_birth_date(born: date | None, field: str, *, today: date | None = None) -> None:
+    """Refuse a birth date before 1900 or after ``today`` (default: the real today)."""
+    if born is None:
+        return
+    latest = today or date.today()
+    if not EARLIEST_BIRTH <= born <= latest:
+        raise _fail(
+            field,
+            f"{born.isoformat()} is not a possible birth date: birth dates from "
+            f"{EARLIEST_BIRTH.isoformat()} to today ({latest.isoformat()}) are accepted",
+        )
+
+
 def _number(value: Any, field: str) -> float | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise _fail(field, f"must be a number, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        # YAML's .nan / .inf: NaN compares false with every threshold, so it would pass every
+        # safety check (an eGFR of NaN gave no kidney warning).
+        raise _fail(field, f"must be a finite number, got {value!r}")
     return float(value)
 
 
@@ -249,17 +273,20 @@ def _phenotypes(raw: Any) -> dict[str, str]:
     return out
 
 
-def patient_from_data(data: Any) -> Patient:
-    """Build a :class:`Patient` from parsed patient-file data (a mapping)."""
+def patient_from_data(data: Any, *, today: date | None = None) -> Patient:
+    """Build a :class:`Patient` from parsed patient-file data (a mapping). ``today`` bounds the
+    birth date (default: the real today)."""
     raw = _as_dict(data, "(top level)")
     _check_keys(raw, _TOP_KEYS, "")
     pid = _text(raw.get("id"), "id", required=True)
     assert pid is not None
+    born = _date(raw.get("birth_date"), "birth_date")
+    check_birth_date(born, "birth_date", today=today)
     try:
         return Patient(
             id=pid,
             name=_text(raw.get("name"), "name"),
-            birth_date=_date(raw.get("birth_date"), "birth_date"),
+            birth_date=born,
             sex=_choice(raw.get("sex"), "sex", _SEXES, "unknown"),
             weight_kg=_number(raw.get("weight_kg"), "weight_kg"),
             height_cm=_number(raw.get("height_cm"), "height_cm"),
@@ -294,7 +321,11 @@ def parse_patient_file(text: str, *, source: str = "patient file") -> Patient:
     """Parse file content: JSON or YAML; a FHIR Bundle goes to :func:`patient_from_bundle`."""
     stripped = text.lstrip()
     try:
-        data = json.loads(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+        data = loads_strict(text) if stripped.startswith(("{", "[")) else yaml.safe_load(text)
+    except JsonProblem as exc:
+        raise InvalidInput(f"{source}: {exc}") from None
+    except RecursionError:
+        raise InvalidInput(f"{source}: nested too deeply to read") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(
             f"{source}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
@@ -307,7 +338,9 @@ def parse_patient_file(text: str, *, source: str = "patient file") -> Patient:
     if not isinstance(data, dict):
         raise InvalidInput(f"{source}: expected a mapping of patient fields or a FHIR Bundle")
     if data.get("resourceType") == "Bundle":
-        return patient_from_bundle(data)
+        patient = patient_from_bundle(data)
+        check_birth_date(patient.birth_date, "Patient.birthDate")
+        return patient
     if "resourceType" in data:
         raise InvalidInput(
             f"{source}: a FHIR {data['resourceType']} is not accepted; give a Bundle",

@@ -216,6 +216,16 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ),
     ("GET", "/me/help"): (Req("/me/help"), PAGE_OWN),
     ("GET", "/sources"): (Req("/sources"), codes(303, 200, 200, 200, 200, 200)),
+    # --- pages: administrators ------------------------------------------------------------------
+    ("GET", "/admin/users"): (Req("/admin/users"), codes(303, 403, 403, 403, 403, 200)),
+    ("POST", "/admin/users/{username}/disable"): (
+        Req("/admin/users/clin2/disable", form={}),
+        codes(303, 403, 403, 403, 403, 303),
+    ),
+    ("POST", "/admin/users/{username}/enable"): (
+        Req("/admin/users/clin2/enable", form={}),
+        codes(303, 403, 403, 403, 403, 303),
+    ),
     ("GET", "/ask"): (
         Req("/ask?q=Can+a+patient+on+tramadol+take+LDN%3F&patient={anna}"),
         codes(303, 200, 404, 200, 404, 200),

@@ -89,13 +89,16 @@ def _run_import(
 
 def _read_json(path: Path) -> Any:
     from ldncare.errors import InvalidInput
+    from ldncare.json_input import JsonProblem, loads_strict
 
     data = path.read_bytes()
     # A byte order mark is how many Windows tools start UTF-8 text; it is not part of the
     # JSON (the NDJSON reader drops it too). The offset of a bad byte still counts it.
     bom = len(codecs.BOM_UTF8) if data.startswith(codecs.BOM_UTF8) else 0
     try:
-        return json.loads(data[bom:].decode("utf-8"))
+        return loads_strict(data[bom:].decode("utf-8"))
+    except JsonProblem as exc:
+        raise InvalidInput(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
     except UnicodeDecodeError as exc:
@@ -251,14 +254,16 @@ def _issue_line(e: ImportIssue) -> str:
 
 
 def _hits_csv(hits: list[ScreenHit]) -> str:
+    """The worklist as CSV; names come from the EHR, so formula-like cells are defused."""
+    from ldncare.store.diary_csv import spreadsheet_safe
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(["patient_id", "name", "severity", "check", "rule_id", "message", "citations"])
     for h in hits:
-        writer.writerow(
-            [h.patient_id, h.name or "", h.severity, h.check, h.rule_id, h.message,
-             " ".join(h.citations)]
-        )  # fmt: skip
+        cells = [h.patient_id, h.name or "", h.severity, h.check, h.rule_id, h.message,
+                 " ".join(h.citations)]  # fmt: skip
+        writer.writerow(spreadsheet_safe(cell) for cell in cells)
     return buf.getvalue()
 
 

@@ -5,14 +5,21 @@ dose, dose_time, pgic, notes. ``dose`` carries its unit ("1.5 mg"); a bare numbe
 ``side_effects`` is ``effect:severity`` pairs separated by ``;`` (e.g.
 ``vivid_dreams:mild; headache:moderate``), or a JSON list when a side effect has a note.
 ``dose_taken`` accepts yes/no, true/false, y/n, 1/0 or blank.
+
+The export defuses spreadsheet formulas (OWASP "CSV Injection"): a cell that starts with
+``=``, ``+``, ``-``, ``@``, a tab or a carriage return (after any apostrophes) gets one more
+leading apostrophe, so a diary note such as ``=HYPERLINK(...)`` opens as text in a
+spreadsheet; the import takes that apostrophe off again, so export and import round-trip.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -33,6 +40,10 @@ COLUMNS = (
     "pgic",
     "notes",
 )
+#: Python's csv module refuses a field longer than this many characters (csv.field_size_limit).
+MAX_FIELD_CHARS = csv.field_size_limit()
+#: A cell a spreadsheet would read as a formula, behind any apostrophes already escaping it.
+_FORMULA = re.compile(r"^'*[=+\-@\t\r]")
 _TRUE = {"yes", "y", "true", "1"}
 _FALSE = {"no", "n", "false", "0"}
 
@@ -79,9 +90,11 @@ def _bool(text: str, where: str) -> bool | None:
 def parse_diary_csv(text: str, *, today: date) -> list[DiaryEntry]:
     """Validate every row; any bad row refuses the whole file (nothing is half-imported)."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    if reader.fieldnames is None:
+    with _csv_errors("row 1"):
+        fieldnames = reader.fieldnames
+    if fieldnames is None:
         raise InvalidInput("the CSV file is empty")
-    header = [h.strip() for h in reader.fieldnames]
+    header = [h.strip() for h in fieldnames]
     unknown = [h for h in header if h not in COLUMNS]
     if unknown:
         raise InvalidInput(
@@ -91,9 +104,9 @@ def parse_diary_csv(text: str, *, today: date) -> list[DiaryEntry]:
         raise InvalidInput("the CSV file has no 'day' column")
     entries: list[DiaryEntry] = []
     seen: dict[date, int] = {}
-    for line, raw in enumerate(reader, start=2):
+    for line, raw in _rows(reader):
         where = f"row {line}"
-        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        row = {k.strip(): _unescape((v or "").strip()) for k, v in raw.items() if k is not None}
         if not any(row.values()):
             continue
         data: dict[str, Any] = {
@@ -127,6 +140,41 @@ def parse_diary_csv(text: str, *, today: date) -> list[DiaryEntry]:
     return entries
 
 
+def _rows(reader: csv.DictReader[str]) -> Iterable[tuple[int, dict[str | Any, str | Any]]]:
+    """The data rows, each with its row number (the header is row 1)."""
+    rows = iter(reader)
+    line = 2
+    while True:
+        with _csv_errors(f"row {line}"):
+            raw = next(rows, None)
+        if raw is None:
+            return
+        yield line, raw
+        line += 1
+
+
+@contextlib.contextmanager
+def _csv_errors(where: str) -> Iterator[None]:
+    """A malformed file is bad input naming the row, not a crash (csv.Error)."""
+    try:
+        yield
+    except csv.Error as exc:
+        if "field larger than field limit" in str(exc):
+            raise InvalidInput(
+                f"a field is longer than the limit of {MAX_FIELD_CHARS} characters", field=where
+            ) from None
+        raise InvalidInput(f"not valid CSV ({exc})", field=where) from None
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """``cell`` with one more leading apostrophe if a spreadsheet would read it as a formula."""
+    return "'" + cell if _FORMULA.match(cell) else cell
+
+
+def _unescape(cell: str) -> str:
+    return cell[1:] if cell.startswith("'") and _FORMULA.match(cell) else cell
+
+
 def _side_effects_text(entry: DiaryEntry) -> str:
     if any(s.note for s in entry.side_effects):
         return json.dumps([s.model_dump(exclude_none=True) for s in entry.side_effects])
@@ -139,7 +187,8 @@ def diary_to_csv(entries: Iterable[DiaryEntry]) -> str:
     writer.writerow(COLUMNS)
     for e in sorted(entries, key=lambda e: e.day):
         writer.writerow(
-            [
+            spreadsheet_safe(cell)
+            for cell in [
                 e.day.isoformat(),
                 _opt(e.pain_avg),
                 _opt(e.pain_worst),
@@ -160,4 +209,4 @@ def _opt(value: int | None) -> str:
     return "" if value is None else str(value)
 
 
-__all__: Sequence[str] = ("COLUMNS", "diary_to_csv", "parse_diary_csv")
+__all__: Sequence[str] = ("COLUMNS", "diary_to_csv", "parse_diary_csv", "spreadsheet_safe")

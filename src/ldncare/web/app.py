@@ -25,28 +25,15 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
-from ldncare.web import api, ask_page, errors, pages
+from ldncare.web import admin_page, api, ask_page, errors, pages
 from ldncare.web.auth import LoginLimiter, Sessions, load_user
+from ldncare.web.headers import SECURITY_HEADER_BYTES
+from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
 from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
 
 log = logging.getLogger(__name__)
 
-SECURITY_HEADERS = {
-    # Patient data (JSON, diary CSV, handout PDF, calendar) must not stay in a shared browser
-    # or proxy cache; /static/ is served without these headers and stays cacheable.
-    "Cache-Control": "no-store",
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "same-origin",
-    # Inline SVG charts, style attributes and one local stylesheet; the pages run no script,
-    # so an injected <script> or javascript: link cannot run either.
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
-        "frame-ancestors 'none'"
-    ),
-}
 #: The interactive API docs (Swagger UI) are served from the package, so /docs works on a closed
 #: network: script and style from /static/apidocs/ (the fastapi-offline package ships them), the
 #: favicon from /favicon.ico. The page starts Swagger UI with one inline script, allowed by its
@@ -56,7 +43,7 @@ _DOCS_STATIC = Path(fastapi_offline.__file__).parent / "static"
 FAVICON = "/favicon.ico"
 
 
-_SECURITY_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in SECURITY_HEADERS.items()]
+_SECURITY_HEADER_BYTES = SECURITY_HEADER_BYTES
 _CSP = b"content-security-policy"
 
 
@@ -150,6 +137,7 @@ def create_app(
     app.include_router(api.router)
     app.include_router(pages.router)
     app.include_router(ask_page.router)
+    app.include_router(admin_page.router)
     return app
 
 

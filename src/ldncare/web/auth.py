@@ -35,11 +35,10 @@ from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.models import PatientRow
 from ldncare.store.repository import ambiguous, patient_candidates, record_audit, resolve_patient
 from ldncare.web.models import ROLES, UserRow
+from ldncare.web.passwords import check_password
 
 SESSION_COOKIE = "ldncare_session"
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
-MIN_PASSWORD = 10
-MAX_PASSWORD = 256
 
 _hasher = PasswordHasher()
 _DUMMY_HASH = _hasher.hash("not a real password, used to equalise timing")
@@ -83,13 +82,6 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def check_password(password: str) -> None:
-    if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
-        raise InvalidInput(
-            f"a password must be {MIN_PASSWORD}–{MAX_PASSWORD} characters long", field="password"
-        )
-
-
 def create_user(
     engine: Engine,
     username: str,
@@ -107,7 +99,6 @@ def create_user(
             "a username is 3–64 characters: lower-case letters, digits, '.', '_' or '-'",
             field="username",
         )
-    check_password(password)
     if role not in ROLES:
         raise InvalidInput(f"role {role!r} is not one of {', '.join(ROLES)}", field="role")
     if role == "clinician" and not clinic_id:
@@ -116,6 +107,7 @@ def create_user(
         raise InvalidInput("a patient account needs the patient's id", field="patient")
     if role != "patient" and patient is not None:
         raise InvalidInput("only a patient account is tied to a patient record", field="patient")
+    check_password(password, username=username)
     password_hash = hash_password(password)
     try:
         with Session(engine, expire_on_commit=False) as s, s.begin():

@@ -17,6 +17,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from ldncare.errors import LdncareError, NotFound
 from ldncare.web.auth import Forbidden, NotAuthenticated
 from ldncare.web.csrf import CsrfRejected
+from ldncare.web.headers import SECURITY_HEADERS
 from ldncare.web.templating import page
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,18 @@ def _allowed_methods(request: Request) -> str:
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> Response:
+        # Starlette answers a crash from its outermost layer, past the middleware that adds the
+        # security headers; the answer says nothing of the cause (the log has it).
+        log.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        msg = "internal error; the server log has the details"
+        if request.url.path.startswith("/cds-services"):
+            body: dict[str, Any] = {"error": msg}
+        else:
+            body = {"detail": [{"loc": [], "msg": msg}]}
+        return JSONResponse(body, status_code=500, headers=SECURITY_HEADERS)
+
     @app.exception_handler(LdncareError)
     async def _ldncare(request: Request, exc: LdncareError) -> Response:
         status = 404 if isinstance(exc, NotFound) else 422

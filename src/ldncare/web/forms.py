@@ -371,7 +371,9 @@ def apply_edits(
     with what the form changed. Fields the form does not show, and fields a post leaves out,
     are kept as stored; a result the form did not change keeps its date; a medicine or
     condition line deleted is kept as stopped or resolved today."""
-    edited = patient_from_data(patient_data(form, external_id=external_id, today=today))
+    edited = patient_from_data(
+        patient_data(form, external_id=external_id, today=today), today=today
+    )
     sent = {str(key) for key in form}
     update: dict[str, Any] = {"id": external_id}
     for key in ("name", "birth_date", "sex", "planned_surgery"):

@@ -12,6 +12,8 @@ import json
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ldncare.web.headers import SECURITY_HEADER_BYTES
+
 
 class _TooLarge(BaseException):
     """Raised by the limited ``receive``. A BaseException on purpose: the frameworks between
@@ -77,7 +79,8 @@ class BodyLimit:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     (b"connection", b"close"),
-                    (b"x-content-type-options", b"nosniff"),
+                    # This answer is made outside the middleware that adds them to the rest.
+                    *SECURITY_HEADER_BYTES,
                     *cors,
                 ],
             }

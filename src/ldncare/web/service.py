@@ -68,7 +68,7 @@ def create_patient(
     """Store a patient (patient-file format) with the first assessment and plan v1."""
     require_clinician(user)
     clinic_id = _clinic_for(user, clinic)
-    patient = patient_from_data(dict(data))
+    patient = patient_from_data(dict(data), today=today)
     contract = plan_contract(patient, start=start, today=today, nantes=nantes)
     return repository.add_patient(
         engine, patient, plan_contract=contract, clinic_id=clinic_id, actor=user.actor
@@ -96,7 +96,7 @@ def run_assessment(
             field="id",
         )
     values["id"] = row.external_id
-    patient = patient_from_data(values)
+    patient = patient_from_data(values, today=today)
     return _record_assessment(
         engine, user, row, patient, today=today, start=start, nantes=nantes, reason=reason
     )

@@ -7,9 +7,10 @@ outside demo mode), ``LDNCARE_DEMO`` loads demo data and relaxes production-only
 
 from __future__ import annotations
 
+import ipaddress
 import secrets
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ldncare.errors import InvalidInput
@@ -32,6 +33,33 @@ class WebSettings(BaseSettings):
     login_window_seconds: int = Field(default=300, ge=1, le=86400)
     #: Largest request body accepted (bytes); larger ones get 413 before they are read.
     max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=64 * 1024, le=64 * 1024 * 1024)
+    #: Reverse proxies (addresses or networks, comma-separated) whose ``X-Forwarded-For`` and
+    #: ``X-Forwarded-Proto`` are believed. Default none: the client address is the TCP peer, so
+    #: a forged header cannot dodge the login limit or falsify the audit log (uvicorn on its
+    #: own trusts 127.0.0.1). See docs/SECURITY.md, "Behind a reverse proxy".
+    trusted_proxies: str = ""
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies_are_addresses(cls, value: str) -> str:
+        names = [part.strip() for part in value.split(",") if part.strip()]
+        for name in names:
+            try:
+                ipaddress.ip_network(name, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"LDNCARE_TRUSTED_PROXIES: {name!r} is not an IP address or network "
+                    "(e.g. 10.0.0.5 or 10.0.0.0/24); name the proxies, '*' is not accepted"
+                ) from None
+        return ",".join(names)
+
+    def proxy_options(self) -> dict[str, bool | str]:
+        """uvicorn's ``proxy_headers`` / ``forwarded_allow_ips`` for these settings: forwarded
+        headers are read only when proxies are named, and only from them."""
+        return {
+            "proxy_headers": bool(self.trusted_proxies),
+            "forwarded_allow_ips": self.trusted_proxies,
+        }
 
     def checked(self) -> WebSettings:
         """These settings, ready to serve: refuses weak production settings, fills demo gaps."""
