@@ -16,6 +16,7 @@ Pure: the record and the evidence in, titration options and the findings that ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -23,9 +24,9 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.findings import Finding, finding
+from ldncare.core.findings import Finding, eligibility, finding
 from ldncare.core.patient import MedicationUse
-from ldncare.core.quantity import Dose, format_decimal
+from ldncare.core.quantity import Dose, find_dose, format_decimal
 from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
 from ldncare.evidence.models import Evidence, LdnDosing
 
@@ -64,6 +65,44 @@ class NaltrexoneOnRecord:
         return max(self.low_dose, key=lambda pair: pair[1].mg_value)
 
 
+#: "naltrexone 8 mg", "naltrexone hydrochloride 8 MG": the dose written after the ingredient.
+_NALTREXONE_DOSE = re.compile(
+    r"naltrexone(?:\s+(?:hydrochloride|hcl))?\s*(\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|μg|ug|g))\b",
+    re.IGNORECASE,
+)
+#: Extended-release injectable naltrexone (Vivitrol 380 mg every 4 weeks): not a daily dose.
+_INJECTION = re.compile(r"\b(vivitrol|inject\w*|intramuscular|i\.?m\.? every)\b", re.IGNORECASE)
+#: A combination strength "8 mg/90 mg" (one amount per ingredient, in the product's order).
+_COMBINATION = re.compile(
+    r"(\d+(?:[.,]\d+)?\s*(?:mg|mcg|g))\s*/\s*(\d+(?:[.,]\d+)?\s*(?:mg|mcg|g))\b", re.IGNORECASE
+)
+#: Combination products that contain naltrexone, with the position of naltrexone in their
+#: labelled strength (the ingredient order of vocabulary/drugs.yaml ``brands``): Contrave is
+#: naltrexone 8 mg / bupropion 90 mg; Embeda and Troxyca list the opioid first.
+_COMBINATION_POSITION: dict[str, int] = {"contrave": 0, "embeda": 1, "troxyca": 1}
+
+
+def naltrexone_dose(med: MedicationUse) -> Dose | None:
+    """The naltrexone dose of a medicine, in mg: the dose text first, then the name. A
+    combination strength ("Contrave 8 mg/90 mg") gives its naltrexone part: the amount written
+    after "naltrexone", else the product's labelled order; ``None`` when it cannot be told."""
+    texts = [t for t in (med.dose_text, med.name) if t]
+    everything = " ".join(texts).lower()
+    for text in texts:
+        named = _NALTREXONE_DOSE.search(text) if "/" in text else None
+        if named is not None:  # "naltrexone HCl 8 MG / bupropion HCl 90 MG"
+            return find_dose(named.group(1))
+        pair = _COMBINATION.search(text)
+        if pair is None:
+            dose = find_dose(text)
+            if dose is not None:
+                return dose
+            continue
+        position = next((i for b, i in _COMBINATION_POSITION.items() if b in everything), None)
+        return None if position is None else find_dose(pair.group(position + 1))
+    return None
+
+
 def _is_rxnorm(system: str | None) -> bool:
     return system is None or "rxnorm" in system.lower()
 
@@ -90,7 +129,7 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
     not_taken: list[tuple[MedicationUse, Dose]] = []
     maximum = ev.ldn.max_daily_dose.mg_value
     for med in active_naltrexone(ctx, ev):
-        dose = med.stated_dose()
+        dose = naltrexone_dose(med)
         if dose is None or dose.mg_value <= 0:
             unknown.append(med)
         elif dose.mg_value > maximum:
@@ -105,6 +144,9 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
 def naltrexone_findings(rec: NaltrexoneOnRecord, ev: Evidence) -> Iterator[Finding]:
     maximum = ev.ldn.max_daily_dose.to_mg()
     for med, dose in rec.full_dose:
+        if _INJECTION.search(" ".join(filter(None, (med.name, med.dose_text)))):
+            yield finding(ev, "ldn.naltrexone.injection", medication=med.name)
+            continue
         yield finding(
             ev, "ldn.naltrexone.full_dose", medication=med.name, dose=dose, maximum=maximum
         )
@@ -184,8 +226,16 @@ def plan_course(
         return Course("not_started", options)
     if rec.unknown:
         return Course("withheld", options)
-    explain: list[Finding] = []
     current = rec.current_ldn
+    if eligibility(findings) == "not_recommended":
+        # No schedule and no start day when the screening says no: LDN already taken is held
+        # (withheld), anything else is not started; schedule notes would contradict the verdict.
+        return Course(
+            "withheld" if current is not None else "not_started",
+            options,
+            current_dose=current[1] if current else None,
+        )
+    explain: list[Finding] = []
     kind: CourseKind = "new"
     if current is not None:
         med, dose = current

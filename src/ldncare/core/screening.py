@@ -238,12 +238,17 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
 
 
 def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
-    """Kratom / 7-OH: the vocabulary classes them as opioids (so check_opioids stops LDN while
-    they are used and applies the washout); this asks about unlisted use and reads the
-    problem list, where "kratom use" or "kratom dependence" is often the only trace."""
+    """Kratom / 7-OH / tianeptine: the vocabulary classes them as opioids (so check_opioids
+    stops LDN while they are used and applies the washout); this asks about unlisted use and
+    reads the problem list, where "kratom use" or "kratom dependence" is often the only trace."""
     for m in ctx.medications:
         if "opioid_acting_substance" in m.classes and m.med.status != "entered-in-error":
-            yield finding(ev, "ldn.opioid_acting.ask", medication=m.med.name)
+            rule = (
+                "ldn.opioid_acting.tianeptine"
+                if "tianeptine" in m.classes
+                else "ldn.opioid_acting.ask"
+            )
+            yield finding(ev, rule, medication=m.med.name)
     for cond in ctx.conditions:
         if "kratom_use" not in cond.classes:
             continue
