@@ -246,3 +246,69 @@ def test_vivitrol_injection_fhir() -> None:
     )
     assert_no_schedule(plan)
     assert "ldn.naltrexone.injection" in rules(plan)
+
+
+# -- item 10 (LDN part): missing liver and kidney tests are said, creatinine is used ----------
+CREATININE = "2160-0"
+EGFR = "33914-3"
+ALT = "1742-6"
+
+
+def lab(loinc: str, value: float, unit: str) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "status": "final",
+        "subject": {"reference": "Patient/p1"},
+        "code": {"coding": [{"system": "http://loinc.org", "code": loinc}]},
+        "effectiveDateTime": "2026-11-10",
+        "valueQuantity": {"value": value, "unit": unit},
+    }
+
+
+def test_no_liver_or_kidney_tests_on_file_are_named_file() -> None:
+    plan = from_file("pn-no-labs-at-all.yaml")
+    assert {"ldn.hepatic.tests_missing", "ldn.renal.tests_missing"} <= rules(plan, "info")
+    assert "before starting" in message(plan, "ldn.hepatic.tests_missing")
+
+
+def test_no_liver_or_kidney_tests_on_file_are_named_fhir() -> None:
+    plan = from_bundle()
+    assert {"ldn.hepatic.tests_missing", "ldn.renal.tests_missing"} <= rules(plan, "info")
+
+
+def test_liver_and_kidney_results_on_file_silence_the_missing_notes_fhir() -> None:
+    plan = from_bundle(lab(ALT, 20, "U/L"), lab(EGFR, 85, "mL/min/{1.73_m2}"))
+    assert not {"ldn.hepatic.tests_missing", "ldn.renal.tests_missing"} & rules(plan)
+    assert "ldn.renal.creatinine_only" not in rules(plan)
+
+
+def test_creatinine_without_egfr_or_weight_asks_for_an_egfr_file() -> None:
+    plan = from_file("pn-age-78-creatinine-only-no-weight.yaml")
+    assert "ldn.renal.creatinine_only" in rules(plan, "info")
+    assert "2.4 mg/dL" in message(plan, "ldn.renal.creatinine_only")
+    assert "ldn.renal.tests_missing" not in rules(plan)
+    assert "ldn.hepatic.tests_missing" not in rules(plan)
+
+
+def test_creatinine_without_egfr_or_weight_asks_for_an_egfr_fhir() -> None:
+    plan = from_bundle(lab(CREATININE, 2.4, "mg/dL"), birth="1948-04-04")
+    assert "ldn.renal.creatinine_only" in rules(plan)
+    assert "ldn.renal.tests_missing" not in rules(plan)
+
+
+def test_creatinine_clearance_45_without_egfr_starts_low_file() -> None:
+    plan = from_file("pn-age-70-creatinine-clearance-45.yaml")
+    assert "ldn.renal.impairment_crcl" in rules(plan, "warning")
+    assert "Cockcroft" in message(plan, "ldn.renal.impairment_crcl")
+    assert "reduced kidney function" in message(plan, "schedule.start_low")
+    assert plan["ldn"]["schedule"][0]["dose_mg"] == 1.0
+
+
+def test_normal_creatinine_clearance_without_egfr_is_not_flagged() -> None:
+    plan = contract(
+        load_patient(HERE / "pn-age-70-creatinine-clearance-45.yaml").model_copy(
+            update={"weight_kg": 140.0}
+        )
+    )
+    assert "ldn.renal.impairment_crcl" not in rules(plan)
+    assert "ldn.renal.tests_missing" not in rules(plan)

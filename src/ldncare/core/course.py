@@ -41,6 +41,7 @@ START_LOW_RULES: dict[str, str] = {
     "ldn.frailty": "frailty",
     "ldn.age.older": "older age",
     "ldn.renal.impairment": "reduced kidney function",
+    "ldn.renal.impairment_crcl": "reduced kidney function",
     "ldn.renal.condition": "chronic kidney disease",
     "ldn.hepatic.impairment": "liver impairment",
 }

@@ -13,7 +13,8 @@ from datetime import timedelta
 from ldncare.core.context import ClinicalContext
 from ldncare.core.course import naltrexone_findings, naltrexone_on_record
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
-from ldncare.core.patient import LabKind, MedicationUse
+from ldncare.core.patient import LabKind, LabResult, MedicationUse
+from ldncare.core.renal import estimate_renal_function
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence
 
@@ -122,6 +123,8 @@ def check_liver(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         if id(cond) not in failure:
             yield finding(ev, "ldn.hepatic.impairment", condition=cond.display)
     enzymes: tuple[tuple[LabKind, str], ...] = (("alt", "ALT"), ("ast", "AST"))
+    if not any(_has_value(ctx.patient.latest_lab(kind)) for kind, _ in enzymes):
+        yield finding(ev, "ldn.hepatic.tests_missing")
     for kind, label in enzymes:
         lab = ctx.patient.latest_lab(kind)
         if (
@@ -153,10 +156,29 @@ def check_kidney(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         return
     if egfr is not None and egfr.value is not None:
         return  # a measured normal eGFR outranks an old problem-list stage
+    creatinine = ctx.patient.latest_lab("creatinine")
+    estimate = estimate_renal_function(ctx.patient, ctx.as_of)
+    if estimate is not None and estimate.method == "cockcroft_gault":
+        # No eGFR: Cockcroft-Gault clearance from creatinine, age and weight (core/renal.py).
+        if estimate.crcl_ml_min < EGFR_REDUCED:
+            yield finding(
+                ev, "ldn.renal.impairment_crcl", crcl=estimate.rounded, basis=estimate.basis
+            )
+        return
     for cond in ctx.active_conditions("ckd"):
         if _CKD_STAGE.search(cond.display) or "end stage" in cond.display.lower():
             yield finding(ev, "ldn.renal.condition", condition=cond.display)
             return
+    if _has_value(creatinine):
+        assert creatinine is not None
+        shown = f"{creatinine.value:g} {creatinine.unit or ''}".strip()
+        yield finding(ev, "ldn.renal.creatinine_only", creatinine=shown)
+    elif not ctx.active_conditions("ckd"):
+        yield finding(ev, "ldn.renal.tests_missing")
+
+
+def _has_value(lab: LabResult | None) -> bool:
+    return lab is not None and lab.value is not None
 
 
 def check_pregnancy(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
