@@ -312,3 +312,52 @@ def test_normal_creatinine_clearance_without_egfr_is_not_flagged() -> None:
     )
     assert "ldn.renal.impairment_crcl" not in rules(plan)
     assert "ldn.renal.tests_missing" not in rules(plan)
+
+
+# -- item 4: already on LDN with surgery coming: a stop-and-restart warning with the date -------
+SURGERY_EXT = "https://ldncare.org/fhir/StructureDefinition/planned-surgery"
+
+
+def test_ldn_taken_with_surgery_in_six_days_warns_to_stop_and_dates_the_restart_file() -> None:
+    plan = from_file("pn-ldn-current-surgery-in-6-days.yaml")
+    assert plan["ldn"]["course"]["kind"] == "continue"
+    assert "schedule.surgery_current_ldn" in rules(plan, "warning")
+    assert "schedule.surgery_after_review" not in rules(plan)
+    text = message(plan, "schedule.surgery_current_ldn")
+    assert "2026-12-10" in text and "2026-12-20" in text and "Stop LDN" in text
+
+
+@pytest.mark.parametrize("text", ["Naltrexone 4.5 mg compounded", "LDN 4.5 mg"])
+def test_ldn_taken_with_surgery_in_six_days_fhir(text: str) -> None:
+    data = bundle(med_request(text, authored="2026-06-01", dose="4.5 mg at bedtime"))
+    patient = data["entry"][0]["resource"]
+    patient["extension"] = [{"url": SURGERY_EXT, "valueDate": "2026-12-10"}]
+    plan = contract(patient_from_bundle(data))
+    assert "schedule.surgery_current_ldn" in rules(plan, "warning")
+    assert "2026-12-20" in message(plan, "schedule.surgery_current_ldn")
+
+
+def test_new_ldn_with_surgery_in_ten_days_still_defers_the_first_dose() -> None:
+    data = bundle()
+    data["entry"][0]["resource"]["extension"] = [{"url": SURGERY_EXT, "valueDate": "2026-12-14"}]
+    plan = contract(patient_from_bundle(data))
+    assert "schedule.surgery_deferred" in rules(plan)
+    assert "schedule.surgery_current_ldn" not in rules(plan)
+    assert plan["ldn"]["schedule"][0]["start_date"] == "2026-12-24"
+
+
+# -- item 9: a patient already at the target continues, not a one-day course -----------------
+def test_ldn_at_target_since_october_is_told_to_continue_until_the_review_file() -> None:
+    plan = from_file("pn-ldn-abbreviation-current.yaml")
+    rows = plan["ldn"]["schedule"]
+    assert len(rows) == 1
+    assert rows[0]["instruction"].startswith("Continue the current dose: 4.5 mg")
+    assert "until the review, which is due now" in rows[0]["instruction"]
+
+
+def test_ldn_3_mg_continues_then_steps_up_fhir() -> None:
+    plan = from_bundle(med_request("LDN 3 mg capsule", authored="2026-09-01"))
+    rows = plan["ldn"]["schedule"]
+    assert [r["dose_mg"] for r in rows] == [3.0, 4.0, 4.5]
+    assert rows[0]["instruction"].startswith("Continue the current dose: 3 mg")
+    assert not rows[1]["instruction"].startswith("Continue")

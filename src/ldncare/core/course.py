@@ -264,7 +264,7 @@ def plan_course(
                     default_weeks=_weeks(default),
                 )
             )
-    options, surgery = _surgery(ctx, ev, options, titrate, continuing=current is not None)
+    options, surgery = _surgery(ctx, ev, options, titrate, continuing=current)
     explain += surgery
     return Course(kind, options, tuple(explain), current[1] if current else None)
 
@@ -275,7 +275,7 @@ def _surgery(
     options: TitrationOptions,
     titrate: Titrate,
     *,
-    continuing: bool,
+    continuing: tuple[MedicationUse, Dose] | None,
 ) -> tuple[TitrationOptions, list[Finding]]:
     when: date | None = ctx.patient.planned_surgery
     free = ev.ldn.opioid_free_days
@@ -298,6 +298,20 @@ def _surgery(
             )
         ]
     planned = titrate(options, ev.ldn)
+    if continuing is not None and when > planned.review_date:
+        # Already on LDN: the operation still needs a stop before it and a restart after it,
+        # whatever the review decides (a warning with the earliest restart day).
+        return options, [
+            finding(
+                ev,
+                "schedule.surgery_current_ldn",
+                medication=continuing[0].name,
+                date=when.isoformat(),
+                restart=restart.isoformat(),
+                short_days=free.short_acting,
+                long_days=free.long_acting,
+            )
+        ]
     if when > planned.review_date:
         return options, [
             finding(
@@ -311,7 +325,7 @@ def _surgery(
     before = (
         "stop the current LDN before the operation as agreed with the surgical and anaesthetic "
         "team, and restart it from this day"
-        if continuing
+        if continuing is not None
         else "no LDN is taken before the operation"
     )
     moved = replace(options, start=start, current_since=None)
