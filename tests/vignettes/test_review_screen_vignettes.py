@@ -361,3 +361,53 @@ def test_ldn_3_mg_continues_then_steps_up_fhir() -> None:
     assert [r["dose_mg"] for r in rows] == [3.0, 4.0, 4.5]
     assert rows[0]["instruction"].startswith("Continue the current dose: 3 mg")
     assert not rows[1]["instruction"].startswith("Continue")
+
+
+# -- item 8: a washout with a known end is a deferred start when it is the only stop ----------
+def test_methadone_stopped_ten_days_ago_starts_after_the_two_week_interval_file() -> None:
+    plan = from_file("pn-methadone-stopped-10-days.yaml")
+    ldn = plan["ldn"]
+    assert ldn["eligibility"] == "eligible_with_cautions"
+    assert "ldn.opioid.washout" in rules(plan, "contraindication")  # still shown
+    assert "schedule.washout_deferred" in rules(plan, "warning")
+    assert ldn["course"] == {
+        "kind": "new",
+        "current_dose": None,
+        "start": "2026-12-08",
+        "rules": ["schedule.washout_deferred"],
+    }
+    assert ldn["schedule"][0]["start_date"] == "2026-12-08"
+    assert "no opioid of any kind" in message(plan, "schedule.washout_deferred")
+
+
+def test_oxycodone_stopped_three_days_ago_starts_after_ten_days_fhir() -> None:
+    statement = med_statement("Oxycodone 5 mg tablet", status="completed")
+    statement["effectivePeriod"] = {"start": "2026-11-20", "end": "2026-12-01"}
+    plan = from_bundle(statement)
+    assert plan["ldn"]["eligibility"] == "eligible_with_cautions"
+    assert plan["ldn"]["schedule"][0]["start_date"] == "2026-12-11"
+    assert "ldn.opioid.washout" in rules(plan, "contraindication")
+
+
+def test_washout_with_another_contraindication_stays_not_recommended() -> None:
+    plan = from_file("pn-oxycodone-stopped-3-days-age-15.yaml")
+    assert_no_schedule(plan)
+    assert {"ldn.opioid.washout", "ldn.age.minor"} <= rules(plan, "contraindication")
+    assert "schedule.washout_deferred" not in rules(plan)
+
+
+def test_kratom_stopped_three_days_ago_is_not_deferred_use_is_unrecorded() -> None:
+    statement = med_statement("Kratom capsules", status="completed")
+    statement["effectivePeriod"] = {"start": "2026-06-01", "end": "2026-12-01"}
+    plan = from_bundle(statement)
+    assert_no_schedule(plan)
+    assert "schedule.washout_deferred" not in rules(plan)
+
+
+def test_undated_stop_is_not_deferred_on_an_assumed_date() -> None:
+    plan = from_bundle(
+        med_request("Oxycodone 5 mg tablet", status="stopped", authored="2026-11-28")
+    )
+    assert_no_schedule(plan)
+    assert "ldn.opioid.washout_assumed" in rules(plan)
+    assert "schedule.washout_deferred" not in rules(plan)

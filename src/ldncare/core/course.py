@@ -28,6 +28,7 @@ from ldncare.core.findings import Finding, eligibility, finding
 from ldncare.core.patient import MedicationUse
 from ldncare.core.quantity import Dose, find_dose, format_decimal
 from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
+from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence, LdnDosing
 
 #: Statuses of an order that is on the chart but not being taken now.
@@ -45,6 +46,53 @@ START_LOW_RULES: dict[str, str] = {
     "ldn.renal.condition": "chronic kidney disease",
     "ldn.hepatic.impairment": "liver impairment",
 }
+
+
+def opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
+    for m in ctx.medications:
+        if m.med is med:
+            return bool(m.classes & {"opioid_long_acting", "methadone", "buprenorphine"})
+    return False
+
+
+def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[MedicationUse, int], ...]:
+    """Stopped opioids with a stop date whose opioid-free interval (days, ldn.yaml) has not
+    passed on the day of the plan."""
+    free = ev.ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    recent: list[tuple[MedicationUse, int]] = []
+    for med in ctx.past_meds("opioid"):
+        if med.end is None:
+            continue
+        days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
+        if med.end + timedelta(days=days) > ctx.as_of:
+            recent.append((med, days))
+    return tuple(recent)
+
+
+#: The only contraindication a deferred start may wait out: a prescribed opioid stopped on a
+#: recorded date. Kratom, 7-OH and tianeptine (use is unrecorded and relapses) and opioids
+#: with no stop date (washout_assumed) stay "not recommended".
+_DEFERRABLE = frozenset({"ldn.opioid.washout"})
+
+
+def _washout_start(
+    ctx: ClinicalContext, ev: Evidence, findings: tuple[Finding, ...]
+) -> tuple[date, tuple[MedicationUse, ...]] | None:
+    """The first day after every opioid-free interval, when that wait is the only reason LDN
+    is not recommended; ``None`` otherwise."""
+    stops = {f.rule for f in findings if f.severity == "contraindication"}
+    if not stops or not stops <= _DEFERRABLE:
+        return None
+    washouts = opioid_washouts(ctx, ev)
+    classes = {id(m.med): m.classes for m in ctx.medications}
+    if not washouts or any(
+        "opioid_acting_substance" in classes.get(id(med), frozenset()) for med, _ in washouts
+    ):
+        return None
+    earliest = max(med.end + timedelta(days=days) for med, days in washouts if med.end)
+    return earliest, tuple(med for med, _ in washouts)
 
 
 @dataclass(frozen=True)
@@ -172,6 +220,11 @@ class Course:
     current_dose: Dose | None = None
 
     @property
+    def deferred_for_washout(self) -> bool:
+        """The start waits out an opioid-free interval (the plan's only contraindication)."""
+        return any(f.rule == "schedule.washout_deferred" for f in self.findings)
+
+    @property
     def schedules(self) -> bool:
         return self.kind in ("new", "continue", "adjust")
 
@@ -228,7 +281,22 @@ def plan_course(
     if rec.unknown:
         return Course("withheld", options)
     current = rec.current_ldn
-    if eligibility(findings) == "not_recommended":
+    explain: list[Finding] = []
+    deferral = _washout_start(ctx, ev, findings) if current is None else None
+    if deferral is not None:
+        # A deferred start, like the surgery deferral: the first dose on the first day after
+        # the opioid-free interval; the washout finding stays (LDN is contraindicated before).
+        earliest, stopped = deferral
+        options = replace(options, start=max(options.start, earliest))
+        explain.append(
+            finding(
+                ev,
+                "schedule.washout_deferred",
+                medication="; ".join(dict.fromkeys(m.name for m in stopped)),
+                start=options.start.isoformat(),
+            )
+        )
+    elif eligibility(findings) == "not_recommended":
         # No schedule and no start day when the screening says no: LDN already taken is held
         # (withheld), anything else is not started; schedule notes would contradict the verdict.
         return Course(
@@ -236,7 +304,6 @@ def plan_course(
             options,
             current_dose=current[1] if current else None,
         )
-    explain: list[Finding] = []
     kind: CourseKind = "new"
     if current is not None:
         med, dose = current

@@ -11,7 +11,12 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.course import naltrexone_findings, naltrexone_on_record
+from ldncare.core.course import (
+    naltrexone_findings,
+    naltrexone_on_record,
+    opioid_is_long_acting,
+    opioid_washouts,
+)
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
 from ldncare.core.patient import LabKind, LabResult, MedicationUse
 from ldncare.core.renal import estimate_renal_function
@@ -40,13 +45,6 @@ def _names(meds: tuple[MedicationUse, ...]) -> str:
     return "; ".join(seen)
 
 
-def _opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
-    for m in ctx.medications:
-        if m.med is med:
-            return bool(m.classes & {"opioid_long_acting", "methadone", "buprenorphine"})
-    return False
-
-
 def check_indication(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     yield finding(ev, "ldn.offlabel")
     pn = ctx.active_conditions("pudendal_neuralgia")
@@ -71,16 +69,7 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     past = ctx.past_meds("opioid")
     if not past:
         return
-    free = ev.ldn.opioid_free_days
-    if free is None:
-        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
-    recent: list[tuple[MedicationUse, int]] = []
-    for med in past:
-        if med.end is None:
-            continue
-        days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
-        if med.end + timedelta(days=days) > ctx.as_of:
-            recent.append((med, days))
+    recent = opioid_washouts(ctx, ev)
     for med, days in recent:
         assert med.end is not None
         yield finding(
@@ -248,7 +237,7 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
         if med.start is None:
             yield finding(ev, "ldn.opioid.stop_unknown", medication=med.name, status=status)
             continue
-        days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
+        days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
         earliest = med.start + timedelta(days=days)
         values = {"medication": med.name, "status": status, "last_date": med.start.isoformat()}
         if earliest > ctx.as_of:
