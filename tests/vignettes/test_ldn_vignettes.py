@@ -69,10 +69,16 @@ def test_oxycodone_course_finished_a_year_ago_is_history_not_a_conflict() -> Non
 
 
 def test_oxycodone_stopped_five_days_ago_must_wait_for_washout() -> None:
+    # The wait is the only contraindication: a deferred start on the first opioid-free day
+    # (review item 8), with the washout finding kept.
     plan = plan_for("pn-oxycodone-stopped-5-days.yaml")
-    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["eligibility"] == "eligible_with_cautions"
     washout = [f for f in plan["ldn"]["findings"] if f["rule"] == "ldn.opioid.washout"]
     assert washout and "2026-11-20" in washout[0]["message"]
+    assert washout[0]["severity"] == "contraindication"
+    assert "earliest start 2026-11-30" in washout[0]["message"]
+    assert plan["ldn"]["schedule"][0]["start_date"] == "2026-11-30"
+    assert "schedule.washout_deferred" in rules(plan, "warning")
 
 
 def test_cirrhosis_calls_for_caution() -> None:

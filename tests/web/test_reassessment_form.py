@@ -71,15 +71,18 @@ def _reassess(world: World, patient_id: int, **changes: str) -> Patient:
     return Patient.model_validate(last.snapshot)
 
 
-def test_unchanged_resubmit_keeps_recently_stopped_tramadol_and_not_recommended(
+def test_unchanged_resubmit_keeps_recently_stopped_tramadol_and_its_washout(
     world: World,
 ) -> None:
     world.login("clin1")
     tramadol = {"name": "Tramadol", "status": "stopped", "start": "2026-01-01", "end": "2026-02-27"}
     pid = _store(world, "p-washout", medications=[tramadol])
-    assert _eligibility(world, pid) == "not_recommended"
+    # The washout is the only contraindication: a deferred start after it (review item 8).
+    assert "ldn.opioid.washout" in _rules(world, pid)
+    assert _eligibility(world, pid) == "eligible_with_cautions"
     after = _reassess(world, pid)
-    assert _eligibility(world, pid) == "not_recommended"
+    assert "ldn.opioid.washout" in _rules(world, pid)
+    assert "schedule.washout_deferred" in _rules(world, pid)
     (kept,) = [m for m in after.medications if m.name == "Tramadol"]
     assert (kept.status, kept.end) == ("stopped", date(2026, 2, 27))
     # The eGFR nobody touched keeps the day it was measured, not the day of the resubmit.
@@ -200,9 +203,11 @@ def test_deleting_the_oxycodone_line_records_it_stopped_today_and_the_washout_ap
     stopped = after.medications[0]
     assert (stopped.name, stopped.status, stopped.end) == (OXYCODONE[0], "stopped", TODAY)
     assert stopped.rxnorm_codes == (OXYCODONE[1],)
-    assert _eligibility(world, pid) == "not_recommended"
+    # The washout is the only contraindication: a deferred start after it (review item 8).
+    assert _eligibility(world, pid) == "eligible_with_cautions"
     rules = _rules(world, pid)
     assert "ldn.opioid.washout" in rules and "ldn.opioid.active" not in rules
+    assert "schedule.washout_deferred" in rules
 
 
 def test_deleting_the_opioid_use_disorder_line_keeps_it_as_history(world: World) -> None:

@@ -16,6 +16,7 @@ Pure: the record and the evidence in, titration options and the findings that ex
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -23,10 +24,11 @@ from decimal import Decimal
 from typing import Any, Literal
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.findings import Finding, finding
+from ldncare.core.findings import Finding, eligibility, finding
 from ldncare.core.patient import MedicationUse
-from ldncare.core.quantity import Dose, format_decimal
+from ldncare.core.quantity import Dose, find_dose, format_decimal
 from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
+from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence, LdnDosing
 
 #: Statuses of an order that is on the chart but not being taken now.
@@ -40,9 +42,57 @@ START_LOW_RULES: dict[str, str] = {
     "ldn.frailty": "frailty",
     "ldn.age.older": "older age",
     "ldn.renal.impairment": "reduced kidney function",
+    "ldn.renal.impairment_crcl": "reduced kidney function",
     "ldn.renal.condition": "chronic kidney disease",
     "ldn.hepatic.impairment": "liver impairment",
 }
+
+
+def opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
+    for m in ctx.medications:
+        if m.med is med:
+            return bool(m.classes & {"opioid_long_acting", "methadone", "buprenorphine"})
+    return False
+
+
+def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[MedicationUse, int], ...]:
+    """Stopped opioids with a stop date whose opioid-free interval (days, ldn.yaml) has not
+    passed on the day of the plan."""
+    free = ev.ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    recent: list[tuple[MedicationUse, int]] = []
+    for med in ctx.past_meds("opioid"):
+        if med.end is None:
+            continue
+        days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
+        if med.end + timedelta(days=days) > ctx.as_of:
+            recent.append((med, days))
+    return tuple(recent)
+
+
+#: The only contraindication a deferred start may wait out: a prescribed opioid stopped on a
+#: recorded date. Kratom, 7-OH and tianeptine (use is unrecorded and relapses) and opioids
+#: with no stop date (washout_assumed) stay "not recommended".
+_DEFERRABLE = frozenset({"ldn.opioid.washout"})
+
+
+def _washout_start(
+    ctx: ClinicalContext, ev: Evidence, findings: tuple[Finding, ...]
+) -> tuple[date, tuple[MedicationUse, ...]] | None:
+    """The first day after every opioid-free interval, when that wait is the only reason LDN
+    is not recommended; ``None`` otherwise."""
+    stops = {f.rule for f in findings if f.severity == "contraindication"}
+    if not stops or not stops <= _DEFERRABLE:
+        return None
+    washouts = opioid_washouts(ctx, ev)
+    classes = {id(m.med): m.classes for m in ctx.medications}
+    if not washouts or any(
+        "opioid_acting_substance" in classes.get(id(med), frozenset()) for med, _ in washouts
+    ):
+        return None
+    earliest = max(med.end + timedelta(days=days) for med, days in washouts if med.end)
+    return earliest, tuple(med for med, _ in washouts)
 
 
 @dataclass(frozen=True)
@@ -62,6 +112,44 @@ class NaltrexoneOnRecord:
         if self.full_dose or self.unknown or not self.low_dose:
             return None
         return max(self.low_dose, key=lambda pair: pair[1].mg_value)
+
+
+#: "naltrexone 8 mg", "naltrexone hydrochloride 8 MG": the dose written after the ingredient.
+_NALTREXONE_DOSE = re.compile(
+    r"naltrexone(?:\s+(?:hydrochloride|hcl))?\s*(\d+(?:[.,]\d+)?\s*(?:mg|mcg|µg|μg|ug|g))\b",
+    re.IGNORECASE,
+)
+#: Extended-release injectable naltrexone (Vivitrol 380 mg every 4 weeks): not a daily dose.
+_INJECTION = re.compile(r"\b(vivitrol|inject\w*|intramuscular|i\.?m\.? every)\b", re.IGNORECASE)
+#: A combination strength "8 mg/90 mg" (one amount per ingredient, in the product's order).
+_COMBINATION = re.compile(
+    r"(\d+(?:[.,]\d+)?\s*(?:mg|mcg|g))\s*/\s*(\d+(?:[.,]\d+)?\s*(?:mg|mcg|g))\b", re.IGNORECASE
+)
+#: Combination products that contain naltrexone, with the position of naltrexone in their
+#: labelled strength (the ingredient order of vocabulary/drugs.yaml ``brands``): Contrave is
+#: naltrexone 8 mg / bupropion 90 mg; Embeda and Troxyca list the opioid first.
+_COMBINATION_POSITION: dict[str, int] = {"contrave": 0, "embeda": 1, "troxyca": 1}
+
+
+def naltrexone_dose(med: MedicationUse) -> Dose | None:
+    """The naltrexone dose of a medicine, in mg: the dose text first, then the name. A
+    combination strength ("Contrave 8 mg/90 mg") gives its naltrexone part: the amount written
+    after "naltrexone", else the product's labelled order; ``None`` when it cannot be told."""
+    texts = [t for t in (med.dose_text, med.name) if t]
+    everything = " ".join(texts).lower()
+    for text in texts:
+        named = _NALTREXONE_DOSE.search(text) if "/" in text else None
+        if named is not None:  # "naltrexone HCl 8 MG / bupropion HCl 90 MG"
+            return find_dose(named.group(1))
+        pair = _COMBINATION.search(text)
+        if pair is None:
+            dose = find_dose(text)
+            if dose is not None:
+                return dose
+            continue
+        position = next((i for b, i in _COMBINATION_POSITION.items() if b in everything), None)
+        return None if position is None else find_dose(pair.group(position + 1))
+    return None
 
 
 def _is_rxnorm(system: str | None) -> bool:
@@ -90,7 +178,7 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
     not_taken: list[tuple[MedicationUse, Dose]] = []
     maximum = ev.ldn.max_daily_dose.mg_value
     for med in active_naltrexone(ctx, ev):
-        dose = med.stated_dose()
+        dose = naltrexone_dose(med)
         if dose is None or dose.mg_value <= 0:
             unknown.append(med)
         elif dose.mg_value > maximum:
@@ -105,6 +193,9 @@ def naltrexone_on_record(ctx: ClinicalContext, ev: Evidence) -> NaltrexoneOnReco
 def naltrexone_findings(rec: NaltrexoneOnRecord, ev: Evidence) -> Iterator[Finding]:
     maximum = ev.ldn.max_daily_dose.to_mg()
     for med, dose in rec.full_dose:
+        if _INJECTION.search(" ".join(filter(None, (med.name, med.dose_text)))):
+            yield finding(ev, "ldn.naltrexone.injection", medication=med.name)
+            continue
         yield finding(
             ev, "ldn.naltrexone.full_dose", medication=med.name, dose=dose, maximum=maximum
         )
@@ -127,6 +218,11 @@ class Course:
     options: TitrationOptions
     findings: tuple[Finding, ...] = ()
     current_dose: Dose | None = None
+
+    @property
+    def deferred_for_washout(self) -> bool:
+        """The start waits out an opioid-free interval (the plan's only contraindication)."""
+        return any(f.rule == "schedule.washout_deferred" for f in self.findings)
 
     @property
     def schedules(self) -> bool:
@@ -184,8 +280,30 @@ def plan_course(
         return Course("not_started", options)
     if rec.unknown:
         return Course("withheld", options)
-    explain: list[Finding] = []
     current = rec.current_ldn
+    explain: list[Finding] = []
+    deferral = _washout_start(ctx, ev, findings) if current is None else None
+    if deferral is not None:
+        # A deferred start, like the surgery deferral: the first dose on the first day after
+        # the opioid-free interval; the washout finding stays (LDN is contraindicated before).
+        earliest, stopped = deferral
+        options = replace(options, start=max(options.start, earliest))
+        explain.append(
+            finding(
+                ev,
+                "schedule.washout_deferred",
+                medication="; ".join(dict.fromkeys(m.name for m in stopped)),
+                start=options.start.isoformat(),
+            )
+        )
+    elif eligibility(findings) == "not_recommended":
+        # No schedule and no start day when the screening says no: LDN already taken is held
+        # (withheld), anything else is not started; schedule notes would contradict the verdict.
+        return Course(
+            "withheld" if current is not None else "not_started",
+            options,
+            current_dose=current[1] if current else None,
+        )
     kind: CourseKind = "new"
     if current is not None:
         med, dose = current
@@ -213,7 +331,7 @@ def plan_course(
                     default_weeks=_weeks(default),
                 )
             )
-    options, surgery = _surgery(ctx, ev, options, titrate, continuing=current is not None)
+    options, surgery = _surgery(ctx, ev, options, titrate, continuing=current)
     explain += surgery
     return Course(kind, options, tuple(explain), current[1] if current else None)
 
@@ -224,7 +342,7 @@ def _surgery(
     options: TitrationOptions,
     titrate: Titrate,
     *,
-    continuing: bool,
+    continuing: tuple[MedicationUse, Dose] | None,
 ) -> tuple[TitrationOptions, list[Finding]]:
     when: date | None = ctx.patient.planned_surgery
     free = ev.ldn.opioid_free_days
@@ -247,6 +365,20 @@ def _surgery(
             )
         ]
     planned = titrate(options, ev.ldn)
+    if continuing is not None and when > planned.review_date:
+        # Already on LDN: the operation still needs a stop before it and a restart after it,
+        # whatever the review decides (a warning with the earliest restart day).
+        return options, [
+            finding(
+                ev,
+                "schedule.surgery_current_ldn",
+                medication=continuing[0].name,
+                date=when.isoformat(),
+                restart=restart.isoformat(),
+                short_days=free.short_acting,
+                long_days=free.long_acting,
+            )
+        ]
     if when > planned.review_date:
         return options, [
             finding(
@@ -260,7 +392,7 @@ def _surgery(
     before = (
         "stop the current LDN before the operation as agreed with the surgical and anaesthetic "
         "team, and restart it from this day"
-        if continuing
+        if continuing is not None
         else "no LDN is taken before the operation"
     )
     moved = replace(options, start=start, current_since=None)

@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.course import active_naltrexone
+from ldncare.core.course import active_naltrexone, naltrexone_dose
 from ldncare.core.findings import Finding, eligibility
 from ldncare.core.patient import MedicationUse
 from ldncare.evidence.models import Evidence
@@ -32,7 +32,7 @@ def low_dose_mg(med: MedicationUse, evidence: Evidence) -> Decimal | None:
     ``None`` when the dose cannot be read (LDN cannot then be told from 50 mg naltrexone) or is
     above the maximum.
     """
-    dose = med.stated_dose()
+    dose = naltrexone_dose(med)
     if dose is None or dose.mg_value > evidence.ldn.max_daily_dose.mg_value:
         return None
     return dose.mg_value

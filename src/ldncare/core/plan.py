@@ -165,6 +165,10 @@ def build_plan(
     # typo ("4.5 g") is reported rather than hidden behind the contraindication.
     titrate(titration, evidence.ldn)
     course = plan_course(ctx, evidence, titration, findings, titrate)
+    if course.deferred_for_washout:
+        # The only contraindication is an opioid-free interval with a known end: a deferred
+        # start (schedule.washout_deferred), as for surgery; the washout finding stays.
+        verdict = "eligible_with_cautions"
     schedule = titrate(course.options, evidence.ldn) if course.schedules else None
     if course.findings:
         # The reasons the schedule differs from the default join the findings (stable by

@@ -11,9 +11,15 @@ from collections.abc import Callable, Iterator
 from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
-from ldncare.core.course import naltrexone_findings, naltrexone_on_record
+from ldncare.core.course import (
+    naltrexone_findings,
+    naltrexone_on_record,
+    opioid_is_long_acting,
+    opioid_washouts,
+)
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
-from ldncare.core.patient import LabKind, MedicationUse
+from ldncare.core.patient import LabKind, LabResult, MedicationUse
+from ldncare.core.renal import estimate_renal_function
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence
 
@@ -37,13 +43,6 @@ def _names(meds: tuple[MedicationUse, ...]) -> str:
     for m in meds:
         seen.setdefault(m.name, None)
     return "; ".join(seen)
-
-
-def _opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
-    for m in ctx.medications:
-        if m.med is med:
-            return bool(m.classes & {"opioid_long_acting", "methadone", "buprenorphine"})
-    return False
 
 
 def check_indication(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
@@ -70,16 +69,7 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     past = ctx.past_meds("opioid")
     if not past:
         return
-    free = ev.ldn.opioid_free_days
-    if free is None:
-        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
-    recent: list[tuple[MedicationUse, int]] = []
-    for med in past:
-        if med.end is None:
-            continue
-        days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
-        if med.end + timedelta(days=days) > ctx.as_of:
-            recent.append((med, days))
+    recent = opioid_washouts(ctx, ev)
     for med, days in recent:
         assert med.end is not None
         yield finding(
@@ -122,6 +112,8 @@ def check_liver(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         if id(cond) not in failure:
             yield finding(ev, "ldn.hepatic.impairment", condition=cond.display)
     enzymes: tuple[tuple[LabKind, str], ...] = (("alt", "ALT"), ("ast", "AST"))
+    if not any(_has_value(ctx.patient.latest_lab(kind)) for kind, _ in enzymes):
+        yield finding(ev, "ldn.hepatic.tests_missing")
     for kind, label in enzymes:
         lab = ctx.patient.latest_lab(kind)
         if (
@@ -153,10 +145,29 @@ def check_kidney(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         return
     if egfr is not None and egfr.value is not None:
         return  # a measured normal eGFR outranks an old problem-list stage
+    creatinine = ctx.patient.latest_lab("creatinine")
+    estimate = estimate_renal_function(ctx.patient, ctx.as_of)
+    if estimate is not None and estimate.method == "cockcroft_gault":
+        # No eGFR: Cockcroft-Gault clearance from creatinine, age and weight (core/renal.py).
+        if estimate.crcl_ml_min < EGFR_REDUCED:
+            yield finding(
+                ev, "ldn.renal.impairment_crcl", crcl=estimate.rounded, basis=estimate.basis
+            )
+        return
     for cond in ctx.active_conditions("ckd"):
         if _CKD_STAGE.search(cond.display) or "end stage" in cond.display.lower():
             yield finding(ev, "ldn.renal.condition", condition=cond.display)
             return
+    if _has_value(creatinine):
+        assert creatinine is not None
+        shown = f"{creatinine.value:g} {creatinine.unit or ''}".strip()
+        yield finding(ev, "ldn.renal.creatinine_only", creatinine=shown)
+    elif not ctx.active_conditions("ckd"):
+        yield finding(ev, "ldn.renal.tests_missing")
+
+
+def _has_value(lab: LabResult | None) -> bool:
+    return lab is not None and lab.value is not None
 
 
 def check_pregnancy(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
@@ -226,7 +237,7 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
         if med.start is None:
             yield finding(ev, "ldn.opioid.stop_unknown", medication=med.name, status=status)
             continue
-        days = free.long_acting if _opioid_is_long_acting(ctx, med) else free.short_acting
+        days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
         earliest = med.start + timedelta(days=days)
         values = {"medication": med.name, "status": status, "last_date": med.start.isoformat()}
         if earliest > ctx.as_of:
@@ -238,12 +249,17 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
 
 
 def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
-    """Kratom / 7-OH: the vocabulary classes them as opioids (so check_opioids stops LDN while
-    they are used and applies the washout); this asks about unlisted use and reads the
-    problem list, where "kratom use" or "kratom dependence" is often the only trace."""
+    """Kratom / 7-OH / tianeptine: the vocabulary classes them as opioids (so check_opioids
+    stops LDN while they are used and applies the washout); this asks about unlisted use and
+    reads the problem list, where "kratom use" or "kratom dependence" is often the only trace."""
     for m in ctx.medications:
         if "opioid_acting_substance" in m.classes and m.med.status != "entered-in-error":
-            yield finding(ev, "ldn.opioid_acting.ask", medication=m.med.name)
+            rule = (
+                "ldn.opioid_acting.tianeptine"
+                if "tianeptine" in m.classes
+                else "ldn.opioid_acting.ask"
+            )
+            yield finding(ev, rule, medication=m.med.name)
     for cond in ctx.conditions:
         if "kratom_use" not in cond.classes:
             continue

@@ -255,11 +255,14 @@ def titrate(options: TitrationOptions, dosing: LdnDosing) -> Schedule:
     steps: list[TitrationStep] = []
     for i, (dose, day) in enumerate(zip(doses, starts, strict=True), start=1):
         end = review_date if i == len(doses) else starts[i] - timedelta(days=1)
-        steps.append(
-            TitrationStep(
-                i, day, end, dose, time_of_day, _instruction(dose, formulation, time_of_day)
-            )
-        )
+        text = _instruction(dose, formulation, time_of_day)
+        if current is not None and i == 1 and dose == current:
+            # Already taken: say so, and when the review is due today, that the dose goes on
+            # until the review decides (not a one-day course).
+            text = f"Continue the current dose: {text}"
+            if len(doses) == 1 and review_date == options.start:
+                text += "; keep taking it until the review, which is due now"
+        steps.append(TitrationStep(i, day, end, dose, time_of_day, text))
     weeks = Decimal((steps[-1].start_date - options.start).days) / 7
     notes: list[str] = []
     wlo, whi = dosing.titration_weeks.min, dosing.titration_weeks.max
