@@ -1,96 +1,23 @@
 """End to end in a real browser: Playwright for Python driving Debian's chromium.
 
-The app runs under uvicorn on a free 127.0.0.1 port in a thread, on a fresh SQLite file with the
-demo data. Screenshots of the main pages are written to docs/screenshots/.
+The app and the browser come from conftest.py (uvicorn on a fresh SQLite file with the demo
+data). Screenshots of the main pages are written to docs/screenshots/.
 Never `playwright install`: the browser is /usr/bin/chromium (scripts/ci-system-deps.sh).
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
+from tests.e2e.conftest import login
 
-CHROMIUM = Path("/usr/bin/chromium")
-if not CHROMIUM.exists() and os.environ.get("CI") == "true":
-    # In CI the browser tests are part of the suite: a missing browser is a failure.
-    raise RuntimeError("/usr/bin/chromium missing in CI: scripts/ci-system-deps.sh installs it")
-pytestmark = pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium missing: run scripts/ci-system-deps.sh"
-)
-from playwright import sync_api as playwright_api  # noqa: E402
-
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 # Screenshots go to a temporary folder, so a test run never rewrites tracked files;
 # `make screenshots` sets LDNCARE_SCREENSHOTS=docs/screenshots to refresh the README's pictures.
 SHOTS = Path(os.environ.get("LDNCARE_SCREENSHOTS") or tempfile.mkdtemp(prefix="ldncare-shots-"))
-PASSWORD = "ldncare-demo"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    import uvicorn
-
-    from ldncare.web.app import create_app
-    from ldncare.web.demo import load_demo
-    from ldncare.web.settings import WebSettings
-
-    db = tmp_path_factory.mktemp("e2e") / "e2e.db"
-    settings = WebSettings(database_url=f"sqlite:///{db}", demo=True, cookie_secure=False)
-    app = create_app(settings)
-    app.state.demo_logins = load_demo(app.state.engine)
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                            access_log=False)  # fmt: skip
-    srv = uvicorn.Server(config)
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    srv.should_exit = True
-    thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
-    with playwright_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        yield b
-        b.close()
-
-
-def _login(page: object, base: str, username: str) -> None:
-    page.goto(f"{base}/login")  # type: ignore[attr-defined]
-    page.fill("#username", username)  # type: ignore[attr-defined]
-    page.fill("#password", PASSWORD)  # type: ignore[attr-defined]
-    page.click("button[type=submit]")  # type: ignore[attr-defined]
-    page.wait_for_load_state()  # type: ignore[attr-defined]
 
 
 def test_clinician_creates_patient_assesses_sees_plan_and_gets_pdf(
@@ -101,7 +28,7 @@ def test_clinician_creates_patient_assesses_sees_plan_and_gets_pdf(
     page = context.new_page()
     page.goto(f"{server}/login")
     page.screenshot(path=str(SHOTS / "login.png"))
-    _login(page, server, "clinician")
+    login(page, server, "clinician")
     assert page.locator("h1").inner_text().startswith("Patients")
     assert page.locator("#patients").get_by_text("safety alert").count() >= 1
     page.screenshot(path=str(SHOTS / "dashboard.png"), full_page=True)
@@ -148,7 +75,7 @@ def test_clinician_creates_patient_assesses_sees_plan_and_gets_pdf(
     # The richest demo record for the screenshot: the responder, with a full diary.
     context = browser.new_context(viewport={"width": 1280, "height": 900})  # type: ignore[attr-defined]
     page = context.new_page()
-    _login(page, server, "clinician")
+    login(page, server, "clinician")
     page.click("text=David Muster")
     page.wait_for_load_state()
     assert "responder substantial" in page.content()
@@ -161,7 +88,7 @@ def test_patient_logs_three_days_and_sees_the_chart(server: str, browser: object
         viewport={"width": 390, "height": 844}, device_scale_factor=2, is_mobile=True
     )
     page = context.new_page()
-    _login(page, server, "titrating")
+    login(page, server, "titrating")
     assert "Tonight" in page.content()
     page.screenshot(path=str(SHOTS / "patient-home-phone.png"), full_page=True)
     page.click("text=Fill in today's diary")
@@ -185,7 +112,7 @@ def test_patient_logs_three_days_and_sees_the_chart(server: str, browser: object
 def test_patient_cannot_open_another_patients_page(server: str, browser: object) -> None:
     context = browser.new_context()  # type: ignore[attr-defined]
     page = context.new_page()
-    _login(page, server, "titrating")
+    login(page, server, "titrating")
     me = context.request.get(f"{server}/api/session").json()
     other = me["patient_id"] + 1
     response = page.goto(f"{server}/patients/{other}")

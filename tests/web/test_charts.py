@@ -8,8 +8,17 @@ import xml.etree.ElementTree as ET
 from datetime import date, timedelta
 from typing import Any
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from ldncare.core.diary import DiaryEntry, parse_entry
-from ldncare.web.charts import diary_chart_svg, nice_ceiling, x_ticks
+from ldncare.web.charts import (
+    diary_chart_html,
+    diary_chart_svg,
+    diary_chart_table,
+    nice_ceiling,
+    x_ticks,
+)
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 TODAY = date(2027, 6, 1)
@@ -264,3 +273,125 @@ def test_a_review_date_before_the_diary_is_not_drawn_off_the_chart() -> None:
     assert not [li for li in root.iter(f"{{{NS['svg']}}}line") if li.get("class") == "review"]
     left, _, _, _ = plot_area(root)
     assert all(float(li.get("x1") or 0) >= left for li in root.iter(f"{{{NS['svg']}}}line"))
+
+
+# --- text alternative and colour-independence (issue 23) ---------------------------------------
+
+
+def table_rows(html: str) -> list[list[str]]:
+    """The data rows of the chart's table as text cells (the row header first)."""
+    root = ET.fromstring(html)
+    assert root.tag == "details"
+    table = root.find(".//table")
+    assert table is not None and table.find("caption") is not None
+    return [
+        ["".join(c.itertext()) for c in tr] for tr in table.iter("tr") if tr.find("td") is not None
+    ]
+
+
+def test_a_titrating_patients_chart_table_gives_each_days_dose_pain_and_sitting() -> None:
+    plan_ = plan([(START, "1.5"), (START + timedelta(days=14), "3")], START + timedelta(days=40))
+    entries = [
+        entry(START, avg=6, worst=8, sit=20),
+        entry(START + timedelta(days=13), avg=5, worst=None, sit=25),
+        entry(START + timedelta(days=14), avg=4, worst=6, sit=None),
+    ]
+    rows = table_rows(diary_chart_table(entries, plan_, title="My pain"))
+    assert rows == [
+        ["5 Jan 2026", "1.5 mg", "6", "8", "20 min"],
+        ["18 Jan 2026", "1.5 mg", "5", "not recorded", "25 min"],
+        ["19 Jan 2026", "3 mg", "4", "6", "not recorded"],
+    ]
+
+
+def test_a_diary_before_any_plan_has_no_dose_in_its_table() -> None:
+    rows = table_rows(diary_chart_table([entry(START, avg=7)], None, title="Diary"))
+    assert rows == [["5 Jan 2026", "—", "7", "7", "30 min"]]
+
+
+def test_an_empty_diary_has_no_table_and_the_page_shows_only_the_chart() -> None:
+    assert diary_chart_table([], None) == ""
+    assert diary_chart_html([], None) == diary_chart_svg([], None)
+
+
+def test_the_page_chart_is_the_svg_followed_by_its_table() -> None:
+    entries = [entry(START + timedelta(days=d), avg=d % 10) for d in range(5)]
+    html = diary_chart_html(entries, None, title="x")
+    svg = diary_chart_svg(entries, None, title="x")
+    assert html.startswith(svg)
+    assert len(table_rows(html[len(svg) :])) == 5
+
+
+def test_the_chart_description_summarises_first_and_latest_values() -> None:
+    entries = [
+        entry(date(2026, 1, 1), avg=6, worst=8, sit=20),
+        entry(date(2026, 1, 10), avg=3, worst=5, sit=45),
+    ]
+    desc = parse(diary_chart_svg(entries, None)).find("svg:desc", NS)
+    assert desc is not None and desc.text is not None
+    assert "average pain 6 on 1 Jan 2026, 3 on 10 Jan 2026" in desc.text
+    assert "worst pain 8 on 1 Jan 2026, 5 on 10 Jan 2026" in desc.text
+    assert "sitting 20 min on 1 Jan 2026, 45 min on 10 Jan 2026" in desc.text
+
+
+def test_the_series_differ_by_line_and_marker_shape_not_only_by_colour() -> None:
+    entries = [entry(START + timedelta(days=d), avg=4, worst=7) for d in range(6)]
+    root = parse(diary_chart_svg(entries, None))
+    looks = {}
+    for g in root.iter(f"{{{NS['svg']}}}g"):
+        name = g.get("data-series")
+        if name is None:
+            continue
+        line, markers = g.find("svg:polyline", NS), g.find("svg:path", NS)
+        assert line is not None and markers is not None
+        square = "h" in (markers.get("d") or "")  # squares are drawn with h/v, circles with arcs
+        looks[name] = (line.get("stroke-dasharray"), square)
+    # The two pain series share a panel: dash and marker shape tell them apart in grey too.
+    assert looks["pain-avg"] != looks["pain-worst"]
+    assert looks["pain-avg"][0] is None and looks["pain-worst"][0] is not None
+    assert looks["pain-avg"][1] is False and looks["pain-worst"][1] is True
+    # The legend repeats each series' dash and shape next to its name.
+    legend = root.find("svg:g[@class='legend']", NS)
+    assert legend is not None
+    dashes = [ln.get("stroke-dasharray") for ln in legend.findall("svg:line", NS)]
+    assert dashes == [None, "5 3", None]
+
+
+def test_the_review_line_is_labelled_in_words_not_only_purple() -> None:
+    review = START + timedelta(days=20)
+    root = parse(diary_chart_svg([entry(START)], plan([(START, "1.5")], review)))
+    assert "review" in texts(root)
+    line = root.find(".//svg:line[@class='review']", NS)
+    step = root.find(".//svg:line[@class='step']", NS)
+    assert line is not None and step is not None
+    assert line.get("stroke-dasharray") is None and step.get("stroke-dasharray") is not None
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.dictionaries(
+        st.integers(0, 400),
+        st.tuples(
+            st.one_of(st.none(), st.integers(0, 10)),
+            st.one_of(st.none(), st.integers(0, 10)),
+            st.one_of(st.none(), st.integers(0, 1440)),
+        ).filter(lambda v: v[0] is None or v[1] is None or v[1] >= v[0]),  # worst >= average
+        max_size=40,
+    )
+)
+def test_the_table_holds_exactly_the_plotted_values_of_every_day(
+    days: dict[int, tuple[int | None, int | None, int | None]],
+) -> None:
+    entries = [entry(START + timedelta(days=d), *values) for d, values in days.items()]
+    rows = table_rows(html) if (html := diary_chart_table(entries, None)) else []
+    expected = [
+        (START + timedelta(days=d), values)
+        for d, values in sorted(days.items())
+        if values != (None, None, None)
+    ]
+    assert len(rows) == len(expected)
+    for row, (day, (avg, worst, sit)) in zip(rows, expected, strict=True):
+        assert row[0] == f"{day.day} {day.strftime('%b')} {day.year}"
+        assert row[2] == ("not recorded" if avg is None else str(avg))
+        assert row[3] == ("not recorded" if worst is None else str(worst))
+        assert row[4] == ("not recorded" if sit is None else f"{sit} min")

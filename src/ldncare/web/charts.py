@@ -6,6 +6,12 @@ it uses only SVG 1.1 presentation attributes (no ``<style>``, no ``style=``, no 
 ``viewBox`` with ``width="100%"`` so that it scales to a phone. Two panels share the date axis:
 pain (average and worst, 0–10) above, sitting tolerance (minutes) below; dotted lines mark the
 titration steps, a solid line the review date.
+
+Colour is never the only cue (WCAG 1.4.1): worst pain is a dashed line with square markers,
+average pain a solid line with round ones, sitting has its own panel, the review line is solid
+and labelled "review" while step lines are dotted and labelled with their dose. The SVG's
+``<desc>`` summarises the data, and ``diary_chart_html`` adds the same data as a table under the
+chart (WCAG 1.1.1) for the web pages; the PDF handout takes the SVG alone.
 """
 
 from __future__ import annotations
@@ -85,6 +91,88 @@ def diary_chart_svg(
         review,
         title,
     )
+
+
+def diary_chart_html(
+    entries: Sequence[DiaryEntry],
+    contract: Mapping[str, Any] | None,
+    *,
+    title: str = "Diary",
+) -> str:
+    """The chart and, folded under it, the same data as a table: the web pages' text
+    alternative for people who cannot see the chart."""
+    return diary_chart_svg(entries, contract, title=title) + diary_chart_table(
+        entries, contract, title=title
+    )
+
+
+def diary_chart_table(
+    entries: Sequence[DiaryEntry],
+    contract: Mapping[str, Any] | None,
+    *,
+    title: str = "Diary",
+) -> str:
+    """Every plotted day as a row (day, dose of the plan's step, average and worst pain,
+    sitting minutes), in date order, inside a ``<details>``; empty for an empty diary."""
+    review: date | None = None
+    if contract and contract.get("ldn", {}).get("review_date"):
+        review = date.fromisoformat(contract["ldn"]["review_date"])
+    rows = tuple(
+        sorted(
+            (e.day, e.pain_avg, e.pain_worst, e.sitting_minutes)
+            for e in entries
+            if (e.pain_avg, e.pain_worst, e.sitting_minutes) != (None, None, None)
+        )
+    )
+    return _table(rows, tuple(steps_of(contract)), review, title)
+
+
+def _cell(value: int | None, unit: str = "") -> str:
+    return "<td>not recorded</td>" if value is None else f"<td>{value}{unit}</td>"
+
+
+@functools.lru_cache(maxsize=64)
+def _table(
+    rows: tuple[tuple[date, int | None, int | None, int | None], ...],
+    steps: tuple[ScheduledStep, ...],
+    review: date | None,
+    title: str,
+) -> str:
+    if not rows:
+        return ""
+    body: list[str] = []
+    for day, avg, worst, sit in rows:
+        step = next((s for s in reversed(steps) if s.covers(day)), None)
+        dose = "—" if step is None else f"{format_decimal(step.dose_mg)} mg"
+        mark = " (review)" if day == review else ""
+        body.append(
+            f'<tr><th scope="row">{_long_date(day)}{mark}</th><td>{dose}</td>'
+            f"{_cell(avg)}{_cell(worst)}{_cell(sit, ' min')}</tr>"
+        )
+    days = "day" if len(rows) == 1 else "days"
+    caption = f"{escape(title)}: the chart's data, {len(rows)} {days}"
+    if review is not None:
+        caption += f"; review on {_long_date(review)}"
+    return (
+        '<details class="chart-data"><summary>The chart as a table'
+        f" ({len(rows)} {days})</summary>"
+        f'<div class="scroll" role="region" aria-label="{escape(title)}: data" tabindex="0">'
+        f"<table><caption>{caption}</caption><thead><tr>"
+        '<th scope="col">Day</th><th scope="col">LDN dose (plan)</th>'
+        '<th scope="col">Average pain (0–10)</th><th scope="col">Worst pain (0–10)</th>'
+        '<th scope="col">Sitting</th></tr></thead>'
+        f"<tbody>{''.join(body)}</tbody></table></div></details>"
+    )
+
+
+def _trend(name: str, series: Series, unit: str = "") -> str | None:
+    """``average pain 6 on 1 Jan 2026, 3 on 10 Jan 2026``: first and latest recorded value."""
+    if not series:
+        return None
+    (d0, v0), (d1, v1) = min(series), max(series)
+    if d0 == d1:
+        return f"{name} {v0}{unit} on {_long_date(d0)}"
+    return f"{name} {v0}{unit} on {_long_date(d0)}, {v1}{unit} on {_long_date(d1)}"
 
 
 def day_label(day: date) -> str:
@@ -283,6 +371,17 @@ def _chart(
         )
     if review is not None:
         desc += f"; review on {_long_date(review)}"
+    trends = [
+        t
+        for t in (
+            _trend("average pain", avg),
+            _trend("worst pain", worst),
+            _trend("sitting", sit, " min"),
+        )
+        if t
+    ]
+    if trends:
+        desc += "; " + "; ".join(trends)
     desc += "."
 
     out: list[str] = [

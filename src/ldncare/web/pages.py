@@ -29,7 +29,7 @@ from ldncare.web.auth import (
     new_token,
     require_clinician,
 )
-from ldncare.web.charts import diary_chart_svg
+from ldncare.web.charts import diary_chart_html
 from ldncare.web.labels import diary_error_text
 from ldncare.web.queries import patient_summaries
 from ldncare.web.service import (
@@ -287,7 +287,7 @@ def patient_page(request: Request, patient_id: int) -> Response:
         contract=contract,
         report=rec.report,
         months=schedule_calendar(contract, today),
-        chart=diary_chart_svg(rec.diary, contract, title="Pain and sitting tolerance"),
+        chart=diary_chart_html(rec.diary, contract, title="Pain and sitting tolerance"),
         flags=rec.flags,
         notes=rec.notes,
         response=rec.response,
@@ -493,7 +493,7 @@ def _own_page(request: Request, name: str, **ctx: Any) -> Response:
         report=rec.report,
         tonight=tonight(contract, today),
         months=schedule_calendar(contract, today),
-        chart=diary_chart_svg(rec.diary, contract, title="My pain and sitting"),
+        chart=diary_chart_html(rec.diary, contract, title="My pain and sitting"),
         diary=rec.diary[-7:][::-1],
         guide=patient_guide(evidence),
         advice=advice,
