@@ -107,6 +107,11 @@ def build_report(contract: dict[str, Any]) -> Report:
                         " ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
                         nums([c for r in o["reasons"] for c in r["citations"]]),
                         o["drug"],
+                        detail=" ".join(
+                            dict.fromkeys(
+                                r["rationale"] for r in o["reasons"] if r.get("rationale")
+                            )
+                        ),
                         label=_option_label(o),
                     )
                     for o in options
