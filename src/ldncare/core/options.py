@@ -325,6 +325,11 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     # Kidneys: gabapentinoid bands, duloxetine limit, venlafaxine reduction, tramadol limit.
     if renal is None and _renal_dependent(mono):
         a.add("option.renal.unknown")
+    elif renal is not None and _renal_dependent(mono):
+        if renal.method == "ckd_epi_2021":
+            a.add("option.renal.ckd_epi", basis=renal.basis)
+        elif renal.method == "diagnosis":
+            a.add("option.renal.from_diagnosis", basis=renal.basis)
     if renal is not None and (mono.renal_bands or mono.id == "duloxetine"):
         if mono.renal_bands:
             band = mono.renal_band(renal.crcl_ml_min)
