@@ -257,3 +257,170 @@ def test_teenager_capsaicin_patch_reason_does_not_cite_other_drugs_labels(ev: Ev
     gabapentin = _reason(opts["gabapentin"], "option.age.under18")
     assert "label_gabapentin" in gabapentin.citations
     assert "label_pregabalin" not in gabapentin.citations
+
+
+# --- Item 5: dextromethorphan is serotonergic -------------------------------------------
+
+
+def test_effexor_and_delsym_warn_of_serotonin_syndrome_naming_delsym(ev: Evidence) -> None:
+    """boyer2005 names dextromethorphan among the drugs that cause serotonin syndrome."""
+    opts = options_for(load_patient(PATIENTS / "pn-venlafaxine-delsym.yaml"), ev)
+    for drug in ("tramadol", "amitriptyline", "nortriptyline"):
+        reason = _reason(opts[drug], "option.serotonergic.caution")
+        assert "Delsym" in reason.message, drug
+        assert "boyer2005" in reason.citations
+    venlafaxine = opts["venlafaxine"]
+    assert venlafaxine.suitability == "current"
+    assert "Delsym" in _reason(venlafaxine, "option.serotonergic.caution").message
+
+
+@pytest.mark.parametrize(
+    "product",
+    [
+        "dextromethorphan 30 mg",
+        "Delsym",
+        "Robitussin DM",
+        "Mucinex DM",
+        "Guaifenesin DM syrup",
+        "Nuedexta 20 mg/10 mg",
+        "DXM",
+    ],
+)
+def test_dextromethorphan_products_make_snri_and_tramadol_warn(ev: Evidence, product: str) -> None:
+    opts = options_for(patient(meds=[product]), ev)
+    for drug in ("duloxetine", "venlafaxine", "tramadol", "amitriptyline"):
+        assert "option.serotonergic.caution" in rules_of(opts[drug]), (product, drug)
+
+
+def test_plain_guaifenesin_is_not_serotonergic(ev: Evidence) -> None:
+    opts = options_for(patient(meds=["Guaifenesin 400 mg"]), ev)
+    assert "option.serotonergic.caution" not in rules_of(opts["tramadol"])
+
+
+def test_duloxetine_and_dextromethorphan_as_fhir_bundle(ev: Evidence) -> None:
+    bundle = fhir_bundle(
+        meds=(
+            ("Duloxetine 60 MG Delayed Release Oral Capsule", "60 mg once daily"),
+            ("Dextromethorphan hydrobromide 15 mg/5 mL syrup", "10 mL every 6 hours"),
+        ),
+    )
+    opts = options_for_bundle(bundle, ev)
+    assert "option.serotonergic.caution" in rules_of(opts["tramadol"])
+    assert "option.serotonergic.caution" in rules_of(opts["duloxetine"])
+
+
+# --- Item 6: bupropion; full-dose naltrexone blocks tramadol ------------------------------
+
+
+def test_contrave_makes_tramadol_avoid_and_tricyclics_warn(ev: Evidence) -> None:
+    """Vivitrol/naltrexone labels: opioid analgesics contraindicated; overcoming the block can
+    be fatal. Bupropion label: seizure threshold; CYP2D6 inhibition raises tricyclic levels."""
+    opts = options_for(load_patient(PATIENTS / "pn-contrave.yaml"), ev)
+    tramadol = opts["tramadol"]
+    assert tramadol.suitability == "avoid"
+    assert {"option.tramadol.naltrexone", "option.tramadol.seizure_threshold"} <= rules_of(tramadol)
+    assert "label_vivitrol" in _reason(tramadol, "option.tramadol.naltrexone").citations
+    for drug in ("amitriptyline", "nortriptyline"):
+        reason = _reason(opts[drug], "option.tca.cyp2d6_inhibitor")
+        assert "Contrave" in reason.message
+        assert reason.citations == ("label_bupropion",)
+    assert "option.tca.cyp2d6_inhibitor" not in rules_of(opts["duloxetine"])
+
+
+@pytest.mark.parametrize(
+    "med", ["Vivitrol 380 mg injection", "Revia 50 mg", "naltrexone 50 mg tablet", "Contrave"]
+)
+def test_full_dose_naltrexone_makes_tramadol_avoid(ev: Evidence, med: str) -> None:
+    tramadol = options_for(patient(meds=[med]), ev)["tramadol"]
+    assert tramadol.suitability == "avoid", med
+    assert "option.tramadol.naltrexone" in rules_of(tramadol)
+
+
+def test_wellbutrin_alone_puts_tramadol_on_caution_for_seizures(ev: Evidence) -> None:
+    opts = options_for(patient(meds=["Wellbutrin XL 300 mg"]), ev)
+    assert "option.tramadol.seizure_threshold" in rules_of(opts["tramadol"])
+    assert "option.tramadol.naltrexone" not in rules_of(opts["tramadol"])
+    assert opts["tramadol"].suitability == "caution"
+    assert "option.tca.cyp2d6_inhibitor" in rules_of(opts["amitriptyline"])
+
+
+def test_bupropion_as_fhir_bundle(ev: Evidence) -> None:
+    bundle = fhir_bundle(
+        meds=(("bupropion hydrochloride 150 MG Extended Release Oral Tablet", "150 mg once daily"),)
+    )
+    opts = options_for_bundle(bundle, ev)
+    assert "option.tramadol.seizure_threshold" in rules_of(opts["tramadol"])
+    assert "option.tca.cyp2d6_inhibitor" in rules_of(opts["nortriptyline"])
+
+
+# --- Item 7: pregnancy per option ---------------------------------------------------------
+
+
+def test_pregnant_patient_gets_each_labels_own_pregnancy_point(ev: Evidence) -> None:
+    opts = options_for(load_patient(PATIENTS / "pn-pregnant-options.yaml"), ev)
+    tramadol = _reason(opts["tramadol"], "option.pregnancy.tramadol")
+    assert "neonatal opioid withdrawal syndrome" in tramadol.message
+    assert tramadol.citations == ("label_tramadol",)
+    pregabalin = _reason(opts["pregabalin"], "option.pregnancy.pregabalin")
+    assert "major birth defects" in pregabalin.message
+    assert "mhra2022_pregabalin" in pregabalin.citations
+    for drug in ("duloxetine", "venlafaxine"):
+        snri = _reason(opts[drug], "option.pregnancy.snri")
+        assert "postpartum haemorrhage" in snri.message
+        assert snri.citations == (f"label_{drug}",)
+    generic = _reason(opts["gabapentin"], "option.pregnancy")
+    assert generic.citations == ("label_gabapentin",)
+    for option in opts.values():
+        assert all(
+            "human data" not in r.message
+            for r in option.reasons
+            if option.drug in ("tramadol", "pregabalin", "duloxetine", "venlafaxine")
+        )
+
+
+def test_pregnancy_condition_in_fhir_bundle_gives_the_tramadol_boxed_warning(
+    ev: Evidence,
+) -> None:
+    opts = options_for_bundle(fhir_bundle(age=30, conditions=("Pregnancy",)), ev)
+    assert "option.pregnancy.tramadol" in rules_of(opts["tramadol"])
+    assert "option.pregnancy.pregabalin" in rules_of(opts["pregabalin"])
+
+
+# --- Item 11: QT / slow heart rate -----------------------------------------------------------
+
+
+def test_fingolimod_is_counted_as_a_qt_drug_when_tricyclics_are_offered(ev: Evidence) -> None:
+    opts = options_for(load_patient(PATIENTS / "pn-ms-fingolimod.yaml"), ev)
+    for drug in ("amitriptyline", "nortriptyline"):
+        assert "Gilenya" in _reason(opts[drug], "option.tca.qt_drugs").message
+    assert "option.venlafaxine.qt_drugs" in rules_of(opts["venlafaxine"])
+
+
+@pytest.mark.parametrize("med", ["Prograf 1 mg", "tacrolimus 2 mg", "Betapace 80 mg", "sotalol"])
+def test_qt_drugs_warn_for_tricyclics_and_venlafaxine(ev: Evidence, med: str) -> None:
+    opts = options_for(patient(meds=[med]), ev)
+    assert "option.tca.qt_drugs" in rules_of(opts["amitriptyline"]), med
+    assert "option.venlafaxine.qt_drugs" in rules_of(opts["venlafaxine"]), med
+    assert "option.venlafaxine.qt_drugs" not in rules_of(opts["duloxetine"])
+
+
+def test_transplant_tacrolimus_as_fhir_bundle(ev: Evidence) -> None:
+    bundle = fhir_bundle(
+        conditions=("Kidney transplant recipient",),
+        meds=(("Tacrolimus 1 MG Oral Capsule", "2 mg twice daily"),),
+        creatinine_mg_dl=1.4,
+    )
+    opts = options_for_bundle(bundle, ev)
+    assert "option.tca.qt_drugs" in rules_of(opts["nortriptyline"])
+    assert "option.venlafaxine.qt_drugs" in rules_of(opts["venlafaxine"])
+
+
+# --- Item 12: LDN rules cite what supports them ------------------------------------------
+
+
+@pytest.mark.parametrize("rule", ["ldn.pregnancy", "ldn.breastfeeding"])
+def test_ldn_pregnancy_and_breastfeeding_rules_do_not_cite_an_adult_trial_as_support(
+    ev: Evidence, rule: str
+) -> None:
+    assert ev.rule(rule).citations == ("label_naltrexone",)
+    assert "bruun2024" not in ev.rule(rule).rationale

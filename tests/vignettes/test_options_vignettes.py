@@ -236,7 +236,7 @@ def test_pregnancy_puts_oral_options_on_caution(ev: Evidence) -> None:
     """Labels: limited human pregnancy data; decide with the obstetric team."""
     opts = options_for(patient(pregnant=True), ev)
     assert opts["pregabalin"].suitability == "caution"
-    assert "option.pregnancy" in rules_of(opts["duloxetine"])
+    assert "option.pregnancy.snri" in rules_of(opts["duloxetine"])
     assert "option.pregnancy" not in rules_of(opts["lidocaine_plaster"])
 
 

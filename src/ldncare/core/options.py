@@ -388,12 +388,25 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             a.add("option.serotonergic.caution", meds=_names(others))
 
     if mono.id == "venlafaxine":
+        qt = _other_meds(ctx, ("qt_prolonging",), mono)
+        if qt:
+            a.add("option.venlafaxine.qt_drugs", meds=_names(qt))
         htn = _conditions(ctx, "hypertension")
         if htn:
             a.add("option.venlafaxine.hypertension", conditions=_names(htn))
 
     if cls == "tca":
         _assess_tca(a, ctx)
+        inhibitors = _other_meds(ctx, ("cyp2d6_inhibitor",), mono)
+        if inhibitors:
+            a.add("option.tca.cyp2d6_inhibitor", meds=_names(inhibitors))
+    if cls == "opioid":
+        lowering = _other_meds(ctx, ("seizure_threshold_lowering",), mono)
+        if lowering:
+            a.add("option.tramadol.seizure_threshold", meds=_names(lowering))
+        naltrexone = _other_meds(ctx, ("naltrexone",), mono)
+        if naltrexone:
+            a.add("option.tramadol.naltrexone", meds=_names(naltrexone))
 
     if cls == "gabapentinoid":
         cns = _other_meds(ctx, CNS_DEPRESSANT_CLASSES, mono)
@@ -411,7 +424,16 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             a.add("option.gabapentinoid.misuse", conditions=_names(misuse))
 
     if mono.route == "oral" and _is_pregnant(ctx):
-        a.add("option.pregnancy")
+        # Each label's own point (issue 14 review item 7); the generic text where the label
+        # says only that human data are limited.
+        if cls == "opioid":
+            a.add("option.pregnancy.tramadol")
+        elif mono.id == "pregabalin":
+            a.add("option.pregnancy.pregabalin")
+        elif cls == "snri":
+            a.add("option.pregnancy.snri")
+        else:
+            a.add("option.pregnancy")
 
     if _is_breastfeeding(ctx):
         if mono.id == "pregabalin":
