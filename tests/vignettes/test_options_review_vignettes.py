@@ -424,3 +424,43 @@ def test_ldn_pregnancy_and_breastfeeding_rules_do_not_cite_an_adult_trial_as_sup
 ) -> None:
     assert ev.rule(rule).citations == ("label_naltrexone",)
     assert "bruun2024" not in ev.rule(rule).rationale
+
+
+# --- Item 10: the optional frequency field of the patient file ---------------------------
+
+
+def test_frequency_field_lets_the_current_pregabalin_dose_be_checked(ev: Evidence) -> None:
+    """Lyrica label: CrCl 30-60 -> 75-300 mg a day; 300 mg twice daily is 600 mg."""
+    p = load_patient(PATIENTS / "pn-pregabalin-300-bid-crcl-45.yaml")
+    assert p.medications[0].dose_text == "300 mg twice daily"
+    pregabalin = options_for(p, ev)["pregabalin"]
+    assert pregabalin.current_daily_mg == Decimal(600)
+    assert pregabalin.advice == "reduce"
+    assert "option.current.above_renal_max" in rules_of(pregabalin)
+
+
+@pytest.mark.parametrize(
+    ("entry", "message"),
+    [
+        ({"name": "Lyrica", "dose": "300 mg", "frequency": "sometimes"}, "not understood"),
+        ({"name": "Lyrica", "dose": "300 mg twice daily", "frequency": "TDS"}, "contradicts"),
+    ],
+)
+def test_unreadable_or_contradictory_frequency_is_refused_naming_the_field(
+    entry: dict[str, str], message: str
+) -> None:
+    from ldncare.errors import InvalidInput
+    from ldncare.patient_file import patient_from_data
+
+    with pytest.raises(InvalidInput, match=r"medications\[0\]\.frequency") as err:
+        patient_from_data({"id": "x", "medications": [entry]})
+    assert message in str(err.value)
+
+
+def test_frequency_without_a_dose_uses_the_strength_in_the_name() -> None:
+    from ldncare.patient_file import patient_from_data
+
+    p = patient_from_data(
+        {"id": "x", "medications": [{"name": "Gabapentin 300 MG Oral Capsule", "frequency": "TID"}]}
+    )
+    assert current_dose(p.medications[0]).daily_mg == Decimal(900)
