@@ -464,3 +464,25 @@ def test_frequency_without_a_dose_uses_the_strength_in_the_name() -> None:
         {"id": "x", "medications": [{"name": "Gabapentin 300 MG Oral Capsule", "frequency": "TID"}]}
     )
     assert current_dose(p.medications[0]).daily_mg == Decimal(900)
+
+
+@pytest.mark.parametrize(
+    ("condition", "limited"),
+    [
+        ("Cirrhosis of liver", True),
+        ("Primary biliary cirrhosis", True),
+        ("Chronic hepatitis C", False),
+        ("Non-alcoholic steatohepatitis", False),
+    ],
+)
+def test_tramadol_cirrhosis_dose_applies_to_cirrhosis_only(
+    ev: Evidence, condition: str, limited: bool
+) -> None:
+    """The label's 50 mg every 12 h is for cirrhosis, not any liver disease."""
+    tramadol = options_for(patient(conditions=[condition]), ev)["tramadol"]
+    assert (tramadol.max_daily_dose_mg == Decimal(100)) == limited
+
+
+def test_cirrhosis_icd10_code_in_fhir_bundle_limits_tramadol(ev: Evidence) -> None:
+    bundle = fhir_bundle(conditions=("Alcoholic cirrhosis of liver",))
+    assert options_for_bundle(bundle, ev)["tramadol"].max_daily_dose_mg == Decimal(100)
