@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
+from ldncare.core.daily_dose import doses_per_day
 from ldncare.core.patient import (
     Allergy,
     Coding,
@@ -37,7 +38,7 @@ _TOP_KEYS = {
     "labs", "allergies", "pregnant", "breastfeeding", "planned_surgery", "frail", "phenotypes",
 }  # fmt: skip
 _CONDITION_KEYS = {"name", "code", "system", "status", "onset", "resolved"}
-_MEDICATION_KEYS = {"name", "rxnorm", "status", "start", "end", "dose"}
+_MEDICATION_KEYS = {"name", "rxnorm", "status", "start", "end", "dose", "frequency"}
 _LAB_KEYS = {"test", "value", "unit", "date", "upper_limit"}
 _ALLERGY_KEYS = {"substance", "code", "system", "active"}
 _LAB_TESTS = ("egfr", "creatinine", "alt", "ast", "bilirubin", "albumin", "inr", "hcg", "tsh")
@@ -196,6 +197,7 @@ def _medication(raw: Any, field: str) -> MedicationUse:
     if raw_dose is not None and (not isinstance(raw_dose, str) or _BARE_NUMBER.match(raw_dose)):
         parse_dose(raw_dose, field=f"{field}.dose")  # raises: a bare number has no unit
     dose = _text(raw_dose, f"{field}.dose")
+    dose = _with_frequency(dose, _text(raw.get("frequency"), f"{field}.frequency"), field)
     start = _date(raw.get("start"), f"{field}.start")
     end = _date(raw.get("end"), f"{field}.end")
     if start and end and end < start:
@@ -208,6 +210,30 @@ def _medication(raw: Any, field: str) -> MedicationUse:
         end=end,
         dose_text=dose,
     )
+
+
+def _with_frequency(dose: str | None, frequency: str | None, field: str) -> str | None:
+    """The optional ``frequency`` ("twice daily", "every 8 hours", "BID") joins the dose text,
+    so the daily total can be read and a current dose checked. It must be understood, and it
+    must not contradict a frequency already written in ``dose``."""
+    if frequency is None:
+        return dose
+    times = doses_per_day(frequency)
+    if times is None:
+        raise _fail(
+            f"{field}.frequency",
+            f"{frequency!r} is not understood; write e.g. 'once daily', 'twice daily', "
+            "'three times a day', 'every 8 hours', 'BID', 'TDS' or 'at night'",
+        )
+    stated = doses_per_day(dose) if dose else None
+    if stated is not None and stated != times:
+        raise _fail(
+            f"{field}.frequency",
+            f"{frequency!r} contradicts the frequency in dose {dose!r}; give it once",
+        )
+    if stated is not None:
+        return dose
+    return f"{dose} {frequency}" if dose else frequency
 
 
 def _lab(raw: Any, field: str) -> LabResult:

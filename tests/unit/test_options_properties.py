@@ -23,6 +23,10 @@ MEDS = [
     "citalopram 20 mg",
     "lithium 400 mg",
     "sumatriptan 50 mg",
+    # issue 14 review: bupropion/naltrexone, dextromethorphan, QT immunosuppressant
+    "Contrave",
+    "Delsym",
+    "Prograf 1 mg",
 ]
 CONDITIONS = [
     "First degree atrioventricular block",
@@ -36,6 +40,7 @@ CONDITIONS = [
     "Pregnancy",
     "Generalized anxiety disorder",
     "Opioid use disorder",
+    "End stage renal disease on hemodialysis",
 ]
 PHENOTYPES = [
     {},
@@ -257,3 +262,25 @@ def test_two_drugs_of_one_class_are_never_both_offered(p: object) -> None:
         if any(cls in cm.classes for cm in active):
             in_class = [o for o in opts.values() if EV.monographs[o.drug].drug_class == cls]
             assert all(o.suitability in ("current", "avoid") for o in in_class), cls
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patients)
+def test_no_option_reason_cites_another_option_drugs_label(p) -> None:  # type: ignore[no-untyped-def]
+    """Review item 12: a shared rule cites only the labels that bear on the drug at hand."""
+    for option in options_for(p, EV).values():
+        own = {c for _, cites in EV.monographs[option.drug].citing() for c in cites}
+        others = {f"label_{d}" for d in EV.monographs if d != option.drug} - own
+        for reason in option.reasons:
+            assert reason.citations, (option.drug, reason.rule)
+            assert not others & set(reason.citations), (option.drug, reason.rule)
+            assert reason.rationale, (option.drug, reason.rule)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(patients)
+def test_kidney_function_is_never_unknown_and_estimated_at_once(p) -> None:  # type: ignore[no-untyped-def]
+    """An option never says both "no creatinine or eGFR" and gives a kidney band."""
+    for option in options_for(p, EV).values():
+        rules = {r.rule for r in option.reasons}
+        assert not ("option.renal.unknown" in rules and "option.renal.band" in rules)

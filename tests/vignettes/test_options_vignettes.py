@@ -133,7 +133,9 @@ def test_sertraline_gives_serotonin_syndrome_caution_with_label_wording(ev: Evid
         assert opts[drug].suitability == "caution"
         assert "sertraline" in reason.message
         assert "potentially life-threatening serotonin syndrome" in reason.message
-    assert "label_duloxetine" in reason.citations
+        assert f"label_{drug}" in reason.citations  # each drug cites its own label
+        others = {f"label_{d}" for d in opts if d != drug}
+        assert not others & set(reason.citations), (drug, reason.citations)
 
 
 def test_depression_makes_duloxetine_preferred_and_first(ev: Evidence) -> None:
@@ -234,7 +236,7 @@ def test_pregnancy_puts_oral_options_on_caution(ev: Evidence) -> None:
     """Labels: limited human pregnancy data; decide with the obstetric team."""
     opts = options_for(patient(pregnant=True), ev)
     assert opts["pregabalin"].suitability == "caution"
-    assert "option.pregnancy" in rules_of(opts["duloxetine"])
+    assert "option.pregnancy.snri" in rules_of(opts["duloxetine"])
     assert "option.pregnancy" not in rules_of(opts["lidocaine_plaster"])
 
 
@@ -262,7 +264,8 @@ def test_contract_shape(ev: Evidence) -> None:
         "schedule",
         "max_daily_dose_mg",
     }
-    assert set(contract["reasons"][0]) == {"message", "citations", "rule"}
+    assert set(contract["reasons"][0]) == {"message", "citations", "rule", "rationale"}
+    assert all(r["rationale"] for r in contract["reasons"])  # review item 12
     assert contract["schedule"][0] == {
         "start_date": "2026-06-01",
         "end_date": None,

@@ -87,12 +87,30 @@ def current_dose(med: MedicationUse) -> CurrentDose:
             return CurrentDose(daily.mg_value, daily.mg_value)
     dose = med.stated_dose()
     dose_mg = None if dose is None else dose.mg_value
-    if dose_mg is None or not text:
-        return CurrentDose(dose_mg, None)
-    times = doses_per_day(text)
+    times = doses_per_day(text) if text else None
     if times is None:
+        # The frequency written in the medicine's name ("Gabapentin 600 mg three times
+        # daily", "Tramadol 50 mg BID") goes with the strength in the name.
+        named = _from_name(med.name)
+        if named is not None:
+            return named
+    if dose_mg is None or times is None:
         return CurrentDose(dose_mg, None)
     return CurrentDose(dose_mg, (dose_mg * times).normalize() + Decimal(0))
+
+
+def _from_name(name: str) -> CurrentDose | None:
+    """Strength and frequency both written in the name, else ``None``."""
+    per_day = _PER_DAY.search(name)
+    if per_day:
+        daily = find_dose(per_day.group(1))
+        if daily is not None:
+            return CurrentDose(daily.mg_value, daily.mg_value)
+    times = doses_per_day(name)
+    strength = find_dose(name)
+    if times is None or strength is None:
+        return None
+    return CurrentDose(strength.mg_value, (strength.mg_value * times).normalize() + Decimal(0))
 
 
 def total_daily(meds: list[MedicationUse]) -> CurrentDose:

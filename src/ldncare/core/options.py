@@ -22,7 +22,12 @@ from ldncare.core.context import ClinicalContext
 from ldncare.core.daily_dose import total_daily
 from ldncare.core.patient import MedicationUse
 from ldncare.core.quantity import format_decimal
-from ldncare.core.renal import RenalFunction, estimate_renal_function
+from ldncare.core.renal import (
+    DIAGNOSIS_BOUNDS,
+    RenalFunction,
+    estimate_renal_function,
+    renal_from_diagnosis,
+)
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.monographs import Monograph, RenalBand, Titration
 
@@ -84,6 +89,9 @@ class Reason(_Frozen):
     message: str
     citations: tuple[str, ...]
     severity: Literal["contraindication", "warning", "info"]
+    #: Why the rule holds (its ``rationale`` in the rules file); added to plan/1 in the
+    #: issue 14 review.
+    rationale: str = ""
 
 
 class ScheduleStep(_Frozen):
@@ -122,7 +130,12 @@ class Option(_Frozen):
             "suitability": self.suitability,
             "combinable_with_ldn": self.combinable_with_ldn,
             "reasons": [
-                {"message": r.message, "citations": list(r.citations), "rule": r.rule}
+                {
+                    "message": r.message,
+                    "citations": list(r.citations),
+                    "rule": r.rule,
+                    "rationale": r.rationale,
+                }
                 for r in self.reasons
             ],
             "schedule": [
@@ -182,6 +195,8 @@ class _Assessment:
     reduced_for: list[str] = field(default_factory=list)
     #: Conditions named by favourable reasons (reworded when the option is avoided).
     favours: list[str] = field(default_factory=list)
+    #: The lowest label dose limit that applies (tramadol: kidney, age, liver), in mg a day.
+    limit_mg: Decimal | None = None
 
     def add(self, rule_id: str, **params: object) -> None:
         rule = self.evidence.rule(rule_id)
@@ -191,8 +206,9 @@ class _Assessment:
             Reason(
                 rule=rule.id,
                 message=rule.message.format_map(values),
-                citations=rule.citations,
+                citations=_cited_for(self.mono, rule.citations, self.evidence.monographs),
                 severity=rule.severity,
+                rationale=rule.rationale or "",
             )
         )
 
@@ -211,6 +227,19 @@ class _Assessment:
         if any(r.rule.startswith("option.favour.") for r in self.reasons):
             return "preferred"
         return "suitable"
+
+
+def _cited_for(
+    mono: Monograph, citations: tuple[str, ...], drugs: Iterable[str]
+) -> tuple[str, ...]:
+    """A rule shared by several drugs cites only what bears on this one: the label of another
+    option drug (``label_<drug id>``) is left out unless this drug's monograph cites it too
+    (the under-18 reason of the capsaicin patch does not cite gabapentin's label). Guidelines,
+    reviews and other labels (naltrexone's) stay. Never leaves a reason uncited."""
+    own = {c for _, cites in mono.citing() for c in cites}
+    others = {f"label_{d}" for d in drugs if d != mono.id}
+    kept = tuple(c for c in citations if c not in others or c in own)
+    return kept or citations
 
 
 def _names(items: Iterable[Any]) -> str:
@@ -293,17 +322,22 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     _assess_age(a, ctx)
     _assess_duplicates(a, ctx)
 
-    # Kidneys: gabapentinoid bands, duloxetine limit.
-    if mono.renal_bands or mono.id == "duloxetine":
-        if renal is None:
-            a.add("option.renal.unknown")
-        elif mono.renal_bands:
+    # Kidneys: gabapentinoid bands, duloxetine limit, venlafaxine reduction, tramadol limit.
+    if renal is None and _renal_dependent(mono):
+        a.add("option.renal.unknown")
+    elif renal is not None and _renal_dependent(mono):
+        if renal.method == "ckd_epi_2021":
+            a.add("option.renal.ckd_epi", basis=renal.basis)
+        elif renal.method == "diagnosis":
+            a.add("option.renal.from_diagnosis", basis=renal.basis)
+    if renal is not None and (mono.renal_bands or mono.id == "duloxetine"):
+        if mono.renal_bands:
             band = mono.renal_band(renal.crcl_ml_min)
             if band is not None and band.max_crcl is not None:
                 a.band = band
                 a.add(
                     "option.renal.band",
-                    crcl=renal.rounded,
+                    crcl=renal.shown,
                     basis=renal.basis,
                     low=band.daily_min.mg_value,
                     high=band.daily_max.mg_value,
@@ -311,13 +345,13 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
                     band=band.label,
                 )
         elif renal.crcl_ml_min < 30:
-            a.add("option.duloxetine.crcl30", crcl=renal.rounded, basis=renal.basis)
+            a.add("option.duloxetine.crcl30", crcl=renal.shown, basis=renal.basis)
     if mono.id == "venlafaxine" and renal is not None and renal.crcl_ml_min < 70:
         # Label: 50 % or more in severe impairment (CrCl < 30) or haemodialysis; at least
         # 25 % in mild to moderate impairment (both label versions agree on CrCl 30-70).
-        cut = 50 if renal.crcl_ml_min < 30 else 25
+        cut = 50 if renal.crcl_ml_min < 30 or ctx.active_conditions("dialysis") else 25
         a.scale = min(a.scale, Decimal(100 - cut) / 100)
-        a.reduced_for.append(f"creatinine clearance {renal.rounded} mL/min")
+        a.reduced_for.append(f"creatinine clearance {renal.shown} mL/min")
         if cut == 50:
             effect = "the schedule and maximum here are halved."
         else:
@@ -327,11 +361,13 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             effect = "the maximum here is reduced by 25 %; set the reduced dose individually."
         a.add(
             "option.renal.venlafaxine",
-            crcl=renal.rounded,
+            crcl=renal.shown,
             basis=renal.basis,
             cut=cut,
             effect=effect,
         )
+
+    _assess_dose_limits(a, ctx, renal)
 
     # Liver.
     liver = _conditions(ctx, "hepatic_failure", "hepatic_impairment")
@@ -352,12 +388,25 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             a.add("option.serotonergic.caution", meds=_names(others))
 
     if mono.id == "venlafaxine":
+        qt = _other_meds(ctx, ("qt_prolonging",), mono)
+        if qt:
+            a.add("option.venlafaxine.qt_drugs", meds=_names(qt))
         htn = _conditions(ctx, "hypertension")
         if htn:
             a.add("option.venlafaxine.hypertension", conditions=_names(htn))
 
     if cls == "tca":
         _assess_tca(a, ctx)
+        inhibitors = _other_meds(ctx, ("cyp2d6_inhibitor",), mono)
+        if inhibitors:
+            a.add("option.tca.cyp2d6_inhibitor", meds=_names(inhibitors))
+    if cls == "opioid":
+        lowering = _other_meds(ctx, ("seizure_threshold_lowering",), mono)
+        if lowering:
+            a.add("option.tramadol.seizure_threshold", meds=_names(lowering))
+        naltrexone = _other_meds(ctx, ("naltrexone",), mono)
+        if naltrexone:
+            a.add("option.tramadol.naltrexone", meds=_names(naltrexone))
 
     if cls == "gabapentinoid":
         cns = _other_meds(ctx, CNS_DEPRESSANT_CLASSES, mono)
@@ -375,7 +424,16 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             a.add("option.gabapentinoid.misuse", conditions=_names(misuse))
 
     if mono.route == "oral" and _is_pregnant(ctx):
-        a.add("option.pregnancy")
+        # Each label's own point (issue 14 review item 7); the generic text where the label
+        # says only that human data are limited.
+        if cls == "opioid":
+            a.add("option.pregnancy.tramadol")
+        elif mono.id == "pregabalin":
+            a.add("option.pregnancy.pregabalin")
+        elif cls == "snri":
+            a.add("option.pregnancy.snri")
+        else:
+            a.add("option.pregnancy")
 
     if _is_breastfeeding(ctx):
         if mono.id == "pregabalin":
@@ -422,13 +480,51 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
             a.favours.append(_names(insomnia))
 
 
+def _renal_dependent(mono: Monograph) -> bool:
+    """Does the dose or choice of this drug depend on kidney function (its label)?"""
+    return (
+        bool(mono.renal_bands)
+        or mono.id in ("duloxetine", "venlafaxine")
+        or any(limit.when == "crcl_below" for limit in mono.dose_limits)
+    )
+
+
+def _assess_dose_limits(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None) -> None:
+    """The label's lower daily maxima for groups of patients (tramadol: CrCl < 30, over 75,
+    cirrhosis): the lowest that applies caps the maximum and the check on a current dose."""
+    for limit in a.mono.dose_limits:
+        why: str | None = None
+        threshold = limit.threshold or 0
+        if limit.when == "crcl_below" and renal is not None and renal.crcl_ml_min < threshold:
+            why = f"Creatinine clearance {renal.shown} mL/min ({renal.basis})"
+        elif limit.when == "age_over" and ctx.age is not None and ctx.age > threshold:
+            why = f"Age {ctx.age}"
+        elif limit.when == "condition":
+            found = _conditions(ctx, *limit.classes)
+            if found:
+                why = _names(found)
+        if why is None:
+            continue
+        cap = limit.max_daily.mg_value
+        a.limit_mg = cap if a.limit_mg is None else min(a.limit_mg, cap)
+        a.reduced_for.append(f"{why[0].lower()}{why[1:]}")
+        a.add(
+            "option.dose_limit",
+            why=why,
+            group=limit.group,
+            limit=format_decimal(cap),
+            frequency=limit.frequency,
+        )
+
+
 def _assess_age(a: _Assessment, ctx: ClinicalContext) -> None:
     """Under 18 nothing is an adult start; tramadol is avoided; antidepressants carry the
     boxed warning up to 24."""
     age = ctx.age
     if age is None:
-        if a.mono.titration is not None:
-            a.add("option.age.unknown")
+        # Every option: the doses and neuropathic-pain indications are adult ones, and under
+        # 18 tramadol is avoided (issue 14 review item 10).
+        a.add("option.age.unknown")
         return
     if age < ADULT_AGE:
         a.no_schedule = True
@@ -474,12 +570,12 @@ def _assess_current(
                 "option.current.above_renal_max",
                 daily=shown,
                 limit=format_decimal(a.band.daily_max.mg_value),
-                crcl=renal.rounded,
+                crcl=renal.shown,
                 basis=renal.basis,
                 band=a.band.label,
                 frequency=a.band.frequency,
             )
-        elif a.scale < 1 and (mono_max is None or at_least <= mono_max):
+        elif (a.scale < 1 or a.limit_mg is not None) and (mono_max is None or at_least <= mono_max):
             a.add(
                 "option.current.above_reduced_max",
                 daily=shown,
@@ -629,6 +725,8 @@ def assess_option(
         cap = mono.max_mg * a.scale
         if a.band is not None:
             cap = min(cap, a.band.daily_max.mg_value * a.scale)
+        if a.limit_mg is not None:
+            cap = min(cap, a.limit_mg)
     daily = _assess_current(a, ctx, renal, cap) if a.current else None
     _outweigh_favours(a, a.favours)
     return Option(
@@ -650,10 +748,21 @@ def _med_label(med: MedicationUse) -> str:
     return med.name + (f" ({med.dose_text})" if med.dose_text else "")
 
 
+def patient_renal_function(ctx: ClinicalContext) -> RenalFunction | None:
+    """Kidney function from the labs (Cockcroft–Gault, eGFR, CKD-EPI 2021); with no lab, from
+    a dialysis or CKD stage 4-5 diagnosis (the matching lowest band, said so in the basis)."""
+    renal = estimate_renal_function(ctx.patient, ctx.as_of)
+    if renal is not None:
+        return renal
+    return renal_from_diagnosis(
+        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS}
+    )
+
+
 def rank_options(ctx: ClinicalContext, evidence: Evidence, *, start: date) -> tuple[Option, ...]:
     """Every monograph assessed for this patient: preferred first, then suitable, caution,
     avoid; within a level by NNT (lower first; none last)."""
-    renal = estimate_renal_function(ctx.patient, ctx.as_of)
+    renal = patient_renal_function(ctx)
     options = [
         assess_option(mono, ctx, evidence, start=start, renal=renal)
         for mono in evidence.monographs.values()

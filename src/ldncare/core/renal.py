@@ -4,7 +4,10 @@ Gabapentin, pregabalin and duloxetine are dosed by creatinine clearance (CrCl) i
 Cockcroft–Gault: CrCl = (140 − age) × weight (kg) / (72 × serum creatinine in mg/dL), × 0.85
 for women (facts.md). Creatinine reported in µmol/L is converted by dividing by 88.4. When
 the file has no creatinine (or no age/weight to use it) but has an eGFR, the eGFR is used as
-the estimate and the basis says so.
+the estimate and the basis says so. A creatinine with an age but no weight gives an eGFR by the
+race-free CKD-EPI 2021 creatinine equation (Inker 2021; kidney.org): 142 × min(Scr/κ, 1)^α ×
+max(Scr/κ, 1)^−1.200 × 0.9938^age × 1.012 if female, κ 0.7 (female) or 0.9 (male), α −0.241
+(female) or −0.302 (male); it needs no weight. Sex not recorded: the lower of the two results.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ UMOL_PER_MG_DL = 88.4
 _MG_DL_UNITS = {"mg/dl", "mg/100ml", "mg%"}
 _UMOL_UNITS = {"umol/l", "µmol/l", "μmol/l", "micromol/l", "mmol/m3"}
 
-Method = str  # "cockcroft_gault" | "egfr"
+Method = str  # "cockcroft_gault" | "egfr" | "ckd_epi_2021" | "diagnosis"
 
 
 @dataclass(frozen=True)
@@ -33,9 +36,18 @@ class RenalFunction:
     method: Method
     basis: str
 
+    #: For ``method == "diagnosis"``: the kidney function is known only to be below this
+    #: (CKD stage 4: 30 mL/min; stage 5, ESRD or dialysis: 15 mL/min).
+    below: int | None = None
+
     @property
     def rounded(self) -> int:
         return round(self.crcl_ml_min)
+
+    @property
+    def shown(self) -> str:
+        """The value for a message: "23", or "below 15" when taken from a diagnosis."""
+        return f"below {self.below}" if self.below is not None else str(self.rounded)
 
 
 def creatinine_mg_dl(value: float, unit: str | None) -> float:
@@ -61,6 +73,22 @@ def cockcroft_gault(*, age: int, weight_kg: float, sex: str, creatinine_mg_per_d
     return max(crcl, 0.0)
 
 
+def ckd_epi_2021(*, age: int, sex: str, creatinine_mg_per_dl: float) -> float:
+    """eGFR in mL/min/1.73 m² by the race-free CKD-EPI 2021 creatinine equation. ``sex``
+    other than "male"/"female" gives the lower of the two results."""
+    if age <= 0 or creatinine_mg_per_dl <= 0:
+        raise InvalidInput("CKD-EPI 2021 needs a positive age and creatinine")
+    if sex not in ("male", "female"):
+        return min(
+            ckd_epi_2021(age=age, sex=s, creatinine_mg_per_dl=creatinine_mg_per_dl)
+            for s in ("male", "female")
+        )
+    kappa, alpha = (0.7, -0.241) if sex == "female" else (0.9, -0.302)
+    ratio = creatinine_mg_per_dl / kappa
+    egfr = float(142 * min(ratio, 1.0) ** alpha * max(ratio, 1.0) ** -1.200 * 0.9938**age)
+    return egfr * 1.012 if sex == "female" else egfr
+
+
 def _fmt(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
 
@@ -70,27 +98,26 @@ def _when(lab: LabResult) -> str:
 
 
 def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | None:
-    """Cockcroft–Gault from the latest creatinine, else the latest eGFR, else ``None``."""
+    """Cockcroft–Gault from the latest creatinine; else the latest eGFR; else the CKD-EPI 2021
+    eGFR from a creatinine without a weight (a reported eGFR at least as recent wins);
+    else ``None``."""
     age = patient.age_on(as_of)
     creat = patient.latest_lab("creatinine")
-    if (
-        creat is not None
-        and creat.value is not None
-        and age is not None
-        and patient.weight_kg is not None
-    ):
+    mg_dl: float | None = None
+    if creat is not None and creat.value is not None:
         try:
             mg_dl = creatinine_mg_dl(creat.value, creat.unit)
         except InvalidInput:
             mg_dl = None
-        if mg_dl is not None:
+    if creat is not None and mg_dl is not None:
+        shown = f"{_fmt(creat.value or 0)} {creat.unit}"
+        if creat.unit and creat.unit.strip().lower() not in _MG_DL_UNITS:
+            shown += f" = {_fmt(mg_dl)} mg/dL"
+        sex_note = "" if patient.sex in ("male", "female") else ", sex not recorded: ×0.85"
+        if age is not None and patient.weight_kg is not None:
             crcl = cockcroft_gault(
                 age=age, weight_kg=patient.weight_kg, sex=patient.sex, creatinine_mg_per_dl=mg_dl
             )
-            shown = f"{_fmt(creat.value)} {creat.unit}"
-            if creat.unit and creat.unit.strip().lower() not in _MG_DL_UNITS:
-                shown += f" = {_fmt(mg_dl)} mg/dL"
-            sex_note = "" if patient.sex in ("male", "female") else ", sex not recorded: ×0.85"
             return RenalFunction(
                 crcl_ml_min=crcl,
                 method="cockcroft_gault",
@@ -100,12 +127,68 @@ def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | No
                 ),
             )
     egfr = patient.latest_lab("egfr")
-    if egfr is not None and egfr.value is not None and egfr.value >= 0:
+    reported = egfr is not None and egfr.value is not None and egfr.value >= 0
+    newer_creat = (
+        creat is not None
+        and creat.date is not None
+        and egfr is not None
+        and egfr.date is not None
+        and creat.date > egfr.date
+    )
+    if reported and not newer_creat and egfr is not None and egfr.value is not None:
         return RenalFunction(
             crcl_ml_min=float(egfr.value),
             method="egfr",
             basis=f"eGFR {_fmt(egfr.value)}{_when(egfr)} used as estimate",
         )
+    if creat is not None and mg_dl is not None and age is not None and age > 0:
+        value = ckd_epi_2021(age=age, sex=patient.sex, creatinine_mg_per_dl=mg_dl)
+        sex_note = (
+            "" if patient.sex in ("male", "female") else ", sex not recorded: the lower result"
+        )
+        return RenalFunction(
+            crcl_ml_min=value,
+            method="ckd_epi_2021",
+            basis=(
+                f"eGFR {round(value)} mL/min/1.73 m² by CKD-EPI 2021 from creatinine "
+                f"{_fmt(creat.value or 0)} {creat.unit}{_when(creat)}, age {age}{sex_note}; "
+                "no weight on file for Cockcroft–Gault, eGFR used as estimate"
+            ),
+        )
+    if reported and egfr is not None and egfr.value is not None:
+        return RenalFunction(
+            crcl_ml_min=float(egfr.value),
+            method="egfr",
+            basis=f"eGFR {_fmt(egfr.value)}{_when(egfr)} used as estimate",
+        )
+    return None
+
+
+#: A kidney-failure diagnosis with no creatinine or eGFR: the class and the bound it sets.
+DIAGNOSIS_BOUNDS: tuple[tuple[str, int], ...] = (
+    ("dialysis", 15),
+    ("ckd_stage_5", 15),
+    ("ckd_stage_4", 30),
+)
+
+
+def renal_from_diagnosis(names_by_class: dict[str, list[str]]) -> RenalFunction | None:
+    """With no creatinine or eGFR on file, a dialysis or CKD stage 4-5 diagnosis places the
+    patient in the matching lowest band (KDIGO stages: G5 below 15, G4 15-29 mL/min/1.73 m²).
+    ``names_by_class`` maps the classes of :data:`DIAGNOSIS_BOUNDS` to the recorded
+    conditions' names."""
+    for cls, bound in DIAGNOSIS_BOUNDS:
+        names = names_by_class.get(cls) or []
+        if names:
+            return RenalFunction(
+                crcl_ml_min=bound - 1,
+                method="diagnosis",
+                basis=(
+                    f"no creatinine or eGFR on file; taken from the diagnosis "
+                    f"{', '.join(dict.fromkeys(names))}"
+                ),
+                below=bound,
+            )
     return None
 
 

@@ -129,6 +129,33 @@ class RenalBand(_Strict):
         return f"CrCl {self.min_crcl:g}–{self.max_crcl:g} mL/min"
 
 
+class DoseLimit(_Strict):
+    """A label's lower daily maximum for one group of patients (tramadol: CrCl < 30, over
+    75, cirrhosis). ``when`` names the group: ``crcl_below`` (creatinine clearance below
+    ``threshold`` mL/min), ``age_over`` (older than ``threshold`` years) or ``condition``
+    (an active condition of one of the vocabulary ``classes``)."""
+
+    when: Literal["crcl_below", "age_over", "condition"]
+    threshold: float | None = None
+    classes: tuple[str, ...] = ()
+    max_daily: Dose
+    #: How the reduced dose is given, in the label's words ("every 12 hours").
+    frequency: str
+    #: Who the label means, shown in the message ("creatinine clearance below 30 mL/min").
+    group: str
+    citations: tuple[str, ...] = Field(min_length=1)
+
+    _dose = field_validator("max_daily", mode="before")(_as_dose)
+
+    @model_validator(mode="after")
+    def _complete(self) -> DoseLimit:
+        if self.when == "condition" and not self.classes:
+            raise ValueError("a condition dose limit needs classes")
+        if self.when != "condition" and self.threshold is None:
+            raise ValueError(f"a {self.when} dose limit needs a threshold")
+        return self
+
+
 class NumberNeeded(_Strict):
     """NNT (for 50 % pain relief) or NNH (dropouts for adverse events), with its 95 % CI."""
 
@@ -156,6 +183,8 @@ class Monograph(_Strict):
     #: For topical products the regimen is not a mg dose ("1-3 plasters for up to 12 h").
     regimen: CitedText | None = None
     renal_bands: tuple[RenalBand, ...] = ()
+    #: Lower daily maxima the label sets for groups of patients (kidney, age, liver).
+    dose_limits: tuple[DoseLimit, ...] = ()
     hepatic: tuple[CitedText, ...] = ()
     contraindications: tuple[CitedText, ...] = ()
     cautions: tuple[CitedText, ...] = ()
@@ -216,6 +245,8 @@ class Monograph(_Strict):
                 yield f"{who} {name}", item.citations
         for band in self.renal_bands:
             yield f"{who} renal band {band.label}", band.citations
+        for limit in self.dose_limits:
+            yield f"{who} dose limit ({limit.group})", limit.citations
         for name in ("hepatic", "contraindications", "cautions", "interactions", "side_effects"):
             for i, item in enumerate(getattr(self, name)):
                 yield f"{who} {name}[{i}]", item.citations

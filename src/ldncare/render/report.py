@@ -106,7 +106,14 @@ def build_report(contract: dict[str, Any]) -> Report:
                     Sentence(
                         " ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
                         nums([c for r in o["reasons"] for c in r["citations"]]),
-                        o["drug"],
+                        # With a rationale shown ("Why: ... rule ..."), the basis names the
+                        # option's rules, not the drug.
+                        ", ".join(dict.fromkeys(r["rule"] for r in o["reasons"])) or o["drug"],
+                        detail=" ".join(
+                            dict.fromkeys(
+                                r["rationale"] for r in o["reasons"] if r.get("rationale")
+                            )
+                        ),
                         label=_option_label(o),
                     )
                     for o in options
