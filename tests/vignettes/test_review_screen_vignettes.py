@@ -282,17 +282,41 @@ def test_liver_and_kidney_results_on_file_silence_the_missing_notes_fhir() -> No
     assert "ldn.renal.creatinine_only" not in rules(plan)
 
 
-def test_creatinine_without_egfr_or_weight_asks_for_an_egfr_file() -> None:
+def test_creatinine_2_4_without_egfr_or_weight_at_78_is_graded_by_ckd_epi_and_starts_low_file() -> (
+    None
+):
+    # CKD-EPI 2021 needs no weight: creatinine 2.4 mg/dL at 78 is an eGFR near 20, not silence.
     plan = from_file("pn-age-78-creatinine-only-no-weight.yaml")
-    assert "ldn.renal.creatinine_only" in rules(plan, "info")
-    assert "2.4 mg/dL" in message(plan, "ldn.renal.creatinine_only")
-    assert "ldn.renal.tests_missing" not in rules(plan)
+    assert "ldn.renal.impairment_estimated" in rules(plan, "warning")
+    text = message(plan, "ldn.renal.impairment_estimated")
+    assert "CKD-EPI 2021" in text and "2.4 mg/dL" in text
+    assert "reduced kidney function" in message(plan, "schedule.start_low")
+    assert plan["ldn"]["schedule"][0]["dose_mg"] == 1.0
+    assert not {"ldn.renal.creatinine_only", "ldn.renal.tests_missing"} & rules(plan)
     assert "ldn.hepatic.tests_missing" not in rules(plan)
 
 
-def test_creatinine_without_egfr_or_weight_asks_for_an_egfr_fhir() -> None:
+def test_creatinine_2_4_without_egfr_or_weight_is_graded_by_ckd_epi_fhir() -> None:
     plan = from_bundle(lab(CREATININE, 2.4, "mg/dL"), birth="1948-04-04")
-    assert "ldn.renal.creatinine_only" in rules(plan)
+    assert "ldn.renal.impairment_estimated" in rules(plan, "warning")
+    assert "ldn.renal.tests_missing" not in rules(plan)
+
+
+def test_normal_creatinine_without_egfr_or_weight_is_not_flagged_fhir() -> None:
+    plan = from_bundle(lab(CREATININE, 0.7, "mg/dL"), birth="1980-04-04")
+    assert not {"ldn.renal.impairment_estimated", "ldn.renal.creatinine_only"} & rules(plan)
+    assert "ldn.renal.tests_missing" not in rules(plan)
+
+
+def test_creatinine_without_egfr_weight_or_age_asks_for_an_egfr_file() -> None:
+    # No age, no estimate: the creatinine is named and an eGFR asked for.
+    plan = contract(
+        load_patient(HERE / "pn-age-78-creatinine-only-no-weight.yaml").model_copy(
+            update={"birth_date": None}
+        )
+    )
+    assert "ldn.renal.creatinine_only" in rules(plan, "info")
+    assert "2.4 mg/dL" in message(plan, "ldn.renal.creatinine_only")
     assert "ldn.renal.tests_missing" not in rules(plan)
 
 

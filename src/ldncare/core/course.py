@@ -43,6 +43,7 @@ START_LOW_RULES: dict[str, str] = {
     "ldn.age.older": "older age",
     "ldn.renal.impairment": "reduced kidney function",
     "ldn.renal.impairment_crcl": "reduced kidney function",
+    "ldn.renal.impairment_estimated": "reduced kidney function",
     "ldn.renal.condition": "chronic kidney disease",
     "ldn.hepatic.impairment": "liver impairment",
 }

@@ -154,6 +154,12 @@ def check_kidney(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
                 ev, "ldn.renal.impairment_crcl", crcl=estimate.rounded, basis=estimate.basis
             )
         return
+    if estimate is not None and estimate.method == "ckd_epi_2021":
+        # No eGFR and no weight: the CKD-EPI 2021 eGFR from creatinine, age and sex grades it
+        # (a creatinine on file is never silence, as a missing weight made it before).
+        if estimate.crcl_ml_min < EGFR_REDUCED:
+            yield finding(ev, "ldn.renal.impairment_estimated", basis=estimate.basis)
+        return
     for cond in ctx.active_conditions("ckd"):
         if _CKD_STAGE.search(cond.display) or "end stage" in cond.display.lower():
             yield finding(ev, "ldn.renal.condition", condition=cond.display)
