@@ -115,6 +115,8 @@ class Question:
     organ_parts: tuple[str, ...] = ()
     #: The question names a topic outside the evidence base (cost, cannabis ...).
     off_topic: bool = False
+    #: Only general safety words ask for the warnings ("Is LDN dangerous?").
+    general_safety: bool = False
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -241,6 +243,10 @@ def understand(
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
     combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
+    if len(named) >= 2 and "or" in raw and not combination:
+        # "Nortriptyline or venlafaxine for an older patient?": which one, and on what it depends.
+        comparison = True
+        asked = ["alternatives", *(f for f in asked if f != "alternatives")]
     if combination:
         # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
         asked = ["interactions", *(f for f in asked if f != "interactions")]
@@ -250,6 +256,7 @@ def understand(
             asked[at : at + 1] = [f for f in facets if f not in asked]
     specific = [f for f in asked if f not in _WEAK]
     # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
+    general_safety = bool(set(asked) & set(_WEAK)) and not specific
     asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
     opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
     # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
@@ -284,6 +291,7 @@ def understand(
             patient=has_patient,
             organ_parts=organ_parts,
             off_topic=off_topic,
+            general_safety=general_safety,
         ),
         v,
     )
@@ -313,7 +321,12 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     if "organ" in asked:
         # "Gabapentin dose in kidney disease": the adjusted dose, never the usual titration.
         asked = ["organ", *(f for f in asked if f != "organ" and f not in _ORGAN_REPLACES)]
-    if medicines and "alternatives" in asked and {"warnings", "side_effects"} & set(asked):
+    if (
+        medicines
+        and not question.comparison
+        and "alternatives" in asked
+        and {"warnings", "side_effects"} & set(asked)
+    ):
         # "Can LDN make my depression worse?" asks about the medicine's effect on mood, not
         # for another medicine.
         asked = [f for f in asked if f != "alternatives"]
@@ -323,7 +336,8 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         specific = ["non_drug", "alternatives"]
     # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
     overview = (not asked and bool(question.subjects)) or (
-        bool({OVERVIEW, TREATMENT} & set(asked)) and set(specific) <= _OVERVIEW_COMPANIONS
+        bool({OVERVIEW, TREATMENT} & set(asked))
+        and set(specific) <= _OVERVIEW_COMPANIONS | ({"non_drug"} if "ldn" in medicines else set())
     )
     yes_no = question.yes_no
     # A comparison ("amitriptyline or duloxetine first?") opens with "it depends on ..." when
@@ -425,6 +439,8 @@ def select(
         s
         for s in statements
         if not (question.condition and "pn" in s.subjects and "ldn" not in s.subjects)
+        # A condition outside the base: nothing about PN at all (its answer is general).
+        and not (question.outside and "pn" in s.subjects)
         and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
         and not _other_organ(s, question)
     ]
@@ -462,6 +478,10 @@ def select(
             # the opening about opioids) ...
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
+            if main == "warnings" and not question.general_safety:
+                # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" or
+                # "does it cause withdrawal?" is not.
+                candidates = []
             # ... and one about a combination only a question that names both medicines.
             if not (question.combination or len(question.named) >= 2):
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
@@ -491,6 +511,8 @@ def select(
         return sorted(
             candidates,
             key=lambda s: (
+                # A comparison opens with the opening that weighs the options against each other.
+                (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
                 -_match(s, question, facet),
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
                 # The opening that covers more of what was asked ("morning, if I cannot sleep").
@@ -520,9 +542,14 @@ def select(
         # Every answer has a Treatment Approach: the action statement closest to the question,
         # as specific to its medicines as the rest of the answer, if one is related at all.
         floor = max((_match(p.statement, question) for p in picks if p.facet != ANSWER), default=0)
+        # "Can I take tramadol with LDN?" asks whether, not how to dose tramadol.
+        actions = [f for f in v.action if not (question.combination and f == "dose")]
+        if question.medicines and {"warnings", "side_effects"} & asked:
+            # "Can LDN make my depression worse?" asks about LDN, not for another medicine.
+            actions = [f for f in actions if f != "alternatives"]
         options = [
             (min(_match(s, question, f), floor), relevance.get(s.id, 0.0), -i, f, s)
-            for i, f in enumerate(v.action)
+            for i, f in enumerate(actions)
             for s in ranked(f)[:1]
             if relevance.get(s.id, 0.0) >= RELATED
         ]
