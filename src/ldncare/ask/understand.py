@@ -44,6 +44,7 @@ def cue_words(table: Mapping[str, Any]) -> list[str]:
     groups = [*(table.get("subjects") or {}).values(), *(table.get("facets") or {}).values()]
     groups += [c.get("cues") or [] for c in (table.get("conditions") or {}).values()]
     groups += [*(table.get("organ_parts") or {}).values(), table.get("out_of_scope") or []]
+    groups += list((table.get("topic_cues") or {}).values())
     return [w for g in groups for p in g for w in words(str(p))]
 
 
@@ -91,6 +92,7 @@ def question_vocabulary(
         drug_class=drug_class,
         organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
         out_of_scope=_cues(table.get("out_of_scope") or ()),
+        topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
     )
 
 

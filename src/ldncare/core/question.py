@@ -85,6 +85,8 @@ class QuestionVocabulary:
     organ_parts: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Words of topics ldncare does not cover (cost, cannabis ...): the question is refused.
     out_of_scope: tuple[Cue, ...] = ()
+    #: Words that name a statement topic ("morning"): an opening about it is preferred.
+    topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -117,6 +119,8 @@ class Question:
     off_topic: bool = False
     #: Only general safety words ask for the warnings ("Is LDN dangerous?").
     general_safety: bool = False
+    #: Statement topics the question's words name ("morning", "sleep").
+    topics: tuple[str, ...] = ()
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -163,6 +167,8 @@ def _find_cues(
 
 #: Words that, after "will", "can" ..., make a yes/no clause ("... will it help?").
 _PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "that", "my"})
+#: Words that join a medicine ldncare does not know to one it does ("LDN with sertraline?").
+_JOIN = frozenset({"with", "and", "plus", "together", "alongside"})
 #: Words that open the asking part of a question: "how long", "what dose", "when should".
 _INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
 
@@ -243,6 +249,10 @@ def understand(
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
     combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
+    if not asked and len(named) == 1 and unmatched and not _JOIN.isdisjoint(raw_left):
+        # "LDN with sertraline ok?": a medicine ldncare does not know, taken with one it does.
+        asked = ["interactions"]
+        combination = True
     if len(named) >= 2 and "or" in raw and not combination:
         # "Nortriptyline or venlafaxine for an older patient?": which one, and on what it depends.
         comparison = True
@@ -292,6 +302,11 @@ def understand(
             organ_parts=organ_parts,
             off_topic=off_topic,
             general_safety=general_safety,
+            topics=tuple(
+                dict.fromkeys(
+                    k for _, k in [*_find(raw, v.topic_cues), *_find(normalised, v.topic_cues)]
+                )
+            ),
         ),
         v,
     )
@@ -483,7 +498,7 @@ def select(
                 # "does it cause withdrawal?" is not.
                 candidates = []
             # ... and one about a combination only a question that names both medicines.
-            if not (question.combination or len(question.named) >= 2):
+            if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
             # An opening about one part of a condition's care (nerve blocks, surgery) must be
             # about what the best-matching statements are about: "does physical therapy help?"
@@ -514,6 +529,9 @@ def select(
                 # A comparison opens with the opening that weighs the options against each other.
                 (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
                 -_match(s, question, facet),
+                # The opening about the topic the question names ("in the morning?" is not
+                # answered by the opening about bedtime).
+                -len(set(s.topics) & set(question.topics)) if facet == ANSWER else 0,
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
                 # The opening that covers more of what was asked ("morning, if I cannot sleep").
                 -len(asked & set(s.facets)) if facet == ANSWER else 0,
