@@ -39,6 +39,8 @@ ACTION_FACETS = frozenset(
 BOXED = "boxed-warning"
 #: Lexical relevance (0-1) a fallback Treatment Approach statement needs to count as related.
 RELATED = 0.3
+#: Lexical relevance (0-1, the best match is 1) of the statements closest to a question.
+NEAR = 0.9
 #: Cue groups that are not facets of their own.
 TREATMENT = "treatment"
 OVERVIEW = "overview"
@@ -460,11 +462,12 @@ def select(
         and not _other_organ(s, question)
     ]
     order = {s.id: i for i, s in enumerate(statements)}
-    # The topics of the two statements closest to the question's words.
+    # The topics of the statements closest to the question's words (up to four, all within a
+    # tenth of the best match).
     best = sorted(
-        (s for s in statements if ANSWER not in s.facets and relevance.get(s.id, 0.0) >= RELATED),
+        (s for s in statements if ANSWER not in s.facets and relevance.get(s.id, 0.0) >= NEAR),
         key=lambda s: -relevance.get(s.id, 0.0),
-    )[:2]
+    )[:4]
     closest = {t for s in best for t in s.topics} - _GENERIC_TOPICS
     picks: list[Pick] = []
     used: set[str] = set()
@@ -555,13 +558,22 @@ def select(
         for s in ranked(facet)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
+    if question.asked[:1] == ("organ",) and not any(p.facet == "organ" for p in picks):
+        # Nothing on this medicine and the kidney or liver: say so ("not covered") rather than
+        # answer with its other warnings.
+        return []
     lead = 2 if picks and picks[0].facet == ANSWER else 1
     if picks and not any(p.facet in ACTION_FACETS for p in picks[lead:]):
         # Every answer has a Treatment Approach: the action statement closest to the question,
         # as specific to its medicines as the rest of the answer, if one is related at all.
         floor = max((_match(p.statement, question) for p in picks if p.facet != ANSWER), default=0)
-        # "Can I take tramadol with LDN?" asks whether, not how to dose tramadol.
-        actions = [f for f in v.action if not (question.combination and f == "dose")]
+        # "Can I take tramadol with LDN?" asks whether, not how to dose tramadol; a kidney or
+        # liver question is not answered with the usual dose.
+        actions = [
+            f
+            for f in v.action
+            if not (f == "dose" and (question.combination or "organ" in question.asked))
+        ]
         if question.medicines and {"warnings", "side_effects"} & asked:
             # "Can LDN make my depression worse?" asks about LDN, not for another medicine.
             actions = [f for f in actions if f != "alternatives"]
