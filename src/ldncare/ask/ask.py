@@ -109,9 +109,11 @@ _OVERVIEW_MAIN = frozenset({"evidence"})
 def _main_statements(picks: list[Pick], question: Question) -> list[Statement]:
     """The statements that answer the main point asked: the best source is chosen among theirs
     (the label for naltrexone's warnings, the meta-analyses for whether LDN helps)."""
-    main = main_facet(question)
-    wanted = _OVERVIEW_MAIN if question.overview else {ANSWER, main}
-    return [p.statement for p in picks if p.facet in wanted]
+    if question.overview:
+        return [p.statement for p in picks if p.facet in _OVERVIEW_MAIN]
+    # The opening answers the question: its sources, else those of the main facet's statements.
+    opening = [p.statement for p in picks if p.facet == ANSWER]
+    return opening or [p.statement for p in picks if p.facet == main_facet(question)]
 
 
 def answer_question(

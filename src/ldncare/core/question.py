@@ -497,9 +497,11 @@ def select(
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
             if main == "warnings" and not question.general_safety:
-                # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" or
-                # "does it cause withdrawal?" is not.
-                candidates = []
+                # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
+                # by an opening about the topic its words name (dependence).
+                candidates = [
+                    s for s in candidates if not set(s.topics).isdisjoint(question.topics)
+                ]
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
