@@ -170,3 +170,30 @@ def test_every_new_opening_is_a_cited_statement() -> None:
         "drug_warnings.gabapentin.anaphylaxis",
     ):
         assert by_id[sid].citations, sid
+
+
+@_SETTINGS
+@given(
+    st.sampled_from(LDN),
+    st.sampled_from(
+        ["Is {ldn} addictive?", "Is {ldn} habit forming?", "will i get hooked on {ldn}"]
+    ),
+)
+def test_an_addiction_question_opens_no_from_the_label(ldn: str, ask: str) -> None:
+    first = answer_question(ask.format(ldn=ldn)).sections["from_the_guidelines"][0]
+    assert first.statement == "answer.ldn.dependence", first.text
+
+
+def test_an_opioid_dependent_patient_gets_the_opioid_no_not_the_dependence_opening() -> None:
+    first = answer_question("Can someone who is opioid dependent take LDN?").sections[
+        "from_the_guidelines"
+    ][0]
+    assert first.statement == "answer.ldn.with_opioids"
+
+
+def test_blood_tests_on_ldn_lead_with_the_liver_tests_statement() -> None:
+    assert _lead("Does LDN need blood tests or monitoring?") == "ldn_safety.liver.impairment"
+
+
+def test_a_kidney_question_about_a_medicine_without_renal_data_is_not_covered() -> None:
+    assert not answer_question("amitriptyline dose with kidney problems").covered

@@ -541,6 +541,8 @@ def select(
                 # The opening that covers more of what was asked ("morning, if I cannot sleep").
                 -len(asked & set(s.facets)) if facet == ANSWER else 0,
                 -(BOXED in s.topics),
+                # The statement about the topic the question's words name ("blood tests").
+                -len(set(s.topics) & set(question.topics)) if facet != ANSWER else 0,
                 -(OVERVIEW in s.facets),
                 # An overview follows the curated order; a specific question its own words.
                 0 if question.overview else -round(relevance.get(s.id, 0.0), 1),
