@@ -197,3 +197,14 @@ def test_blood_tests_on_ldn_lead_with_the_liver_tests_statement() -> None:
 
 def test_a_kidney_question_about_a_medicine_without_renal_data_is_not_covered() -> None:
     assert not answer_question("amitriptyline dose with kidney problems").covered
+
+
+def test_sitting_pain_question_leads_with_the_sitting_measures() -> None:
+    answer = answer_question("what helps nerve pain down there when sitting")
+    first = answer.sections["from_the_guidelines"][0].text
+    assert "cushion" in first
+
+
+def test_what_helps_pn_gives_treatment_options_not_an_ldn_overview() -> None:
+    ids = answer_question("what helps pudendal pain when sitting at work").statement_ids()
+    assert not any(i.startswith(("ldn", "answer.ldn")) for i in ids), ids

@@ -348,8 +348,8 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         # for another medicine.
         asked = [f for f in asked if f != "alternatives"]
     specific = [f for f in asked if f not in {OVERVIEW, TREATMENT}]
-    if TREATMENT in asked and not medicines and not specific:
-        # "How is PN treated?": the treatment options, not an LDN overview.
+    if {TREATMENT, OVERVIEW} & set(asked) and not medicines and not specific:
+        # "How is PN treated?", "what helps PN?": the treatment options, not an LDN overview.
         specific = ["non_drug", "alternatives"]
     # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
     overview = (not asked and bool(question.subjects)) or (
