@@ -65,15 +65,41 @@ def test_first_key_consideration_names_best_source_and_says_extrapolated() -> No
     answer = answer_question("Is naltrexone useful for pudendal neuralgia?")
     lead = answer.sections["key_considerations"][0]
     ref = {r.number: r.source for r in answer.references}[lead.citations[0]]
-    # The lead is the best-graded source the answer cites (then strongest type, most recent).
+    # The lead is the best-graded source (then strongest type, most recent) among those cited by
+    # the sentences that answer the main point of an overview: whether LDN helps (the evidence).
+    by_id = ask_index().by_id
+    numbers = {
+        n
+        for s in answer.sentences()
+        if s.basis == "statement" and "evidence" in by_id[s.statement].facets
+        for n in s.citations
+    }
     grades = ["high", "moderate", "low", "very_low"]
     best = min(
-        (r.source for r in answer.references),
+        (r.source for r in answer.references if r.number in numbers),
         key=lambda s: (grades.index(s.grade), s.rank, -s.year),
     )
     assert ref == best
     assert str(ref.year) in lead.text
     assert "extrapolation" in lead.text or "direct evidence" in lead.text
+
+
+@pytest.mark.parametrize(
+    ("question", "source"),
+    [
+        ("What important warnings are there for naltrexone?", "label_naltrexone"),
+        ("Can LDN cause liver damage?", "label_naltrexone"),
+        ("What non-drug treatments help pudendal neuralgia?", "labat2008"),
+        ("Does low dose naltrexone help pudendal neuralgia?", "hegde2025"),
+    ],
+)
+def test_best_source_line_names_a_source_that_supports_the_point_asked(
+    question: str, source: str
+) -> None:
+    answer = answer_question(question)
+    lead = answer.sections["key_considerations"][0]
+    ref = {r.number: r.source for r in answer.references}[lead.citations[0]]
+    assert ref.id == source
 
 
 def test_pudendal_source_is_called_direct_evidence() -> None:

@@ -35,11 +35,13 @@ from ldncare.core.question import (
     Pick,
     Question,
     QuestionVocabulary,
+    main_facet,
     select,
     with_subjects,
 )
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
+from ldncare.evidence.models import Statement
 
 #: Statements used in one answer (the synthesis takes the first two).
 DEFAULT_TOP_K = 6
@@ -100,6 +102,20 @@ def _placement(picks: list[Pick]) -> list[SectionName]:
     return out
 
 
+#: The facets whose statements carry the overview's main point: whether LDN helps.
+_OVERVIEW_MAIN = frozenset({"evidence"})
+
+
+def _main_statements(picks: list[Pick], question: Question) -> list[Statement]:
+    """The statements that answer the main point asked: the best source is chosen among theirs
+    (the label for naltrexone's warnings, the meta-analyses for whether LDN helps)."""
+    if question.overview:
+        return [p.statement for p in picks if p.facet in _OVERVIEW_MAIN]
+    # The opening answers the question: its sources, else those of the main facet's statements.
+    opening = [p.statement for p in picks if p.facet == ANSWER]
+    return opening or [p.statement for p in picks if p.facet == main_facet(question)]
+
+
 def answer_question(
     question: str,
     *,
@@ -118,7 +134,8 @@ def answer_question(
     vocabulary = _vocabulary()
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
-    if asked.outside and not asked.medicines:
+    if (asked.outside and not asked.medicines) or asked.off_topic:
+        # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
         return not_covered(text, found.closest_topics)
     if not asked.subjects:
         if not found.covered or not found.hits:
@@ -163,4 +180,5 @@ def answer_question(
         scope=scope,
         understood=asked.to_contract(),
         focus=focus,
+        lead_from=_main_statements(picks, asked),
     )

@@ -43,6 +43,8 @@ def cue_words(table: Mapping[str, Any]) -> list[str]:
     """Every word of every cue, so the typo corrector can reach lay words too."""
     groups = [*(table.get("subjects") or {}).values(), *(table.get("facets") or {}).values()]
     groups += [c.get("cues") or [] for c in (table.get("conditions") or {}).values()]
+    groups += [*(table.get("organ_parts") or {}).values(), table.get("out_of_scope") or []]
+    groups += list((table.get("topic_cues") or {}).values())
     return [w for g in groups for p in g for w in words(str(p))]
 
 
@@ -88,6 +90,9 @@ def question_vocabulary(
             stem(w) for c in table.get("combination_words") or () for w in words(str(c))
         ),
         drug_class=drug_class,
+        organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
+        out_of_scope=_cues(table.get("out_of_scope") or ()),
+        topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
     )
 
 

@@ -251,11 +251,13 @@ def compose_answer(
     scope: str | None = None,
     understood: Mapping[str, Any] | None = None,
     focus: str | None = "pudendal neuralgia",
+    lead_from: Sequence[Statement] | None = None,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
     ``placement`` gives each statement's section (the facet plan decides it); without it the
-    first two make the synthesis and the rest go by topic.
+    first two make the synthesis and the rest go by topic. ``lead_from`` are the statements that
+    answer the main point asked: the source named as the best comes from them.
     """
     if placement is not None and len(placement) != len(statements):
         raise EvidenceError("compose_answer: one placement per statement")
@@ -278,8 +280,10 @@ def compose_answer(
         missing = [cid for cid in s.citations if cid not in sources]
         if missing or not s.citations:
             raise EvidenceError(f"statement {s.id!r} cites unknown or no source: {missing}")
-    # The lead source: strongest evidence type, then most recent, among all sources cited.
-    cited = [(sources[cid], s) for s in ranked for cid in s.citations]
+    # The lead source: best graded, then strongest evidence type, then most recent, among the
+    # sources of the statements that answer the main point asked (``lead_from``), else all.
+    basis = [s for s in ranked if lead_from is not None and s in lead_from] or ranked
+    cited = [(sources[cid], s) for s in basis for cid in s.citations]
     lead_source, lead_statement = min(cited, key=lambda pair: source_quality(pair[0]))
 
     numbering = _Numbering(sources)

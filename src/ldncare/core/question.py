@@ -23,12 +23,24 @@ Cue = tuple[str, ...]
 CONDITION_SUBJECTS = frozenset({"pn", "neuropathic_pain"})
 #: Facets whose statements say what to do: they go to the Treatment Approach.
 ACTION_FACETS = frozenset(
-    {"dose", "timing", "trial", "monitoring", "response", "non_drug", "alternatives", "surgery"}
+    {
+        "dose",
+        "timing",
+        "trial",
+        "monitoring",
+        "response",
+        "non_drug",
+        "alternatives",
+        "surgery",
+        "organ",
+    }
 )
 #: The topic that marks a boxed warning: it leads every list of warnings.
 BOXED = "boxed-warning"
 #: Lexical relevance (0-1) a fallback Treatment Approach statement needs to count as related.
 RELATED = 0.3
+#: Lexical relevance (0-1, the best match is 1) of the statements closest to a question.
+NEAR = 0.9
 #: Cue groups that are not facets of their own.
 TREATMENT = "treatment"
 OVERVIEW = "overview"
@@ -39,6 +51,9 @@ _WEAK = {"safety": "warnings"}
 _EXPANDS = {"comparison": ("evidence", "alternatives")}
 #: Facets that may accompany an overview cue without making the question a specific one.
 _OVERVIEW_COMPANIONS = frozenset({OVERVIEW, TREATMENT, "evidence"})
+#: Facets a kidney or liver question replaces: its adjusted-dose and organ statements answer
+#: them, and the usual dosing and titration must not lead (or appear at all).
+_ORGAN_REPLACES = frozenset({"dose", "timing", "trial", "diagnosis"})
 
 
 @dataclass(frozen=True)
@@ -68,6 +83,12 @@ class QuestionVocabulary:
     members: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: A medicine and its class ("duloxetine" -> "snri").
     drug_class: Mapping[str, str] = field(default_factory=dict)
+    #: Organ words ("kidney": renal, eGFR ...): an organ question keeps to the organ asked.
+    organ_parts: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
+    #: Words of topics ldncare does not cover (cost, cannabis ...): the question is refused.
+    out_of_scope: tuple[Cue, ...] = ()
+    #: Words that name a statement topic ("morning"): an opening about it is preferred.
+    topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -94,6 +115,14 @@ class Question:
     #: The medicines the question itself named (before classes and members were added).
     named: tuple[str, ...] = ()
     patient: bool = False
+    #: The organs a kidney or liver question names ("kidney", "liver").
+    organ_parts: tuple[str, ...] = ()
+    #: The question names a topic outside the evidence base (cost, cannabis ...).
+    off_topic: bool = False
+    #: Only general safety words ask for the warnings ("Is LDN dangerous?").
+    general_safety: bool = False
+    #: Statement topics the question's words name ("morning", "sleep").
+    topics: tuple[str, ...] = ()
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -140,6 +169,8 @@ def _find_cues(
 
 #: Words that, after "will", "can" ..., make a yes/no clause ("... will it help?").
 _PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "that", "my"})
+#: Words that join a medicine ldncare does not know to one it does ("LDN with sertraline?").
+_JOIN = frozenset({"with", "and", "plus", "together", "alongside"})
 #: Words that open the asking part of a question: "how long", "what dose", "when should".
 _INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
 
@@ -211,7 +242,8 @@ def understand(
 
     # Words that named a subject ask nothing ("low dose naltrexone" is not a dose question).
     raw_left = _mask(raw, v.subjects)
-    asked = _asked_facets(raw_left, v.facets)
+    # The masked words close up: "how does low dose naltrexone work" asks "how does ... work".
+    asked = _asked_facets([w for w in raw_left if w], v.facets)
     if not asked:
         # Only when its own words ask nothing: the synonym-normalised words.
         asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
@@ -219,6 +251,14 @@ def understand(
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
     combination = len(named) >= 2 and not set(raw_left).isdisjoint(v.combination_words)
+    if not asked and len(named) == 1 and unmatched and not _JOIN.isdisjoint(raw_left):
+        # "LDN with sertraline ok?": a medicine ldncare does not know, taken with one it does.
+        asked = ["interactions"]
+        combination = True
+    if len(named) >= 2 and "or" in raw and not combination:
+        # "Nortriptyline or venlafaxine for an older patient?": which one, and on what it depends.
+        comparison = True
+        asked = ["alternatives", *(f for f in asked if f != "alternatives")]
     if combination:
         # "tramadol with LDN", "duloxetine and pregabalin": a question about the combination.
         asked = ["interactions", *(f for f in asked if f != "interactions")]
@@ -228,12 +268,22 @@ def understand(
             asked[at : at + 1] = [f for f in facets if f not in asked]
     specific = [f for f in asked if f not in _WEAK]
     # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
+    general_safety = bool(set(asked) & set(_WEAK)) and not specific
     asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
     opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
     # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
     subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
+    # "... what should I do?" is not one: an interrogative just before the verb asks which.
     later = opener not in _INTERROGATIVES | {"where"} and any(
-        w in v.yes_no_openers and raw[i + 1] in subject_words for i, w in enumerate(raw[1:-1], 1)
+        w in v.yes_no_openers and raw[i + 1] in subject_words and raw[i - 1] not in _INTERROGATIVES
+        for i, w in enumerate(raw[1:-1], 1)
+    )
+    organ_parts = tuple(
+        dict.fromkeys(k for _, k in [*_find(raw, v.organ_parts), *_find(normalised, v.organ_parts)])
+    )
+    off_topic = bool(
+        v.out_of_scope
+        and (_find(raw, {"x": v.out_of_scope}) or _find(normalised, {"x": v.out_of_scope}))
     )
     return _planned(
         Question(
@@ -251,6 +301,14 @@ def understand(
             unmatched=tuple(unmatched),
             named=tuple(named),
             patient=has_patient,
+            organ_parts=organ_parts,
+            off_topic=off_topic,
+            general_safety=general_safety,
+            topics=tuple(
+                dict.fromkeys(
+                    k for _, k in [*_find(raw, v.topic_cues), *_find(normalised, v.topic_cues)]
+                )
+            ),
         ),
         v,
     )
@@ -271,16 +329,37 @@ def with_subjects(
 def _planned(question: Question, v: QuestionVocabulary) -> Question:
     asked = list(question.asked)
     medicines = question.medicines
+    if not asked and question.subjects and not medicines:
+        # "What is pudendal neuralgia?": names only a condition and asks nothing more.
+        asked = ["diagnosis"]
+    if "surgery" in asked:
+        # "I have surgery next month": the month dates the operation, it asks no trial length.
+        asked = [f for f in asked if f not in {"trial", "response"}]
+    if "organ" in asked:
+        # "Gabapentin dose in kidney disease": the adjusted dose, never the usual titration.
+        asked = ["organ", *(f for f in asked if f != "organ" and f not in _ORGAN_REPLACES)]
+    if (
+        medicines
+        and not question.comparison
+        and "alternatives" in asked
+        and {"warnings", "side_effects"} & set(asked)
+    ):
+        # "Can LDN make my depression worse?" asks about the medicine's effect on mood, not
+        # for another medicine.
+        asked = [f for f in asked if f != "alternatives"]
     specific = [f for f in asked if f not in {OVERVIEW, TREATMENT}]
-    if TREATMENT in asked and not medicines and not specific:
-        # "How is PN treated?": the treatment options, not an LDN overview.
+    if {TREATMENT, OVERVIEW} & set(asked) and not medicines and not specific:
+        # "How is PN treated?", "what helps PN?": the treatment options, not an LDN overview.
         specific = ["non_drug", "alternatives"]
     # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
     overview = (not asked and bool(question.subjects)) or (
-        bool({OVERVIEW, TREATMENT} & set(asked)) and set(specific) <= _OVERVIEW_COMPANIONS
+        bool({OVERVIEW, TREATMENT} & set(asked))
+        and set(specific) <= _OVERVIEW_COMPANIONS | ({"non_drug"} if "ldn" in medicines else set())
     )
     yes_no = question.yes_no
-    opens = (yes_no or question.combination) and not question.comparison
+    # A comparison ("amitriptyline or duloxetine first?") opens with "it depends on ..." when
+    # the evidence base has such an opening (select keeps to those that answer it).
+    opens = yes_no or question.combination or question.comparison
     plan: list[str] = [ANSWER] if opens else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
@@ -290,6 +369,8 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         plan += specific
         for f in specific:
             plan.extend(v.follow.get(f, ()))
+    if "organ" in asked:
+        plan = [f for f in plan if f not in _ORGAN_REPLACES]
     return replace(
         question,
         asked=tuple(f for f in asked if f != TREATMENT),
@@ -304,6 +385,36 @@ class Pick:
 
     facet: str
     statement: Statement
+
+
+#: Topics too general to tell one part of a condition's care from another.
+_GENERIC_TOPICS = frozenset(
+    {"pudendal-neuralgia", "neuropathic-pain", "ldn", "evidence", "safety", "management"}
+)
+#: The organ topics a statement about kidney or liver function carries.
+_ORGAN_TOPICS = frozenset({"kidney", "liver"})
+
+
+def _other_organ(statement: Statement, question: Question) -> bool:
+    """A statement about the kidney in a liver question (or the reverse)."""
+    if not question.organ_parts:
+        return False
+    mine = _ORGAN_TOPICS & set(statement.topics)
+    return bool(mine) and mine.isdisjoint(question.organ_parts)
+
+
+def _is_combination_opener(statement: Statement) -> bool:
+    """A yes/no opening about taking two named medicines together."""
+    return len([s for s in statement.subjects if s not in CONDITION_SUBJECTS]) >= 2 and (
+        "interactions" in statement.facets
+    )
+
+
+def main_facet(question: Question) -> str:
+    """The facet the question is mainly about: the overview, or the first facet it asks."""
+    if question.overview:
+        return OVERVIEW
+    return next((f for f in question.plan if f != ANSWER), "")
 
 
 #: Facets where a question about LDN is also served by statements about the condition it treats
@@ -345,9 +456,19 @@ def select(
         s
         for s in statements
         if not (question.condition and "pn" in s.subjects and "ldn" not in s.subjects)
+        # A condition outside the base: nothing about PN at all (its answer is general).
+        and not (question.outside and "pn" in s.subjects)
         and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
+        and not _other_organ(s, question)
     ]
     order = {s.id: i for i, s in enumerate(statements)}
+    # The topics of the statements closest to the question's words (up to four, all within a
+    # tenth of the best match).
+    best = sorted(
+        (s for s in statements if ANSWER not in s.facets and relevance.get(s.id, 0.0) >= NEAR),
+        key=lambda s: -relevance.get(s.id, 0.0),
+    )[:4]
+    closest = {t for s in best for t in s.topics} - _GENERIC_TOPICS
     picks: list[Pick] = []
     used: set[str] = set()
     asked = set(question.asked)
@@ -371,6 +492,29 @@ def select(
             candidates = [
                 s for s in candidates if wanted & set(s.facets) and s.subjects[0] in subjects
             ]
+            # An opening answers the main thing asked ("what about dreams?" is not answered by
+            # the opening about opioids) ...
+            main = main_facet(question)
+            candidates = [s for s in candidates if main in s.facets]
+            if main == "warnings" and not question.general_safety:
+                # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
+                # by an opening about the topic its words name (dependence).
+                candidates = [
+                    s for s in candidates if not set(s.topics).isdisjoint(question.topics)
+                ]
+            # ... and one about a combination only a question that names both medicines.
+            if len(question.named) < 2:
+                candidates = [s for s in candidates if not _is_combination_opener(s)]
+            # An opening about one part of a condition's care (nerve blocks, surgery) must be
+            # about what the best-matching statements are about: "does physical therapy help?"
+            # is not answered by the opening about nerve blocks.
+            candidates = [
+                s
+                for s in candidates
+                if s.subjects[0] not in CONDITION_SUBJECTS
+                or OVERVIEW in s.facets
+                or not (set(s.topics) - _GENERIC_TOPICS).isdisjoint(closest)
+            ]
         if not candidates:
             return []
         if question.overview and question.medicines and facet != ANSWER:
@@ -387,9 +531,18 @@ def select(
         return sorted(
             candidates,
             key=lambda s: (
+                # A comparison opens with the opening that weighs the options against each other.
+                (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
                 -_match(s, question, facet),
+                # The opening about the topic the question names ("in the morning?" is not
+                # answered by the opening about bedtime).
+                -len(set(s.topics) & set(question.topics)) if facet == ANSWER else 0,
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
+                # The opening that covers more of what was asked ("morning, if I cannot sleep").
+                -len(asked & set(s.facets)) if facet == ANSWER else 0,
                 -(BOXED in s.topics),
+                # The statement about the topic the question's words name ("blood tests").
+                -len(set(s.topics) & set(question.topics)) if facet != ANSWER else 0,
                 -(OVERVIEW in s.facets),
                 # An overview follows the curated order; a specific question its own words.
                 0 if question.overview else -round(relevance.get(s.id, 0.0), 1),
@@ -409,14 +562,28 @@ def select(
         for s in ranked(facet)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
+    if question.asked[:1] == ("organ",) and not any(p.facet == "organ" for p in picks):
+        # Nothing on this medicine and the kidney or liver: say so ("not covered") rather than
+        # answer with its other warnings.
+        return []
     lead = 2 if picks and picks[0].facet == ANSWER else 1
     if picks and not any(p.facet in ACTION_FACETS for p in picks[lead:]):
         # Every answer has a Treatment Approach: the action statement closest to the question,
         # as specific to its medicines as the rest of the answer, if one is related at all.
         floor = max((_match(p.statement, question) for p in picks if p.facet != ANSWER), default=0)
+        # "Can I take tramadol with LDN?" asks whether, not how to dose tramadol; a kidney or
+        # liver question is not answered with the usual dose.
+        actions = [
+            f
+            for f in v.action
+            if not (f == "dose" and (question.combination or "organ" in question.asked))
+        ]
+        if question.medicines and {"warnings", "side_effects"} & asked:
+            # "Can LDN make my depression worse?" asks about LDN, not for another medicine.
+            actions = [f for f in actions if f != "alternatives"]
         options = [
             (min(_match(s, question, f), floor), relevance.get(s.id, 0.0), -i, f, s)
-            for i, f in enumerate(v.action)
+            for i, f in enumerate(actions)
             for s in ranked(f)[:1]
             if relevance.get(s.id, 0.0) >= RELATED
         ]
