@@ -189,6 +189,21 @@ def test_draft_by_reference_the_fhir_server_does_not_know_is_412(
     assert "HTTP 404" in response.json()["missing"][-1]["reason"]
 
 
+def test_draft_by_reference_the_fhir_server_answers_with_something_else_is_412(
+    fhir: Callable[..., LocalFhir],
+) -> None:
+    server = fhir()  # every read of it: an empty searchset, not the Medication
+    body = request(
+        "order-select",
+        server.base,
+        prefetch=prefetch_for([fhir_patient(), oxycodone()]),
+        drafts=[by_reference()],
+    )
+    response = post(client(), OS, body)
+    assert missing_keys(response) == ["draftOrders"]
+    assert "not that Medication" in response.json()["missing"][0]["reason"]
+
+
 def test_draft_by_reference_resolved_inside_draft_orders_needs_no_fetch() -> None:
     body = request(
         "order-select",
@@ -315,6 +330,19 @@ def test_selections_that_name_no_draft_are_400(selections: Any) -> None:
     )
     body["context"]["selections"] = selections
     _bad(OS, body, "context.selections")
+
+
+def test_a_naltrexone_draft_without_id_selected_by_its_full_url_is_checked() -> None:
+    draft = naltrexone_7243()
+    del draft["id"]
+    body = request("order-select", None, prefetch=prefetch_for([fhir_patient(), oxycodone()]))
+    body["context"]["draftOrders"] = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"fullUrl": "urn:uuid:6b1f0c52-1f7e-4c1e-9a51-0d7b2b0c1a11", "resource": draft}],
+    }
+    body["context"]["selections"] = ["urn:uuid:6b1f0c52-1f7e-4c1e-9a51-0d7b2b0c1a11"]
+    assert criticals(cards_of(post(client(), OS, body)))
 
 
 @pytest.mark.parametrize("value", ["oops", 5, True, [1]])

@@ -249,7 +249,14 @@ def draft_orders(
     if hook == "order-sign" or not isinstance(selections, list) or not selections:
         return DraftOrders(drafts, drafts)
     wanted = [s.strip() for s in selections if isinstance(s, str)]
-    return DraftOrders([d for d in drafts if _selected(wanted, d.resource)], drafts)
+    # A draft may be selected by its Bundle fullUrl ("urn:uuid:..."), as a draft without an id
+    # can only be.
+    urls = _bundle_urls(source)
+    chosen = {urls[id(r)] for r in found if id(r) in urls and urls[id(r)] in wanted}
+    return DraftOrders(
+        [d for d in drafts if _selected(wanted, d.resource) or urls.get(id(d.resource)) in chosen],
+        drafts,
+    )
 
 
 def unresolved_medications(

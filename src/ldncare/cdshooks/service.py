@@ -48,6 +48,7 @@ from ldncare.cdshooks.feedback import (
     kept,
 )
 from ldncare.cdshooks.fetch import (
+    DRAFT_MEDICATION,
     PATIENT_TEMPLATES,
     FetchLimits,
     MissingData,
@@ -233,7 +234,7 @@ def _patient_id_problem(value: Any) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str):
-        return f"context.patientId must be a FHIR id (a string), not {type(value).__name__}"
+        return f"context.patientId must be a FHIR id (a string), not {_kind(value)}"
     # "Patient/x" is how some EHRs (and the CDC opioid IG examples) write it.
     if not FHIR_ID.fullmatch(value.removeprefix("Patient/")):
         return (
@@ -275,8 +276,16 @@ def _drafts_problem(hook: str, context: Mapping[str, Any]) -> str | None:
         for r in drafts
         if r.get("resourceType") == "MedicationOrder"
     }
+    entries = source.get("entry") if isinstance(source, dict) else None
+    full_urls = {
+        e["fullUrl"]
+        for e in entries or []
+        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str)
+    }
     for ref in selections:
         ref = ref.strip()
+        if ref in full_urls:  # a draft selected by its Bundle fullUrl ("urn:uuid:...")
+            continue
         if "/" not in ref:
             return (
                 f"context.selections: {ref[:80]!r} is not a reference "
@@ -291,9 +300,8 @@ def _kind(value: Any) -> str:
     if isinstance(value, dict):
         rtype = value.get("resourceType")
         return f"a {rtype}" if isinstance(rtype, str) else "an object without resourceType"
-    return {str: "a string", list: "a list", bool: "a boolean"}.get(
-        type(value), f"a {type(value).__name__}"
-    )
+    names = {str: "a string", list: "a list", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
 
 
 def _prefetch_problem(prefetch: Any) -> str | None:
@@ -588,6 +596,22 @@ async def _answer(
         # exactly the query that failed.
         raise DataMissing(fetched.missing)
     resources += fetched.resources
+    if unresolved:
+        # The server answered, but not with the Medication referenced (an empty search, another
+        # id): the drug of the order is still unknown, which is not "nothing to check".
+        still = unresolved_medications(context, resources)
+        if still:
+            raise DataMissing(
+                [
+                    MissingData(
+                        DRAFT_MEDICATION,
+                        ref,
+                        "the FHIR server's answer for a draft order's medicationReference is "
+                        "not that Medication",
+                    )
+                    for ref in still
+                ]
+            )
     unique: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(resources):  # prefetch and server may both return a resource
         unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)
