@@ -485,8 +485,9 @@ def build_router(
             }
         return 200, {"cards": cards}
 
+    # The URL with a final slash is answered by ``CdsCalls`` (both apps install it) like this
+    # one; an app with the router alone answers it 405 with the CORS headers.
     @router.post("/{service_id}")
-    @router.post("/{service_id}/", include_in_schema=False)
     async def call_service(service_id: str, request: Request) -> JSONResponse:
         status, payload = await serve_call(
             service_id,
