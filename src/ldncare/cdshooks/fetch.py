@@ -178,11 +178,18 @@ def prefetch_failure(value: Any) -> str | None:
         return _oo_text(value)
     if rtype == "Bundle":
         entries = value.get("entry")
-        for entry in entries if isinstance(entries, list) else []:
-            if not isinstance(entry, Mapping):
+        for entry in entries if type(entries) is list else []:
+            if type(entry) is not dict:
                 continue
-            status = _failed_status(entry.get("response"))
             resource = entry.get("resource")
+            # The common entry (a resource, no response) is passed over at once: a prefetch
+            # holds a hundred of them and this runs on every call.
+            response = entry.get("response")
+            if response is None and (
+                type(resource) is not dict or resource.get("resourceType") != "OperationOutcome"
+            ):
+                continue
+            status = _failed_status(response)
             if status is not None:
                 return f"HTTP {status}: " + (
                     _oo_text(resource) if is_operation_outcome(resource) else "no details"
@@ -253,10 +260,10 @@ def unfinished_prefetch(request: Mapping[str, Any], templates: Mapping[str, str]
     out: dict[str, str] = {}
     for key in templates:
         value = prefetch.get(key)
-        if key in NEWEST_FIRST or not isinstance(value, Mapping) or prefetch_failure(value):
+        if key in NEWEST_FIRST or type(value) is not dict or "link" not in value:
             continue
         url = _next_link(value) if value.get("resourceType") == "Bundle" else None
-        if url is not None:
+        if url is not None and prefetch_failure(value) is None:
             out[key] = url
     return out
 
@@ -390,12 +397,15 @@ async def fetch_missing(
     limits: FetchLimits,
     transport: httpx.AsyncBaseTransport | None = None,
     medications: Sequence[str] = (),
+    keys: Sequence[str] | None = None,
+    more: Mapping[str, str] | None = None,
 ) -> Fetched:
     """Resources for the templates the EHR did not prefetch, the rest of prefetched searches
     with more pages, and the Medications of ``medications`` (references of draft orders that
-    no resource of the request holds); and what could not be read."""
-    keys = templates_to_fetch(request, templates)
-    more = unfinished_prefetch(request, templates)
+    no resource of the request holds); and what could not be read. ``keys`` and ``more``:
+    :func:`templates_to_fetch` and :func:`unfinished_prefetch` when the caller has them."""
+    keys = templates_to_fetch(request, templates) if keys is None else keys
+    more = unfinished_prefetch(request, templates) if more is None else more
     if not keys and not more and not medications:
         return Fetched()
     prefetch = request.get("prefetch")

@@ -270,17 +270,21 @@ def unresolved_medications(
     if source is None:
         source = context.get("medications")
     found = [_legacy(r) for r in resources_in(source)]
-    index = medication_index([*found, *resources], _bundle_urls(source))
-    refs: list[str] = []
+    wanted: list[str] = []
     for r in found:
         if r.get("resourceType") != "MedicationRequest" or "medicationCodeableConcept" in r:
             continue
         ref_obj = r.get("medicationReference")
         ref = ref_obj.get("reference") if isinstance(ref_obj, Mapping) else None
-        if not isinstance(ref, str) or not ref.strip() or ref.startswith("#"):
-            continue
-        if find_medication(ref.strip(), index) is None and ref.strip() not in refs:
-            refs.append(ref.strip())
+        if isinstance(ref, str) and ref.strip() and not ref.startswith("#"):
+            wanted.append(ref.strip())
+    if not wanted:  # the usual draft names its drug by a code: no index to build
+        return []
+    index = medication_index([*found, *resources], _bundle_urls(source))
+    refs: list[str] = []
+    for ref in wanted:
+        if find_medication(ref, index) is None and ref not in refs:
+            refs.append(ref)
     return refs
 
 

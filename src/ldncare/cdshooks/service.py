@@ -579,18 +579,23 @@ async def _answer(
     # A draft naming its drug by a Medication nobody sent: fetched with the rest, as the drug
     # (naltrexone, an opioid) decides whether there is anything to check.
     unresolved = unresolved_medications(context, resources) if service.has_work else []
+    keys = templates_to_fetch(body, PATIENT_TEMPLATES)
+    more = unfinished_prefetch(body, PATIENT_TEMPLATES)
     if (
         service.has_work is not None
         and not unresolved
-        and (
-            templates_to_fetch(body, PATIENT_TEMPLATES)
-            or unfinished_prefetch(body, PATIENT_TEMPLATES)
-        )
+        and (keys or more)
         and not service.has_work(service.hook, context, resources)
     ):
         return []  # no round trip to the EHR's FHIR server for an order we have no check for
     fetched = await fetch_missing(
-        body, PATIENT_TEMPLATES, limits=limits, transport=transport, medications=unresolved
+        body,
+        PATIENT_TEMPLATES,
+        limits=limits,
+        transport=transport,
+        medications=unresolved,
+        keys=keys,
+        more=more,
     )
     if fetched.missing:
         # Partial data is not enough: the opioid that makes naltrexone dangerous may be in
