@@ -179,7 +179,11 @@ def test_fast_path_leaves_feedback_discovery_and_preflight_to_the_router() -> No
         "/cds-services/ldncare-patient-view/feedback",
         json={
             "feedback": [
-                {"card": "c1", "outcome": "accepted", "outcomeTimestamp": "2026-12-04T13:00:00Z"}
+                {
+                    "card": "0c1b2a39-5e4f-4d8a-9b7c-6a5d4e3f2a11",
+                    "outcome": "accepted",
+                    "outcomeTimestamp": "2026-12-04T13:00:00Z",
+                }
             ]
         },
     )

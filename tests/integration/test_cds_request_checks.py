@@ -111,6 +111,7 @@ def test_a_pre_1_0_order_sign_with_medications_is_still_read() -> None:
 # --------------------------------------------------------------------------- feedback
 
 NOW = "2026-12-04T13:05:00Z"
+CARD = "5d0c6f2e-8a41-4b7e-9c3d-2f1e0a9b8c7d"
 
 
 def feedback(client: TestClient, *items: dict[str, Any]) -> Any:
@@ -134,7 +135,7 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
         },
     }
     accepted = {
-        "card": "c2",
+        "card": "0c1b2a39-5e4f-4d8a-9b7c-6a5d4e3f2a12",
         "outcome": "accepted",
         "outcomeTimestamp": NOW,
         "acceptedSuggestions": [{"id": "s1"}],
@@ -152,13 +153,13 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
     ("item", "says"),
     [
         (
-            {"card": "c", "outcome": "dismissed", "outcomeTimestamp": NOW},
+            {"card": CARD, "outcome": "dismissed", "outcomeTimestamp": NOW},
             "'accepted' or 'overridden'",
         ),
-        ({"card": "c", "outcome": "accepted"}, "outcomeTimestamp"),
+        ({"card": CARD, "outcome": "accepted"}, "outcomeTimestamp"),
         (
             {
-                "card": "c",
+                "card": CARD,
                 "outcome": "accepted",
                 "outcomeTimestamp": NOW,
                 "overrideReason": {"userComment": "x"},
@@ -167,7 +168,7 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
         ),
         (
             {
-                "card": "c",
+                "card": CARD,
                 "outcome": "overridden",
                 "outcomeTimestamp": NOW,
                 "overrideReason": {"reason": "not a coding"},
@@ -176,7 +177,7 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
         ),
         (
             {
-                "card": "c",
+                "card": CARD,
                 "outcome": "overridden",
                 "outcomeTimestamp": NOW,
                 "acceptedSuggestions": [{"id": "s"}],
@@ -290,7 +291,7 @@ def test_a_clinician_overrides_a_critical_card_with_one_of_its_coded_reasons() -
 
 def test_an_override_code_ldncare_never_offered_is_400_listing_the_accepted_codes() -> None:
     item = {
-        "card": "c",
+        "card": CARD,
         "outcome": "overridden",
         "outcomeTimestamp": NOW,
         "overrideReason": {"reason": {"system": OVERRIDE_SYSTEM, "code": "too-many-alerts"}},

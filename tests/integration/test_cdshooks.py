@@ -467,6 +467,9 @@ def test_selections_naming_no_medication_order_check_nothing() -> None:
         "gabapentin 600 mg oral capsule", rid="gaba", status="draft", dose_mg=600, per_day=3
     )
     body = hook_request("order-select", resources=[fhir_patient(), egfr(20)], drafts=[gabapentin])
+    # The lab order is a draft too (CDS Hooks 2.0: selections reference draftOrders).
+    lab = {"resourceType": "ServiceRequest", "id": "lab-1", "status": "draft", "intent": "order"}
+    body["context"]["draftOrders"]["entry"].append({"resource": lab})
     body["context"]["selections"] = ["ServiceRequest/lab-1"]
     assert cards_of(post(make_client(), "ldncare-order-select", body)) == []
     body["context"]["selections"] = ["MedicationRequest/gaba"]

@@ -9,25 +9,58 @@ list ``acceptedSuggestions`` (by suggestion ``id``), an overridden one may give 
 
 from __future__ import annotations
 
-from collections import Counter
+import re
+from collections import Counter, deque
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from ldncare.cdshooks.cards import OVERRIDE_CODES, OVERRIDE_SYSTEM
 
 #: CDS Hooks 2.0 feedback outcomes.
 OUTCOMES = frozenset({"accepted", "overridden"})
+#: The fields of a feedback item that are kept (CDS Hooks 2.0); anything else a client sends,
+#: a ``service`` among them, is dropped: the service is the one in the path.
+FIELDS = ("card", "outcome", "outcomeTimestamp", "acceptedSuggestions", "overrideReason")
+#: Largest feedback item, in bytes of its JSON: a card uuid, an outcome, a timestamp, a few
+#: suggestion ids and an override reason with a comment fit in a small fraction of it.
+ITEM_MAX_BYTES = 8_192
+#: Feedback kept in memory at most: items (the newest) and bytes of their JSON together.
+KEPT_ITEMS = 10_000
+KEPT_BYTES = 8_000_000
+#: A card's uuid as ldncare writes it (RFC 4122 text form).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+
+
+def _timestamp_problem(value: Any) -> str | None:
+    """``outcomeTimestamp`` must be an ISO 8601 date and time ("2026-12-04T13:52:00Z")."""
+    problem = (
+        "feedback 'outcomeTimestamp' must be an ISO 8601 date and time "
+        "(e.g. 2026-12-04T13:52:00Z), not "
+    )
+    if not isinstance(value, str):
+        return "feedback 'outcomeTimestamp' (an ISO 8601 instant) is required"
+    if "T" not in value.upper() or len(value) > 40:
+        return problem + repr(value[:40])
+    try:
+        datetime.fromisoformat(value.strip())
+    except ValueError:
+        return problem + repr(value[:40])
+    return None
 
 
 def feedback_problem(item: Any) -> str | None:
     """What is wrong with one CDS Hooks 2.0 feedback item, or ``None``."""
     if not isinstance(item, dict) or not isinstance(item.get("card"), str) or not item["card"]:
         return "each feedback item must be an object with the 'card' uuid"
+    if not _UUID.fullmatch(item["card"]):
+        return f"feedback 'card' must be the card's uuid, not {item['card'][:60]!r}"
     outcome = item.get("outcome")
     if outcome not in OUTCOMES:
         return f"feedback 'outcome' must be 'accepted' or 'overridden', not {outcome!r}"
-    if not isinstance(item.get("outcomeTimestamp"), str):
-        return "feedback 'outcomeTimestamp' (an ISO 8601 instant) is required"
+    timestamp = _timestamp_problem(item.get("outcomeTimestamp"))
+    if timestamp is not None:
+        return timestamp
     accepted = item.get("acceptedSuggestions")
     if outcome == "accepted":
         if "overrideReason" in item:
@@ -64,6 +97,33 @@ def feedback_problem(item: Any) -> str | None:
     if coding is None and "userComment" not in reason:
         return "'overrideReason' needs a 'reason' or a 'userComment'"
     return None
+
+
+def kept(item: Mapping[str, Any], service: str) -> dict[str, Any]:
+    """What is kept of a (checked) feedback item: its CDS Hooks fields, and the path's service
+    (set last: a ``service`` field the client sent can never override it)."""
+    out = {k: item[k] for k in FIELDS if k in item}
+    out["service"] = service
+    return out
+
+
+class FeedbackLog(deque):  # type: ignore[type-arg]
+    """The newest feedback items, bounded by count (``maxlen``) and by bytes of their JSON
+    (``max_bytes``): the oldest go first when either is reached."""
+
+    def __init__(self, maxlen: int = KEPT_ITEMS, max_bytes: int = KEPT_BYTES) -> None:
+        super().__init__(maxlen=maxlen)
+        self.max_bytes = max_bytes
+        self.bytes = 0
+        self._sizes: deque[int] = deque()
+
+    def add(self, item: dict[str, Any], size: int) -> None:
+        while self and (len(self) == self.maxlen or self.bytes + size > self.max_bytes):
+            self.popleft()
+            self.bytes -= self._sizes.popleft()
+        self.append(item)
+        self._sizes.append(size)
+        self.bytes += size
 
 
 def how_cards_fare(items: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -27,7 +27,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import orjson
@@ -120,15 +120,96 @@ def fill_template(template: str, context: Mapping[str, Any]) -> str | None:
         if not isinstance(value, str):
             missing = True
             return ""
-        return value
+        # Encoded: a value can never add search parameters ("x&patient=y") or values ("p1,p2").
+        return quote(value, safe="")
 
     filled = _TOKEN.sub(sub, template)
     return None if missing else filled
 
 
 def is_operation_outcome(value: Any) -> bool:
-    """Whether a prefetch value reports a failed prefetch (CDS Hooks 2.0)."""
+    """Whether ``value`` is an OperationOutcome resource."""
     return isinstance(value, Mapping) and value.get("resourceType") == "OperationOutcome"
+
+
+#: OperationOutcome issue severities that mean the search failed (information and warning
+#: issues ride along with good results, e.g. a search parameter the server ignored).
+_FAILED = frozenset({"error", "fatal"})
+
+
+def _grave(outcome: Mapping[str, Any]) -> bool:
+    issues = outcome.get("issue")
+    return any(
+        isinstance(i, Mapping) and i.get("severity") in _FAILED
+        for i in (issues if isinstance(issues, list) else [])
+    )
+
+
+def _failed_status(response: Any) -> str | None:
+    status = response.get("status") if isinstance(response, Mapping) else None
+    if isinstance(status, int):
+        status = str(status)
+    if isinstance(status, str) and status.strip() and not status.strip().startswith("2"):
+        return status.strip()
+    return None
+
+
+def prefetch_failure(value: Any) -> str | None:
+    """Why a prefetch value reports a failed prefetch (CDS Hooks 2.0: "OperationOutcome(s)
+    SHOULD be used"), or ``None`` when it is data. The shapes read as a failure:
+
+    - an OperationOutcome, or a list holding one;
+    - the ``{"response": {"status": "500"}, "resource": ...}`` wrapper with a status other
+      than 2xx, or wrapping an OperationOutcome;
+    - a Bundle with an entry whose ``response.status`` is not 2xx, or whose resource is an
+      OperationOutcome with an ``error`` or ``fatal`` issue (a searchset's ``outcome`` entry
+      with only warnings is data).
+    """
+    if isinstance(value, list):
+        for item in value:
+            why = prefetch_failure(item)
+            if why is not None:
+                return why
+        return None
+    if not isinstance(value, Mapping):
+        return None
+    rtype = value.get("resourceType")
+    if rtype == "OperationOutcome":
+        return _oo_text(value)
+    if rtype == "Bundle":
+        entries = value.get("entry")
+        for entry in entries if type(entries) is list else []:
+            if type(entry) is not dict:
+                continue
+            resource = entry.get("resource")
+            # The common entry (a resource, no response) is passed over at once: a prefetch
+            # holds a hundred of them and this runs on every call.
+            response = entry.get("response")
+            if response is None and (
+                type(resource) is not dict or resource.get("resourceType") != "OperationOutcome"
+            ):
+                continue
+            status = _failed_status(response)
+            if status is not None:
+                return f"HTTP {status}: " + (
+                    _oo_text(resource) if is_operation_outcome(resource) else "no details"
+                )
+            if (
+                isinstance(resource, Mapping)
+                and is_operation_outcome(resource)
+                and _grave(resource)
+            ):
+                return _oo_text(resource)
+        return None
+    if rtype is None and ("response" in value or "resource" in value):
+        status = _failed_status(value.get("response"))
+        resource = value.get("resource")
+        if status is not None:
+            return f"HTTP {status}: " + (
+                _oo_text(resource) if is_operation_outcome(resource) else "no details"
+            )
+        return prefetch_failure(resource) if is_operation_outcome(resource) else None
+    return None
 
 
 def resources_in(value: Any) -> list[dict[str, Any]]:
@@ -163,7 +244,28 @@ def templates_to_fetch(request: Mapping[str, Any], templates: Mapping[str, str])
     with an OperationOutcome (a failed prefetch)."""
     prefetch = request.get("prefetch")
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
-    return [key for key in templates if key not in prefetch or is_operation_outcome(prefetch[key])]
+    return [
+        key
+        for key in templates
+        if key not in prefetch or prefetch_failure(prefetch[key]) is not None
+    ]
+
+
+def unfinished_prefetch(request: Mapping[str, Any], templates: Mapping[str, str]) -> dict[str, str]:
+    """``key -> next URL`` of the prefetched searchsets of ours that are one page of a longer
+    search (a ``next`` link): the rest is read from the FHIR server like a fallback query's
+    pages. Templates sorted newest first need only their first page."""
+    prefetch = request.get("prefetch")
+    prefetch = prefetch if isinstance(prefetch, Mapping) else {}
+    out: dict[str, str] = {}
+    for key in templates:
+        value = prefetch.get(key)
+        if key in NEWEST_FIRST or type(value) is not dict or "link" not in value:
+            continue
+        url = _next_link(value) if value.get("resourceType") == "Bundle" else None
+        if url is not None and prefetch_failure(value) is None:
+            out[key] = url
+    return out
 
 
 def _is_loopback(host: str | None) -> bool:
@@ -242,26 +344,50 @@ def _on_server(url: str, base: str) -> bool:
 
 
 async def _query(
-    client: httpx.AsyncClient, base: str, key: str, query: str, limits: FetchLimits
+    client: httpx.AsyncClient, base: str, key: str, query: str, limits: FetchLimits, pages: int = 0
 ) -> list[dict[str, Any]]:
-    """All resources of one template's query, pages included (within the limits)."""
+    """All resources of one template's query, pages included (within the limits). ``pages``:
+    pages already read (the prefetch was the first page, ``query`` its ``next`` link)."""
     found: list[dict[str, Any]] = []
     url: str | None = query
-    pages = 0
     while url is not None:
+        # The access token goes only to the server the EHR named: a next link elsewhere is
+        # not followed, and the result would be incomplete, so it counts as missing.
+        if pages and not _on_server(url, base):
+            raise _Unreadable(f"a next link leads off the FHIR server ({url[:100]})")
         if pages == limits.max_pages:
             raise _Unreadable(f"the search has more than {limits.max_pages} pages")
         body = await _read_json(client, url, limits.max_bytes)
         pages += 1
         if is_operation_outcome(body):
             raise _Unreadable(f"the FHIR server answered an OperationOutcome: {_oo_text(body)}")
+        failed = prefetch_failure(body)
+        if failed is not None:
+            raise _Unreadable(f"the FHIR server's search reports an error: {failed}")
         found.extend(resources_in(body))
         url = None if key in NEWEST_FIRST else _next_link(body)
-        # The access token goes only to the server the EHR named: a next link elsewhere is
-        # not followed, and the result would be incomplete, so it counts as missing.
-        if url is not None and not _on_server(url, base):
-            raise _Unreadable(f"a next link leads off the FHIR server ({url[:100]})")
     return found
+
+
+#: The ``missing`` key of a Medication a draft order references and no resource of the request
+#: holds (read from the FHIR server as ``Medication/{id}``).
+DRAFT_MEDICATION = "draftOrders"
+_MEDICATION_REF = re.compile(r"^Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+
+
+def fhir_server_problem(server: Any) -> str | None:
+    """Why ``fhirServer`` cannot be asked (``None``: it is an http(s) URL with a host)."""
+    if server is None:
+        return "the request names no fhirServer to ask"
+    if not isinstance(server, str):
+        return f"fhirServer must be an http(s) URL, not {type(server).__name__}"
+    parts = urlsplit(server.strip())
+    if parts.scheme.lower() not in ("http", "https"):
+        shown = f"its scheme is {parts.scheme}:" if parts.scheme else "it has no scheme"
+        return f"fhirServer {server[:100]!r} is not an http(s) URL ({shown})"
+    if not parts.hostname:
+        return f"fhirServer {server[:100]!r} names no host"
+    return None
 
 
 async def fetch_missing(
@@ -270,10 +396,17 @@ async def fetch_missing(
     *,
     limits: FetchLimits,
     transport: httpx.AsyncBaseTransport | None = None,
+    medications: Sequence[str] = (),
+    keys: Sequence[str] | None = None,
+    more: Mapping[str, str] | None = None,
 ) -> Fetched:
-    """Resources for the templates the EHR did not prefetch, and what could not be read."""
-    keys = templates_to_fetch(request, templates)
-    if not keys:
+    """Resources for the templates the EHR did not prefetch, the rest of prefetched searches
+    with more pages, and the Medications of ``medications`` (references of draft orders that
+    no resource of the request holds); and what could not be read. ``keys`` and ``more``:
+    :func:`templates_to_fetch` and :func:`unfinished_prefetch` when the caller has them."""
+    keys = templates_to_fetch(request, templates) if keys is None else keys
+    more = unfinished_prefetch(request, templates) if more is None else more
+    if not keys and not more and not medications:
         return Fetched()
     prefetch = request.get("prefetch")
     prefetch = prefetch if isinstance(prefetch, Mapping) else {}
@@ -282,28 +415,63 @@ async def fetch_missing(
     queries = {key: fill_template(templates[key], context) for key in keys}
 
     def why(key: str, reason: str) -> str:
-        if key in prefetch:
-            return f"the EHR's prefetch failed ({_oo_text(prefetch[key])}) and {reason}"
+        if key in prefetch and key in queries:
+            failure = prefetch_failure(prefetch[key]) or "no details"
+            return f"the EHR's prefetch failed ({failure}) and {reason}"
         return reason
 
     server = request.get("fhirServer")
-    problem = None
-    if not isinstance(server, str) or not server.startswith(("http://", "https://")):
-        problem = "not prefetched, and the request names no fhirServer to ask"
-    elif not server_allowed(server, limits.allowed_servers):
+    problem = fhir_server_problem(server)
+    if problem is None and not server_allowed(str(server).strip(), limits.allowed_servers):
         problem = (
-            f"not prefetched, and fhirServer {server} is not on the demo allow-list "
-            "(LDNCARE_CDS_DEMO_FHIR_SERVERS)"
+            f"fhirServer {server} is not on the demo allow-list (LDNCARE_CDS_DEMO_FHIR_SERVERS)"
         )
     if problem is not None:
-        return Fetched(missing=[MissingData(k, queries[k], why(k, problem)) for k in keys])
+        return Fetched(
+            missing=[
+                *(
+                    MissingData(k, queries[k], why(k, f"not prefetched, and {problem}"))
+                    for k in keys
+                ),
+                *(
+                    MissingData(
+                        k, url, f"the prefetch is one page of a longer search, and {problem}"
+                    )
+                    for k, url in more.items()
+                ),
+                *(
+                    MissingData(
+                        DRAFT_MEDICATION,
+                        ref,
+                        f"a draft order's medicationReference is in neither draftOrders nor the "
+                        f"prefetch, and {problem}",
+                    )
+                    for ref in medications
+                ),
+            ]
+        )
 
     missing = [
         MissingData(k, None, why(k, "the context has no value for the template's token"))
         for k, q in queries.items()
         if q is None
     ]
-    base = str(server).rstrip("/") + "/"
+    base = str(server).strip().rstrip("/") + "/"
+    jobs: list[tuple[str, str, int]] = [(k, q, 0) for k, q in queries.items() if q is not None]
+    jobs += [(k, url, 1) for k, url in more.items()]
+    for ref in medications:
+        relative = ref.removeprefix(base)
+        if _MEDICATION_REF.match(relative):
+            jobs.append((DRAFT_MEDICATION, relative, 0))
+        else:
+            missing.append(
+                MissingData(
+                    DRAFT_MEDICATION,
+                    ref,
+                    "a draft order's medicationReference is in neither draftOrders nor the "
+                    "prefetch, and is not a Medication on the FHIR server",
+                )
+            )
     headers = {"Accept": "application/fhir+json"}
     auth = request.get("fhirAuthorization")
     if isinstance(auth, Mapping) and isinstance(auth.get("access_token"), str):
@@ -313,9 +481,8 @@ async def fetch_missing(
         base_url=base, headers=headers, timeout=limits.deadline, transport=transport
     ) as client:
         tasks = {
-            asyncio.ensure_future(_query(client, base, key, query, limits)): (key, query)
-            for key, query in queries.items()
-            if query is not None
+            asyncio.ensure_future(_query(client, base, key, query, limits, pages)): (key, query)
+            for key, query, pages in jobs
         }
         _done, pending = await asyncio.wait(tasks, timeout=limits.deadline) if tasks else ((), ())
         for task in pending:
@@ -336,8 +503,8 @@ async def fetch_missing(
                 found.extend(task.result())
                 continue
             missing.append(MissingData(key, query, why(key, reason)))
-    order = list(templates)
-    missing.sort(key=lambda m: order.index(m.key))
+    order = [*templates, DRAFT_MEDICATION]
+    missing.sort(key=lambda m: order.index(m.key) if m.key in order else len(order))
     if missing:
         log.warning(
             "CDS fallback on %s could not read %s", server, "; ".join(m.sentence() for m in missing)

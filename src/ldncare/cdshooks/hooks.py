@@ -46,7 +46,11 @@ from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.vocabulary import load_vocabulary
-from ldncare.fhir.patient_bundle import medication_from_resource, patient_from_bundle
+from ldncare.fhir.patient_bundle import (
+    find_medication,
+    medication_from_resource,
+    patient_from_bundle,
+)
 from ldncare.planning import context_for
 
 log = logging.getLogger(__name__)
@@ -135,7 +139,34 @@ def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> b
     return False
 
 
+def readable(med: MedicationUse) -> MedicationUse:
+    """``med`` named by words when its record names it only by an RxNorm code the vocabulary
+    knows (``"1049621"`` -> ``"oxycodone hydrochloride 5 MG Oral Tablet (RxNorm 1049621)"``): a
+    card never shows a bare code when a name is available. Classification is unchanged (the
+    name is the code's own display)."""
+    name = med.name.strip()
+    if not name.isdigit() or name not in med.rxnorm_codes:
+        return med
+    display = load_vocabulary().medications.code_display(name)
+    if not display:
+        return med
+    return med.model_copy(update={"name": f"{display} (RxNorm {name})"})
+
+
+def _readable_patient(patient: Patient) -> Patient:
+    meds = tuple(readable(m) for m in patient.medications)
+    if all(a is b for a, b in zip(meds, patient.medications, strict=True)):
+        return patient
+    return patient.model_copy(update={"medications": meds})
+
+
 def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+    """The core Patient, its medications named by words where the record gives only a code
+    (:func:`readable`); see :func:`_build_patient`."""
+    return _readable_patient(_build_patient(patient_id, resources))
+
+
+def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
     """The core Patient from prefetch/fetched resources; unreadable resources are skipped, and
     so are resources whose subject is another patient (an EHR's prefetch bug must not put
     someone else's opioid or diagnosis on this chart).
@@ -218,7 +249,43 @@ def draft_orders(
     if hook == "order-sign" or not isinstance(selections, list) or not selections:
         return DraftOrders(drafts, drafts)
     wanted = [s.strip() for s in selections if isinstance(s, str)]
-    return DraftOrders([d for d in drafts if _selected(wanted, d.resource)], drafts)
+    # A draft may be selected by its Bundle fullUrl ("urn:uuid:..."), as a draft without an id
+    # can only be.
+    urls = _bundle_urls(source)
+    chosen = {urls[id(r)] for r in found if id(r) in urls and urls[id(r)] in wanted}
+    return DraftOrders(
+        [d for d in drafts if _selected(wanted, d.resource) or urls.get(id(d.resource)) in chosen],
+        drafts,
+    )
+
+
+def unresolved_medications(
+    context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+) -> list[str]:
+    """References of draft orders' ``medicationReference`` that neither the drafts' Bundle nor
+    ``resources`` (prefetch) holds: unread, the drug of the order is unknown (a naltrexone
+    order could go unchecked), so the service fetches them or answers 412. Contained
+    references (``#x``) are the draft's own business and are not listed."""
+    source = context.get("draftOrders")
+    if source is None:
+        source = context.get("medications")
+    found = [_legacy(r) for r in resources_in(source)]
+    wanted: list[str] = []
+    for r in found:
+        if r.get("resourceType") != "MedicationRequest" or "medicationCodeableConcept" in r:
+            continue
+        ref_obj = r.get("medicationReference")
+        ref = ref_obj.get("reference") if isinstance(ref_obj, Mapping) else None
+        if isinstance(ref, str) and ref.strip() and not ref.startswith("#"):
+            wanted.append(ref.strip())
+    if not wanted:  # the usual draft names its drug by a code: no index to build
+        return []
+    index = medication_index([*found, *resources], _bundle_urls(source))
+    refs: list[str] = []
+    for ref in wanted:
+        if find_medication(ref, index) is None and ref not in refs:
+            refs.append(ref)
+    return refs
 
 
 def _bundle_urls(source: Any) -> dict[int, str]:
@@ -261,7 +328,7 @@ def read_drafts(
         if med is None:
             continue
         # A draft is about to start: screen it as if it were active from today.
-        med = med.model_copy(update={"status": "active", "start": None, "end": None})
+        med = readable(med).model_copy(update={"status": "active", "start": None, "end": None})
         out.append(DraftMedication(resource, med, vocab.classify(med)))
     return out
 

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import logging
 import re
-from collections import deque
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -40,8 +39,16 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ldncare.cdshooks.feedback import feedback_problem
+from ldncare.cdshooks.feedback import (
+    ITEM_MAX_BYTES,
+    KEPT_BYTES,
+    KEPT_ITEMS,
+    FeedbackLog,
+    feedback_problem,
+    kept,
+)
 from ldncare.cdshooks.fetch import (
+    DRAFT_MEDICATION,
     PATIENT_TEMPLATES,
     FetchLimits,
     MissingData,
@@ -49,8 +56,15 @@ from ldncare.cdshooks.fetch import (
     fetch_missing,
     resources_in,
     templates_to_fetch,
+    unfinished_prefetch,
 )
-from ldncare.cdshooks.hooks import HookCall, order_cards, orders_to_check, patient_view_cards
+from ldncare.cdshooks.hooks import (
+    HookCall,
+    order_cards,
+    orders_to_check,
+    patient_view_cards,
+    unresolved_medications,
+)
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import CdsSettings
 from ldncare.evidence.loader import load_evidence
@@ -65,10 +79,13 @@ CORS_HEADERS = {
     "Access-Control-Max-Age": "600",
 }
 _CORS_HEADER_BYTES = [(k.lower().encode(), v.encode()) for k, v in CORS_HEADERS.items()]
-#: Feedback items kept in memory (the newest).
-FEEDBACK_KEPT = 10_000
+#: Feedback items kept in memory (the newest), and bytes of their JSON at most.
+FEEDBACK_KEPT = KEPT_ITEMS
+FEEDBACK_KEPT_BYTES = KEPT_BYTES
+#: Feedback items taken in one request.
+FEEDBACK_ITEMS_PER_REQUEST = 100
 #: A service call; feedback (``/{id}/feedback``) and discovery go through the router.
-_CALL_PATH = re.compile(r"^/cds-services/([^/]+)$")
+_CALL_PATH = re.compile(r"^/cds-services/([^/]+)/?$")  # the final slash integrators add too
 #: Media types a CDS Hooks request body may declare (the spec's is application/json).
 JSON_TYPES = frozenset({"application/json", "application/fhir+json"})
 #: Context fields each hook's specification marks REQUIRED and ldncare reads: without them
@@ -202,12 +219,111 @@ def _validate_request(body: Any, service: Service) -> str | None:
     for names in REQUIRED_CONTEXT.get(body["hook"], ()):
         if not any(context.get(name) not in (None, "", [], {}) for name in names):
             return f"context.{names[0]} is required by the {body['hook']!r} hook"
-    if (
-        "prefetch" in body
-        and body["prefetch"] is not None
-        and not isinstance(body["prefetch"], dict)
-    ):
+    return (
+        _patient_id_problem(context.get("patientId"))
+        or _drafts_problem(body["hook"], context)
+        or _prefetch_problem(body.get("prefetch"))
+    )
+
+
+#: A FHIR resource id (FHIR R4 datatypes, ``id``): what ``context.patientId`` must be.
+FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _patient_id_problem(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        return f"context.patientId must be a FHIR id (a string), not {_kind(value)}"
+    # "Patient/x" is how some EHRs (and the CDC opioid IG examples) write it.
+    if not FHIR_ID.fullmatch(value.removeprefix("Patient/")):
+        return (
+            f"context.patientId {value[:80]!r} is not a FHIR id "
+            "(1 to 64 of A-Z, a-z, 0-9, '-' and '.')"
+        )
+    return None
+
+
+def _drafts_problem(hook: str, context: Mapping[str, Any]) -> str | None:
+    """``draftOrders`` must be a Bundle (``medications``, pre-1.0: a Bundle or a list of
+    resources); order-select ``selections`` must be references ("Type/id") to drafts in it."""
+    for name in ("draftOrders", "medications"):
+        value = context.get(name)
+        if value is None:
+            continue
+        bundle = isinstance(value, dict) and value.get("resourceType") == "Bundle"
+        if name == "draftOrders" and not bundle:
+            return (
+                f"context.draftOrders must be a FHIR Bundle of the draft orders, not {_kind(value)}"
+            )
+        if name == "medications" and not (bundle or isinstance(value, list)):
+            return (
+                "context.medications must be a FHIR Bundle or a list of resources, "
+                f"not {_kind(value)}"
+            )
+    if hook != "order-select" or "selections" not in context:
+        return None
+    selections = context["selections"]
+    if not isinstance(selections, list) or not all(isinstance(x, str) for x in selections):
+        return (
+            f'context.selections must be a list of references ("Type/id"), not {_kind(selections)}'
+        )
+    source = context.get("draftOrders")
+    drafts = resources_in(source if source is not None else context.get("medications"))
+    known = {f"{r.get('resourceType')}/{r.get('id')}" for r in drafts}
+    known |= {
+        f"MedicationRequest/{r.get('id')}"
+        for r in drafts
+        if r.get("resourceType") == "MedicationOrder"
+    }
+    entries = source.get("entry") if isinstance(source, dict) else None
+    full_urls = {
+        e["fullUrl"]
+        for e in entries or []
+        if isinstance(e, dict) and isinstance(e.get("fullUrl"), str)
+    }
+    for ref in selections:
+        ref = ref.strip()
+        if ref in full_urls:  # a draft selected by its Bundle fullUrl ("urn:uuid:...")
+            continue
+        if "/" not in ref:
+            return (
+                f"context.selections: {ref[:80]!r} is not a reference "
+                f'("Type/id", e.g. MedicationRequest/{ref[:40]})'
+            )
+        if not any(ref == k or ref.endswith("/" + k) for k in known):
+            return f"context.selections: {ref[:80]!r} names no order in context.draftOrders"
+    return None
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        rtype = value.get("resourceType")
+        return f"a {rtype}" if isinstance(rtype, str) else "an object without resourceType"
+    names = {str: "a string", list: "a list", bool: "a boolean", int: "a number", float: "a number"}
+    return names.get(type(value), f"a {type(value).__name__}")
+
+
+def _prefetch_problem(prefetch: Any) -> str | None:
+    """Each prefetch value is a FHIR resource (a Bundle, an OperationOutcome...), the
+    ``{"response", "resource"}`` wrapper, a list of them, or null (nothing found)."""
+    if prefetch is None:
+        return None
+    if not isinstance(prefetch, dict):
         return "'prefetch' must be an object"
+    for key, value in prefetch.items():
+        items = value if isinstance(value, list) else [value]
+        for item in items:
+            if item is None:
+                continue
+            if not isinstance(item, dict) or not (
+                isinstance(item.get("resourceType"), str)
+                or "resource" in item
+                or "response" in item
+            ):
+                return (
+                    f"prefetch.{key} must be a FHIR resource or Bundle (or null), not {_kind(item)}"
+                )
     return None
 
 
@@ -245,7 +361,7 @@ def build_router(
     router = APIRouter(prefix="/cds-services", tags=["cds-hooks"], responses=RESPONSES)
     # The latest feedback items, in memory: bounded, so a chatty (or hostile) client cannot
     # grow the process without limit.
-    feedback_log: deque[dict[str, Any]] = deque(maxlen=FEEDBACK_KEPT)
+    feedback_log = FeedbackLog(FEEDBACK_KEPT, FEEDBACK_KEPT_BYTES)
     router.feedback_log = feedback_log  # type: ignore[attr-defined]
     if not settings.demo and not settings.public_url:
         log.warning(
@@ -301,12 +417,27 @@ def build_router(
         items = body.get("feedback") if isinstance(body, dict) else None
         if not isinstance(items, list) or not items:
             return _error(400, "'feedback' must be a non-empty list of feedback items")
+        if len(items) > FEEDBACK_ITEMS_PER_REQUEST:
+            return _error(
+                413,
+                f"'feedback' holds {len(items)} items; at most {FEEDBACK_ITEMS_PER_REQUEST} "
+                "are taken in one request",
+            )
+        sizes: list[int] = []
         for i, item in enumerate(items):
+            size = len(orjson.dumps(item))
+            if size > ITEM_MAX_BYTES:
+                return _error(
+                    413,
+                    f"feedback[{i}] is {size} bytes; a feedback item may have at most "
+                    f"{ITEM_MAX_BYTES} bytes (ITEM_MAX_BYTES)",
+                )
             problem = feedback_problem(item)
             if problem is not None:
                 return _error(400, f"feedback[{i}]: {problem}")
-        for item in items:
-            feedback_log.append({"service": service_id, **item})
+            sizes.append(size)
+        for item, size in zip(items, sizes, strict=True):
+            feedback_log.add(kept(item, service_id), size)
         return _json({})
 
     async def serve_call(
@@ -354,6 +485,8 @@ def build_router(
             }
         return 200, {"cards": cards}
 
+    # The URL with a final slash is answered by ``CdsCalls`` (both apps install it) like this
+    # one; an app with the router alone answers it 405 with the CORS headers.
     @router.post("/{service_id}")
     async def call_service(service_id: str, request: Request) -> JSONResponse:
         status, payload = await serve_call(
@@ -443,18 +576,48 @@ async def _answer(
     context: Mapping[str, Any] = body["context"]
     prefetch = body.get("prefetch") or {}
     resources = [r for value in prefetch.values() for r in resources_in(value)]
+    # A draft naming its drug by a Medication nobody sent: fetched with the rest, as the drug
+    # (naltrexone, an opioid) decides whether there is anything to check.
+    unresolved = unresolved_medications(context, resources) if service.has_work else []
+    keys = templates_to_fetch(body, PATIENT_TEMPLATES)
+    more = unfinished_prefetch(body, PATIENT_TEMPLATES)
     if (
         service.has_work is not None
-        and templates_to_fetch(body, PATIENT_TEMPLATES)
+        and not unresolved
+        and (keys or more)
         and not service.has_work(service.hook, context, resources)
     ):
         return []  # no round trip to the EHR's FHIR server for an order we have no check for
-    fetched = await fetch_missing(body, PATIENT_TEMPLATES, limits=limits, transport=transport)
+    fetched = await fetch_missing(
+        body,
+        PATIENT_TEMPLATES,
+        limits=limits,
+        transport=transport,
+        medications=unresolved,
+        keys=keys,
+        more=more,
+    )
     if fetched.missing:
         # Partial data is not enough: the opioid that makes naltrexone dangerous may be in
         # exactly the query that failed.
         raise DataMissing(fetched.missing)
     resources += fetched.resources
+    if unresolved:
+        # The server answered, but not with the Medication referenced (an empty search, another
+        # id): the drug of the order is still unknown, which is not "nothing to check".
+        still = unresolved_medications(context, resources)
+        if still:
+            raise DataMissing(
+                [
+                    MissingData(
+                        DRAFT_MEDICATION,
+                        ref,
+                        "the FHIR server's answer for a draft order's medicationReference is "
+                        "not that Medication",
+                    )
+                    for ref in still
+                ]
+            )
     unique: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(resources):  # prefetch and server may both return a resource
         unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)

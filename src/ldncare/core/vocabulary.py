@@ -102,17 +102,22 @@ class MedicationVocabulary:
         }
         self._ingredient_classes: dict[str, frozenset[str]] = {}
         self._phrases: dict[str, _Phrase] = {}
+        ingredient_codes: dict[str, str] = {}
         ingredients = _mapping(drugs.get("ingredients"), "drugs.yaml ingredients")
         if not ingredients:
             raise EvidenceError("drugs.yaml: no ingredients")
         for raw_id, entry in ingredients.items():
             where = f"drugs.yaml ingredients.{raw_id}"
             entry = _mapping(entry, where)
-            unknown = set(entry) - {"classes", "names", "brands"}
+            unknown = set(entry) - {"classes", "names", "brands", "rxnorm"}
             if unknown:
                 raise EvidenceError(f"{where}: unknown key {sorted(unknown)[0]!r}")
             ing = normalize(str(raw_id))
             self._ingredient_classes[ing] = frozenset(_str_list(entry.get("classes"), where))
+            # The ingredient's own RxNorm codes (RxCUI): a product coded only by them is the
+            # ingredient, whatever its local name (the code ldncare's export writes).
+            for code in _str_list(entry.get("rxnorm"), where):
+                ingredient_codes[code] = ing
             for name in [ing, *_str_list(entry.get("names"), where)]:
                 self._add_phrase(name, _Phrase((ing,), frozenset()), where)
             for brand in _str_list(entry.get("brands"), where):
@@ -140,6 +145,12 @@ class MedicationVocabulary:
         # Codes of the CDC value sets: classes of the set plus what their display names say.
         self._code_classes: dict[str, frozenset[str]] = {}
         self._code_ingredients: dict[str, tuple[str, ...]] = {}
+        #: A readable name for each known code (a card never shows a bare code).
+        self._code_display: dict[str, str] = {}
+        for code, ing in ingredient_codes.items():
+            self._code_classes[code] = self.ingredient_classes(ing)
+            self._code_ingredients[code] = (ing,)
+            self._code_display[code] = ing
         for key, vs in _mapping(value_sets, "opioid_rxnorm.json value_sets").items():
             vs = _mapping(vs, f"opioid_rxnorm.json {key}")
             rxnorm = _mapping(_mapping(vs.get("concepts"), key).get("rxnorm"), key)
@@ -150,6 +161,7 @@ class MedicationVocabulary:
                 self._code_classes[code] = self._code_classes.get(code, frozenset()) | classes
                 if code not in self._code_ingredients:
                     self._code_ingredients[code] = tuple(match.ingredients)
+                self._code_display.setdefault(code, str(display))
         self._cache: dict[tuple[str, tuple[str, ...]], tuple[frozenset[str], tuple[str, ...]]] = {}
 
     # -- construction helpers -------------------------------------------------------------
@@ -269,6 +281,10 @@ class MedicationVocabulary:
 
     def is_known_code(self, code: str) -> bool:
         return code in self._code_classes
+
+    def code_display(self, code: str) -> str | None:
+        """The name of a known RxNorm code (an ingredient or a value-set product), or ``None``."""
+        return self._code_display.get(code)
 
     def ingredient_classes(self, ingredient: str) -> frozenset[str]:
         """Classes of one ingredient by name (``"tramadol"`` -> tramadol, opioid, ...)."""
