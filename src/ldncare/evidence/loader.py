@@ -105,7 +105,13 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
             continue
         where = f"statements/{node.name}"
         for i, raw in enumerate(_entries(_read_yaml(node), where)):
-            statement_list.append(_build(Statement, raw, f"{where}[{i}]"))
+            stmt = _build(Statement, raw, f"{where}[{i}]")
+            if stmt.reviewed is None:
+                raise EvidenceError(
+                    f"{where}[{i}] ({stmt.id}): no review date; add 'reviewed: YYYY-MM-DD', the "
+                    "day a clinician last re-read it against its sources"
+                )
+            statement_list.append(stmt)
     statements = _unique(statement_list, "statement", "statements/")
     # Rules live in rules.yaml (LDN screening) and rules/*.yaml (one file per feature).
     rule_files = [root / "rules.yaml"]

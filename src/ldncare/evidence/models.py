@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -146,6 +147,10 @@ class Statement(_Strict):
     subjects: tuple[str, ...] = Field(min_length=1)
     #: Which facets of a question it answers (one of :data:`FACETS` each).
     facets: tuple[str, ...] = Field(min_length=1)
+    #: The day a clinician last re-read the statement against its sources. Required of every
+    #: statement in ``statements/*.yaml`` (the loader refuses one without it); statements derived
+    #: at run time from a drug monograph have none.
+    reviewed: date | None = None
 
     @field_validator("subjects")
     @classmethod
