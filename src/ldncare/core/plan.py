@@ -82,6 +82,9 @@ class TreatmentPlan:
         contract: dict[str, Any] = {
             "schema": SCHEMA,
             "as_of": self.as_of.isoformat(),
+            # Which knowledge the plan was made with (issue 22): stored with the plan, so a
+            # later re-assessment can tell a plan made under an older evidence base.
+            "evidence": evidence.release.to_contract(),
             "patient": {
                 "id": patient.id,
                 "name": patient.name,

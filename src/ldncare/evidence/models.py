@@ -281,8 +281,24 @@ class ReportOutline(_Strict):
     treatment_approach: tuple[str, ...] = Field(min_length=1)
 
 
+class Release(_Strict):
+    """The version of the evidence base and the day its evidence was reviewed up to."""
+
+    version: str = Field(pattern=r"^\d{4}\.\d{1,2}\.\d+$")
+    reviewed_up_to: date
+
+    def to_contract(self) -> dict[str, str]:
+        return {"version": self.version, "reviewed_up_to": self.reviewed_up_to.isoformat()}
+
+    def label(self) -> str:
+        """One line for a reader: "evidence base 2026.12.1, reviewed up to 2026-12-04"."""
+        return f"evidence base {self.version}, reviewed up to {self.reviewed_up_to.isoformat()}"
+
+
 class Evidence(_Strict):
     """The whole validated evidence base."""
+
+    release: Release
 
     sources: dict[str, Source]
     statements: dict[str, Statement]

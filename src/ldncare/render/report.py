@@ -47,6 +47,9 @@ class Report:
     schedule_notes: tuple[str, ...] = ()
     #: What to say when there is no schedule.
     no_schedule: str = "No LDN schedule: LDN is not recommended while a contraindication stands."
+    #: "evidence base 2026.12.1, reviewed up to 2026-12-04"; empty for a plan stored before the
+    #: contract carried the evidence version (issue 22).
+    evidence: str = ""
 
 
 NO_SCHEDULE_WITHHELD = (
@@ -60,6 +63,14 @@ ELIGIBILITY_TEXT = {
     "eligible_with_cautions": "LDN can be tried with the cautions below.",
     "not_recommended": "LDN is not recommended for this patient now (see contraindications).",
 }
+
+
+def evidence_label(contract: dict[str, Any]) -> str:
+    """Which evidence base a plan (or answer) was made with, in words; "" when not recorded."""
+    ev = contract.get("evidence")
+    if not ev:
+        return ""
+    return f"evidence base {ev['version']}, reviewed up to {ev['reviewed_up_to']}"
 
 
 def build_report(contract: dict[str, Any]) -> Report:
@@ -140,9 +151,12 @@ def build_report(contract: dict[str, Any]) -> Report:
     patient = contract["patient"]
     who = patient.get("name") or patient["id"]
     age = f", {patient['age']} years" if patient.get("age") is not None else ""
+    evidence = evidence_label(contract)
     return Report(
         title=f"Low-dose naltrexone plan: {who}",
-        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}",
+        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}"
+        + (f"; {evidence}" if evidence else ""),
+        evidence=evidence,
         eligibility=ELIGIBILITY_TEXT[ldn["eligibility"]],
         sections=tuple(sections),
         schedule=tuple(ldn["schedule"]),
