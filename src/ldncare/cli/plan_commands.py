@@ -270,7 +270,9 @@ def register(app: typer.Typer) -> None:
             emit(dump_json([s.model_dump() for s in ranked]), None)
             return
         for s in ranked:
-            typer.echo(f"[{s.id}] ({s.evidence_type}, {s.grade}) {s.reference_text()}")
+            typer.echo(
+                f"[{s.id}] ({s.evidence_type}, {s.grade}) {s.reference_text()} [{s.fit_text()}]"
+            )
 
     _ = fail  # re-exported helper used by sibling command modules
 

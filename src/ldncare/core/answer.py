@@ -113,6 +113,8 @@ class Reference:
             "evidence_type": s.evidence_type,
             "grade": s.grade,
             "year": s.year,
+            "population": s.population,
+            "size": s.size,
         }
 
 

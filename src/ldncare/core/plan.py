@@ -137,6 +137,9 @@ def _citation(evidence: Evidence, cid: str, number: int) -> dict[str, Any]:
         "evidence_type": src.evidence_type,
         "grade": src.grade,
         "year": src.year,
+        # How well the evidence fits (issue 22 item 4): PN evidence is mostly indirect.
+        "population": src.population,
+        "size": src.size,
         "pmid": src.pmid,
         "doi": src.doi,
         "url": src.url,

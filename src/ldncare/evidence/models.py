@@ -78,6 +78,39 @@ FACETS: tuple[str, ...] = (
 )
 
 
+#: How a population reads next to a reference: the reader must see at a glance whether the
+#: evidence is direct (pudendal neuralgia) or borrowed from another condition.
+POPULATION_TEXT: dict[str, str] = {
+    "pudendal_neuralgia": "pudendal neuralgia",
+    "neuropathic_pain": "neuropathic pain",
+    "diabetic_neuropathy": "diabetic neuropathy",
+    "fibromyalgia": "fibromyalgia",
+    "chronic_pain": "mixed chronic pain",
+    "general": "general",
+}
+DESIGN_TEXT: dict[str, str] = {
+    "guideline": "guideline",
+    "systematic_review": "systematic review",
+    "rct": "randomised trial",
+    "nonrandomised_trial": "non-randomised trial",
+    "cohort": "cohort study",
+    "case_series": "case series",
+    "consensus": "consensus",
+    "trial_registration": "trial registration",
+    "regulator": "regulator",
+    "product_label": "product label",
+    "expert_review": "narrative review",
+}
+
+
+def fit_text(population: str, evidence_type: str, size: str | None, year: int) -> str:
+    """ "population: fibromyalgia; randomised trial, 31 women; 2013" (size left out if unknown)."""
+    design = DESIGN_TEXT.get(evidence_type, evidence_type.replace("_", " "))
+    if size:
+        design += f", {size}"
+    return f"population: {POPULATION_TEXT.get(population, population)}; {design}; {year}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -102,7 +135,14 @@ class Source(_Strict):
     #: placeholders such as ``{latest_review:ldn_efficacy}`` pick the newest source of a kind among
     #: those tagged with the question, so "the most recent review" is computed, not written.
     evidence_for: tuple[str, ...] = ()
+    #: How many studied, in words, as the source reports it ("31 women", "4 RCTs, 222
+    #: patients"); only where confirmed, shown next to the reference with population and design.
+    size: str | None = Field(default=None, min_length=1, max_length=60)
     note: str | None = None
+
+    def fit_text(self) -> str:
+        """Population, design, size and year, so a reader sees how well the evidence fits."""
+        return fit_text(self.population, self.evidence_type, self.size, self.year)
 
     @property
     def rank(self) -> int:

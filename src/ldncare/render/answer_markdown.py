@@ -58,6 +58,9 @@ def render_answer_markdown(answer: Answer) -> str:
             out += [f"- {_sentence(s)}" for s in sentences]
             out.append("")
     out += ["## References", ""]
-    out += [f"{r.number}. {r.source.reference_text()}" for r in answer.references]
+    out += [
+        f"{r.number}. {r.source.reference_text()} [{r.source.fit_text()}]"
+        for r in answer.references
+    ]
     out += _evidence_line(answer)
     return "\n".join(out).rstrip() + "\n"

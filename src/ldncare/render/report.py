@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ldncare.evidence.models import fit_text
+
 SEVERITY_LABEL = {
     "contraindication": "Contraindication",
     "warning": "Caution",
@@ -63,6 +65,17 @@ ELIGIBILITY_TEXT = {
     "eligible_with_cautions": "LDN can be tried with the cautions below.",
     "not_recommended": "LDN is not recommended for this patient now (see contraindications).",
 }
+
+
+def _reference(citation: dict[str, Any]) -> str:
+    """The reference, then its population, design, size and year (when the contract has them:
+    plans stored before issue 22 item 4 have no population)."""
+    if "population" not in citation:
+        return str(citation["reference"])
+    fit = fit_text(
+        citation["population"], citation["evidence_type"], citation.get("size"), citation["year"]
+    )
+    return f"{citation['reference']} [{fit}]"
 
 
 def evidence_label(contract: dict[str, Any]) -> str:
@@ -162,7 +175,7 @@ def build_report(contract: dict[str, Any]) -> Report:
         schedule=tuple(ldn["schedule"]),
         review_date=ldn["review_date"],
         schedule_numbers=nums(ldn["citations"]) if ldn["schedule"] else (),
-        references=tuple((c["number"], c["reference"]) for c in contract["citations"]),
+        references=tuple((c["number"], _reference(c)) for c in contract["citations"]),
         schedule_notes=tuple(ldn.get("notes") or ()),
         **(
             {"no_schedule": NO_SCHEDULE_WITHHELD}
