@@ -21,8 +21,16 @@ from ldncare.evidence.models import Evidence
 
 DATA = Path(str(data_root()))
 
-#: Files of the LDN evidence base proper (sources, statements, rules, dosing, care, report).
-CORE_FILES = ("sources.yaml", "rules.yaml", "ldn.yaml", "care.yaml", "report.yaml")
+#: Files of the LDN evidence base proper (sources, statements, rules, dosing, care, report, and
+#: the release: version and reviewed-up-to date).
+CORE_FILES = (
+    "sources.yaml",
+    "rules.yaml",
+    "ldn.yaml",
+    "care.yaml",
+    "report.yaml",
+    "release.yaml",
+)
 
 #: Rule ids the screening logic looks up, with the severity it expects.
 SCREENING_RULES = {

@@ -125,8 +125,19 @@ def answer_question(
     """Answer ``question`` in the reference form; with ``plan_contract`` add the patient context.
 
     ``top_k`` is how many retrieved statements answer a question whose facets could not be read
-    (the plan decides the length of every other answer).
+    (the plan decides the length of every other answer). Every answer, covered or not, names the
+    evidence base it was given from (issue 22).
     """
+    found = _answer_question(question, plan_contract=plan_contract, top_k=top_k)
+    return replace(found, evidence=load_evidence().release.to_contract())
+
+
+def _answer_question(
+    question: str,
+    *,
+    plan_contract: Mapping[str, Any] | None,
+    top_k: int,
+) -> Answer:
     if top_k < 1:
         raise InvalidInput(f"top_k must be at least 1, not {top_k}", field="top_k")
     text = _check(question)

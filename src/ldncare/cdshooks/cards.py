@@ -17,6 +17,7 @@ from typing import Any, Literal
 from urllib.parse import quote
 
 from ldncare.core.findings import Finding
+from ldncare.evidence.loader import load_evidence
 
 Indicator = Literal["info", "warning", "critical"]
 SUMMARY_LIMIT = 140
@@ -78,11 +79,13 @@ def make_card(
     patient_id: str | None,
     suggestions: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
+    # Which knowledge the card was made with (issue 22); the loaded base is cached.
+    release = load_evidence().release
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
         "summary": _short(summary),
         "indicator": indicator,
-        "detail": detail,
+        "detail": f"{detail}\n\n*ldncare {release.label()}.*",
         "source": {
             "label": "ldncare",
             "url": app_url,

@@ -1,4 +1,4 @@
-"""Follow-up commands: ``patient add|list|show``, ``diary add|import|export``, ``review``.
+"""Follow-up commands: ``patient add|list|show|changes``, ``diary add|import|export``, ``review``.
 
 Thin adapters over ``ldncare.store.repository`` and ``ldncare.core.response``. The database is
 ``LDNCARE_DATABASE_URL`` (default: a SQLite file in the user's data folder); it is migrated on
@@ -134,6 +134,44 @@ def patient_show(
         )
     else:
         typer.echo("diary: empty")
+
+
+@patient_app.command("changes")
+@_errors
+def patient_changes(
+    patient: Annotated[str, typer.Argument(metavar="PATIENT", help="Patient id or external id.")],
+    json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """What the shipped evidence base changes for a stored patient: the latest stored plan is
+    made again from the patient's latest assessment, on the same day and start, under the
+    evidence base installed now, and the two are compared (statements added, removed or
+    reworded; decisions that moved). Nothing is stored."""
+    from ldncare.core.patient import Patient
+    from ldncare.core.plan_changes import compare_plans, describe_changes
+    from ldncare.evidence.loader import load_evidence
+    from ldncare.planning import make_plan
+    from ldncare.store import repository
+
+    engine = _engine()
+    actor = _actor()
+    stored = repository.latest_plan(engine, patient, actor=actor)
+    if stored is None:
+        raise NotFound(f"patient {patient!r} has no stored plan to compare")
+    earlier = stored.contract
+    record = Patient.model_validate(repository.current_snapshot(engine, patient, actor=actor))
+    as_of = date.fromisoformat(str(earlier["as_of"]))
+    course = (earlier.get("ldn") or {}).get("course") or {}
+    schedule = (earlier.get("ldn") or {}).get("schedule") or []
+    first = course.get("start") or (schedule[0]["start_date"] if schedule else None)
+    start = date.fromisoformat(str(first)) if first else None
+    later = make_plan(record, as_of=as_of, start=start).to_contract(load_evidence())
+    changes = compare_plans(earlier, later)
+    if json_out:
+        typer.echo(json.dumps({"plan_version": stored.version, **changes.to_json()}, indent=2))
+        return
+    typer.echo(f"plan v{stored.version} of {as_of.isoformat()} made again under the shipped base")
+    for line in describe_changes(changes):
+        typer.echo(line)
 
 
 def _side_effects(values: list[str]) -> list[dict[str, str]]:

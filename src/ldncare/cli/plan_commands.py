@@ -13,6 +13,7 @@ from ldncare.errors import InvalidInput
 
 if TYPE_CHECKING:
     from ldncare.core.titration import TitrationOptions
+    from ldncare.evidence.models import Evidence
 
 StartOpt = Annotated[
     str | None, typer.Option("--start", help="First dose date (YYYY-MM-DD); default: today.")
@@ -236,18 +237,74 @@ def register(app: typer.Typer) -> None:
     @handle_errors
     def sources(
         json_out: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+        stale: Annotated[
+            bool,
+            typer.Option(
+                "--stale",
+                help="List what is due for review instead: statements not reviewed within "
+                "--months, and sources superseded by a newer one of the same kind on the same "
+                "question.",
+            ),
+        ] = False,
+        months: Annotated[
+            int, typer.Option("--months", help="Review period in months (with --stale).")
+        ] = 12,
+        as_of: Annotated[
+            str | None,
+            typer.Option("--as-of", help="Judge staleness as of this date (default: today)."),
+        ] = None,
     ) -> None:
         """List the bibliography behind every ldncare statement and rule, best evidence first:
         by certainty (grade), then kind of source (guideline, systematic review, trial, ...),
-        then the newest."""
+        then the newest. With --stale, list what is due for review. Exit status 0 either way."""
         from ldncare.evidence.loader import load_evidence
 
         ev = load_evidence()
+        if stale:
+            _print_stale(ev, months, parse_date(as_of, "--as-of") or date.today(), json_out)
+            return
+        if months != 12 or as_of is not None:
+            raise InvalidInput("--months and --as-of apply only with --stale")
         ranked = sorted(ev.sources.values(), key=lambda s: s.best_first)
         if json_out:
             emit(dump_json([s.model_dump() for s in ranked]), None)
             return
         for s in ranked:
-            typer.echo(f"[{s.id}] ({s.evidence_type}, {s.grade}) {s.reference_text()}")
+            typer.echo(
+                f"[{s.id}] ({s.evidence_type}, {s.grade}) {s.reference_text()} [{s.fit_text()}]"
+            )
 
     _ = fail  # re-exported helper used by sibling command modules
+
+
+def _print_stale(ev: Evidence, months: int, day: date, json_out: bool) -> None:
+    from ldncare.evidence.review import months_before, stale_statements, superseded_sources
+
+    cutoff = months_before(day, months)
+    due = stale_statements(ev.statements.values(), day, months)
+    superseded = superseded_sources(ev.sources)
+    if json_out:
+        emit(
+            dump_json(
+                {
+                    "as_of": day.isoformat(),
+                    "months": months,
+                    "reviewed_before": cutoff.isoformat(),
+                    "stale_statements": [d.to_json() for d in due],
+                    "superseded_sources": [x.to_json() for x in superseded],
+                }
+            ),
+            None,
+        )
+        return
+    typer.echo(
+        f"Statements not reviewed within {months} months (before {cutoff.isoformat()}): "
+        f"{len(due)} of {len(ev.statements)}"
+    )
+    for d in due:
+        typer.echo(f"  {d.id}: last reviewed {d.reviewed}, due since {d.due_since}")
+    typer.echo(f"Sources superseded by a newer one of the same kind: {len(superseded)}")
+    for x in superseded:
+        typer.echo(
+            f"  {x.id} ({x.evidence_type}, {x.year}) on {x.question}: newer {', '.join(x.newer)}"
+        )

@@ -113,6 +113,8 @@ class Reference:
             "evidence_type": s.evidence_type,
             "grade": s.grade,
             "year": s.year,
+            "population": s.population,
+            "size": s.size,
         }
 
 
@@ -129,6 +131,8 @@ class Answer:
     scope: str | None = None
     #: What the question was read as (subjects, facets, plan), for the JSON contract.
     understood: Mapping[str, Any] | None = None
+    #: The evidence base the answer was given from: {"version", "reviewed_up_to"} (issue 22).
+    evidence: Mapping[str, str] | None = None
 
     @property
     def message(self) -> str | None:
@@ -159,6 +163,8 @@ class Answer:
             out["scope"] = self.scope
         if self.understood is not None:
             out["understood"] = dict(self.understood)
+        if self.evidence is not None:
+            out["evidence"] = dict(self.evidence)
         return out
 
 

@@ -82,6 +82,9 @@ class TreatmentPlan:
         contract: dict[str, Any] = {
             "schema": SCHEMA,
             "as_of": self.as_of.isoformat(),
+            # Which knowledge the plan was made with (issue 22): stored with the plan, so a
+            # later re-assessment can tell a plan made under an older evidence base.
+            "evidence": evidence.release.to_contract(),
             "patient": {
                 "id": patient.id,
                 "name": patient.name,
@@ -134,6 +137,9 @@ def _citation(evidence: Evidence, cid: str, number: int) -> dict[str, Any]:
         "evidence_type": src.evidence_type,
         "grade": src.grade,
         "year": src.year,
+        # How well the evidence fits (issue 22 item 4): PN evidence is mostly indirect.
+        "population": src.population,
+        "size": src.size,
         "pmid": src.pmid,
         "doi": src.doi,
         "url": src.url,

@@ -22,6 +22,7 @@ from ldncare.evidence.models import (
     CareItem,
     Evidence,
     LdnDosing,
+    Release,
     ReportOutline,
     Rule,
     Source,
@@ -105,8 +106,20 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
             continue
         where = f"statements/{node.name}"
         for i, raw in enumerate(_entries(_read_yaml(node), where)):
-            statement_list.append(_build(Statement, raw, f"{where}[{i}]"))
+            stmt = _build(Statement, raw, f"{where}[{i}]")
+            if stmt.reviewed is None:
+                raise EvidenceError(
+                    f"{where}[{i}] ({stmt.id}): no review date; add 'reviewed: YYYY-MM-DD', the "
+                    "day a clinician last re-read it against its sources"
+                )
+            statement_list.append(stmt)
     statements = _unique(statement_list, "statement", "statements/")
+    if not (root / "release.yaml").is_file():
+        raise EvidenceError(
+            "release.yaml: missing; the evidence base needs a version and a reviewed_up_to date"
+        )
+    release = _build(Release, _read_yaml(root / "release.yaml"), "release.yaml")
+    _check_release(release, statements)
     # Rules live in rules.yaml (LDN screening) and rules/*.yaml (one file per feature).
     rule_files = [root / "rules.yaml"]
     if (root / "rules").is_dir():
@@ -141,6 +154,7 @@ def load_evidence_from(root: Traversable | Path) -> Evidence:
     _check_outline(report, statements)
     statements, rules, care = _fill_recency(sources, statements, rules, care)
     return Evidence(
+        release=release,
         sources=sources,
         statements=statements,
         rules=rules,
@@ -210,6 +224,20 @@ def _fill_recency(
         for c in care
     )
     return filled_statements, filled_rules, filled_care
+
+
+def _check_release(release: Release, statements: dict[str, Statement]) -> None:
+    """The base cannot claim to be reviewed up to a day before one of its statements was."""
+    late = sorted(
+        (s for s in statements.values() if s.reviewed and s.reviewed > release.reviewed_up_to),
+        key=lambda s: (s.reviewed, s.id),
+    )
+    if late:
+        s = late[-1]
+        raise EvidenceError(
+            f"release.yaml: reviewed_up_to {release.reviewed_up_to.isoformat()} is earlier than "
+            f"statement {s.id!r} (reviewed {s.reviewed}); raise reviewed_up_to and the version"
+        )
 
 
 def _check_outline(report: ReportOutline, statements: dict[str, Statement]) -> None:

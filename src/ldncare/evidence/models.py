@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -77,6 +78,39 @@ FACETS: tuple[str, ...] = (
 )
 
 
+#: How a population reads next to a reference: the reader must see at a glance whether the
+#: evidence is direct (pudendal neuralgia) or borrowed from another condition.
+POPULATION_TEXT: dict[str, str] = {
+    "pudendal_neuralgia": "pudendal neuralgia",
+    "neuropathic_pain": "neuropathic pain",
+    "diabetic_neuropathy": "diabetic neuropathy",
+    "fibromyalgia": "fibromyalgia",
+    "chronic_pain": "mixed chronic pain",
+    "general": "general",
+}
+DESIGN_TEXT: dict[str, str] = {
+    "guideline": "guideline",
+    "systematic_review": "systematic review",
+    "rct": "randomised trial",
+    "nonrandomised_trial": "non-randomised trial",
+    "cohort": "cohort study",
+    "case_series": "case series",
+    "consensus": "consensus",
+    "trial_registration": "trial registration",
+    "regulator": "regulator",
+    "product_label": "product label",
+    "expert_review": "narrative review",
+}
+
+
+def fit_text(population: str, evidence_type: str, size: str | None, year: int) -> str:
+    """ "population: fibromyalgia; randomised trial, 31 women; 2013" (size left out if unknown)."""
+    design = DESIGN_TEXT.get(evidence_type, evidence_type.replace("_", " "))
+    if size:
+        design += f", {size}"
+    return f"population: {POPULATION_TEXT.get(population, population)}; {design}; {year}"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -101,7 +135,14 @@ class Source(_Strict):
     #: placeholders such as ``{latest_review:ldn_efficacy}`` pick the newest source of a kind among
     #: those tagged with the question, so "the most recent review" is computed, not written.
     evidence_for: tuple[str, ...] = ()
+    #: How many studied, in words, as the source reports it ("31 women", "4 RCTs, 222
+    #: patients"); only where confirmed, shown next to the reference with population and design.
+    size: str | None = Field(default=None, min_length=1, max_length=60)
     note: str | None = None
+
+    def fit_text(self) -> str:
+        """Population, design, size and year, so a reader sees how well the evidence fits."""
+        return fit_text(self.population, self.evidence_type, self.size, self.year)
 
     @property
     def rank(self) -> int:
@@ -146,6 +187,10 @@ class Statement(_Strict):
     subjects: tuple[str, ...] = Field(min_length=1)
     #: Which facets of a question it answers (one of :data:`FACETS` each).
     facets: tuple[str, ...] = Field(min_length=1)
+    #: The day a clinician last re-read the statement against its sources. Required of every
+    #: statement in ``statements/*.yaml`` (the loader refuses one without it); statements derived
+    #: at run time from a drug monograph have none.
+    reviewed: date | None = None
 
     @field_validator("subjects")
     @classmethod
@@ -276,8 +321,24 @@ class ReportOutline(_Strict):
     treatment_approach: tuple[str, ...] = Field(min_length=1)
 
 
+class Release(_Strict):
+    """The version of the evidence base and the day its evidence was reviewed up to."""
+
+    version: str = Field(pattern=r"^\d{4}\.\d{1,2}\.\d+$")
+    reviewed_up_to: date
+
+    def to_contract(self) -> dict[str, str]:
+        return {"version": self.version, "reviewed_up_to": self.reviewed_up_to.isoformat()}
+
+    def label(self) -> str:
+        """One line for a reader: "evidence base 2026.12.1, reviewed up to 2026-12-04"."""
+        return f"evidence base {self.version}, reviewed up to {self.reviewed_up_to.isoformat()}"
+
+
 class Evidence(_Strict):
     """The whole validated evidence base."""
+
+    release: Release
 
     sources: dict[str, Source]
     statements: dict[str, Statement]

@@ -44,7 +44,12 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
-from ldncare.fhir.tags import OUTPUT_TAG, contract_extension, is_ldncare_output
+from ldncare.fhir.tags import (
+    OUTPUT_TAG,
+    contract_extension,
+    evidence_extension,
+    is_ldncare_output,
+)
 
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 LOINC = "http://loinc.org"
@@ -383,6 +388,9 @@ def plan_to_bundle(
     }
     if period_end:
         careplan["period"]["end"] = period_end
+    if contract.get("evidence"):
+        # Plans stored before issue 22 carry no evidence version; they are exported without one.
+        careplan["extension"].insert(0, evidence_extension(contract["evidence"]))
     if notices:
         careplan["note"] = [{"text": str(n["text"])} for n in notices]
     if issue_urls:

@@ -36,6 +36,22 @@ PLAN_CONTRACT_EXT = "https://ldncare.org/fhir/StructureDefinition/plan-contract"
 PLAN_SCHEMA = "ldncare.plan/1"
 
 
+#: Extension of ldncare's CarePlan naming the evidence base the plan was made with (issue 22):
+#: sub-extensions ``version`` (valueString) and ``reviewedUpTo`` (valueDate).
+EVIDENCE_BASE_EXT = "https://ldncare.org/fhir/StructureDefinition/evidence-base"
+
+
+def evidence_extension(evidence: Mapping[str, Any]) -> dict[str, Any]:
+    """The CarePlan extension for a contract's ``evidence`` ({version, reviewed_up_to})."""
+    return {
+        "url": EVIDENCE_BASE_EXT,
+        "extension": [
+            {"url": "version", "valueString": str(evidence["version"])},
+            {"url": "reviewedUpTo", "valueDate": str(evidence["reviewed_up_to"])},
+        ],
+    }
+
+
 def contract_extension(contract: Mapping[str, Any]) -> dict[str, Any]:
     """The CarePlan extension carrying ``contract`` (base64 JSON in an Attachment)."""
     data = json.dumps(contract, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

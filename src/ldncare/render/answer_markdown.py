@@ -20,6 +20,13 @@ def _sentence(s: Sentence) -> str:
     return f"{s.text.rstrip()}{_cite(s.citations)}"
 
 
+def _evidence_line(answer: Answer) -> list[str]:
+    ev = answer.evidence
+    if not ev:
+        return []
+    return ["", f"_ldncare evidence base {ev['version']}, reviewed up to {ev['reviewed_up_to']}._"]
+
+
 def render_answer_markdown(answer: Answer) -> str:
     out = [f"# {answer.question}", ""]
     if not answer.covered:
@@ -27,6 +34,7 @@ def render_answer_markdown(answer: Answer) -> str:
         if answer.closest_topics:
             out += ["Closest covered topics:", ""]
             out += [f"- {topic}" for topic in answer.closest_topics]
+        out += _evidence_line(answer)
         return "\n".join(out).rstrip() + "\n"
     if answer.scope:
         out += [f"> **General answer:** {answer.scope}.", ""]
@@ -50,5 +58,9 @@ def render_answer_markdown(answer: Answer) -> str:
             out += [f"- {_sentence(s)}" for s in sentences]
             out.append("")
     out += ["## References", ""]
-    out += [f"{r.number}. {r.source.reference_text()}" for r in answer.references]
+    out += [
+        f"{r.number}. {r.source.reference_text()} [{r.source.fit_text()}]"
+        for r in answer.references
+    ]
+    out += _evidence_line(answer)
     return "\n".join(out).rstrip() + "\n"

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ldncare.evidence.models import fit_text
+
 SEVERITY_LABEL = {
     "contraindication": "Contraindication",
     "warning": "Caution",
@@ -47,6 +49,9 @@ class Report:
     schedule_notes: tuple[str, ...] = ()
     #: What to say when there is no schedule.
     no_schedule: str = "No LDN schedule: LDN is not recommended while a contraindication stands."
+    #: "evidence base 2026.12.1, reviewed up to 2026-12-04"; empty for a plan stored before the
+    #: contract carried the evidence version (issue 22).
+    evidence: str = ""
 
 
 NO_SCHEDULE_WITHHELD = (
@@ -60,6 +65,25 @@ ELIGIBILITY_TEXT = {
     "eligible_with_cautions": "LDN can be tried with the cautions below.",
     "not_recommended": "LDN is not recommended for this patient now (see contraindications).",
 }
+
+
+def _reference(citation: dict[str, Any]) -> str:
+    """The reference, then its population, design, size and year (when the contract has them:
+    plans stored before issue 22 item 4 have no population)."""
+    if "population" not in citation:
+        return str(citation["reference"])
+    fit = fit_text(
+        citation["population"], citation["evidence_type"], citation.get("size"), citation["year"]
+    )
+    return f"{citation['reference']} [{fit}]"
+
+
+def evidence_label(contract: dict[str, Any]) -> str:
+    """Which evidence base a plan (or answer) was made with, in words; "" when not recorded."""
+    ev = contract.get("evidence")
+    if not ev:
+        return ""
+    return f"evidence base {ev['version']}, reviewed up to {ev['reviewed_up_to']}"
 
 
 def build_report(contract: dict[str, Any]) -> Report:
@@ -140,15 +164,18 @@ def build_report(contract: dict[str, Any]) -> Report:
     patient = contract["patient"]
     who = patient.get("name") or patient["id"]
     age = f", {patient['age']} years" if patient.get("age") is not None else ""
+    evidence = evidence_label(contract)
     return Report(
         title=f"Low-dose naltrexone plan: {who}",
-        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}",
+        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}"
+        + (f"; {evidence}" if evidence else ""),
+        evidence=evidence,
         eligibility=ELIGIBILITY_TEXT[ldn["eligibility"]],
         sections=tuple(sections),
         schedule=tuple(ldn["schedule"]),
         review_date=ldn["review_date"],
         schedule_numbers=nums(ldn["citations"]) if ldn["schedule"] else (),
-        references=tuple((c["number"], c["reference"]) for c in contract["citations"]),
+        references=tuple((c["number"], _reference(c)) for c in contract["citations"]),
         schedule_notes=tuple(ldn.get("notes") or ()),
         **(
             {"no_schedule": NO_SCHEDULE_WITHHELD}
