@@ -96,7 +96,7 @@ def test_adding_the_same_patient_twice_fails_with_one_line(db: str) -> None:
     assert run("patient", "add", str(EXAMPLE)).exit_code == 0
     again = run("patient", "add", str(EXAMPLE))
     assert again.exit_code == 2
-    assert "already exists" in again.output
+    assert "cannot be used for a new patient" in again.output
     assert len(again.output.strip().splitlines()) == 1
 
 

@@ -84,7 +84,7 @@ def test_duplicate_external_id_is_refused_and_writes_nothing(
     engine: Engine, patient_id: int
 ) -> None:
     before = count(engine, AuditRow)
-    with pytest.raises(InvalidInput, match="already exists"):
+    with pytest.raises(InvalidInput, match="cannot be used for a new patient"):
         repo.add_patient(engine, Patient(id="pn-001"), actor=ME)
     assert count(engine, PatientRow) == 1
     assert count(engine, AuditRow) == before

@@ -121,6 +121,8 @@ def test_clinician_promoted_to_admin_sees_the_other_clinic_after_logging_in_agai
 
 
 def test_admin_moved_to_a_clinic_sees_only_that_clinic(world: World, user_cli: typer.Typer) -> None:
+    # root is the only admin: clin2 takes over first (the last admin cannot be demoted).
+    assert user(user_cli, "set-role", "clin2", "--role", "admin").exit_code == 0
     assert (
         user(user_cli, "set-role", "root", "--role", "clinician", "--clinic", "clinic-2").exit_code
         == 0
@@ -162,3 +164,40 @@ def test_account_disabled_by_hand_in_sql_does_not_get_its_old_cookie_back_on_ena
     assert _sees_patients(world) == 401
     assert user(user_cli, "enable", "clin1").exit_code == 0
     assert _sees_patients(world) == 401
+
+
+# --- the last active administrator (issue #19 item 15) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("set-role", "root", "--role", "clinician", "--clinic", "clinic-1"), ("disable", "root")],
+)
+def test_the_only_admin_cannot_be_demoted_or_disabled_from_the_cli(
+    world: World, user_cli: typer.Typer, args: tuple[str, ...]
+) -> None:
+    result = user(user_cli, *args)
+    assert result.exit_code == 2, result.output
+    assert "last active administrator" in result.output
+    assert _audit(world, "set_role") == [] and _audit(world, "disable") == []
+    world.login("root")
+    assert world.client.get(f"/api/patients/{world.carl}").status_code == 200
+
+
+def test_with_a_second_admin_the_first_can_be_disabled_but_then_not_the_second(
+    world: World, user_cli: typer.Typer
+) -> None:
+    assert user(user_cli, "set-role", "clin1", "--role", "admin").exit_code == 0
+    assert user(user_cli, "disable", "root").exit_code == 0
+    refused = user(user_cli, "set-role", "clin1", "--role", "clinician", "--clinic", "clinic-1")
+    assert refused.exit_code == 2, refused.output
+    assert "last active administrator" in refused.output
+    assert user(user_cli, "disable", "clin1").exit_code == 2
+
+
+def test_a_disabled_admin_does_not_count_as_the_admin_left(
+    world: World, user_cli: typer.Typer
+) -> None:
+    assert user(user_cli, "set-role", "clin1", "--role", "admin").exit_code == 0
+    assert user(user_cli, "disable", "clin1").exit_code == 0
+    assert user(user_cli, "disable", "root").exit_code == 2

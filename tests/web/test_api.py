@@ -172,7 +172,7 @@ def test_duplicate_patient_is_422(world: World) -> None:
     world.login("clin1")
     r = world.client.post("/api/patients", json={"patient": patient_file("anna")})
     assert r.status_code == 422
-    assert "already exists" in _detail(r)[0]["msg"]
+    assert "cannot be used for a new patient" in _detail(r)[0]["msg"]
 
 
 def test_bad_patient_input_names_the_field(world: World) -> None:

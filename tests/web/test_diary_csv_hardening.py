@@ -163,3 +163,72 @@ def test_worklist_csv_defuses_a_formula_in_a_patient_name_from_the_ehr() -> None
     row = next(csv.reader(io.StringIO(_hits_csv([hit]).splitlines()[1])))
     assert row[1] == "'" + hit.name
     assert row[0] == "p-1"
+
+
+# --- deep JSON in the side_effects column (issue #19 item 6) -------------------------------------
+
+#: A side_effects cell opening 1,500 JSON lists: past the nesting json_input.loads_strict reads.
+DEEP_SIDE_EFFECTS_CSV = 'day,side_effects\n2026-02-27,"' + "[" * 1500 + '"\n'
+
+
+def test_a_side_effects_cell_nested_1500_lists_deep_is_refused_naming_the_cell() -> None:
+    with pytest.raises(InvalidInput, match="nested too deeply") as info:
+        parse_diary_csv(DEEP_SIDE_EFFECTS_CSV, today=TODAY)
+    assert info.value.field == "row 2.side_effects"
+
+
+def test_clinician_api_import_of_deep_side_effects_answers_422_not_500(world: World) -> None:
+    world.login("clin1")
+    r = world.client.post(
+        f"/api/patients/{world.bert}/diary/import",
+        content=DEEP_SIDE_EFFECTS_CSV.encode(),
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text[:300]
+    assert "nested too deeply" in r.text
+    assert world.client.get(f"/api/patients/{world.bert}/diary").json() == []
+
+
+def test_patient_importing_deep_side_effects_gets_422(world: World) -> None:
+    world.login("anna")
+    r = world.client.post(
+        f"/api/patients/{world.anna}/diary/import",
+        content=DEEP_SIDE_EFFECTS_CSV.encode(),
+        headers={"content-type": "text/csv"},
+    )
+    assert r.status_code == 422, r.text[:300]
+    assert r.json()["detail"][0]["loc"] == ["body", "row 2", "side_effects"]
+
+
+def test_clinician_page_import_of_deep_side_effects_is_a_form_error(world: World) -> None:
+    token = login_page(world, "clin1")
+    r = world.client.post(
+        f"/patients/{world.bert}/diary/import",
+        data={"csrf_token": token},
+        files={"file": ("diary.csv", DEEP_SIDE_EFFECTS_CSV.encode(), "text/csv")},
+        follow_redirects=False,
+    )
+    assert r.status_code == 422, r.text[:300]
+    assert "nested too deeply" in r.text
+
+
+def test_cli_diary_import_of_deep_side_effects_exits_2_without_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("LDNCARE_DATABASE_URL", url)
+    engine = make_engine(url)
+    migrate(engine)
+    repository.add_patient(
+        engine, Patient(id="pn-9", name="C. Test"), plan_contract=None, actor="test"
+    )
+    engine.dispose()
+    file = tmp_path / "diary.csv"
+    file.write_text(DEEP_SIDE_EFFECTS_CSV, encoding="utf-8")
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["diary", "import", "pn-9", str(file)])
+    assert result.exit_code == 2, result.output
+    assert "nested too deeply" in result.output
+    assert "Traceback" not in result.output

@@ -19,8 +19,8 @@ from tests.web.conftest import World
 @pytest.mark.parametrize(
     ("password", "why"),
     [
-        ("aaaaaaaaaa", "repeats a few characters"),
-        ("abcabcabcabc", "repeats a few characters"),
+        ("aaaaaaaaaa", "repeats the same characters"),
+        ("abcabcabcabc", "repeats the same characters"),
         ("1234567890", "run of letters, digits or keys"),
         ("0987654321", "run of letters, digits or keys"),
         ("qwertyuiop", "run of letters, digits or keys"),
@@ -57,6 +57,63 @@ def test_any_short_group_repeated_is_refused(unit: str, times: int) -> None:
         return
     with pytest.raises(InvalidInput):
         check_password(password)
+
+
+@pytest.mark.parametrize(
+    "password", ["clinicianclinician", "passwordpassword", "ldncare ldncare", "Tulip-tulip-tulip"]
+)
+def test_a_word_typed_twice_is_refused_as_a_repeat(password: str) -> None:
+    with pytest.raises(InvalidInput, match="repeats the same characters"):
+        check_password(password)
+
+
+@pytest.mark.parametrize(
+    "password", ["12345678901234567890", "1234567890123", "qwertyuiopasdf", "mnbvcxzlkjhgfdsa"]
+)
+def test_digit_and_keyboard_runs_of_any_length_are_refused(password: str) -> None:
+    with pytest.raises(InvalidInput, match="too easy to guess"):
+        check_password(password)
+
+
+@settings(max_examples=200, deadline=None)
+@given(unit=st.text(min_size=1, max_size=40), times=st.integers(min_value=2, max_value=60))
+def test_any_group_of_any_size_repeated_is_refused(unit: str, times: int) -> None:
+    password = unit * times
+    if not 10 <= len(password) <= 256:
+        return
+    with pytest.raises(InvalidInput):
+        check_password(password)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    cycle=st.sampled_from(["0123456789", "abcdefghijklmnopqrstuvwxyz"]),
+    start=st.integers(min_value=0, max_value=25),
+    length=st.integers(min_value=10, max_value=256),
+    backwards=st.booleans(),
+)
+def test_any_run_of_digits_or_letters_going_round_is_refused(
+    cycle: str, start: int, length: int, backwards: bool
+) -> None:
+    text = (cycle * (length // len(cycle) + 3))[start % len(cycle) :][:length]
+    with pytest.raises(InvalidInput):
+        check_password(text[::-1] if backwards else text)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    start=st.integers(min_value=0, max_value=16),
+    length=st.integers(min_value=10, max_value=26),
+    backwards=st.booleans(),
+)
+def test_any_walk_along_the_keyboard_rows_is_refused(
+    start: int, length: int, backwards: bool
+) -> None:
+    text = "qwertyuiopasdfghjklzxcvbnm"[start : start + length]
+    if len(text) < 10:
+        return
+    with pytest.raises(InvalidInput):
+        check_password(text[::-1] if backwards else text)
 
 
 def test_user_add_refuses_aaaaaaaaaa(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -56,6 +56,8 @@ def _run_import(
 
     if path.is_dir() and not ndjson and (bundles := _bundle_files(path)) is not None:
         return _import_bundle_folder(engine, path, bundles)
+    if path.is_dir() and not ndjson:
+        _refuse_a_folder_of_neither(path)
     if ndjson or path.is_dir():
         if quiet:
             return import_ndjson(engine, path, _actor(), workers=workers)
@@ -121,6 +123,31 @@ def _bundle_files(folder: Path) -> list[Path] | None:
     return [p for p in files if p.suffix.lower() == ".json"] or None
 
 
+def _refuse_a_folder_of_neither(folder: Path) -> None:
+    """A folder given without --ndjson holding neither a .json Bundle nor an NDJSON file: say
+    what ldncare reads there -- both kinds -- and list what the folder holds instead."""
+    from ldncare.errors import InvalidInput
+    from ldncare.fhir.ndjson import NDJSON_SUFFIXES, USED_TYPES, shown_name
+
+    held = sorted(folder.iterdir())
+    if any(p.is_file() and p.name.lower().endswith(_NDJSON_SUFFIXES) for p in held):
+        return  # a Bulk export: the NDJSON reader says which of its files it cannot use
+    message = (
+        f"{folder} holds no export file that ldncare reads: a folder of FHIR Bundles (files "
+        "ending in .json, such as Synthea's output/fhir; subfolders are not read) or a Bulk "
+        f"Data export (files named after their resource type ({', '.join(sorted(USED_TYPES))}; "
+        f"e.g. Patient.ndjson, Observation_2.ndjson.gz) and ending in "
+        f"{', '.join(NDJSON_SUFFIXES)})"
+    )
+    if held:
+        names = ", ".join(shown_name(p) for p in held[:10])
+        more = f" and {len(held) - 10} more" if len(held) > 10 else ""
+        message += f"; the folder holds {names}{more}"
+    else:
+        message += "; the folder is empty"
+    raise InvalidInput(message)
+
+
 def _import_bundle_folder(engine: Engine, folder: Path, bundles: list[Path]) -> ImportReport:
     """Import every patient Bundle of ``folder``, one file at a time, into one report.
 
@@ -138,11 +165,11 @@ def _import_bundle_folder(engine: Engine, folder: Path, bundles: list[Path]) -> 
     started = time.perf_counter()
     total = ImportReport()
     wanted = set(bundles)
-    total.ignored_files += [
-        f"{p.name} (not a .json Bundle)"
-        for p in sorted(folder.iterdir())
-        if p.is_file() and p not in wanted
-    ]
+    for p in sorted(folder.iterdir()):
+        if p.is_dir():
+            total.ignored_files.append(f"{p.name}/ (a folder: subfolders are not read)")
+        elif p.is_file() and p not in wanted:
+            total.ignored_files.append(f"{p.name} (not a .json Bundle)")
     for path in bundles:
         try:
             bundle = _read_json(path)
@@ -330,15 +357,16 @@ def register(app: typer.Typer) -> None:
 
         PATH is a FHIR Bundle (.json), a folder of Bundles (such as Synthea's output/fhir: every
         patient Bundle is imported; a Bundle without a Patient, like Synthea's practitioner and
-        hospital files, and any other file is listed as not read), or a Bulk Data export folder
-        (NDJSON).
+        hospital files, and any other file or subfolder is listed as not read), or a Bulk Data
+        export folder (NDJSON).
 
-        A patient with an invalid resource is not imported at all; each invalid resource is
-        listed with its type, id and field, and the rest of the import goes on. A Bulk export
+        A patient with an invalid resource, a birth date outside 1900-today or an id other
+        than letters, digits, '.', '_' and '-' is not imported at all; each problem is listed
+        with its type, id and field, and the rest of the import goes on. A Bulk export
         folder is read from its Patient, Medication, Condition, MedicationRequest,
         MedicationStatement, Observation and AllergyIntolerance files ending in .ndjson,
-        .ndjson.gz, .jsonl or .jsonl.gz (e.g. Observation_2.ndjson.gz); other files are listed
-        as not read.
+        .ndjson.gz, .jsonl or .jsonl.gz (e.g. Observation_2.ndjson.gz); other files and
+        subfolders are listed as not read.
 
         Exit status: 0 = everything imported; 4 = imported in part: some patients or resources
         were not (listed; the others are in the store); 1 = no patient imported, or a file or

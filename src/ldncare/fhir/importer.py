@@ -61,7 +61,10 @@ from ldncare.fhir.ndjson import (
 from ldncare.fhir.patient_bundle import patient_from_bundle
 from ldncare.fhir.references import index_resources, patient_key, resolve
 from ldncare.fhir.tags import is_ldncare_output, plan_contracts
+from ldncare.patient_file import check_birth_date
 from ldncare.store import facts as _facts_module
+from ldncare.store.external_id import is_valid as is_valid_external_id
+from ldncare.store.external_id import unusable
 from ldncare.store.facts import (
     _bulk_insert,
     _Encoding,
@@ -248,7 +251,23 @@ def read_group(group: PatientGroup) -> Patient | list[ImportIssue]:
             ImportIssue(i.resource_type, i.resource_id, i.field, i.message, pid, i.where)
             for i in _diagnose(group.patient, group.resources, group.medications, exc)
         ] + unresolved
+    if refused := _refused_patient(patient):
+        return [refused, *unresolved]
     return unresolved or patient
+
+
+def _refused_patient(patient: Patient) -> ImportIssue | None:
+    """What ``plan`` and the web refuse about the patient itself: an external id outside the
+    one rule (``store.external_id``), a birth date outside 1900-today (SAFETY.md H17)."""
+    if not is_valid_external_id(patient.id):
+        return ImportIssue(
+            "Patient", patient.id, "id", unusable(patient.id).message, patient_id=patient.id
+        )
+    try:
+        check_birth_date(patient.birth_date, "birthDate")
+    except InvalidInput as exc:
+        return ImportIssue("Patient", patient.id, "birthDate", exc.message, patient_id=patient.id)
+    return None
 
 
 def _without_patient(group: PatientGroup) -> ImportIssue:

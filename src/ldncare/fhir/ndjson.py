@@ -176,6 +176,8 @@ def export_files(directory: Path) -> tuple[list[Path], list[Path]]:
     ignored: list[Path] = []
     for path in sorted(directory.iterdir()):
         if not path.is_file():
+            if path.is_dir():  # not read either: listed, so nothing is skipped unsaid
+                ignored.append(path)
             continue
         ndjson = path.name.endswith(NDJSON_SUFFIXES)
         (used if ndjson and resource_type_of(path) else ignored).append(path)
@@ -183,6 +185,11 @@ def export_files(directory: Path) -> tuple[list[Path], list[Path]]:
         raise InvalidInput(_nothing_to_read(directory, ignored))
     used.sort(key=lambda p: (resource_type_of(p) != "Patient", p.name))
     return used, ignored
+
+
+def shown_name(path: Path) -> str:
+    """A file's name as a report lists it; a folder's ends in ``/`` (subfolders are not read)."""
+    return f"{path.name}/" if path.is_dir() else path.name
 
 
 def _nothing_to_read(directory: Path, others: list[Path]) -> str:
@@ -193,7 +200,7 @@ def _nothing_to_read(directory: Path, others: list[Path]) -> str:
         f"ending in {', '.join(NDJSON_SUFFIXES)}"
     )
     if others:
-        names = ", ".join(p.name for p in others[:10])
+        names = ", ".join(shown_name(p) for p in others[:10])
         more = f" and {len(others) - 10} more" if len(others) > 10 else ""
         message += f"; the folder holds {names}{more}"
     if any(p.name.endswith(".json") for p in others):
@@ -300,7 +307,8 @@ class NdjsonExport:
         self.files, self.ignored = export_files(self.directory)
         self._tmp = Path(tempfile.mkdtemp(prefix="ldncare-ndjson-", dir=workdir))
         self.stats = StageStats(
-            files=[p.name for p in self.files], ignored_files=[p.name for p in self.ignored]
+            files=[p.name for p in self.files],
+            ignored_files=[shown_name(p) for p in self.ignored],
         )
         total = sum(
             p.stat().st_size * (GZIP_RATIO if p.name.endswith(".gz") else 1) for p in self.files

@@ -26,6 +26,7 @@ from typing import Any
 from ldncare.core.diary import DiaryEntry, parse_entry
 from ldncare.core.quantity import format_decimal
 from ldncare.errors import InvalidInput
+from ldncare.json_input import JsonProblem, loads_strict
 
 COLUMNS = (
     "day",
@@ -54,7 +55,9 @@ def _side_effects(text: str, where: str) -> list[dict[str, Any]]:
         return []
     if text.startswith("["):
         try:
-            raw = json.loads(text)
+            raw = loads_strict(text)
+        except JsonProblem as exc:
+            raise InvalidInput(str(exc), field=f"{where}.side_effects") from None
         except json.JSONDecodeError as exc:
             raise InvalidInput(
                 f"not valid JSON ({exc.msg})", field=f"{where}.side_effects"

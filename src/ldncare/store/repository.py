@@ -31,6 +31,7 @@ from ldncare.core.patient import Patient
 from ldncare.core.status import plan_facts
 from ldncare.errors import InvalidInput, NotFound
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
+from ldncare.store.external_id import check_external_id, unusable
 from ldncare.store.facts import replace_facts
 from ldncare.store.models import (
     AssessmentRow,
@@ -141,14 +142,15 @@ def add_patient(
     actor: str,
 ) -> PatientRow:
     """Store a patient, the input snapshot as the first assessment and, if given, plan v1."""
+    check_external_id(patient.id)
     snapshot = patient.model_dump(mode="json")
     try:
         with _transaction(engine) as s:
             existing = s.scalars(
-                select(PatientRow).where(PatientRow.external_id == patient.id)
+                select(PatientRow.id).where(PatientRow.external_id == patient.id)
             ).first()
             if existing is not None:
-                raise _duplicate_patient(patient.id)
+                raise unusable(patient.id)
             now = _now()
             row = PatientRow(
                 clinic_id=clinic_id,
@@ -185,17 +187,7 @@ def add_patient(
                 record_audit(s, actor, "create", "plan", row.id, {"version": 1})
             return row
     except IntegrityError:
-        raise _duplicate_patient(patient.id) from None
-
-
-def _duplicate_patient(external_id: str) -> InvalidInput:
-    # Neither the existing row's id nor its clinic: the patient may belong to a clinic the
-    # caller cannot see, and its internal id is not theirs to learn.
-    return InvalidInput(
-        f"a patient with external id {external_id!r} already exists; "
-        "give an id not yet used (ids are unique across all clinics)",
-        field="id",
-    )
+        raise unusable(patient.id) from None
 
 
 def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:

@@ -4,6 +4,10 @@ audited in the transaction that makes it.
 Disabling an account, resetting its password and changing its role end every session of the
 account (the session generation moves on, see :func:`ldncare.web.auth.end_sessions`), so
 enabling it again later does not revive a cookie from before: the user logs in afresh.
+
+The last active administrator can be neither disabled nor moved to a clinic: nobody could
+then list, enable or fix accounts on the admin page (``ldncare user`` on the server would be
+the only way back). Promote or enable another administrator first.
 """
 
 from __future__ import annotations
@@ -53,12 +57,33 @@ def _end_sessions(row: UserRow) -> None:
     row.session_generation = (row.session_generation or 0) + 1
 
 
+def _keep_an_admin(s: Session, row: UserRow, change: str) -> None:
+    """Refuse ``change`` when ``row`` is the only active administrator left."""
+    if row.role != "admin" or not row.active:
+        return
+    # The active admins' rows are locked (PostgreSQL; SQLite has one writer at a time), so two
+    # admins demoting each other at once cannot both pass this check.
+    admins = s.scalars(
+        select(UserRow.id)
+        .where(UserRow.role == "admin", UserRow.active.is_(True))
+        .with_for_update()
+    ).all()
+    if not [i for i in admins if i != row.id]:
+        raise InvalidInput(
+            f"{row.username!r} is the last active administrator and cannot be {change}; "
+            "make another account an administrator (user set-role NAME --role admin) first",
+            field="username",
+        )
+
+
 def set_active(engine: Engine, username: str, active: bool, *, actor: str) -> bool:
     """Disable (ending every session) or enable an account. False if it already was so."""
     with Session(engine) as s, s.begin():
         row = _find(s, username)
         if bool(row.active) == active:
             return False
+        if not active:
+            _keep_an_admin(s, row, "disabled")
         row.active = active
         # Both ways: enabling also moves the generation on, so an account disabled by other
         # means (an older version, raw SQL) does not get its old cookies back either.
@@ -101,6 +126,8 @@ def set_role(
                 "role cannot change",
                 field="role",
             )
+        if role != "admin":
+            _keep_an_admin(s, row, "made a clinician")
         before = {"role": row.role, "clinic": row.clinic_id}
         row.role = role
         row.clinic_id = clinic_id if role == "clinician" else None

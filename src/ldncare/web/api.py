@@ -22,6 +22,7 @@ from ldncare.core.diary import SideEffect, SideEffectKind, SideEffectSeverity
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
+from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
 from ldncare.store.models import PatientRow, PlanRow, ReviewNoteRow
 from ldncare.web import deps
 from ldncare.web.auth import (
@@ -236,7 +237,7 @@ class AllergyIn(_In):
 class PatientIn(_In):
     """A patient in the patient-file format (docs/patient-file.md)."""
 
-    id: Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._\-]+$")]
+    id: Annotated[str, Field(min_length=1, max_length=MAX_EXTERNAL_ID, pattern=EXTERNAL_ID_PATTERN)]
     name: Annotated[str, Field(max_length=256)] | None = None
     birth_date: IsoDate | None = None
     sex: Literal["female", "male", "other", "unknown"] = "unknown"
@@ -556,7 +557,11 @@ def export_diary(patient_id: PatientId, user: User, engine: Engine_) -> Response
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="diary-{row.external_id}.csv"'},
+        headers={
+            "Content-Disposition": content_disposition(
+                "attachment", f"diary-{row.external_id}", ".csv"
+            )
+        },
     )
 
 

@@ -3,9 +3,11 @@
 No composition rules (upper case, digits, symbols) and no forced expiry, as 800-63B advises.
 Refused, besides a length outside 10–256 characters:
 
-- one character or a short group repeated (``aaaaaaaaaa``, ``abcabcabcabc``);
-- a run of the alphabet, the digits or a keyboard row, either way (``1234567890``,
-  ``qwertyuiop``);
+- one character or any group repeated, ignoring case, spaces and punctuation (``aaaaaaaaaa``,
+  ``abcabcabcabc``, ``clinicianclinician``, ``ldncare ldncare``);
+- a run of the alphabet, the digits or the keyboard, either way and of any length, going on
+  past the end (``1234567890123``, ``12345678901234567890``, ``qwertyuiop``, ``qwertyuiopasdf``:
+  every neighbouring pair of characters neighbours in the run);
 - a password containing the username;
 - one of the words in ``common_passwords.txt`` beside this module (context-specific words such
   as the product and the clinic, and some of the most used passwords), ignoring case and any
@@ -19,22 +21,26 @@ from __future__ import annotations
 import functools
 import re
 from importlib import resources
+from itertools import pairwise
 
 from ldncare.errors import InvalidInput
 
 MIN_PASSWORD = 10
 MAX_PASSWORD = 256
+#: Sequences an attacker walks; the last character of each leads back to the first where the
+#: run cycles (digits, alphabet). The rows of a keyboard are also one run row after row.
 _RUNS = (
-    "abcdefghijklmnopqrstuvwxyz",
+    "abcdefghijklmnopqrstuvwxyza",
     "01234567890",
-    "qwertyuiop",
-    "asdfghjkl",
-    "zxcvbnm",
-    "azertyuiop",
-    "qwertzuiop",
-    "1qaz2wsx3edc4rfv5tgb6yhn",
+    "qwertyuiopasdfghjklzxcvbnm",
+    "azertyuiopqsdfghjklmwxcvbn",
+    "qwertzuiopasdfghjklyxcvbnm",
+    "1qaz2wsx3edc4rfv5tgb6yhn7ujm8ik9ol0p",
 )
+#: (a, b) where b follows a in one of the runs.
+_NEXT = frozenset((run[i], run[i + 1]) for run in _RUNS for i in range(len(run) - 1))
 _AROUND = re.compile(r"^[\W\d_]+|[\W\d_]+$")
+_SEPARATORS = re.compile(r"[\W_]+")
 
 
 @functools.cache
@@ -44,14 +50,35 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
+def _forms(password: str) -> set[str]:
+    """The password as typed (lower case), without spaces and punctuation, and without digits
+    or symbols around it: what the repeat and run checks look at."""
+    low = password.lower()
+    bare = _SEPARATORS.sub("", low)
+    return {f for f in (low, bare, _AROUND.sub("", bare)) if f}
+
+
+def _is_repeat(text: str) -> bool:
+    n = len(text)
+    return n > 1 and any(
+        n % size == 0 and text == text[:size] * (n // size) for size in range(1, n // 2 + 1)
+    )
+
+
 def _repeats(password: str) -> bool:
-    n = len(password)
-    return any(n % size == 0 and password == password[:size] * (n // size) for size in range(1, 5))
+    return any(_is_repeat(form) for form in _forms(password))
+
+
+def _is_walk(text: str) -> bool:
+    pairs = list(pairwise(text))
+    return bool(pairs) and (
+        all(p in _NEXT for p in pairs) or all((b, a) in _NEXT for a, b in pairs)
+    )
 
 
 def _is_run(password: str) -> bool:
     low = password.lower()
-    return any(low in run or low in run[::-1] for run in _RUNS)
+    return _is_walk(low) or _is_walk(_SEPARATORS.sub("", low))
 
 
 def check_password(password: str, *, username: str | None = None) -> None:
@@ -62,7 +89,7 @@ def check_password(password: str, *, username: str | None = None) -> None:
         )
     why = None
     if _repeats(password):
-        why = "it repeats a few characters"
+        why = "it repeats the same characters"
     elif _is_run(password):
         why = "it is a run of letters, digits or keys"
     elif username and username.strip().lower() in password.lower():
