@@ -26,7 +26,7 @@ from ldncare.core.renal import (
     DIAGNOSIS_BOUNDS,
     RenalFunction,
     estimate_renal_function,
-    renal_from_diagnosis,
+    reconcile_with_diagnosis,
 )
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.monographs import Monograph, RenalBand, Titration
@@ -328,8 +328,12 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     elif renal is not None and _renal_dependent(mono):
         if renal.method == "ckd_epi_2021":
             a.add("option.renal.ckd_epi", basis=renal.basis)
+        elif renal.method == "diagnosis" and renal.overrides_lab is not None:
+            a.add("option.renal.diagnosis_over_lab", drug=mono.name, basis=renal.basis)
         elif renal.method == "diagnosis":
             a.add("option.renal.from_diagnosis", basis=renal.basis)
+        if renal.stale and renal.overrides_lab is None:
+            a.add("option.renal.stale", drug=mono.name, basis=renal.basis)
     if renal is not None and (mono.renal_bands or mono.id == "duloxetine"):
         if mono.renal_bands:
             band = mono.renal_band(renal.crcl_ml_min)
@@ -751,11 +755,10 @@ def _med_label(med: MedicationUse) -> str:
 def patient_renal_function(ctx: ClinicalContext) -> RenalFunction | None:
     """Kidney function from the labs (Cockcroft–Gault, eGFR, CKD-EPI 2021); with no lab, from
     a dialysis or CKD stage 4-5 diagnosis (the matching lowest band, said so in the basis)."""
-    renal = estimate_renal_function(ctx.patient, ctx.as_of)
-    if renal is not None:
-        return renal
-    return renal_from_diagnosis(
-        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS}
+    return reconcile_with_diagnosis(
+        estimate_renal_function(ctx.patient, ctx.as_of),
+        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS},
+        ctx.as_of,
     )
 
 
