@@ -188,3 +188,150 @@ def test_property_dosing_kidney_function_never_exceeds_a_kidney_failure_diagnosi
     else:
         assert got.crcl_ml_min == value
     assert got.stale == (days_old > renal.STALE_AFTER_DAYS)
+
+
+# --- C4: dangerous combinations already taken are plan findings -------------------------
+
+
+def _assert_linezolid_with_venlafaxine(plan: dict[str, Any]) -> None:
+    combo = findings(plan)["combination.maoi_serotonergic"]
+    assert combo["severity"] == "contraindication"
+    assert "Zyvox" in combo["message"] and "Effexor" in combo["message"]
+    assert "Contact the prescriber today" in combo["message"]
+    assert {"label_zyvox", "label_venlafaxine"} <= set(combo["citations"])
+    # About the medicines taken, not LDN: LDN is not barred, but not plain "eligible" either.
+    assert plan["ldn"]["eligibility"] == "eligible_with_cautions"
+    venlafaxine = option(plan, "venlafaxine")
+    assert venlafaxine["current"]["advice"] == "switch"
+    texts = " ".join(r["message"] for r in venlafaxine["reasons"])
+    assert "continue, optimise" not in texts  # no "continue" next to "must not be used"
+    assert "option.serotonergic.maoi.current" in option_rules(venlafaxine)
+    for drug in ("tramadol", "duloxetine", "amitriptyline", "nortriptyline"):
+        assert option(plan, drug)["suitability"] == "avoid", drug
+
+
+def test_zyvox_started_on_top_of_effexor_raises_a_contact_the_prescriber_finding() -> None:
+    _assert_linezolid_with_venlafaxine(from_file("pn-zyvox-and-effexor.yaml"))
+
+
+def test_zyvox_and_effexor_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1970-01-01",
+        sex="female",
+        meds=(("Zyvox 600 mg", "600 mg twice daily"), ("Effexor XR 75 mg", "75 mg once daily")),
+        egfr=(90, "2026-11-01"),
+    )
+    _assert_linezolid_with_venlafaxine(plan)
+
+
+def _assert_two_snris(plan: dict[str, Any]) -> None:
+    found = findings(plan)
+    assert found["combination.same_class"]["severity"] == "warning"
+    assert "two SNRIs" in found["combination.same_class"]["message"]
+    assert "Savella" in found["combination.serotonergic"]["message"]
+    duloxetine = option(plan, "duloxetine")
+    texts = " ".join(r["message"] for r in duloxetine["reasons"])
+    assert "adding Duloxetine" not in texts and "do not add Duloxetine" not in texts
+    assert "option.same_class.current" in option_rules(duloxetine)
+    assert duloxetine["current"]["advice"] == "switch"
+    assert option(plan, "venlafaxine")["suitability"] == "avoid"
+
+
+def test_cymbalta_and_savella_together_are_flagged_as_two_snris() -> None:
+    _assert_two_snris(from_file("pn-cymbalta-and-savella.yaml"))
+
+
+def test_cymbalta_and_savella_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1972-01-01",
+        sex="female",
+        meds=(("Cymbalta 60 mg", "60 mg once daily"), ("Savella 50 mg", "50 mg twice daily")),
+        egfr=(90, "2026-11-01"),
+    )
+    _assert_two_snris(plan)
+
+
+def _assert_auvelity(plan: dict[str, Any]) -> None:
+    tramadol = option(plan, "tramadol")
+    assert tramadol["suitability"] == "avoid"
+    assert "option.tramadol.bupropion_serotonergic" in option_rules(tramadol)
+    assert "option.serotonergic.caution" in option_rules(option(plan, "duloxetine"))
+    assert "option.tca.cyp2d6_inhibitor" in option_rules(option(plan, "amitriptyline"))
+
+
+def test_auvelity_is_dextromethorphan_and_bupropion_so_tramadol_is_avoided() -> None:
+    _assert_auvelity(from_file("pn-auvelity.yaml"))
+
+
+def test_auvelity_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1975-01-01",
+        meds=(("Auvelity 45 mg/105 mg extended-release tablet", "1 tablet twice daily"),),
+        egfr=(90, "2026-11-01"),
+    )
+    _assert_auvelity(plan)
+
+
+def test_duloxetine_with_delsym_cough_syrup_is_a_serotonergic_combination_finding() -> None:
+    plan = from_bundle(
+        birth="1968-01-01",
+        meds=(("Cymbalta 60 mg", "60 mg once daily"), ("Delsym 30 mg/5 mL", "10 mL twice daily")),
+        egfr=(90, "2026-11-01"),
+    )
+    combo = findings(plan)["combination.serotonergic"]
+    assert "Cymbalta" in combo["message"] and "Delsym" in combo["message"]
+    assert "boyer2005" in combo["citations"]
+
+
+def test_gabapentin_and_pregabalin_together_are_two_gabapentinoids() -> None:
+    plan = from_bundle(
+        birth="1968-01-01",
+        meds=(
+            ("Neurontin 300 mg", "300 mg three times daily"),
+            ("Lyrica 75 mg", "75 mg twice daily"),
+        ),
+        egfr=(90, "2026-11-01"),
+    )
+    assert "two gabapentinoids" in findings(plan)["combination.same_class"]["message"]
+
+
+def test_one_snri_alone_raises_no_combination_finding() -> None:
+    plan = from_bundle(
+        birth="1968-01-01", meds=(("Cymbalta 60 mg", "60 mg once daily"),), egfr=(90, "2026-11-01")
+    )
+    assert not [r for r in findings(plan) if r.startswith("combination.")]
+    assert plan["ldn"]["eligibility"] == "eligible"
+
+
+MAOIS = ["Zyvox 600 mg", "linezolid 600 mg", "methylene blue injection", "Nardil 15 mg"]
+PARTNERS = [
+    "Effexor XR 75 mg",
+    "Cymbalta 30 mg",
+    "Savella 50 mg",
+    "amitriptyline 10 mg",
+    "tramadol 50 mg",
+    "Delsym",
+    "Auvelity 45 mg/105 mg",
+]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    maoi=st.sampled_from(MAOIS),
+    partner=st.sampled_from(PARTNERS),
+    age=st.integers(min_value=18, max_value=95),
+)
+def test_property_any_maoi_with_a_serotonergic_partner_is_a_contraindication_finding(
+    maoi: str, partner: str, age: int
+) -> None:
+    """Safety invariant: an MAOI (linezolid, methylene blue included) taken with an SNRI, a
+    tricyclic, tramadol or dextromethorphan always raises the top-level finding, and the plan
+    is never plain "eligible" next to it."""
+    plan = from_bundle(
+        birth=f"{AS_OF.year - age - 1}-01-01",
+        meds=((maoi, "once daily"), (partner, "once daily")),
+        egfr=(90, "2026-11-01"),
+    )
+    combo = findings(plan)["combination.maoi_serotonergic"]
+    assert combo["severity"] == "contraindication"
+    assert plan["ldn"]["eligibility"] != "eligible"

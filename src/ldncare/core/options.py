@@ -199,6 +199,9 @@ class _Assessment:
     limit_mg: Decimal | None = None
 
     def add(self, rule_id: str, **params: object) -> None:
+        if self.current and f"{rule_id}.current" in self.evidence.rules:
+            # A medicine already taken: worded as a current combination, not as "adding".
+            rule_id = f"{rule_id}.current"
         rule = self.evidence.rule(rule_id)
         values = _Params({k: str(v) for k, v in params.items()})
         values.setdefault("drug", self.mono.name)
@@ -408,6 +411,14 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
         lowering = _other_meds(ctx, ("seizure_threshold_lowering",), mono)
         if lowering:
             a.add("option.tramadol.seizure_threshold", meds=_names(lowering))
+            serotonergic = _other_meds(ctx, ("serotonergic",), mono)
+            if serotonergic:
+                # Bupropion with a serotonergic drug (Auvelity is both): seizure threshold,
+                # CYP2D6 and serotonin syndrome together -> avoid (issue 14 second review C4).
+                a.add(
+                    "option.tramadol.bupropion_serotonergic",
+                    meds=_names(lowering + [m for m in serotonergic if m not in lowering]),
+                )
         naltrexone = _other_meds(ctx, ("naltrexone",), mono)
         if naltrexone:
             a.add("option.tramadol.naltrexone", meds=_names(naltrexone))
@@ -558,7 +569,11 @@ def _assess_current(
 ) -> Decimal | None:
     """A drug already taken: check the recorded dose against this patient's maximum."""
     dose = total_daily(a.current)
-    a.add("option.current.taking", meds=_names(a.current))
+    if a.has("contraindication"):
+        # "Continue" is no choice next to a "must not be used" reason.
+        a.add("option.current.taking_conflict", meds=_names(a.current))
+    else:
+        a.add("option.current.taking", meds=_names(a.current))
     at_least = dose.at_least_mg
     shown = (
         format_decimal(dose.daily_mg)
