@@ -335,3 +335,95 @@ def test_property_any_maoi_with_a_serotonergic_partner_is_a_contraindication_fin
     combo = findings(plan)["combination.maoi_serotonergic"]
     assert combo["severity"] == "contraindication"
     assert plan["ldn"]["eligibility"] != "eligible"
+
+
+# --- C8: products with their own label; opioids with falls in older adults ---------------
+
+
+def _assert_horizant(plan: dict[str, Any]) -> None:
+    gabapentin = option(plan, "gabapentin")
+    reason = next(
+        r for r in gabapentin["reasons"] if r["rule"] == "option.gabapentin.own_label_product"
+    )
+    assert "not interchangeable" in reason["message"] and "3600 mg" in reason["message"]
+    assert "label_horizant" in reason["citations"]
+    assert not {r for r in option_rules(gabapentin) if r.startswith("option.current.above")}
+
+
+def test_horizant_is_not_held_to_gabapentins_3600_mg_maximum() -> None:
+    _assert_horizant(from_file("pn-horizant-600-twice-daily.yaml"))
+
+
+def test_horizant_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1970-01-01",
+        meds=(("Horizant 600 mg extended-release tablet", "600 mg twice daily"),),
+        egfr=(90, "2026-11-01"),
+    )
+    _assert_horizant(plan)
+
+
+def _assert_gralise_egfr_25(plan: dict[str, Any]) -> None:
+    gabapentin = option(plan, "gabapentin")
+    assert "option.gabapentin.gralise_renal" in option_rules(gabapentin)
+    assert gabapentin["current"]["advice"] == "switch"
+    # Not told to "reduce to 700 mg once a day" (gabapentin's band) for a product that is not
+    # to be given at all below 30 mL/min.
+    assert "option.current.above_renal_max" not in option_rules(gabapentin)
+
+
+def test_gralise_1800_with_egfr_25_is_switched_not_reduced_to_the_gabapentin_band() -> None:
+    _assert_gralise_egfr_25(from_file("pn-gralise-1800-egfr-25.yaml"))
+
+
+def test_gralise_with_egfr_25_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1960-01-01",
+        sex="female",
+        meds=(("Gralise 600 mg", "1800 mg once daily"),),
+        egfr=(25, "2026-11-01"),
+    )
+    _assert_gralise_egfr_25(plan)
+
+
+def test_gralise_with_egfr_45_keeps_the_product_warning_only() -> None:
+    plan = from_bundle(
+        birth="1960-01-01",
+        meds=(("Gralise 600 mg", "1800 mg once daily"),),
+        egfr=(45, "2026-11-01"),
+    )
+    rules = option_rules(option(plan, "gabapentin"))
+    assert "option.gabapentin.own_label_product" in rules
+    assert "option.gabapentin.gralise_renal" not in rules
+
+
+def _assert_tramadol_avoided_for_falls(plan: dict[str, Any]) -> None:
+    tramadol = option(plan, "tramadol")
+    reason = next(r for r in tramadol["reasons"] if r["rule"] == "option.falls.beers_opioid")
+    assert "severe acute pain" in reason["message"]
+    assert reason["citations"] == ["beers2023"]
+    assert tramadol["current"]["advice"] == "switch"
+
+
+def test_ninety_two_year_old_with_falls_on_tramadol_is_told_to_avoid_it() -> None:
+    _assert_tramadol_avoided_for_falls(from_file("pn-age-92-falls-frail-tramadol.yaml"))
+
+
+def test_ninety_two_year_old_with_falls_as_fhir_bundle() -> None:
+    plan = from_bundle(
+        birth="1934-03-01",
+        sex="female",
+        conditions=("Pudendal neuralgia", "Frailty", "History of falls"),
+        meds=(("Tramadol 50 mg", "50 mg twice daily"),),
+        egfr=(40, "2026-11-01"),
+    )
+    _assert_tramadol_avoided_for_falls(plan)
+
+
+def test_new_tramadol_at_70_with_falls_is_avoid_not_caution() -> None:
+    plan = from_bundle(
+        birth="1956-01-01",
+        conditions=("Pudendal neuralgia", "Recurrent falls"),
+        egfr=(80, "2026-11-01"),
+    )
+    assert option(plan, "tramadol")["suitability"] == "avoid"

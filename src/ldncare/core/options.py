@@ -10,6 +10,7 @@ only decides which rules apply. Pure: no I/O.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -469,7 +470,10 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     age = ctx.age
     falls = list(dict.fromkeys(ctx.ever_conditions("falls")))
     if cls in FALLS_CLASSES and falls and age is not None and age >= 65:
-        a.add("option.falls.beers", age=age, conditions=_names(falls), kind=FALLS_CLASSES[cls])
+        # Opioids: the criterion says avoid except for severe acute pain (no "unless safer
+        # alternatives" clause), so tramadol is avoided (issue 14 second review C8).
+        rule = "option.falls.beers_opioid" if cls == "opioid" else "option.falls.beers"
+        a.add(rule, age=age, conditions=_names(falls), kind=FALLS_CLASSES[cls])
     cyp2d6 = _phenotype(ctx, "CYP2D6")
     if cls == "opioid" and cyp2d6 == "poor":
         a.add("option.cpic.tramadol_poor")
@@ -574,6 +578,16 @@ def _assess_current(
         a.add("option.current.taking_conflict", meds=_names(a.current))
     else:
         a.add("option.current.taking", meds=_names(a.current))
+    own_label = [m for m in a.current if _OWN_LABEL_GABAPENTIN.search(m.name)]
+    if a.mono.id == "gabapentin" and own_label:
+        # Gralise (once-daily) and Horizant (gabapentin enacarbil) are not interchangeable with
+        # gabapentin: its 3600 mg maximum and kidney bands are not applied to them.
+        a.add("option.gabapentin.own_label_product", meds=_names(own_label))
+        gralise = [m for m in own_label if "gralise" in m.name.lower()]
+        if gralise and renal is not None and renal.crcl_ml_min < 30:
+            # Gralise label: not to be given below CrCl 30 or on haemodialysis.
+            a.add("option.gabapentin.gralise_renal", meds=_names(gralise), crcl=renal.shown)
+        return dose.daily_mg
     at_least = dose.at_least_mg
     shown = (
         format_decimal(dose.daily_mg)
@@ -610,6 +624,12 @@ def _assess_current(
             limit=format_decimal(cap),
         )
     return dose.daily_mg
+
+
+#: Gabapentin products with their own label, not interchangeable with gabapentin (the once-daily
+#: tablet's label: "not substitutable with other gabapentin products"; Horizant is the prodrug
+#: gabapentin enacarbil with its own indications).
+_OWN_LABEL_GABAPENTIN = re.compile(r"\b(gralise|horizant|enacarbil)\b", re.IGNORECASE)
 
 
 def _advice(a: _Assessment, daily: Decimal | None) -> Advice:
