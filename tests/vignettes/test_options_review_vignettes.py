@@ -271,7 +271,10 @@ def test_effexor_and_delsym_warn_of_serotonin_syndrome_naming_delsym(ev: Evidenc
         assert "boyer2005" in reason.citations
     venlafaxine = opts["venlafaxine"]
     assert venlafaxine.suitability == "current"
-    assert "Delsym" in _reason(venlafaxine, "option.serotonergic.caution").message
+    # A current medicine is worded as a combination already taken, not as "adding" it
+    # (issue 14 second review C4: rules/current_combinations.yaml).
+    current = _reason(venlafaxine, "option.serotonergic.caution.current")
+    assert "Delsym" in current.message and "adding" not in current.message
 
 
 @pytest.mark.parametrize(
@@ -306,7 +309,7 @@ def test_duloxetine_and_dextromethorphan_as_fhir_bundle(ev: Evidence) -> None:
     )
     opts = options_for_bundle(bundle, ev)
     assert "option.serotonergic.caution" in rules_of(opts["tramadol"])
-    assert "option.serotonergic.caution" in rules_of(opts["duloxetine"])
+    assert "option.serotonergic.caution.current" in rules_of(opts["duloxetine"])
 
 
 # --- Item 6: bupropion; full-dose naltrexone blocks tramadol ------------------------------

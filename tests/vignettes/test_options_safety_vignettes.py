@@ -365,9 +365,12 @@ def test_older_adult_with_falls_is_warned_off_gabapentinoids_snris_tcas(
     """beers2023: history of falls or fractures - avoid antiepileptics, antidepressants,
     opioids unless safer alternatives are not available."""
     opts = options_for(patient(age=72, conditions=[condition]), ev)
-    for drug in ("gabapentin", "pregabalin", "duloxetine", "venlafaxine", "tramadol"):
+    for drug in ("gabapentin", "pregabalin", "duloxetine", "venlafaxine"):
         assert "option.falls.beers" in rules_of(opts[drug]), drug
         assert opts[drug].suitability != "preferred"
+    # Opioids: "avoid except for severe acute pain" (second review C8).
+    assert "option.falls.beers_opioid" in rules_of(opts["tramadol"])
+    assert opts["tramadol"].suitability == "avoid"
     assert "option.falls.beers" not in rules_of(opts["lidocaine_plaster"])
 
 

@@ -10,6 +10,7 @@ only decides which rules apply. Pure: no I/O.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -26,7 +27,7 @@ from ldncare.core.renal import (
     DIAGNOSIS_BOUNDS,
     RenalFunction,
     estimate_renal_function,
-    renal_from_diagnosis,
+    reconcile_with_diagnosis,
 )
 from ldncare.evidence.models import Evidence
 from ldncare.evidence.monographs import Monograph, RenalBand, Titration
@@ -199,6 +200,9 @@ class _Assessment:
     limit_mg: Decimal | None = None
 
     def add(self, rule_id: str, **params: object) -> None:
+        if self.current and f"{rule_id}.current" in self.evidence.rules:
+            # A medicine already taken: worded as a current combination, not as "adding".
+            rule_id = f"{rule_id}.current"
         rule = self.evidence.rule(rule_id)
         values = _Params({k: str(v) for k, v in params.items()})
         values.setdefault("drug", self.mono.name)
@@ -328,8 +332,12 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     elif renal is not None and _renal_dependent(mono):
         if renal.method == "ckd_epi_2021":
             a.add("option.renal.ckd_epi", basis=renal.basis)
+        elif renal.method == "diagnosis" and renal.overrides_lab is not None:
+            a.add("option.renal.diagnosis_over_lab", drug=mono.name, basis=renal.basis)
         elif renal.method == "diagnosis":
             a.add("option.renal.from_diagnosis", basis=renal.basis)
+        if renal.stale and renal.overrides_lab is None:
+            a.add("option.renal.stale", drug=mono.name, basis=renal.basis)
     if renal is not None and (mono.renal_bands or mono.id == "duloxetine"):
         if mono.renal_bands:
             band = mono.renal_band(renal.crcl_ml_min)
@@ -404,6 +412,14 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
         lowering = _other_meds(ctx, ("seizure_threshold_lowering",), mono)
         if lowering:
             a.add("option.tramadol.seizure_threshold", meds=_names(lowering))
+            serotonergic = _other_meds(ctx, ("serotonergic",), mono)
+            if serotonergic:
+                # Bupropion with a serotonergic drug (Auvelity is both): seizure threshold,
+                # CYP2D6 and serotonin syndrome together -> avoid (issue 14 second review C4).
+                a.add(
+                    "option.tramadol.bupropion_serotonergic",
+                    meds=_names(lowering + [m for m in serotonergic if m not in lowering]),
+                )
         naltrexone = _other_meds(ctx, ("naltrexone",), mono)
         if naltrexone:
             a.add("option.tramadol.naltrexone", meds=_names(naltrexone))
@@ -454,7 +470,10 @@ def _assess(a: _Assessment, ctx: ClinicalContext, renal: RenalFunction | None, s
     age = ctx.age
     falls = list(dict.fromkeys(ctx.ever_conditions("falls")))
     if cls in FALLS_CLASSES and falls and age is not None and age >= 65:
-        a.add("option.falls.beers", age=age, conditions=_names(falls), kind=FALLS_CLASSES[cls])
+        # Opioids: the criterion says avoid except for severe acute pain (no "unless safer
+        # alternatives" clause), so tramadol is avoided (issue 14 second review C8).
+        rule = "option.falls.beers_opioid" if cls == "opioid" else "option.falls.beers"
+        a.add(rule, age=age, conditions=_names(falls), kind=FALLS_CLASSES[cls])
     cyp2d6 = _phenotype(ctx, "CYP2D6")
     if cls == "opioid" and cyp2d6 == "poor":
         a.add("option.cpic.tramadol_poor")
@@ -554,7 +573,21 @@ def _assess_current(
 ) -> Decimal | None:
     """A drug already taken: check the recorded dose against this patient's maximum."""
     dose = total_daily(a.current)
-    a.add("option.current.taking", meds=_names(a.current))
+    if a.has("contraindication"):
+        # "Continue" is no choice next to a "must not be used" reason.
+        a.add("option.current.taking_conflict", meds=_names(a.current))
+    else:
+        a.add("option.current.taking", meds=_names(a.current))
+    own_label = [m for m in a.current if _OWN_LABEL_GABAPENTIN.search(m.name)]
+    if a.mono.id == "gabapentin" and own_label:
+        # Gralise (once-daily) and Horizant (gabapentin enacarbil) are not interchangeable with
+        # gabapentin: its 3600 mg maximum and kidney bands are not applied to them.
+        a.add("option.gabapentin.own_label_product", meds=_names(own_label))
+        gralise = [m for m in own_label if "gralise" in m.name.lower()]
+        if gralise and renal is not None and renal.crcl_ml_min < 30:
+            # Gralise label: not to be given below CrCl 30 or on haemodialysis.
+            a.add("option.gabapentin.gralise_renal", meds=_names(gralise), crcl=renal.shown)
+        return dose.daily_mg
     at_least = dose.at_least_mg
     shown = (
         format_decimal(dose.daily_mg)
@@ -591,6 +624,12 @@ def _assess_current(
             limit=format_decimal(cap),
         )
     return dose.daily_mg
+
+
+#: Gabapentin products with their own label, not interchangeable with gabapentin (the once-daily
+#: tablet's label: "not substitutable with other gabapentin products"; Horizant is the prodrug
+#: gabapentin enacarbil with its own indications).
+_OWN_LABEL_GABAPENTIN = re.compile(r"\b(gralise|horizant|enacarbil)\b", re.IGNORECASE)
 
 
 def _advice(a: _Assessment, daily: Decimal | None) -> Advice:
@@ -751,11 +790,10 @@ def _med_label(med: MedicationUse) -> str:
 def patient_renal_function(ctx: ClinicalContext) -> RenalFunction | None:
     """Kidney function from the labs (Cockcroft–Gault, eGFR, CKD-EPI 2021); with no lab, from
     a dialysis or CKD stage 4-5 diagnosis (the matching lowest band, said so in the basis)."""
-    renal = estimate_renal_function(ctx.patient, ctx.as_of)
-    if renal is not None:
-        return renal
-    return renal_from_diagnosis(
-        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS}
+    return reconcile_with_diagnosis(
+        estimate_renal_function(ctx.patient, ctx.as_of),
+        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS},
+        ctx.as_of,
     )
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Protocol
 
+from ldncare.core.combinations import current_combinations
 from ldncare.core.context import ClinicalContext
 from ldncare.core.course import Course, plan_course
 from ldncare.core.findings import SEVERITY_ORDER, Eligibility, Finding, eligibility
@@ -176,12 +177,15 @@ def build_plan(
         # start (schedule.washout_deferred), as for surgery; the washout finding stays.
         verdict = "eligible_with_cautions"
     schedule = titrate(course.options, evidence.ldn) if course.schedules else None
-    if course.findings:
-        # The reasons the schedule differs from the default join the findings (stable by
-        # severity); the verdict stays the screening's.
-        findings = tuple(
-            sorted(findings + course.findings, key=lambda f: SEVERITY_ORDER[f.severity])
-        )
+    # Combinations already taken (core/combinations.py) are about those medicines, not LDN.
+    combinations = current_combinations(ctx, evidence)
+    if combinations and verdict == "eligible":
+        verdict = "eligible_with_cautions"  # LDN itself is not barred; the plan has cautions
+    added = course.findings + combinations
+    if added:
+        # The reasons the schedule differs from the default and the combinations already taken
+        # join the findings (stable by severity); the verdict stays the screening's.
+        findings = tuple(sorted(findings + added, key=lambda f: SEVERITY_ORDER[f.severity]))
     return TreatmentPlan(
         ctx=ctx,
         guidance=guidance(evidence),

@@ -12,7 +12,7 @@ max(Scr/κ, 1)^−1.200 × 0.9938^age × 1.012 if female, κ 0.7 (female) or 0.9
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from decimal import Decimal
 
@@ -39,6 +39,15 @@ class RenalFunction:
     #: For ``method == "diagnosis"``: the kidney function is known only to be below this
     #: (CKD stage 4: 30 mL/min; stage 5, ESRD or dialysis: 15 mL/min).
     below: int | None = None
+
+    #: The date of the laboratory result the estimate rests on (None: undated or a diagnosis).
+    measured_on: date | None = None
+
+    #: For a diagnosis band chosen over a conflicting laboratory result: that result's basis.
+    overrides_lab: str | None = None
+
+    #: The laboratory result is older than :data:`STALE_AFTER_DAYS` on the planning date.
+    stale: bool = False
 
     @property
     def rounded(self) -> int:
@@ -125,6 +134,7 @@ def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | No
                     f"Cockcroft–Gault from creatinine {shown}{_when(creat)}, age {age}, "
                     f"weight {_fmt(patient.weight_kg)} kg{sex_note}"
                 ),
+                measured_on=creat.date,
             )
     egfr = patient.latest_lab("egfr")
     reported = egfr is not None and egfr.value is not None and egfr.value >= 0
@@ -140,6 +150,7 @@ def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | No
             crcl_ml_min=float(egfr.value),
             method="egfr",
             basis=f"eGFR {_fmt(egfr.value)}{_when(egfr)} used as estimate",
+            measured_on=egfr.date,
         )
     if creat is not None and mg_dl is not None and age is not None and age > 0:
         value = ckd_epi_2021(age=age, sex=patient.sex, creatinine_mg_per_dl=mg_dl)
@@ -154,12 +165,14 @@ def estimate_renal_function(patient: Patient, as_of: date) -> RenalFunction | No
                 f"{_fmt(creat.value or 0)} {creat.unit}{_when(creat)}, age {age}{sex_note}; "
                 "no weight on file for Cockcroft–Gault, eGFR used as estimate"
             ),
+            measured_on=creat.date,
         )
     if reported and egfr is not None and egfr.value is not None:
         return RenalFunction(
             crcl_ml_min=float(egfr.value),
             method="egfr",
             basis=f"eGFR {_fmt(egfr.value)}{_when(egfr)} used as estimate",
+            measured_on=egfr.date,
         )
     return None
 
@@ -190,6 +203,53 @@ def renal_from_diagnosis(names_by_class: dict[str, list[str]]) -> RenalFunction 
                 below=bound,
             )
     return None
+
+
+#: A kidney result older than this on the planning date is flagged as stale. 12 months is
+#: ldncare's own stated choice (not taken from a guideline: the KDIGO 2012 monitoring
+#: interval could not be confirmed from a source here); messages say so.
+STALE_AFTER_DAYS = 365
+
+
+def is_stale(measured_on: date | None, as_of: date) -> bool:
+    """Is a result dated ``measured_on`` older than :data:`STALE_AFTER_DAYS` on ``as_of``?"""
+    return measured_on is not None and (as_of - measured_on).days > STALE_AFTER_DAYS
+
+
+def reconcile_with_diagnosis(
+    lab: RenalFunction | None, names_by_class: dict[str, list[str]], as_of: date
+) -> RenalFunction | None:
+    """Kidney function for dosing from a laboratory estimate and the problem list.
+
+    No laboratory estimate: the diagnosis band (:func:`renal_from_diagnosis`). A laboratory
+    estimate at or above the bound a CKD stage 4-5, ESRD or dialysis diagnosis sets conflicts
+    with it (an old eGFR of 88 next to "CKD stage 4"): the diagnosis band wins, the basis says
+    why, and ``overrides_lab`` keeps the result it set aside. Otherwise the laboratory estimate,
+    marked ``stale`` when it is older than :data:`STALE_AFTER_DAYS`.
+    """
+    diagnosis = renal_from_diagnosis(names_by_class)
+    if lab is None:
+        return diagnosis
+    stale = is_stale(lab.measured_on, as_of)
+    if diagnosis is not None and diagnosis.below is not None and lab.crcl_ml_min >= diagnosis.below:
+        names = next(
+            ", ".join(dict.fromkeys(names_by_class[cls]))
+            for cls, _ in DIAGNOSIS_BOUNDS
+            if names_by_class.get(cls)
+        )
+        age_note = " (older than 12 months)" if stale else ""
+        return replace(
+            diagnosis,
+            basis=(
+                f"the diagnosis {names} (below {diagnosis.below} mL/min) conflicts with "
+                f"{lab.basis}{age_note}; the diagnosis band is used until kidney function is "
+                "measured again"
+            ),
+            measured_on=lab.measured_on,
+            overrides_lab=lab.basis,
+            stale=stale,
+        )
+    return replace(lab, stale=stale) if stale else lab
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,12 @@ from ldncare.core.course import (
 )
 from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
 from ldncare.core.patient import LabKind, LabResult, MedicationUse
-from ldncare.core.renal import estimate_renal_function
+from ldncare.core.renal import (
+    DIAGNOSIS_BOUNDS,
+    estimate_renal_function,
+    is_stale,
+    reconcile_with_diagnosis,
+)
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import Evidence
 
@@ -138,13 +143,27 @@ _CKD_STAGE = re.compile(r"stage\s*(3a|3b|3|4|5)\b", re.IGNORECASE)
 
 
 def check_kidney(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    # A CKD 4-5/dialysis diagnosis beats a normal (often old) result that contradicts it
+    # (core/renal.py reconcile_with_diagnosis; issue 14 second review C3).
+    reconciled = reconcile_with_diagnosis(
+        estimate_renal_function(ctx.patient, ctx.as_of),
+        {cls: [c.display for c in ctx.active_conditions(cls)] for cls, _ in DIAGNOSIS_BOUNDS},
+        ctx.as_of,
+    )
+    if reconciled is not None and reconciled.overrides_lab is not None:
+        basis = reconciled.basis[:1].upper() + reconciled.basis[1:]
+        yield finding(ev, "ldn.renal.diagnosis_over_lab", basis=basis)
+        return
     egfr = ctx.patient.latest_lab("egfr")
     if egfr is not None and egfr.value is not None and egfr.value < EGFR_REDUCED:
         # The rule's message carries the unit: pass the number only (no "mL/min/1.73m2" twice).
         yield finding(ev, "ldn.renal.impairment", egfr=f"{egfr.value:g}")
         return
     if egfr is not None and egfr.value is not None:
-        return  # a measured normal eGFR outranks an old problem-list stage
+        # A measured normal eGFR outranks a stage 1-3 problem-list entry; an old one is flagged.
+        if egfr.date is not None and is_stale(egfr.date, ctx.as_of):
+            yield finding(ev, "ldn.renal.stale", egfr=f"{egfr.value:g}", date=egfr.date.isoformat())
+        return
     creatinine = ctx.patient.latest_lab("creatinine")
     estimate = estimate_renal_function(ctx.patient, ctx.as_of)
     if estimate is not None and estimate.method == "cockcroft_gault":
