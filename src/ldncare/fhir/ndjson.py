@@ -14,8 +14,7 @@ groups them without holding the export in memory:
    :data:`BUCKET_BYTES` whatever N is.
    ``Medication`` resources (targets of ``medicationReference``) go to a small SQLite table.
    Observations whose codes are not ones the reader uses (labs, weight, height, pregnancy) are
-   dropped here, which is most of a real export; most of them from the raw line, without a
-   parse (:mod:`ldncare.fhir.prefilter`).
+   dropped here, which is most of a real export.
 2. **Group**: one bucket at a time is read back and grouped in memory
    (:func:`read_bucket`, which a worker process can run too): one ``orjson.loads`` per record
    (a whole-bucket parse was no faster, held the GIL for tens of ms while the PostgreSQL
@@ -49,7 +48,6 @@ import orjson
 
 from ldncare.errors import InvalidInput
 from ldncare.fhir.patient_bundle import BODY_HEIGHT, BODY_WEIGHT, LAB_LOINC, PREGNANCY_STATUS
-from ldncare.fhir.prefilter import ObservationPrefilter
 from ldncare.fhir.references import parse_reference, patient_key
 
 _loads = orjson.loads
@@ -67,9 +65,6 @@ PATIENT_TYPES = (
 USED_TYPES = frozenset({"Patient", "Medication", *PATIENT_TYPES})
 #: Observation codes the patient reader keeps; other Observations are dropped while staging.
 USED_OBSERVATION_CODES = frozenset({*LAB_LOINC, BODY_WEIGHT, BODY_HEIGHT, PREGNANCY_STATUS})
-#: Drops, from the raw line and without parsing it, an Observation that cannot hold one of
-#: USED_OBSERVATION_CODES (conservative: a line it is not sure of is parsed; see prefilter.py).
-_SKIP_OBSERVATION = ObservationPrefilter(USED_OBSERVATION_CODES).skip
 #: Target size of one staging bucket (uncompressed NDJSON bytes).
 BUCKET_BYTES = 4 * 1024 * 1024
 #: At most this many bucket files (each is an open file while staging). Beyond
@@ -383,7 +378,6 @@ class NdjsonExport:
         json_errors = _JSON_ERRORS
         patient_types = _CLINICAL_TYPES
         used_codes = USED_OBSERVATION_CODES
-        skip = _SKIP_OBSERVATION
         fname = path.name
         expected = resource_type_of(path)
         raw = not fname.endswith(".gz")
@@ -395,9 +389,6 @@ class NdjsonExport:
                 lineno += 1
                 if progress is not None and not lineno & 4095:
                     progress("stage", done + (fh.tell() if raw else 0), total)
-                if skip(line):
-                    dropped += 1
-                    continue
                 try:
                     res = loads(line)
                 except json_errors as exc:
