@@ -56,6 +56,11 @@ def opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
     return False
 
 
+def opioid_is_depot(ctx: ClinicalContext, med: MedicationUse) -> bool:
+    """A depot injection or implant (Sublocade, Brixadi, Buvidal, Probuphine): no washout."""
+    return any(m.med is med and "opioid_depot" in m.classes for m in ctx.medications)
+
+
 def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[MedicationUse, int], ...]:
     """Stopped opioids with a stop date whose opioid-free interval (days, ldn.yaml) has not
     passed on the day of the plan."""
@@ -64,7 +69,7 @@ def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[Medicatio
         raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
     recent: list[tuple[MedicationUse, int]] = []
     for med in ctx.past_meds("opioid"):
-        if med.end is None:
+        if med.end is None or opioid_is_depot(ctx, med):
             continue
         days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
         if med.end + timedelta(days=days) > ctx.as_of:

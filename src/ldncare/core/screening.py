@@ -14,6 +14,7 @@ from ldncare.core.context import ClinicalContext
 from ldncare.core.course import (
     naltrexone_findings,
     naltrexone_on_record,
+    opioid_is_depot,
     opioid_is_long_acting,
     opioid_washouts,
 )
@@ -69,6 +70,13 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     past = ctx.past_meds("opioid")
     if not past:
         return
+    # A stopped depot/implant buprenorphine has no opioid-free interval: never history.
+    depots = {id(m) for m in past if opioid_is_depot(ctx, m)}
+    for med in past:
+        if id(med) in depots:
+            last = f" (last recorded date {med.end.isoformat()})" if med.end else ""
+            yield finding(ev, "ldn.opioid.depot_stopped", medication=med.name, last=last)
+    past = tuple(m for m in past if id(m) not in depots)
     recent = opioid_washouts(ctx, ev)
     for med, days in recent:
         assert med.end is not None
@@ -237,7 +245,7 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
     if free is None:
         raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
     for med in ctx.past_meds("opioid"):
-        if not _stop_date_missing(med):
+        if not _stop_date_missing(med) or opioid_is_depot(ctx, med):
             continue
         status = med.status
         if med.start is None:
@@ -254,6 +262,14 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
             yield finding(ev, "ldn.opioid.stop_assumed", **values)
 
 
+#: Words naming an over-the-counter product whose content a name may not reveal (kratom and
+#: tianeptine are sold as supplements, extracts and shots: fda2018_kratom, fda_tianeptine).
+_UNRECOGNISED_PRODUCT = re.compile(
+    r"\b(supplements?|extracts?|shots?|herbal|herbs?|botanicals?|elixirs?|tinctures?|powder)\b",
+    re.IGNORECASE,
+)
+
+
 def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     """Kratom / 7-OH / tianeptine: the vocabulary classes them as opioids (so check_opioids
     stops LDN while they are used and applies the washout); this asks about unlisted use and
@@ -266,6 +282,14 @@ def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]
                 else "ldn.opioid_acting.ask"
             )
             yield finding(ev, rule, medication=m.med.name)
+    for m in ctx.medications:
+        if (
+            not m.classes
+            and m.med.status != "entered-in-error"
+            and (m.active or m.med.end is None or m.med.end >= ctx.as_of - timedelta(days=30))
+            and _UNRECOGNISED_PRODUCT.search(f"{m.med.name} {m.med.dose_text or ''}")
+        ):
+            yield finding(ev, "ldn.opioid_acting.unrecognised_product", medication=m.med.name)
     for cond in ctx.conditions:
         if "kratom_use" not in cond.classes:
             continue
@@ -306,7 +330,7 @@ def check_opioid_companions(ctx: ClinicalContext, ev: Evidence) -> Iterator[Find
 def check_adult(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     age = ctx.age
     if age is None:
-        yield finding(ev, "ldn.age.unconfirmed")
+        yield finding(ev, "ldn.age.unconfirmed", why="No birth date is recorded")
     elif age < ADULT_AGE:
         yield finding(ev, "ldn.age.minor", age=age)
 

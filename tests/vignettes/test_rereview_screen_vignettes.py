@@ -1,0 +1,149 @@
+"""Vignettes for the second clinical review of issue 14 (section C items 1, 2 and 7).
+
+Depot buprenorphine, kratom and tianeptine under brand or strain names, unrecognised
+supplements, and partial FHIR birth dates. Each case runs as a patient file and as a FHIR Bundle.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+import pytest
+
+from tests.vignettes.test_screening_safety_vignettes import (
+    assert_no_ldn_schedule,
+    from_bundle,
+    from_file,
+    med_request,
+    med_statement,
+    message,
+    rules,
+)
+
+
+def both(name: str, *resources: dict[str, Any]) -> list[dict[str, Any]]:
+    return [from_file(name), from_bundle(*resources)]
+
+
+# -- C1. depot buprenorphine ----------------------------------------------------------------
+def test_brixadi_monthly_injection_is_an_opioid_and_stops_ldn() -> None:
+    for plan in both(
+        "pn-brixadi-monthly-active.yaml", med_request("Brixadi 128 mg monthly injection")
+    ):
+        assert_no_ldn_schedule(plan)
+        assert "Brixadi" in message(plan, "ldn.opioid.active")
+
+
+def test_brixadi_stopped_three_weeks_ago_is_not_history_and_asks_the_addiction_prescriber() -> None:
+    for plan in both(
+        "pn-brixadi-stopped-3-weeks.yaml",
+        med_statement("Brixadi 128 mg monthly injection", status="stopped", asserted="2026-11-04"),
+    ):
+        assert_no_ldn_schedule(plan)
+        assert "ldn.opioid.depot_stopped" in rules(plan, "contraindication")
+        assert "ldn.opioid.history" not in rules(plan)
+        assert "addiction prescriber" in message(plan, "ldn.opioid.depot_stopped")
+        assert plan["ldn"]["course"]["kind"] == "not_started"
+
+
+def test_sublocade_last_injection_33_days_ago_gets_no_short_washout_or_deferred_start() -> None:
+    for plan in both(
+        "pn-sublocade-last-injection-33-days.yaml",
+        med_statement("Sublocade 300 mg monthly injection", status="completed"),
+    ):
+        assert_no_ldn_schedule(plan)
+        assert "ldn.opioid.depot_stopped" in rules(plan, "contraindication")
+        assert not rules(plan) & {"ldn.opioid.history", "ldn.opioid.washout"}
+        assert "schedule.washout_deferred" not in plan["ldn"]["course"]["rules"]
+
+
+def test_buprenorphine_implant_by_generic_name_is_a_depot() -> None:
+    plan = from_bundle(
+        med_statement("Buprenorphine 74.2 mg subdermal implant", status="completed"),
+    )
+    assert_no_ldn_schedule(plan)
+    assert "ldn.opioid.depot_stopped" in rules(plan, "contraindication")
+
+
+def test_sublingual_buprenorphine_completed_last_year_is_not_a_depot() -> None:
+    plan = from_bundle(
+        med_request(
+            "Buprenorphine 8 mg sublingual tablet", status="completed", authored="2025-06-01"
+        )
+    )
+    assert "ldn.opioid.depot_stopped" not in rules(plan)
+    assert plan["ldn"]["eligibility"] != "not_recommended"
+
+
+# -- C2. kratom and tianeptine by brand or strain name --------------------------------------
+@pytest.mark.parametrize(
+    ("file", "name", "rule"),
+    [
+        ("pn-maeng-da-capsules.yaml", "Maeng Da capsules 1 g", "ldn.opioid_acting.ask"),
+        ("pn-opms-gold-capsules.yaml", "OPMS Gold capsules", "ldn.opioid_acting.ask"),
+        ("pn-red-vein-kratom-strain.yaml", "Red Vein Bali powder", "ldn.opioid_acting.ask"),
+        ("pn-neptunes-fix-elixir.yaml", "Neptune's Fix Elixir", "ldn.opioid_acting.tianeptine"),
+        ("pn-stablon-from-abroad.yaml", "Stablon 12.5 mg", "ldn.opioid_acting.tianeptine"),
+    ],
+)
+def test_kratom_or_tianeptine_sold_under_a_brand_or_strain_name_stops_ldn(
+    file: str, name: str, rule: str
+) -> None:
+    for plan in both(file, med_statement(name)):
+        assert_no_ldn_schedule(plan)
+        assert "ldn.opioid.active" in rules(plan, "contraindication")
+        assert rule in rules(plan, "warning")
+
+
+def test_unrecognised_liquid_shot_prompts_to_ask_about_kratom_and_tianeptine() -> None:
+    for plan in both("pn-unnamed-liquid-shot.yaml", med_statement("MIT45 Gold liquid shot")):
+        text = message(plan, "ldn.opioid_acting.unrecognised_product")
+        assert "kratom" in text and "tianeptine" in text
+
+
+def test_recognised_medicine_gets_no_supplement_prompt() -> None:
+    plan = from_bundle(med_statement("Gabapentin 300 mg capsule"))
+    assert "ldn.opioid_acting.unrecognised_product" not in rules(plan)
+
+
+# -- C7. partial FHIR birth dates ------------------------------------------------------------
+@pytest.mark.parametrize("birth", ["2008-11", "2008"])
+def test_partial_birth_date_that_may_be_under_18_is_read_as_a_minor(birth: str) -> None:
+    # On 2026-11-25 someone born "2008-11" may be 17 (born 26-30 November); "2008" likewise.
+    plan = from_bundle(birth=birth)
+    assert_no_ldn_schedule(plan)
+    assert "ldn.age.minor" in rules(plan, "contraindication")
+
+
+def test_partial_birth_date_surely_adult_keeps_the_adult_plan() -> None:
+    plan = from_bundle(birth="2007-10")
+    assert "ldn.age.minor" not in rules(plan)
+    assert plan["ldn"]["eligibility"] != "not_recommended"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2008-02", date(2008, 2, 29)),
+        ("2009-02", date(2009, 2, 28)),
+        ("2008-12", date(2008, 12, 31)),
+        ("2010", date(2010, 12, 31)),
+        ("2008-12-05", date(2008, 12, 5)),
+    ],
+)
+def test_partial_birth_date_takes_the_latest_day_it_allows(value: str, expected: date) -> None:
+    from ldncare.fhir.patient_bundle import _Where, parse_fhir_birth_date
+
+    assert (
+        parse_fhir_birth_date(
+            value, _Where(0, {"resourceType": "Patient", "id": "p1"}), "birthDate"
+        )
+        == expected
+    )
+
+
+def test_no_birth_date_warning_does_not_claim_a_schedule_is_shown() -> None:
+    plan = from_bundle(med_request("Dsuvia 30 mcg sublingual tablet"), birth=None)
+    text = message(plan, "ldn.age.unconfirmed")
+    assert "schedule shown" not in text and "18 or older" in text
