@@ -7,12 +7,14 @@ supplements, and partial FHIR birth dates. Each case runs as a patient file and 
 from __future__ import annotations
 
 from datetime import date
+from itertools import pairwise
 from typing import Any
 
 import pytest
 
 from tests.vignettes.test_screening_safety_vignettes import (
     assert_no_ldn_schedule,
+    condition,
     from_bundle,
     from_file,
     med_request,
@@ -147,3 +149,53 @@ def test_no_birth_date_warning_does_not_claim_a_schedule_is_shown() -> None:
     plan = from_bundle(med_request("Dsuvia 30 mcg sublingual tablet"), birth=None)
     text = message(plan, "ldn.age.unconfirmed")
     assert "schedule shown" not in text and "18 or older" in text
+
+
+# -- C6. plans that contradicted themselves --------------------------------------------------
+def test_frail_78_year_old_already_on_ldn_climbs_slowly_too() -> None:
+    for plan in [
+        from_file("pn-ldn-1.5mg-frail-78.yaml"),
+        from_bundle(
+            med_request("Naltrexone (LDN) 1.5mg", authored="2026-11-18"),
+            condition("Frailty"),
+            birth="1948-01-01",
+        ),
+    ]:
+        assert plan["ldn"]["course"]["kind"] == "continue"
+        assert "schedule.slow_continue" in plan["ldn"]["course"]["rules"]
+        steps = plan["ldn"]["schedule"]
+        assert steps[0]["dose"]["value"] == 1.5 and steps[-1]["dose"]["value"] == 4.5
+        gaps = {
+            (date.fromisoformat(b["start_date"]) - date.fromisoformat(a["start_date"])).days
+            for a, b in pairwise(steps)
+        }
+        assert min(gaps) > 14  # slower than the default two-week steps
+        # ...but still within the cited 8-week titration window.
+        total = date.fromisoformat(steps[-1]["start_date"]) - date.fromisoformat(
+            steps[0]["start_date"]
+        )
+        assert total.days <= 56
+
+
+def test_ldn_3_mg_with_tramadol_as_needed_says_hold_ldn_or_stop_tramadol_not_continue() -> None:
+    for plan in both(
+        "pn-ldn-3mg-plus-tramadol-prn.yaml",
+        med_request("LDN 3 mg", authored="2026-10-01"),
+        med_request("Tramadol 50 mg as needed"),
+    ):
+        assert_no_ldn_schedule(plan)
+        assert plan["ldn"]["course"]["kind"] == "withheld"
+        text = " ".join(f["message"] for f in plan["ldn"]["findings"])
+        assert "continues from the current dose" not in text
+        held = message(plan, "ldn.naltrexone.ldn_held_opioid")
+        assert "Tramadol" in held and "hold LDN" in held and "stop the opioid" in held
+
+
+def test_kratom_stopped_three_days_ago_explains_why_no_start_date_is_planned() -> None:
+    statement = med_statement("Mitragynine extract", status="stopped")
+    statement["effectivePeriod"] = {"start": "2026-06-01", "end": "2026-11-22"}
+    for plan in [from_file("pn-mitragynine-stopped-3-days.yaml"), from_bundle(statement)]:
+        assert_no_ldn_schedule(plan)
+        text = message(plan, "ldn.opioid.washout_opioid_acting")
+        assert "2026-12-02" in text and "no deferred start" in text and "unrecorded" in text
+        assert "schedule.washout_deferred" not in plan["ldn"]["course"]["rules"]

@@ -316,6 +316,33 @@ def plan_course(
         target = (options.target_dose or dosing.defaults.target_dose).to_mg()
         kind = "adjust" if dose > target else "continue"
         options = replace(options, current_dose=dose, current_since=med.start, holds={})
+        rules = {f.rule for f in findings}
+        reasons = [text for rule, text in START_LOW_RULES.items() if rule in rules]
+        if reasons and kind == "continue" and options.step_days is None and not options.slow:
+            # The "titrate slowly" advice holds for the steps still to come: they stretch to the
+            # slow end of the cited titration window, as for a new course (the clinician's own
+            # step length or slow option wins).
+            default = titrate(options, dosing)
+            increments = len(default.steps) - 1
+            step_days = dosing.defaults.step_days
+            if increments:
+                step_days = max(
+                    step_days, min(MAX_STEP_DAYS, dosing.titration_weeks.max * 7 // increments)
+                )
+            if increments and step_days > dosing.defaults.step_days:
+                options = replace(options, step_days=step_days)
+                schedule = titrate(options, dosing)
+                explain.append(
+                    finding(
+                        ev,
+                        "schedule.slow_continue",
+                        reasons=" and ".join(dict.fromkeys(reasons)),
+                        current=dose,
+                        target=schedule.steps[-1].dose,
+                        weeks=_weeks(schedule),
+                        default_weeks=_weeks(default),
+                    )
+                )
     else:
         rules = {f.rule for f in findings}
         reasons = [text for rule, text in START_LOW_RULES.items() if rule in rules]

@@ -18,7 +18,7 @@ from ldncare.core.course import (
     opioid_is_long_acting,
     opioid_washouts,
 )
-from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
+from ldncare.core.findings import SEVERITY_ORDER, Finding, eligibility, finding
 from ldncare.core.patient import LabKind, LabResult, MedicationUse
 from ldncare.core.renal import estimate_renal_function
 from ldncare.errors import EvidenceError
@@ -78,11 +78,14 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
             yield finding(ev, "ldn.opioid.depot_stopped", medication=med.name, last=last)
     past = tuple(m for m in past if id(m) not in depots)
     recent = opioid_washouts(ctx, ev)
+    acting = {id(m.med) for m in ctx.medications if "opioid_acting_substance" in m.classes}
     for med, days in recent:
         assert med.end is not None
         yield finding(
             ev,
-            "ldn.opioid.washout",
+            # Kratom/tianeptine: same interval, but no deferred start (use is often unrecorded
+            # and may resume), and the finding says so (course._washout_start agrees).
+            "ldn.opioid.washout_opioid_acting" if id(med) in acting else "ldn.opioid.washout",
             medication=med.name,
             end_date=med.end.isoformat(),
             earliest_start=(med.end + timedelta(days=days)).isoformat(),
@@ -360,4 +363,32 @@ CHECKS: tuple[Check, ...] = (
 def screen(ctx: ClinicalContext, evidence: Evidence) -> tuple[Finding, ...]:
     """All findings for LDN in this patient, most severe first (stable within a severity)."""
     found = [f for check in CHECKS for f in check(ctx, evidence)]
+    if eligibility(tuple(found)) == "not_recommended":
+        found = list(_held_not_continued(ctx, evidence, found))
     return tuple(sorted(found, key=lambda f: SEVERITY_ORDER[f.severity]))
+
+
+def _held_not_continued(
+    ctx: ClinicalContext, ev: Evidence, found: list[Finding]
+) -> Iterator[Finding]:
+    """LDN already taken when the screen says no: the plan holds it (course "withheld"), so
+    the note must not say it "continues from the current dose"; with an opioid in use it says
+    what to do (hold LDN while the opioid is used, or stop the opioid)."""
+    current = {med.name: dose for med, dose in naltrexone_on_record(ctx, ev).low_dose}
+    opioids = _names(ctx.active_meds("opioid"))
+    for f in found:
+        if f.rule != "ldn.naltrexone.ldn_current":
+            yield f
+            continue
+        for name, dose in current.items():
+            if name not in f.message:
+                continue
+            if opioids:
+                yield finding(
+                    ev, "ldn.naltrexone.ldn_held_opioid", medication=name, dose=dose, opioid=opioids
+                )
+            else:
+                yield finding(ev, "ldn.naltrexone.ldn_held", medication=name, dose=dose)
+            break
+        else:
+            yield f
