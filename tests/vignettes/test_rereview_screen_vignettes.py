@@ -12,9 +12,12 @@ from typing import Any
 
 import pytest
 
+from ldncare.fhir import patient_from_bundle
 from tests.vignettes.test_screening_safety_vignettes import (
     assert_no_ldn_schedule,
+    bundle,
     condition,
+    contract,
     from_bundle,
     from_file,
     med_request,
@@ -199,3 +202,30 @@ def test_kratom_stopped_three_days_ago_explains_why_no_start_date_is_planned() -
         text = message(plan, "ldn.opioid.washout_opioid_acting")
         assert "2026-12-02" in text and "no deferred start" in text and "unrecorded" in text
         assert "schedule.washout_deferred" not in plan["ldn"]["course"]["rules"]
+
+
+# -- C5. surgery while on LDN ----------------------------------------------------------------
+def with_surgery(day: str, *resources: dict[str, Any]) -> dict[str, Any]:
+    """A FHIR Bundle whose Patient carries ldncare's planned-surgery extension."""
+    b = bundle(*resources, birth="1970-05-05")
+    b["entry"][0]["resource"]["extension"] = [
+        {"url": "https://ldncare.org/fhir/StructureDefinition/planned-surgery", "valueDate": day}
+    ]
+    return contract(patient_from_bundle(b))
+
+
+def test_on_ldn_with_hernia_repair_tomorrow_tells_the_anaesthetist_today() -> None:
+    fhir = from_bundle(med_request("Naltrexone (LDN) 1.5mg", authored="2026-11-01"))
+    bundle_plan = with_surgery(
+        "2026-11-26", med_request("Naltrexone (LDN) 1.5mg", authored="2026-11-01")
+    )
+    assert "schedule.surgery_imminent_ldn" not in fhir["ldn"]["course"]["rules"]
+    for plan in [from_file("pn-ldn-1.5mg-surgery-tomorrow.yaml"), bundle_plan]:
+        assert "schedule.surgery_imminent_ldn" in plan["ldn"]["course"]["rules"]
+        text = message(plan, "schedule.surgery_imminent_ldn")
+        assert "tomorrow" in text and "2026-11-26" in text and "anaesthetist" in text
+
+
+def test_on_ldn_with_surgery_in_three_weeks_gets_no_imminent_alert() -> None:
+    plan = with_surgery("2026-12-16", med_request("Naltrexone (LDN) 1.5mg", authored="2026-11-01"))
+    assert "schedule.surgery_imminent_ldn" not in plan["ldn"]["course"]["rules"]

@@ -397,6 +397,35 @@ def _surgery(
                 long_days=free.long_acting,
             )
         ]
+    imminent: list[Finding] = []
+    if continuing is not None and when - ctx.as_of <= timedelta(days=1):
+        # Today or tomorrow: no planned stop can come before it any more; the anaesthetist
+        # has to know now.
+        imminent.append(
+            finding(
+                ev,
+                "schedule.surgery_imminent_ldn",
+                medication=continuing[0].name,
+                date=when.isoformat(),
+                when="today" if when == ctx.as_of else "tomorrow",
+            )
+        )
+    options, found = _surgery_plan(ctx, ev, options, titrate, when, continuing=continuing)
+    return options, imminent + found
+
+
+def _surgery_plan(
+    ctx: ClinicalContext,
+    ev: Evidence,
+    options: TitrationOptions,
+    titrate: Titrate,
+    when: date,
+    *,
+    continuing: tuple[MedicationUse, Dose] | None,
+) -> tuple[TitrationOptions, list[Finding]]:
+    free = ev.ldn.opioid_free_days
+    assert free is not None
+    restart = when + timedelta(days=free.short_acting)
     planned = titrate(options, ev.ldn)
     if continuing is not None and when > planned.review_date:
         # Already on LDN: the operation still needs a stop before it and a restart after it,
