@@ -229,3 +229,25 @@ def test_on_ldn_with_hernia_repair_tomorrow_tells_the_anaesthetist_today() -> No
 def test_on_ldn_with_surgery_in_three_weeks_gets_no_imminent_alert() -> None:
     plan = with_surgery("2026-12-16", med_request("Naltrexone (LDN) 1.5mg", authored="2026-11-01"))
     assert "schedule.surgery_imminent_ldn" not in plan["ldn"]["course"]["rules"]
+
+
+# -- lower harm: Vivitrol given recently, samidorphan ----------------------------------------
+def test_vivitrol_injection_two_weeks_ago_may_still_act() -> None:
+    statement = med_statement("Vivitrol 380 mg injection", status="completed")
+    statement["effectivePeriod"] = {"start": "2026-11-11", "end": "2026-11-11"}
+    for plan in [from_file("pn-vivitrol-injection-2-weeks-ago.yaml"), from_bundle(statement)]:
+        text = message(plan, "ldn.naltrexone.injection_recent")
+        assert "2026-11-11" in text and "4 weeks" in text
+        assert plan["ldn"]["eligibility"] != "eligible"
+
+
+def test_vivitrol_injection_three_months_ago_gets_no_note() -> None:
+    statement = med_statement("Vivitrol 380 mg injection", status="completed")
+    statement["effectivePeriod"] = {"start": "2026-08-20", "end": "2026-08-20"}
+    assert "ldn.naltrexone.injection_recent" not in rules(from_bundle(statement))
+
+
+def test_lybalvi_samidorphan_is_an_opioid_antagonist_to_ask_about() -> None:
+    for plan in both("pn-lybalvi-schizophrenia.yaml", med_request("Lybalvi 10 mg/10 mg tablet")):
+        assert "samidorphan" in message(plan, "ldn.opioid_antagonist.samidorphan")
+        assert "ldn.opioid_antagonist.samidorphan" in rules(plan, "warning")

@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
 from ldncare.core.course import (
+    _INJECTION,
     naltrexone_findings,
     naltrexone_on_record,
     opioid_is_depot,
@@ -32,6 +33,8 @@ EGFR_REDUCED = 60.0
 ADULT_AGE = 18
 #: ALT/AST above this multiple of the upper limit of normal is a marked rise (livertox_naltrexone).
 MARKED_ENZYME_RISE = 3.0
+#: Dosing interval of extended-release injectable naltrexone (Vivitrol: every 4 weeks).
+VIVITROL_INTERVAL_DAYS = 28
 #: Statuses of a medicine that was taken and has ended; without an end date, when it ended is
 #: unknown (cancelled, not-taken and entered-in-error records were never taken).
 _ENDED_STATUSES = frozenset({"stopped", "completed"})
@@ -107,6 +110,24 @@ def check_addiction(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     if ctx.ever_conditions("opioid_use_disorder"):
         yield finding(ev, "ldn.oud.diagnosis")
     yield from naltrexone_findings(naltrexone_on_record(ctx, ev), ev)
+    for m in ctx.medications:
+        med = m.med
+        if m.active and "samidorphan" in m.classes:
+            yield finding(ev, "ldn.opioid_antagonist.samidorphan", medication=med.name)
+        # An extended-release naltrexone injection ended within its 4-week dosing interval
+        # (label_vivitrol_dosing) may still act.
+        last = med.end or med.start
+        if (
+            not m.active
+            and "naltrexone" in m.classes
+            and med.status in _ENDED_STATUSES
+            and last is not None
+            and timedelta(0) <= ctx.as_of - last < timedelta(days=VIVITROL_INTERVAL_DAYS)
+            and _INJECTION.search(" ".join(filter(None, (med.name, med.dose_text))))
+        ):
+            yield finding(
+                ev, "ldn.naltrexone.injection_recent", medication=med.name, last=last.isoformat()
+            )
     for allergy in ctx.patient.allergies:
         codes = {c.code for c in allergy.codes}
         if allergy.active and (
