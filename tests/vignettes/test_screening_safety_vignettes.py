@@ -233,7 +233,7 @@ def test_resolved_kratom_use_asks_to_confirm_it_has_stopped() -> None:
 def test_mitragynine_stopped_three_days_ago_must_wait_for_washout() -> None:
     plan = from_file("pn-mitragynine-stopped-3-days.yaml")
     assert_no_ldn_schedule(plan)
-    assert "2026-12-02" in message(plan, "ldn.opioid.washout")
+    assert "2026-12-02" in message(plan, "ldn.opioid.washout_opioid_acting")
 
 
 def test_plain_herbal_supplement_is_not_taken_for_kratom() -> None:

@@ -56,6 +56,11 @@ def opioid_is_long_acting(ctx: ClinicalContext, med: MedicationUse) -> bool:
     return False
 
 
+def opioid_is_depot(ctx: ClinicalContext, med: MedicationUse) -> bool:
+    """A depot injection or implant (Sublocade, Brixadi, Buvidal, Probuphine): no washout."""
+    return any(m.med is med and "opioid_depot" in m.classes for m in ctx.medications)
+
+
 def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[MedicationUse, int], ...]:
     """Stopped opioids with a stop date whose opioid-free interval (days, ldn.yaml) has not
     passed on the day of the plan."""
@@ -64,7 +69,7 @@ def opioid_washouts(ctx: ClinicalContext, ev: Evidence) -> tuple[tuple[Medicatio
         raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
     recent: list[tuple[MedicationUse, int]] = []
     for med in ctx.past_meds("opioid"):
-        if med.end is None:
+        if med.end is None or opioid_is_depot(ctx, med):
             continue
         days = free.long_acting if opioid_is_long_acting(ctx, med) else free.short_acting
         if med.end + timedelta(days=days) > ctx.as_of:
@@ -311,6 +316,33 @@ def plan_course(
         target = (options.target_dose or dosing.defaults.target_dose).to_mg()
         kind = "adjust" if dose > target else "continue"
         options = replace(options, current_dose=dose, current_since=med.start, holds={})
+        rules = {f.rule for f in findings}
+        reasons = [text for rule, text in START_LOW_RULES.items() if rule in rules]
+        if reasons and kind == "continue" and options.step_days is None and not options.slow:
+            # The "titrate slowly" advice holds for the steps still to come: they stretch to the
+            # slow end of the cited titration window, as for a new course (the clinician's own
+            # step length or slow option wins).
+            default = titrate(options, dosing)
+            increments = len(default.steps) - 1
+            step_days = dosing.defaults.step_days
+            if increments:
+                step_days = max(
+                    step_days, min(MAX_STEP_DAYS, dosing.titration_weeks.max * 7 // increments)
+                )
+            if increments and step_days > dosing.defaults.step_days:
+                options = replace(options, step_days=step_days)
+                schedule = titrate(options, dosing)
+                explain.append(
+                    finding(
+                        ev,
+                        "schedule.slow_continue",
+                        reasons=" and ".join(dict.fromkeys(reasons)),
+                        current=dose,
+                        target=schedule.steps[-1].dose,
+                        weeks=_weeks(schedule),
+                        default_weeks=_weeks(default),
+                    )
+                )
     else:
         rules = {f.rule for f in findings}
         reasons = [text for rule, text in START_LOW_RULES.items() if rule in rules]
@@ -365,6 +397,35 @@ def _surgery(
                 long_days=free.long_acting,
             )
         ]
+    imminent: list[Finding] = []
+    if continuing is not None and when - ctx.as_of <= timedelta(days=1):
+        # Today or tomorrow: no planned stop can come before it any more; the anaesthetist
+        # has to know now.
+        imminent.append(
+            finding(
+                ev,
+                "schedule.surgery_imminent_ldn",
+                medication=continuing[0].name,
+                date=when.isoformat(),
+                when="today" if when == ctx.as_of else "tomorrow",
+            )
+        )
+    options, found = _surgery_plan(ctx, ev, options, titrate, when, continuing=continuing)
+    return options, imminent + found
+
+
+def _surgery_plan(
+    ctx: ClinicalContext,
+    ev: Evidence,
+    options: TitrationOptions,
+    titrate: Titrate,
+    when: date,
+    *,
+    continuing: tuple[MedicationUse, Dose] | None,
+) -> tuple[TitrationOptions, list[Finding]]:
+    free = ev.ldn.opioid_free_days
+    assert free is not None
+    restart = when + timedelta(days=free.short_acting)
     planned = titrate(options, ev.ldn)
     if continuing is not None and when > planned.review_date:
         # Already on LDN: the operation still needs a stop before it and a restart after it,

@@ -12,12 +12,14 @@ from datetime import timedelta
 
 from ldncare.core.context import ClinicalContext
 from ldncare.core.course import (
+    _INJECTION,
     naltrexone_findings,
     naltrexone_on_record,
+    opioid_is_depot,
     opioid_is_long_acting,
     opioid_washouts,
 )
-from ldncare.core.findings import SEVERITY_ORDER, Finding, finding
+from ldncare.core.findings import SEVERITY_ORDER, Finding, eligibility, finding
 from ldncare.core.patient import LabKind, LabResult, MedicationUse
 from ldncare.core.renal import (
     DIAGNOSIS_BOUNDS,
@@ -36,6 +38,8 @@ EGFR_REDUCED = 60.0
 ADULT_AGE = 18
 #: ALT/AST above this multiple of the upper limit of normal is a marked rise (livertox_naltrexone).
 MARKED_ENZYME_RISE = 3.0
+#: Dosing interval of extended-release injectable naltrexone (Vivitrol: every 4 weeks).
+VIVITROL_INTERVAL_DAYS = 28
 #: Statuses of a medicine that was taken and has ended; without an end date, when it ended is
 #: unknown (cancelled, not-taken and entered-in-error records were never taken).
 _ENDED_STATUSES = frozenset({"stopped", "completed"})
@@ -74,12 +78,22 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     past = ctx.past_meds("opioid")
     if not past:
         return
+    # A stopped depot/implant buprenorphine has no opioid-free interval: never history.
+    depots = {id(m) for m in past if opioid_is_depot(ctx, m)}
+    for med in past:
+        if id(med) in depots:
+            last = f" (last recorded date {med.end.isoformat()})" if med.end else ""
+            yield finding(ev, "ldn.opioid.depot_stopped", medication=med.name, last=last)
+    past = tuple(m for m in past if id(m) not in depots)
     recent = opioid_washouts(ctx, ev)
+    acting = {id(m.med) for m in ctx.medications if "opioid_acting_substance" in m.classes}
     for med, days in recent:
         assert med.end is not None
         yield finding(
             ev,
-            "ldn.opioid.washout",
+            # Kratom/tianeptine: same interval, but no deferred start (use is often unrecorded
+            # and may resume), and the finding says so (course._washout_start agrees).
+            "ldn.opioid.washout_opioid_acting" if id(med) in acting else "ldn.opioid.washout",
             medication=med.name,
             end_date=med.end.isoformat(),
             earliest_start=(med.end + timedelta(days=days)).isoformat(),
@@ -101,6 +115,24 @@ def check_addiction(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     if ctx.ever_conditions("opioid_use_disorder"):
         yield finding(ev, "ldn.oud.diagnosis")
     yield from naltrexone_findings(naltrexone_on_record(ctx, ev), ev)
+    for m in ctx.medications:
+        med = m.med
+        if m.active and "samidorphan" in m.classes:
+            yield finding(ev, "ldn.opioid_antagonist.samidorphan", medication=med.name)
+        # An extended-release naltrexone injection ended within its 4-week dosing interval
+        # (label_vivitrol_dosing) may still act.
+        last = med.end or med.start
+        if (
+            not m.active
+            and "naltrexone" in m.classes
+            and med.status in _ENDED_STATUSES
+            and last is not None
+            and timedelta(0) <= ctx.as_of - last < timedelta(days=VIVITROL_INTERVAL_DAYS)
+            and _INJECTION.search(" ".join(filter(None, (med.name, med.dose_text))))
+        ):
+            yield finding(
+                ev, "ldn.naltrexone.injection_recent", medication=med.name, last=last.isoformat()
+            )
     for allergy in ctx.patient.allergies:
         codes = {c.code for c in allergy.codes}
         if allergy.active and (
@@ -256,7 +288,7 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
     if free is None:
         raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
     for med in ctx.past_meds("opioid"):
-        if not _stop_date_missing(med):
+        if not _stop_date_missing(med) or opioid_is_depot(ctx, med):
             continue
         status = med.status
         if med.start is None:
@@ -273,6 +305,14 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
             yield finding(ev, "ldn.opioid.stop_assumed", **values)
 
 
+#: Words naming an over-the-counter product whose content a name may not reveal (kratom and
+#: tianeptine are sold as supplements, extracts and shots: fda2018_kratom, fda_tianeptine).
+_UNRECOGNISED_PRODUCT = re.compile(
+    r"\b(supplements?|extracts?|shots?|herbal|herbs?|botanicals?|elixirs?|tinctures?|powder)\b",
+    re.IGNORECASE,
+)
+
+
 def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     """Kratom / 7-OH / tianeptine: the vocabulary classes them as opioids (so check_opioids
     stops LDN while they are used and applies the washout); this asks about unlisted use and
@@ -285,6 +325,14 @@ def check_opioid_acting(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]
                 else "ldn.opioid_acting.ask"
             )
             yield finding(ev, rule, medication=m.med.name)
+    for m in ctx.medications:
+        if (
+            not m.classes
+            and m.med.status != "entered-in-error"
+            and (m.active or m.med.end is None or m.med.end >= ctx.as_of - timedelta(days=30))
+            and _UNRECOGNISED_PRODUCT.search(f"{m.med.name} {m.med.dose_text or ''}")
+        ):
+            yield finding(ev, "ldn.opioid_acting.unrecognised_product", medication=m.med.name)
     for cond in ctx.conditions:
         if "kratom_use" not in cond.classes:
             continue
@@ -325,7 +373,7 @@ def check_opioid_companions(ctx: ClinicalContext, ev: Evidence) -> Iterator[Find
 def check_adult(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     age = ctx.age
     if age is None:
-        yield finding(ev, "ldn.age.unconfirmed")
+        yield finding(ev, "ldn.age.unconfirmed", why="No birth date is recorded")
     elif age < ADULT_AGE:
         yield finding(ev, "ldn.age.minor", age=age)
 
@@ -355,4 +403,32 @@ CHECKS: tuple[Check, ...] = (
 def screen(ctx: ClinicalContext, evidence: Evidence) -> tuple[Finding, ...]:
     """All findings for LDN in this patient, most severe first (stable within a severity)."""
     found = [f for check in CHECKS for f in check(ctx, evidence)]
+    if eligibility(tuple(found)) == "not_recommended":
+        found = list(_held_not_continued(ctx, evidence, found))
     return tuple(sorted(found, key=lambda f: SEVERITY_ORDER[f.severity]))
+
+
+def _held_not_continued(
+    ctx: ClinicalContext, ev: Evidence, found: list[Finding]
+) -> Iterator[Finding]:
+    """LDN already taken when the screen says no: the plan holds it (course "withheld"), so
+    the note must not say it "continues from the current dose"; with an opioid in use it says
+    what to do (hold LDN while the opioid is used, or stop the opioid)."""
+    current = {med.name: dose for med, dose in naltrexone_on_record(ctx, ev).low_dose}
+    opioids = _names(ctx.active_meds("opioid"))
+    for f in found:
+        if f.rule != "ldn.naltrexone.ldn_current":
+            yield f
+            continue
+        for name, dose in current.items():
+            if name not in f.message:
+                continue
+            if opioids:
+                yield finding(
+                    ev, "ldn.naltrexone.ldn_held_opioid", medication=name, dose=dose, opioid=opioids
+                )
+            else:
+                yield finding(ev, "ldn.naltrexone.ldn_held", medication=name, dose=dose)
+            break
+        else:
+            yield f

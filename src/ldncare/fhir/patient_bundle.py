@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -167,6 +167,22 @@ def parse_fhir_date(value: Any, where: _Where, field: str) -> date | None:
         _DATES.clear()
     _DATES[str(value)] = day
     return day
+
+
+def parse_fhir_birth_date(value: Any, where: _Where, field: str) -> date | None:
+    """A birthDate: a partial one takes the latest day it allows ("2008-12" -> 31 December
+    2008, "2010" -> 31 December 2010), so a patient who may still be under 18 is never read as
+    an adult (the minor check errs towards the younger age)."""
+    first = parse_fhir_date(value, where, field)
+    if first is None or not isinstance(value, str):
+        return first
+    m = _DATE_RE.match(value)
+    if m is None or m.group(3):
+        return first
+    if m.group(2):
+        following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+        return following - timedelta(days=1)
+    return date(first.year, 12, 31)
 
 
 def _obj(value: Any, where: _Where, field: str) -> Mapping[str, Any]:
@@ -667,7 +683,7 @@ def patient_from_bundle(
         return Patient(
             id=pid,
             name=name,
-            birth_date=parse_fhir_date(reader.patient.get("birthDate"), pwhere, "birthDate"),
+            birth_date=parse_fhir_birth_date(reader.patient.get("birthDate"), pwhere, "birthDate"),
             sex=gender,
             weight_kg=weight[1] if weight else None,
             height_cm=height[1] if height else None,
