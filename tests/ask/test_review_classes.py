@@ -208,3 +208,23 @@ def test_sitting_pain_question_leads_with_the_sitting_measures() -> None:
 def test_what_helps_pn_gives_treatment_options_not_an_ldn_overview() -> None:
     ids = answer_question("what helps pudendal pain when sitting at work").statement_ids()
     assert not any(i.startswith(("ldn", "answer.ldn")) for i in ids), ids
+
+
+# --- two serotonergic medicines named together (second unseen-question review, q48) ----------
+PAIR = "drug_warnings.serotonergic_pair"
+LDN_WITH_EACH = "answer.ldn.with_non_opioids"
+
+
+def test_duloxetine_and_amitriptyline_together_with_ldn_opens_on_the_pair_not_a_plain_yes() -> None:
+    assert _lead("Can I take duloxetine and amitriptyline together with LDN?") == PAIR
+
+
+def test_amitriptyline_with_tramadol_opens_on_serotonin_syndrome_not_on_naltrexone() -> None:
+    assert _lead("Is amitriptyline with tramadol ok?") == PAIR
+
+
+def test_ldn_with_one_of_several_medicines_in_turn_is_still_answered_about_ldn() -> None:
+    assert (
+        _lead("Can LDN be combined with gabapentin, duloxetine or amitriptyline?") == LDN_WITH_EACH
+    )
+    assert _lead("Can I take LDN with duloxetine?") == LDN_WITH_EACH

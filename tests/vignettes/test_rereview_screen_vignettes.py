@@ -251,3 +251,28 @@ def test_lybalvi_samidorphan_is_an_opioid_antagonist_to_ask_about() -> None:
     for plan in both("pn-lybalvi-schizophrenia.yaml", med_request("Lybalvi 10 mg/10 mg tablet")):
         assert "samidorphan" in message(plan, "ldn.opioid_antagonist.samidorphan")
         assert "ldn.opioid_antagonist.samidorphan" in rules(plan, "warning")
+
+
+# -- surgery while on LDN: the last dose is dated 3 days before (whately2023) ----------------
+def test_on_ldn_with_surgery_in_two_days_holds_the_schedule_and_alerts_today() -> None:
+    # As of 25 November the last dose was due on 24 November (3 days before 27 November).
+    plan = with_surgery(
+        "2026-11-27", med_request("LDN 4.5 mg", authored="2026-06-01", dose="4.5 mg at bedtime")
+    )
+    assert "schedule.surgery_imminent_ldn" in plan["ldn"]["course"]["rules"]
+    text = message(plan, "schedule.surgery_imminent_ldn")
+    assert "in 2 days" in text and "Take no further dose" in text
+    assert plan["ldn"]["course"]["kind"] == "withheld"
+    assert plan["ldn"]["schedule"] == []
+
+
+def test_on_ldn_with_surgery_in_six_days_names_the_last_dose_date() -> None:
+    plan = with_surgery(
+        "2026-12-01", med_request("LDN 4.5 mg", authored="2026-06-01", dose="4.5 mg at bedtime")
+    )
+    assert "schedule.surgery_imminent_ldn" not in plan["ldn"]["course"]["rules"]
+    text = message(plan, "schedule.surgery_current_ldn")
+    assert "last dose on 2026-11-28 at the latest" in text
+    assert all(
+        date.fromisoformat(s["end_date"]) <= date(2026, 11, 28) for s in plan["ldn"]["schedule"]
+    ), "no scheduled dose inside the 3 days before the operation"

@@ -350,7 +350,9 @@ def test_on_ldn_3_mg_with_a_hernia_repair_in_three_weeks_stops_and_restarts_afte
     plan = plan_for("pn-ldn-3mg-surgery-soon.yaml", form)
     assert steps(plan)[0][0] == date(2026, 12, 26)
     assert steps(plan)[0][2] == 3.0, "restarts from the current dose, not step 1"
-    assert "stop the current LDN before the operation" in message(plan, "schedule.surgery_deferred")
+    # The last dose 3 days before the operation on 16 December (whately2023), dated.
+    text = message(plan, "schedule.surgery_deferred")
+    assert "take the last dose of the current LDN on 2026-12-13 at the latest" in text
     assert_review_rule(plan)
 
 

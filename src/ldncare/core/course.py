@@ -366,6 +366,15 @@ def plan_course(
             )
     options, surgery = _surgery(ctx, ev, options, titrate, continuing=current)
     explain += surgery
+    when = ctx.patient.planned_surgery
+    if (
+        any(f.rule == "schedule.surgery_imminent_ldn" for f in surgery)
+        and when is not None
+        and options.start <= when
+    ):
+        # No schedule row may say "keep taking it" when the last dose before the operation is
+        # due today or has passed: the LDN already taken is held.
+        kind = "withheld"
     return Course(kind, options, tuple(explain), current[1] if current else None)
 
 
@@ -398,20 +407,33 @@ def _surgery(
             )
         ]
     imminent: list[Finding] = []
-    if continuing is not None and when - ctx.as_of <= timedelta(days=1):
-        # Today or tomorrow: no planned stop can come before it any more; the anaesthetist
-        # has to know now.
+    stop_days = _stop_days(ev)
+    if continuing is not None and when - ctx.as_of <= timedelta(days=stop_days):
+        # The planned last dose (surgery minus the stop interval) is today or already past: no
+        # further dose, and the anaesthetist has to know now.
+        days = (when - ctx.as_of).days
         imminent.append(
             finding(
                 ev,
                 "schedule.surgery_imminent_ldn",
                 medication=continuing[0].name,
                 date=when.isoformat(),
-                when="today" if when == ctx.as_of else "tomorrow",
+                when={0: "today", 1: "tomorrow"}.get(days, f"in {days} days"),
+                stop_days=stop_days,
             )
         )
     options, found = _surgery_plan(ctx, ev, options, titrate, when, continuing=continuing)
     return options, imminent + found
+
+
+def _stop_days(ev: Evidence) -> int:
+    """Days before surgery on which oral LDN is last taken (ldn.yaml ``surgery_stop``)."""
+    stop = ev.ldn.surgery_stop
+    return stop.days_before if stop is not None else 1
+
+
+def _last_dose(ev: Evidence, when: date) -> str:
+    return (when - timedelta(days=_stop_days(ev))).isoformat()
 
 
 def _surgery_plan(
@@ -436,6 +458,8 @@ def _surgery_plan(
                 "schedule.surgery_current_ldn",
                 medication=continuing[0].name,
                 date=when.isoformat(),
+                last_dose=_last_dose(ev, when),
+                stop_days=_stop_days(ev),
                 restart=restart.isoformat(),
                 short_days=free.short_acting,
                 long_days=free.long_acting,
@@ -452,8 +476,9 @@ def _surgery_plan(
         ]
     start = restart
     before = (
-        "stop the current LDN before the operation as agreed with the surgical and anaesthetic "
-        "team, and restart it from this day"
+        f"take the last dose of the current LDN on {_last_dose(ev, when)} at the latest "
+        f"({_stop_days(ev)} days before the operation; agree it with the surgical and "
+        "anaesthetic team), and restart it from this day"
         if continuing is not None
         else "no LDN is taken before the operation"
     )

@@ -12,6 +12,7 @@ The words and plans are data (``evidence/data/vocabulary/questions.yaml``), comp
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
@@ -410,6 +411,25 @@ def _is_combination_opener(statement: Statement) -> bool:
     )
 
 
+#: The topic of the opening about two serotonergic medicines taken together (an SNRI, a tricyclic,
+#: tramadol): it answers only a question that names two of them, whatever else it names.
+SEROTONERGIC_PAIR = "serotonergic-pair"
+
+
+_EITHER = re.compile(r"\bor\b", re.IGNORECASE)
+_TOGETHER = re.compile(r"\b(together|both)\b", re.IGNORECASE)
+
+
+def _names_a_pair(statement: Statement, question: Question) -> bool:
+    """The question names at least two of the medicines a pair opening is about, as taken
+    together: "LDN with gabapentin, duloxetine or amitriptyline?" asks about each in turn."""
+    if question.comparison:
+        return False
+    if _EITHER.search(question.text) and not _TOGETHER.search(question.text):
+        return False
+    return len((set(question.named) - {"ldn"}) & set(statement.subjects)) >= 2
+
+
 def main_facet(question: Question) -> str:
     """The facet the question is mainly about: the overview, or the first facet it asks."""
     if question.overview:
@@ -490,7 +510,17 @@ def select(
             if "pn" in subjects:
                 subjects.add("neuropathic_pain")
             candidates = [
-                s for s in candidates if wanted & set(s.facets) and s.subjects[0] in subjects
+                s
+                for s in candidates
+                if wanted & set(s.facets)
+                and (s.subjects[0] in subjects or SEROTONERGIC_PAIR in s.topics)
+            ]
+            # Two serotonergic medicines named together are answered about each other first:
+            # "yes" about LDN with each must not hide the risk of combining them.
+            candidates = [
+                s
+                for s in candidates
+                if SEROTONERGIC_PAIR not in s.topics or _names_a_pair(s, question)
             ]
             # An opening answers the main thing asked ("what about dreams?" is not answered by
             # the opening about opioids) ...
@@ -525,7 +555,13 @@ def select(
         best = max(_match(s, question, facet) for s in candidates)
         if facet == ANSWER or question.medicines:
             # A medicine asked about by name: only the statements most specific to it.
-            candidates = [s for s in candidates if _match(s, question, facet) == best]
+            candidates = [
+                s
+                for s in candidates
+                if _match(s, question, facet) == best
+                # (an eligible pair opening stays: it answers about the two medicines named)
+                or (facet == ANSWER and SEROTONERGIC_PAIR in s.topics)
+            ]
         # Most specific first; then the key points (tagged "overview": boxed warnings, the
         # opioid contraindication ...); then the closest to the question's words.
         return sorted(
@@ -533,6 +569,7 @@ def select(
             key=lambda s: (
                 # A comparison opens with the opening that weighs the options against each other.
                 (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
+                -(SEROTONERGIC_PAIR in s.topics) if facet == ANSWER else 0,
                 -_match(s, question, facet),
                 # The opening about the topic the question names ("in the morning?" is not
                 # answered by the opening about bedtime).

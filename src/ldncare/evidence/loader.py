@@ -179,6 +179,8 @@ def _check_citations(
     citing += [(f"rule {r.id!r}", r.citations) for r in rules.values()]
     citing += [(f"care item {c.id!r}", c.citations) for c in care]
     citing += [("ldn.yaml", ldn.citations)]
+    if ldn.surgery_stop is not None:
+        citing += [("ldn.yaml surgery_stop", ldn.surgery_stop.citations)]
     citing += [(f"formulation {f.id!r}", f.citations) for f in ldn.formulations]
     used: set[str] = set()
     for who, cites in citing:

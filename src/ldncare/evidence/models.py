@@ -269,6 +269,13 @@ class OpioidFreeDays(_Strict):
     citations: tuple[str, ...] = Field(min_length=1)
 
 
+class SurgeryStop(_Strict):
+    """Days before an operation that may need opioids on which oral naltrexone is last taken."""
+
+    days_before: int = Field(ge=1, le=14)
+    citations: tuple[str, ...] = Field(min_length=1)
+
+
 class LdnDosing(_Strict):
     """Dosing limits for LDN; every figure cited."""
 
@@ -283,6 +290,7 @@ class LdnDosing(_Strict):
     formulations: tuple[Formulation, ...] = Field(min_length=1)
     citations: tuple[str, ...] = Field(min_length=1)
     opioid_free_days: OpioidFreeDays | None = None
+    surgery_stop: SurgeryStop | None = None
 
     @field_validator("max_daily_dose", mode="before")
     @classmethod
