@@ -107,6 +107,14 @@ def test_unrecognised_liquid_shot_prompts_to_ask_about_kratom_and_tianeptine() -
         assert "kratom" in text and "tianeptine" in text
 
 
+def test_a_kratom_tonic_sold_under_a_brand_name_is_asked_about_before_the_first_dose() -> None:
+    # "Feel Free" is sold as a tonic; no source names the brand, so it is asked about (warning).
+    plan = from_bundle(med_statement("Feel Free wellness tonic, 1 bottle daily"))
+    assert "ldn.opioid_acting.unrecognised_product" in rules(plan, "warning")
+    assert "Before the first dose" in message(plan, "ldn.opioid_acting.unrecognised_product")
+    assert plan["ldn"]["eligibility"] == "eligible_with_cautions"
+
+
 def test_recognised_medicine_gets_no_supplement_prompt() -> None:
     plan = from_bundle(med_statement("Gabapentin 300 mg capsule"))
     assert "ldn.opioid_acting.unrecognised_product" not in rules(plan)

@@ -237,9 +237,13 @@ def test_mitragynine_stopped_three_days_ago_must_wait_for_washout() -> None:
 
 
 def test_plain_herbal_supplement_is_not_taken_for_kratom() -> None:
+    # Not kratom (no stop, no kratom finding), but an unrecognised herbal product is asked about
+    # before the first dose (second clinical re-review: brand-name kratom products are missed).
     plan = from_bundle(med_statement("Herbal supplement", dose="valerian root 450 mg at night"))
-    assert plan["ldn"]["eligibility"] == "eligible"
+    assert plan["ldn"]["eligibility"] == "eligible_with_cautions"
+    assert plan["ldn"]["schedule"], "a question to ask, not a stop"
     assert "ldn.opioid_acting.ask" not in rules(plan)
+    assert "ldn.opioid_acting.unrecognised_product" in rules(plan, "warning")
 
 
 # -- 3. stopped opioid without a stop date --------------------------------------------------

@@ -308,7 +308,8 @@ def check_opioid_stop_date(ctx: ClinicalContext, ev: Evidence) -> Iterator[Findi
 #: Words naming an over-the-counter product whose content a name may not reveal (kratom and
 #: tianeptine are sold as supplements, extracts and shots: fda2018_kratom, fda_tianeptine).
 _UNRECOGNISED_PRODUCT = re.compile(
-    r"\b(supplements?|extracts?|shots?|herbal|herbs?|botanicals?|elixirs?|tinctures?|powder)\b",
+    r"\b(supplements?|extracts?|shots?|herbal|herbs?|botanicals?|elixirs?|tinctures?|tonics?|"
+    r"powder)\b",
     re.IGNORECASE,
 )
 
