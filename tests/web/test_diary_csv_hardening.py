@@ -7,12 +7,13 @@ import csv
 import io
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 import typer
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
+from typer.testing import CliRunner, Result
 
 from ldncare.cli.followup_commands import register
 from ldncare.core.diary import parse_entry
@@ -27,6 +28,35 @@ from tests.web.test_pages import login_page
 TODAY = date(2026, 3, 2)
 #: One note a character longer than Python's csv reader takes (131,072 by default).
 HUGE_NOTE_CSV = f'day,pain_avg,notes\n2026-02-27,5,"{"x" * (MAX_FIELD_CHARS + 1)}"\n'
+
+
+def _page_import(world: World, text: str) -> Any:
+    """A clinician uploads ``csv`` on the patient page's diary import form."""
+    token = login_page(world, "clin1")
+    return world.client.post(
+        f"/patients/{world.bert}/diary/import",
+        data={"csrf_token": token},
+        files={"file": ("diary.csv", text.encode(), "text/csv")},
+        follow_redirects=False,
+    )
+
+
+def _cli_import(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, text: str) -> Result:
+    """`ldncare diary import` of ``csv`` for a stored patient, in a store of its own."""
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("LDNCARE_DATABASE_URL", url)
+    engine = make_engine(url)
+    migrate(engine)
+    repository.add_patient(
+        engine, Patient(id="pn-9", name="C. Test"), plan_contract=None, actor="test"
+    )
+    engine.dispose()
+    file = tmp_path / "diary.csv"
+    file.write_text(text, encoding="utf-8")
+    app = typer.Typer()
+    app.callback()(lambda: None)
+    register(app)
+    return CliRunner().invoke(app, ["diary", "import", "pn-9", str(file)])
 
 
 def test_a_note_longer_than_the_csv_field_limit_is_refused_naming_the_row() -> None:
@@ -66,13 +96,7 @@ def test_patient_importing_her_own_diary_with_a_huge_note_gets_422(world: World)
 
 
 def test_clinician_page_import_of_a_huge_note_is_a_form_error_not_500(world: World) -> None:
-    token = login_page(world, "clin1")
-    r = world.client.post(
-        f"/patients/{world.bert}/diary/import",
-        data={"csrf_token": token},
-        files={"file": ("diary.csv", HUGE_NOTE_CSV.encode(), "text/csv")},
-        follow_redirects=False,
-    )
+    r = _page_import(world, HUGE_NOTE_CSV)
     assert r.status_code == 422, r.text[:300]
     assert "131072" in r.text
 
@@ -80,20 +104,7 @@ def test_clinician_page_import_of_a_huge_note_is_a_form_error_not_500(world: Wor
 def test_cli_diary_import_of_a_huge_note_exits_2_with_the_limit(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("LDNCARE_DATABASE_URL", url)
-    engine = make_engine(url)
-    migrate(engine)
-    repository.add_patient(
-        engine, Patient(id="pn-9", name="C. Test"), plan_contract=None, actor="test"
-    )
-    engine.dispose()
-    file = tmp_path / "diary.csv"
-    file.write_text(HUGE_NOTE_CSV, encoding="utf-8")
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    register(app)
-    result = CliRunner().invoke(app, ["diary", "import", "pn-9", str(file)])
+    result = _cli_import(tmp_path, monkeypatch, HUGE_NOTE_CSV)
     assert result.exit_code == 2, result.output
     assert "131072 characters" in result.output
     assert "Traceback" not in result.output
@@ -201,13 +212,7 @@ def test_patient_importing_deep_side_effects_gets_422(world: World) -> None:
 
 
 def test_clinician_page_import_of_deep_side_effects_is_a_form_error(world: World) -> None:
-    token = login_page(world, "clin1")
-    r = world.client.post(
-        f"/patients/{world.bert}/diary/import",
-        data={"csrf_token": token},
-        files={"file": ("diary.csv", DEEP_SIDE_EFFECTS_CSV.encode(), "text/csv")},
-        follow_redirects=False,
-    )
+    r = _page_import(world, DEEP_SIDE_EFFECTS_CSV)
     assert r.status_code == 422, r.text[:300]
     assert "nested too deeply" in r.text
 
@@ -215,20 +220,7 @@ def test_clinician_page_import_of_deep_side_effects_is_a_form_error(world: World
 def test_cli_diary_import_of_deep_side_effects_exits_2_without_a_traceback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    url = f"sqlite:///{tmp_path / 'cli.db'}"
-    monkeypatch.setenv("LDNCARE_DATABASE_URL", url)
-    engine = make_engine(url)
-    migrate(engine)
-    repository.add_patient(
-        engine, Patient(id="pn-9", name="C. Test"), plan_contract=None, actor="test"
-    )
-    engine.dispose()
-    file = tmp_path / "diary.csv"
-    file.write_text(DEEP_SIDE_EFFECTS_CSV, encoding="utf-8")
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    register(app)
-    result = CliRunner().invoke(app, ["diary", "import", "pn-9", str(file)])
+    result = _cli_import(tmp_path, monkeypatch, DEEP_SIDE_EFFECTS_CSV)
     assert result.exit_code == 2, result.output
     assert "nested too deeply" in result.output
     assert "Traceback" not in result.output
