@@ -224,8 +224,7 @@ def test_tie_on_the_newest_year_names_every_review_of_that_year() -> None:
     sources = {s.id: s for s in (_src("alpha", 2024), _src("beta", 2024), _src("old", 2019))}
     out = resolve("Read {latest_review:q}.", ("alpha", "beta", "old"), sources, "here")
     assert out == (
-        "Read the most recent systematic reviews in ldncare's sources "
-        "(Alpha et al. 2024; Beta et al. 2024)."
+        "Read the most recent systematic reviews cited here (Alpha et al. 2024; Beta et al. 2024)."
     )
 
 

@@ -27,9 +27,9 @@ AS_OF = date(2026, 11, 25)
 
 #: Wording the label does not support ("will not work") or that overstates it ("every opioid").
 OVERSTATED = re.compile(r"will not work|every opioid|blocks every", re.IGNORECASE)
-#: A recency claim written in words rather than computed (the computed one says "in ldncare's
-#: sources").
-WRITTEN_RECENCY = re.compile(r"\b(most recent|latest|newest)\b(?! systematic reviews? in ldncare)")
+#: A recency claim written in words rather than computed (the computed one says "the most
+#: recent systematic review cited here (...)").
+WRITTEN_RECENCY = re.compile(r"\b(most recent|latest|newest)\b(?! systematic reviews? cited here)")
 
 
 def plan_for(name: str) -> dict[str, Any]:
@@ -206,10 +206,7 @@ def test_woman_with_pn_is_pointed_to_the_newest_meta_analysis_ldncare_holds() ->
 def test_fhir_woman_with_pn_gets_the_same_computed_recency_as_the_patient_file() -> None:
     plan = plan_from_bundle(fhir_patient(), fhir_condition("Pudendal neuralgia"))
     pn = finding(plan, "ldn.indication.pn")
-    assert (
-        "the most recent systematic review in ldncare's sources (Hegde et al. 2025)"
-        in (pn["rationale"])
-    )
+    assert "the most recent systematic review cited here (Hegde et al. 2025)" in (pn["rationale"])
     assert "hegde2025" in pn["citations"]
 
 

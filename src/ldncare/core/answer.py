@@ -197,6 +197,11 @@ def _short_name(source: Source) -> str:
     return first.strip()
 
 
+def _article(noun: str) -> str:
+    """'a' or 'an' before ``noun`` ("an expert review", "a systematic review")."""
+    return "an" if noun[:1].lower() in "aeiou" else "a"
+
+
 def describe_source(source: Source, focus: str | None = "pudendal neuralgia") -> str:
     """The first Key Consideration: which source leads, what it is, and how direct it is.
 
@@ -206,7 +211,7 @@ def describe_source(source: Source, focus: str | None = "pudendal neuralgia") ->
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
         f"The highest-quality and most recent source behind this answer is {_short_name(source)} "
-        f"({source.year}), a {kind} (certainty: {source.grade.replace('_', ' ')}) "
+        f"({source.year}), {_article(kind)} {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
     )
     if source.population == "pudendal_neuralgia" and focus == "pudendal neuralgia":

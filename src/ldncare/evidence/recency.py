@@ -90,6 +90,6 @@ def resolve(text: str, citations: Sequence[str], sources: Mapping[str, Source], 
             )
         noun = _NOUN[kind] + ("s" if len(chosen) > 1 else "")
         names = "; ".join(_short_name(s) for s in chosen)
-        return f"the most recent {noun} in ldncare's sources ({names})"
+        return f"the most recent {noun} cited here ({names})"
 
     return _PLACEHOLDER.sub(fill, text)
