@@ -153,10 +153,18 @@ def test_surgery_answer_has_no_trial_length_padding() -> None:
     assert not any(i.startswith(("ldn.trial", "ldn.response", "response.")) for i in ids), ids
 
 
-def test_crps_general_answer_never_mentions_pudendal_neuralgia() -> None:
+def test_whether_ldn_helps_crps_is_not_covered_rather_than_answered_from_other_conditions() -> None:
     answer = answer_question("Does LDN help CRPS?")
-    assert answer.scope
-    assert "pudendal" not in " ".join(s.text for s in answer.sentences()).lower()
+    assert not answer.covered
+    assert answer.sentences() == ()
+
+
+def test_ldn_side_effects_asked_by_someone_with_crps_get_a_labelled_general_answer() -> None:
+    answer = answer_question("What are the side effects of LDN for someone with CRPS?")
+    assert answer.covered and answer.scope and "CRPS" in answer.scope
+    text = " ".join(s.text for s in answer.sentences()).lower()
+    assert "vivid dreams" in text
+    assert "pudendal" not in text and "pelvic floor" not in text
 
 
 def test_every_new_opening_is_a_cited_statement() -> None:

@@ -28,7 +28,14 @@ from ldncare.ask.understand import (
     question_vocabulary,
     read_question,
 )
-from ldncare.core.answer import Answer, SectionName, compose_answer, general_scope, not_covered
+from ldncare.core.answer import (
+    Answer,
+    SectionName,
+    compose_answer,
+    general_scope,
+    not_covered,
+    uncovered_point,
+)
 from ldncare.core.question import (
     ACTION_FACETS,
     ANSWER,
@@ -102,6 +109,22 @@ def _placement(picks: list[Pick]) -> list[SectionName]:
     return out
 
 
+#: Facets whose answer does not depend on the condition treated (a medicine's warnings, side
+#: effects, interactions ...): asked with a condition outside the evidence base, they get a
+#: labelled general answer. Whether or how to treat that condition is "not covered".
+_CONDITION_FREE = frozenset(
+    {
+        "warnings",
+        "side_effects",
+        "interactions",
+        "pregnancy",
+        "organ",
+        "surgery",
+        "mechanism",
+        "regulatory",
+    }
+)
+
 #: The facets whose statements carry the overview's main point: whether LDN helps.
 _OVERVIEW_MAIN = frozenset({"evidence"})
 
@@ -114,6 +137,25 @@ def _main_statements(picks: list[Pick], question: Question) -> list[Statement]:
     # The opening answers the question: its sources, else those of the main facet's statements.
     opening = [p.statement for p in picks if p.facet == ANSWER]
     return opening or [p.statement for p in picks if p.facet == main_facet(question)]
+
+
+def _display(subject: str) -> str:
+    mono = ask_index().evidence.monographs.get(subject)
+    if mono is not None:
+        return mono.name.split(" (")[0].lower()
+    return "LDN" if subject == "ldn" else subject.replace("_", " ")
+
+
+def _uncovered(question: Question, statements: list[Statement]) -> tuple[str, ...]:
+    """The points asked that the evidence base holds nothing citable on: each gap the question
+    names, and a comparison of two medicines no statement compares head to head."""
+    labels = list(question.gaps)
+    if question.comparison and len(question.named) >= 2:
+        pair = set(question.named[:2])
+        if not any(pair <= set(s.subjects) and "evidence" in s.facets for s in statements):
+            first, second = (_display(s) for s in question.named[:2])
+            labels.append(f"a head-to-head comparison of {first} and {second}")
+    return tuple(uncovered_point(label) for label in labels)
 
 
 def answer_question(
@@ -148,6 +190,11 @@ def _answer_question(
     if (asked.outside and not asked.medicines) or asked.off_topic:
         # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
         return not_covered(text, found.closest_topics)
+    if asked.outside and (asked.overview or not set(asked.asked) <= _CONDITION_FREE):
+        # "Does LDN work for trigeminal neuralgia?", "LDN dose for migraine": whether and how to
+        # treat a condition the evidence base does not hold is not covered; only what a medicine
+        # does whatever it treats (its warnings, interactions ...) gets a general answer.
+        return not_covered(text, found.closest_topics)
     if not asked.subjects:
         if not found.covered or not found.hits:
             return not_covered(text, found.closest_topics)
@@ -165,6 +212,7 @@ def _answer_question(
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
+    points = _uncovered(asked, statements)
     scope = (
         general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
     )
@@ -173,7 +221,7 @@ def _answer_question(
     if not picks:
         # Nothing in the base answers what was asked about these subjects (duloxetine in
         # pregnancy): say so, rather than answer a neighbouring question.
-        if asked.asked or not found.covered or not found.hits or asked.outside:
+        if asked.asked or asked.gaps or not found.covered or not found.hits or asked.outside:
             return not_covered(text, found.closest_topics)
         return compose_answer(
             text,
@@ -182,7 +230,7 @@ def _answer_question(
             plan_contract=plan_contract,
             understood=asked.to_contract(),
         )
-    return compose_answer(
+    composed = compose_answer(
         text,
         [p.statement for p in picks],
         index.evidence.sources,
@@ -193,3 +241,4 @@ def _answer_question(
         focus=focus,
         lead_from=_main_statements(picks, asked),
     )
+    return replace(composed, not_covered_points=points)

@@ -35,6 +35,9 @@ _FACETS: dict[str, tuple[str, ...]] = {
     "with_ldn": ("interactions",),
 }
 _ORGAN = re.compile(r"creatinine|kidney|renal|hepatic|liver|cirrhosis", re.IGNORECASE)
+#: Words that make a monograph statement a warning for older people ("in older people", "the
+#: Beers Criteria advise avoiding it at 65 and over"): tagged ``elderly`` for age questions.
+_OLDER = re.compile(r"older (?:people|adults|patients)|elderly|65 and over|beers", re.IGNORECASE)
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}
 
 
@@ -135,6 +138,8 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
         if items:
             text, item_cites = _listing(mono, heading, items)
             statement = _statement(mono, part, topics, text, item_cites)
+            if _OLDER.search(text):
+                statement = statement.model_copy(update={"topics": (*statement.topics, "elderly")})
             if part == "cautions" and _ORGAN.search(text):
                 # A caution about kidney or liver function also answers organ questions.
                 statement = statement.model_copy(update={"facets": (*statement.facets, "organ")})

@@ -13,7 +13,7 @@ from typing import Any
 import yaml
 
 from ldncare.ask.synonyms import Normalizer, stem, words
-from ldncare.core.question import Condition, Cue, Question, QuestionVocabulary, understand
+from ldncare.core.question import Condition, Cue, Gap, Question, QuestionVocabulary, understand
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import FACETS
 from ldncare.evidence.monographs import Monograph
@@ -45,6 +45,7 @@ def cue_words(table: Mapping[str, Any]) -> list[str]:
     groups += [c.get("cues") or [] for c in (table.get("conditions") or {}).values()]
     groups += [*(table.get("organ_parts") or {}).values(), table.get("out_of_scope") or []]
     groups += list((table.get("topic_cues") or {}).values())
+    groups += [g.get("cues") or [] for g in (table.get("gaps") or {}).values()]
     return [w for g in groups for p in g for w in words(str(p))]
 
 
@@ -56,6 +57,7 @@ def question_vocabulary(
     plans = table.get("plans") or {}
     named = {*facets, *(plans.get("overview") or ()), *(plans.get("action") or ())}
     named |= {f for k, fs in (plans.get("follow") or {}).items() for f in [k, *(fs or ())]}
+    named |= {f for g in (table.get("gaps") or {}).values() for f in g.get("facets") or ()}
     unknown = sorted(f for f in named if f not in FACETS and f not in _NOT_FACETS)
     if unknown:
         raise EvidenceError(f"questions.yaml: unknown facet {unknown[0]!r}")
@@ -93,6 +95,16 @@ def question_vocabulary(
         organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
         out_of_scope=_cues(table.get("out_of_scope") or ()),
         topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
+        gaps=tuple(
+            Gap(
+                str(k),
+                str(g["about"]),
+                str(g["label"]),
+                _cues(g.get("cues") or ()),
+                tuple(str(f) for f in g.get("facets") or ()),
+            )
+            for k, g in (table.get("gaps") or {}).items()
+        ),
     )
 
 

@@ -133,6 +133,9 @@ class Answer:
     understood: Mapping[str, Any] | None = None
     #: The evidence base the answer was given from: {"version", "reviewed_up_to"} (issue 22).
     evidence: Mapping[str, str] | None = None
+    #: Points of the question the evidence base holds nothing citable on, said plainly
+    #: ("a missed dose of LDN", "a head-to-head comparison of LDN and gabapentin").
+    not_covered_points: tuple[str, ...] = ()
 
     @property
     def message(self) -> str | None:
@@ -165,6 +168,8 @@ class Answer:
             out["understood"] = dict(self.understood)
         if self.evidence is not None:
             out["evidence"] = dict(self.evidence)
+        if self.not_covered_points:
+            out["not_covered_points"] = list(self.not_covered_points)
         return out
 
 
@@ -179,6 +184,11 @@ _GRADE_RANK = {"high": 0, "moderate": 1, "low": 2, "very_low": 3}
 def source_quality(source: Source) -> tuple[int, int, int]:
     """Sort key: best certainty grade first, then stronger evidence type, then more recent."""
     return (_GRADE_RANK[source.grade], EVIDENCE_RANK[source.evidence_type], -source.year)
+
+
+def uncovered_point(label: str) -> str:
+    """The plain sentence for one point the evidence base does not cover."""
+    return f"the ldncare evidence base has no cited statement on {label}"
 
 
 def general_scope(condition: str) -> str:

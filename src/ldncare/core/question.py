@@ -42,6 +42,33 @@ BOXED = "boxed-warning"
 RELATED = 0.3
 #: Lexical relevance (0-1, the best match is 1) of the statements closest to a question.
 NEAR = 0.9
+#: The medicines ldncare offers besides LDN, named together ("the alternatives", "which pill").
+OPTIONS = "options"
+#: Facets that describe a medicine: asked of a class or of "the alternatives", they are answered
+#: for each medicine in turn ("side effects of SNRIs": duloxetine's, then venlafaxine's).
+PER_DRUG_FACETS = frozenset(
+    {
+        "warnings",
+        "side_effects",
+        "interactions",
+        "pregnancy",
+        "organ",
+        "dose",
+        "monitoring",
+        "evidence",
+    }
+)
+#: Topics a question names that outrank the boxed warning when a medicine's statements are
+#: ordered ("I'm 70, which pill is safest?": the warning for older people first).
+_PRIORITY_TOPICS = frozenset({"elderly"})
+#: Age in years at which the older-adult warnings (Beers Criteria) apply.
+OLDER_ADULT_AGE = 65
+_AGE = re.compile(
+    r"\b(?:i'?m|i am|aged?|age of|is|she'?s|he'?s|patient of|woman of|man of)\s+(\d{2,3})\b"
+    r"|\b(\d{2,3})[- ]?(?:years?|yrs?|yo|y/o)\b"
+    r"|\bin (?:my|her|his|their) (\d)0s\b",
+    re.IGNORECASE,
+)
 #: Cue groups that are not facets of their own.
 TREATMENT = "treatment"
 OVERVIEW = "overview"
@@ -64,6 +91,20 @@ class Condition:
     cues: tuple[Cue, ...]
     #: Conditions the LDN trials studied (fibromyalgia ...): answered, but without PN care.
     in_base: bool = False
+
+
+@dataclass(frozen=True)
+class Gap:
+    """A point the evidence base holds nothing citable on ("a missed dose of LDN")."""
+
+    id: str
+    #: The subject it concerns: only a question about that subject asks it.
+    about: str
+    #: Completes "The ldncare evidence base has no cited statement on ...".
+    label: str
+    cues: tuple[Cue, ...]
+    #: The facets that bear on it and are answered beside the plain "not covered".
+    facets: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -90,6 +131,8 @@ class QuestionVocabulary:
     out_of_scope: tuple[Cue, ...] = ()
     #: Words that name a statement topic ("morning"): an opening about it is preferred.
     topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
+    #: Points the evidence base does not cover (missed doses ...): said so plainly.
+    gaps: tuple[Gap, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -124,6 +167,10 @@ class Question:
     general_safety: bool = False
     #: Statement topics the question's words name ("morning", "sleep").
     topics: tuple[str, ...] = ()
+    #: A class or "the alternatives" asked about a property: the medicines answered in turn.
+    per_drug: tuple[str, ...] = ()
+    #: The uncovered points the question asks about (labels of :class:`Gap`).
+    gaps: tuple[str, ...] = ()
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -201,6 +248,17 @@ def _ordered_keys(
     return list(dict.fromkeys(keys))
 
 
+def stated_age(text: str) -> int | None:
+    """The age a question states ("I'm 70", "a 72-year-old", "in my 80s"), if any."""
+    for match in _AGE.finditer(text):
+        if match.group(3):
+            return int(match.group(3)) * 10
+        age = int(match.group(1) or match.group(2))
+        if 18 <= age <= 110:
+            return age
+    return None
+
+
 def understand(
     text: str,
     raw: Sequence[str],
@@ -224,6 +282,7 @@ def understand(
                 break
     has_patient = patient or "patient" in subjects
     subjects = [s for s in subjects if s != "patient"]
+    options = OPTIONS in subjects
     # The medicines named, a class counted only when none of its members is named.
     named = [s for s in subjects if s not in CONDITION_SUBJECTS]
     named = [s for s in named if set(v.members.get(s, ())).isdisjoint(named)]
@@ -241,6 +300,16 @@ def understand(
         expanded = [s for s in expanded if s != "pn"]
     subjects = list(dict.fromkeys(expanded))
 
+    gap_cues = {g.id: g.cues for g in v.gaps}
+    found_gaps = [
+        g
+        for g in v.gaps
+        if g.about in subjects and (_find(raw, {g.id: g.cues}) or _find(normalised, {g.id: g.cues}))
+    ]
+    if found_gaps:
+        # "What if I miss a dose?" is not a dose question: the gap's words ask nothing else.
+        raw = _mask(raw, gap_cues)
+        normalised = [w for w in _mask(normalised, gap_cues) if w]
     # Words that named a subject ask nothing ("low dose naltrexone" is not a dose question).
     raw_left = _mask(raw, v.subjects)
     # The masked words close up: "how does low dose naltrexone work" asks "how does ... work".
@@ -271,6 +340,42 @@ def understand(
     # "Is it safe in pregnancy?" asks about pregnancy; "is it safe?" asks for the warnings.
     general_safety = bool(set(asked) & set(_WEAK)) and not specific
     asked = [_WEAK.get(f, f) for f in asked if f not in _WEAK or not specific]
+    per_drug: list[str] = []
+    if comparison and len(named) >= 2:
+        # "Is LDN better than gabapentin?": the evidence for each side, in turn.
+        asked = [*asked, *(["evidence"] if "evidence" not in asked else [])]
+        per_drug.extend(named)
+    for g in found_gaps:
+        # The facets that bear on the uncovered point are answered beside it.
+        asked += [f for f in g.facets if f not in asked]
+    if options and not PER_DRUG_FACETS & set(asked):
+        # "What are the other options?": the alternatives, not a tour of every medicine.
+        subjects = [s for s in subjects if s != OPTIONS and s not in v.members.get(OPTIONS, ())]
+        named = [s for s in named if s != OPTIONS]
+        asked = ["alternatives", *(f for f in asked if f != "alternatives")]
+    else:
+        classes = [s for s in named if any(m in v.drug_class for m in v.members.get(s, ()))]
+        if combination or set(named) - {*classes, "ldn"}:
+            # "Pregabalin with opioids": a question about one medicine and a class together.
+            classes = []
+        if classes and "ldn" not in named and set(asked) <= {OVERVIEW, TREATMENT}:
+            # "Which antidepressants help nerve pain?": where the class stands among the options,
+            # and the evidence for each of its medicines.
+            asked = ["alternatives", "evidence"]
+        if classes and PER_DRUG_FACETS & set(asked):
+            # A class named without any of its members ("side effects of SNRIs", "boxed warnings
+            # of the alternatives"): each member medicine is answered in turn, not LDN.
+            for s in classes:
+                per_drug.extend(m for m in v.members.get(s, ()) if m in v.drug_class)
+            if options:
+                subjects = [s for s in subjects if s != "ldn"]
+                named = [s for s in named if s != "ldn"]
+    topics = list(
+        dict.fromkeys(k for _, k in [*_find(raw, v.topic_cues), *_find(normalised, v.topic_cues)])
+    )
+    age = stated_age(text)
+    if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
+        topics.append("elderly")
     opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
     # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
     subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
@@ -305,11 +410,9 @@ def understand(
             organ_parts=organ_parts,
             off_topic=off_topic,
             general_safety=general_safety,
-            topics=tuple(
-                dict.fromkeys(
-                    k for _, k in [*_find(raw, v.topic_cues), *_find(normalised, v.topic_cues)]
-                )
-            ),
+            topics=tuple(topics),
+            per_drug=tuple(dict.fromkeys(per_drug)),
+            gaps=tuple(g.label for g in found_gaps),
         ),
         v,
     )
@@ -360,15 +463,28 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     yes_no = question.yes_no
     # A comparison ("amitriptyline or duloxetine first?") opens with "it depends on ..." when
     # the evidence base has such an opening (select keeps to those that answer it).
-    opens = yes_no or question.combination or question.comparison
+    # A question about a point the base does not cover opens with that plain "not covered".
+    opens = (yes_no or question.combination or question.comparison) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
         plan += [p for p in v.overview_plan if p != ANSWER]
+    elif question.per_drug:
+        # Each medicine of a class in turn: what was asked, and with its side effects the
+        # warnings that go with them (boxed first).
+        for f in specific:
+            plan += [f, "warnings"] if f == "side_effects" else [f]
+    elif question.gaps:
+        # Beside an uncovered point, only what bears on it.
+        plan += specific
     else:
         plan += specific
         for f in specific:
+            if f == "side_effects" and medicines - {"ldn"} and "ldn" not in medicines:
+                # Another medicine's side effects come with its warnings (boxed first): what to
+                # watch for is part of the answer.
+                plan.append("warnings")
             plan.extend(v.follow.get(f, ()))
     if "organ" in asked:
         plan = [f for f in plan if f not in _ORGAN_REPLACES]
@@ -458,6 +574,12 @@ def _match(statement: Statement, question: Question, facet: str = "") -> int:
     return score
 
 
+def for_drug(question: Question, drug: str, vocabulary: QuestionVocabulary) -> Question:
+    """``question`` asked of one medicine of the class it named."""
+    own = (drug, vocabulary.drug_class[drug]) if drug in vocabulary.drug_class else (drug,)
+    return replace(question, subjects=own, named=(drug,), per_drug=())
+
+
 def select(
     question: Question,
     statements: Sequence[Statement],
@@ -493,7 +615,7 @@ def select(
     used: set[str] = set()
     asked = set(question.asked)
 
-    def ranked(facet: str) -> list[Statement]:
+    def ranked(facet: str, question: Question = question) -> list[Statement]:
         candidates = [
             s
             for s in pool
@@ -577,6 +699,7 @@ def select(
                 len(set(s.subjects) - set(question.subjects)) if facet == ANSWER else 0,
                 # The opening that covers more of what was asked ("morning, if I cannot sleep").
                 -len(asked & set(s.facets)) if facet == ANSWER else 0,
+                -len(set(s.topics) & set(question.topics) & _PRIORITY_TOPICS),
                 -(BOXED in s.topics),
                 # The statement about the topic the question's words name ("blood tests").
                 -len(set(s.topics) & set(question.topics)) if facet != ANSWER else 0,
@@ -588,6 +711,21 @@ def select(
         )
 
     for facet in question.plan:
+        if question.per_drug and facet in PER_DRUG_FACETS:
+            if question.comparison:
+                # A trial that compared the medicines head to head comes first.
+                pair = set(question.per_drug[:2])
+                for s in ranked(facet):
+                    if pair <= set(s.subjects):
+                        picks.append(Pick(facet, s))
+                        used.add(s.id)
+            # Each medicine in turn, its most specific statements for the facet.
+            each = 2 if question.comparison else 1
+            for drug in question.per_drug:
+                for s in ranked(facet, for_drug(question, drug, v))[:each]:
+                    picks.append(Pick(facet, s))
+                    used.add(s.id)
+            continue
         if facet == ANSWER:
             limit = 1
         elif question.overview:

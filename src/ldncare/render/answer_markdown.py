@@ -38,6 +38,8 @@ def render_answer_markdown(answer: Answer) -> str:
         return "\n".join(out).rstrip() + "\n"
     if answer.scope:
         out += [f"> **General answer:** {answer.scope}.", ""]
+    for point in answer.not_covered_points:
+        out += [f"> **Not covered:** {point}.", ""]
     for name, sentences in answer.sections.items():
         if name == "patient_context":
             out += [f"## {SECTION_TITLES[name]}", ""]
