@@ -60,7 +60,16 @@ def test_page_api_and_cli_json_give_the_same_overview_answer(world: World) -> No
 
 def test_ask_page_labels_a_general_answer_for_a_condition_outside_the_base(world: World) -> None:
     login_page(world, "clin1")
-    html = world.client.get("/ask", params={"q": "Does LDN help CRPS?"}).text
+    html = world.client.get(
+        "/ask", params={"q": "What are the side effects of LDN for someone with CRPS?"}
+    ).text
     assert "General answer:" in html
     assert "not covered by the ldncare evidence base" in html
     assert "pelvic floor" not in html.lower()
+
+
+def test_ask_page_says_plainly_that_a_missed_dose_is_not_covered(world: World) -> None:
+    login_page(world, "clin1")
+    html = world.client.get("/ask", params={"q": "What if I miss a dose of LDN?"}).text
+    assert "Not covered:" in html
+    assert "no cited statement on what to do after a missed dose of LDN" in html
