@@ -88,7 +88,8 @@ def score(item: Mapping[str, Any]) -> Scored:
         tags = set(by_id[s.statement].facets)
         facets |= tags
         on_topic += bool(tags & {*required, "answer", "overview"})
-    text = " ".join(s.text for s in sentences).lower()
+    # The plain "not covered" notes are part of what the reader sees.
+    text = " ".join([*answer.not_covered_points, *(s.text for s in sentences)]).lower()
     must = [str(w) for w in item.get("must") or ()]
     first = item.get("first")
     lead = answer.sections.get("from_the_guidelines") or ()

@@ -301,10 +301,13 @@ def understand(
     subjects = list(dict.fromkeys(expanded))
 
     gap_cues = {g.id: g.cues for g in v.gaps}
+    # The words with the subjects' own taken out: "miss my LDN dose" is "miss my dose".
+    closed = [w for w in _mask(raw, v.subjects) if w]
     found_gaps = [
         g
         for g in v.gaps
-        if g.about in subjects and (_find(raw, {g.id: g.cues}) or _find(normalised, {g.id: g.cues}))
+        if g.about in subjects
+        and any(_find(words, {g.id: g.cues}) for words in (raw, normalised, closed))
     ]
     if found_gaps:
         # "What if I miss a dose?" is not a dose question: the gap's words ask nothing else.
@@ -371,7 +374,11 @@ def understand(
                 subjects = [s for s in subjects if s != "ldn"]
                 named = [s for s in named if s != "ldn"]
     topics = list(
-        dict.fromkeys(k for _, k in [*_find(raw, v.topic_cues), *_find(normalised, v.topic_cues)])
+        dict.fromkeys(
+            k
+            for words in (raw, normalised, [w for w in raw_left if w])
+            for _, k in _find(words, v.topic_cues)
+        )
     )
     age = stated_age(text)
     if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
