@@ -160,7 +160,7 @@ class CareItem(_Part):
 class OptionReason(_Part):
     message: str
     citations: list[str]
-    rule: str | None = None
+    rule: str
     #: Why the rule holds (added in plan/1 by the issue 14 review).
     rationale: str = ""
 
