@@ -365,7 +365,7 @@ def get_patient(patient_id: PatientId, user: User, engine: Engine_, today: Today
         "patient": _patient_out(rec.row, rec.status.to_contract()).model_dump(mode="json"),
         "plan": None if rec.plan is None else _plan_out(rec.plan).model_dump(mode="json"),
         "response": None if rec.response is None else rec.response.to_contract(),
-        "tonight": tonight(rec.contract, today).to_contract(),
+        "tonight": tonight(rec.latest, today).to_contract(),
         "review_notes": len(rec.notes),
         "diary_days": len(rec.diary),
     }

@@ -246,7 +246,7 @@ def patient_page(request: Request, patient_id: int) -> Response:
     require_clinician(user)
     today = deps.today(request)
     rec = patient_record(deps.engine(request), user, patient_id, today=today)
-    contract = rec.contract
+    contract = rec.latest
     return page(
         request,
         "patient.html.j2",
@@ -450,7 +450,7 @@ def _own_page(request: Request, name: str, **ctx: Any) -> Response:
     user = deps.user(request)
     today = deps.today(request)
     rec = patient_record(deps.engine(request), user, _own_id(user), today=today)
-    contract = rec.contract
+    contract = rec.latest
     evidence = load_evidence()
     advice = [] if rec.response is None else list(rec.response.advice)
     return page(
