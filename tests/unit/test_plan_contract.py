@@ -156,18 +156,29 @@ def test_demo_patients_stored_plans_and_reviews_are_valid_plans(tmp_path: Path) 
 
 
 def test_a_plan_stored_before_the_later_plan1_fields_still_parses() -> None:
-    """Fields added within plan/1 (evidence, course, notes, option rationale, citation fit)
-    are optional: a plan stored before them reads with the defaults."""
+    """Fields added within plan/1 (evidence, course, an option reason's rationale, the
+    citation's fit) are optional: a plan stored before them reads with the defaults."""
     old = json.loads(_json(vignette_plan("pn-ldn-3mg-plus-tramadol-prn.yaml")))
     del old["evidence"]
     del old["ldn"]["course"]
-    del old["ldn"]["notes"]
-    del old["options"]
     for c in old["citations"]:
         del c["population"], c["size"]
+    for o in old["options"]:
+        for r in o["reasons"]:
+            del r["rationale"]
     model = read_plan(old)
     assert model.evidence is None and model.ldn.course is None
-    assert model.ldn.notes == [] and model.options == []
+    assert all(c.population is None for c in model.citations)
+    assert all(r.rationale == "" for o in model.options for r in o.reasons)
+
+
+@pytest.mark.parametrize("field", ["notes", "findings", "schedule", "citations"])
+def test_a_plan_missing_a_first_release_ldn_field_is_refused_with_the_field(field: str) -> None:
+    broken = json.loads(_json(vignette_plan("pn-example.yaml")))
+    del broken["ldn"][field]
+    with pytest.raises(InvalidInput) as info:
+        read_plan(broken)
+    assert info.value.field == f"ldn.{field}"
 
 
 def test_a_plan_without_a_schema_id_is_refused_with_the_field() -> None:

@@ -1,15 +1,15 @@
 """The ``ldncare.plan/1`` contract as a typed model: what every reader of a plan may rely on.
 
 ``TreatmentPlan.to_contract`` (``core/plan.py``) writes the contract as a plain JSON dict; that
-dict is what is stored, exported and served, byte for byte. Readers (the report, the web pages,
-the CLI, the status and response rules) parse it once with :func:`read_plan` and then use
-attributes, so a misspelt key is a type error rather than a silent ``None``.
+dict is what is stored, exported and served, byte for byte. Readers of a whole plan (the
+report, the web pages, the CLI, the plan comparison) parse it once with :func:`read_plan` and
+then use attributes, so a misspelt key is a type error rather than a silent ``None``.
 
 Versioning rule. Fields are only ever *added* within a schema version: ``ldncare.plan/1``
 never loses, renames or retypes a field. A field added after the first release of plan/1 is
-optional here with a default (``None``, ``[]`` or ``""``), so plans stored before it still
-parse; the default is what a reader sees on those older plans. Removing, renaming or retyping
-a field needs a new schema id (``ldncare.plan/2``). Every model forbids unknown keys
+optional here with a default (``None`` or ``""``), so plans stored before it still parse; the
+default is what a reader sees on those older plans. Removing, renaming or retyping a field
+needs a new schema id (``ldncare.plan/2``). Every model forbids unknown keys
 (``extra="forbid"``): a new field the builders emit without a field here fails the tests
 (``tests/unit/test_plan_contract.py``) instead of slipping in unmodelled. The published JSON
 Schema (``docs/plan-contract.schema.json``) is generated from these models by
@@ -78,7 +78,7 @@ class Finding(_Part):
     rule: str
     severity: Severity
     message: str
-    rationale: str = ""
+    rationale: str
     citations: list[str]
 
 
@@ -118,7 +118,7 @@ class Ldn(_Part):
     target_reached: date | None
     max_daily_dose_mg: float
     formulation: str | None
-    notes: list[str] = []
+    notes: list[str]
     citations: list[str]
     course: Course | None = None
 
@@ -308,7 +308,7 @@ class PlanContract(_Part):
     ldn: Ldn
     guidance: Guidance
     care: list[CareItem]
-    options: list[Option] = []
+    options: list[Option]
     citations: list[Citation]
     nantes: Nantes | None = None
     response: Response | None = None
