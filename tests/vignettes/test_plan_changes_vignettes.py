@@ -8,6 +8,7 @@ patient re-planned under the shipped base, must list exactly those differences.
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
 from collections.abc import Iterator
@@ -174,10 +175,21 @@ _ids = st.lists(st.sampled_from([f"s{i}" for i in range(8)]), unique=True, max_s
 
 
 def _contract(ids: list[str], eligibility: str) -> dict[str, Any]:
-    return {
-        "guidance": {"key_considerations": [{"statement": i, "text": f"text {i}"} for i in ids]},
-        "ldn": {"eligibility": eligibility, "findings": []},
+    """A whole plan contract whose only statements are ``ids`` and whose verdict is
+    ``eligibility`` (the rest is one vignette's plan, the same for every call)."""
+    contract = json.loads(json.dumps(_base_plan()))
+    contract["guidance"] = {
+        "from_the_guidelines": [],
+        "key_considerations": [{"statement": i, "text": f"text {i}", "citations": []} for i in ids],
+        "treatment_approach": [],
     }
+    contract["ldn"].update(eligibility=eligibility, findings=[])
+    return contract
+
+
+@functools.cache
+def _base_plan() -> dict[str, Any]:
+    return _plan("pn-woman-no-meds.yaml")
 
 
 @settings(max_examples=100, deadline=None)

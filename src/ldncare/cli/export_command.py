@@ -52,6 +52,7 @@ def export_patient(engine: Engine, ref: str | int, *, actor: str) -> dict[str, A
     unsafe after titration began), so that a re-import still knows the patient is on LDN.
     """
     from ldncare.core.patient import Patient
+    from ldncare.core.plan_contract import read_plan
     from ldncare.errors import NotFound
     from ldncare.fhir.export import validate_bundle
     from ldncare.fhir.patient_export import export_bundle
@@ -63,8 +64,8 @@ def export_patient(engine: Engine, ref: str | int, *, actor: str) -> dict[str, A
         raise NotFound(f"patient {str(ref)!r} has no stored plan to export")
     latest = plans[-1]
     earlier = []
-    if not latest.contract.get("ldn", {}).get("schedule"):
-        scheduled = [p for p in plans if p.contract.get("ldn", {}).get("schedule")]
+    if not read_plan(latest.contract).ldn.schedule:
+        scheduled = [p for p in plans if read_plan(p.contract).ldn.schedule]
         if scheduled:
             earlier.append(scheduled[-1].contract)
     diary = repository.list_diary(engine, row.id, actor=actor)

@@ -148,6 +148,7 @@ def patient_changes(
     reworded; decisions that moved). Nothing is stored."""
     from ldncare.core.patient import Patient
     from ldncare.core.plan_changes import compare_plans, describe_changes
+    from ldncare.core.plan_contract import read_plan
     from ldncare.evidence.loader import load_evidence
     from ldncare.planning import make_plan
     from ldncare.store import repository
@@ -157,13 +158,11 @@ def patient_changes(
     stored = repository.latest_plan(engine, patient, actor=actor)
     if stored is None:
         raise NotFound(f"patient {patient!r} has no stored plan to compare")
-    earlier = stored.contract
+    earlier = read_plan(stored.contract)
     record = Patient.model_validate(repository.current_snapshot(engine, patient, actor=actor))
-    as_of = date.fromisoformat(str(earlier["as_of"]))
-    course = (earlier.get("ldn") or {}).get("course") or {}
-    schedule = (earlier.get("ldn") or {}).get("schedule") or []
-    first = course.get("start") or (schedule[0]["start_date"] if schedule else None)
-    start = date.fromisoformat(str(first)) if first else None
+    as_of = earlier.as_of
+    course_start = earlier.ldn.course.start if earlier.ldn.course else None
+    start = course_start or (earlier.ldn.schedule[0].start_date if earlier.ldn.schedule else None)
     later = make_plan(record, as_of=as_of, start=start).to_contract(load_evidence())
     changes = compare_plans(earlier, later)
     if json_out:

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-_SECTIONS = ("from_the_guidelines", "key_considerations", "treatment_approach")
+from ldncare.core.plan_contract import PlanContract, read_plan
 
 
 @dataclass(frozen=True)
@@ -63,22 +63,16 @@ class PlanChanges:
         }
 
 
-def _statements(contract: Mapping[str, Any]) -> dict[str, str]:
-    guidance = contract.get("guidance") or {}
-    return {
-        str(s["statement"]): str(s["text"])
-        for section in _SECTIONS
-        for s in guidance.get(section) or ()
-    }
+def _statements(plan: PlanContract) -> dict[str, str]:
+    return {s.statement: s.text for part in plan.guidance.sections().values() for s in part}
 
 
-def _findings(contract: Mapping[str, Any]) -> dict[str, str]:
-    ldn = contract.get("ldn") or {}
-    return {str(f["rule"]): str(f["severity"]) for f in ldn.get("findings") or ()}
+def _findings(plan: PlanContract) -> dict[str, str]:
+    return {f.rule: f.severity for f in plan.ldn.findings}
 
 
-def _options(contract: Mapping[str, Any]) -> dict[str, str]:
-    return {str(o["drug"]): str(o["suitability"]) for o in contract.get("options") or ()}
+def _options(plan: PlanContract) -> dict[str, str]:
+    return {o.drug: o.suitability for o in plan.options}
 
 
 def _moved(prefix: str, before: Mapping[str, str], after: Mapping[str, str]) -> Iterable[Moved]:
@@ -87,29 +81,27 @@ def _moved(prefix: str, before: Mapping[str, str], after: Mapping[str, str]) -> 
             yield Moved(f"{prefix}{key}", before.get(key), after.get(key))
 
 
-def compare_plans(earlier: Mapping[str, Any], later: Mapping[str, Any]) -> PlanChanges:
+def _release(plan: PlanContract) -> dict[str, str] | None:
+    return None if plan.evidence is None else plan.evidence.model_dump(mode="json")
+
+
+def compare_plans(
+    earlier: PlanContract | Mapping[str, Any], later: PlanContract | Mapping[str, Any]
+) -> PlanChanges:
     """What ``later`` says differently from ``earlier`` for the same patient."""
-    old, new = _statements(earlier), _statements(later)
-    ldn_old, ldn_new = earlier.get("ldn") or {}, later.get("ldn") or {}
+    before, after = read_plan(earlier), read_plan(later)
+    old, new = _statements(before), _statements(after)
     decisions: list[Moved] = []
-    if ldn_old.get("eligibility") != ldn_new.get("eligibility"):
-        decisions.append(
-            Moved("ldn.eligibility", ldn_old.get("eligibility"), ldn_new.get("eligibility"))
-        )
-    old_max, new_max = ldn_old.get("max_daily_dose_mg"), ldn_new.get("max_daily_dose_mg")
+    if before.ldn.eligibility != after.ldn.eligibility:
+        decisions.append(Moved("ldn.eligibility", before.ldn.eligibility, after.ldn.eligibility))
+    old_max, new_max = before.ldn.max_daily_dose_mg, after.ldn.max_daily_dose_mg
     if old_max != new_max:
-        decisions.append(
-            Moved(
-                "ldn.max_daily_dose",
-                None if old_max is None else f"{old_max:g} mg",
-                None if new_max is None else f"{new_max:g} mg",
-            )
-        )
-    decisions += _moved("finding ", _findings(earlier), _findings(later))
-    decisions += _moved("option ", _options(earlier), _options(later))
+        decisions.append(Moved("ldn.max_daily_dose", f"{old_max:g} mg", f"{new_max:g} mg"))
+    decisions += _moved("finding ", _findings(before), _findings(after))
+    decisions += _moved("option ", _options(before), _options(after))
     return PlanChanges(
-        evidence_before=earlier.get("evidence"),
-        evidence_after=later.get("evidence"),
+        evidence_before=_release(before),
+        evidence_after=_release(after),
         statements_added=tuple(sorted(set(new) - set(old))),
         statements_removed=tuple(sorted(set(old) - set(new))),
         statements_changed=tuple(sorted(k for k in set(old) & set(new) if old[k] != new[k])),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.render.report import build_report
 
 
@@ -20,6 +22,7 @@ def environment() -> Environment:
     )
 
 
-def render_html(contract: dict[str, Any]) -> str:
+def render_html(contract: PlanContract | Mapping[str, Any]) -> str:
+    plan = read_plan(contract)
     template = environment().get_template("report.html.j2")
-    return template.render(report=build_report(contract), contract=contract)
+    return template.render(report=build_report(plan), contract=plan)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
+from ldncare.core.plan_contract import PlanContract
 from ldncare.render.report import Report, Sentence, build_report
 
 
@@ -16,7 +18,7 @@ def _sentence(s: Sentence) -> str:
     return f"{text}{_cite(s.numbers)}"
 
 
-def render_markdown(contract: dict[str, Any]) -> str:
+def render_markdown(contract: PlanContract | Mapping[str, Any]) -> str:
     return report_markdown(build_report(contract))
 
 
@@ -53,8 +55,8 @@ def _schedule(report: Report) -> list[str]:
     ]
     for s in report.schedule:
         out.append(
-            f"| {s['step']} | {s['start_date']} | {s['end_date']} | {s['dose_mg']:g} mg "
-            f"| {s['time_of_day']} | {s['instruction']} |"
+            f"| {s.step} | {s.start_date.isoformat()} | {s.end_date.isoformat()} "
+            f"| {s.dose_mg:g} mg | {s.time_of_day} | {s.instruction} |"
         )
     out += ["", f"**Review date:** {report.review_date}", ""]
     out += [

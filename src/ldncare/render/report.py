@@ -6,9 +6,18 @@ same citation numbers, and every number resolves to an entry of the reference li
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ldncare.core.plan_contract import (
+    Citation,
+    GuidanceStatement,
+    Option,
+    PlanContract,
+    ScheduleStep,
+    read_plan,
+)
 from ldncare.evidence.models import fit_text
 
 SEVERITY_LABEL = {
@@ -41,7 +50,7 @@ class Report:
     subtitle: str
     eligibility: str
     sections: tuple[Section, ...]
-    schedule: tuple[dict[str, Any], ...]
+    schedule: tuple[ScheduleStep, ...]
     review_date: str | None
     schedule_numbers: tuple[int, ...]
     references: tuple[tuple[int, str], ...]
@@ -67,93 +76,82 @@ ELIGIBILITY_TEXT = {
 }
 
 
-def _reference(citation: dict[str, Any]) -> str:
+def _reference(citation: Citation) -> str:
     """The reference, then its population, design, size and year (when the contract has them:
     plans stored before issue 22 item 4 have no population)."""
-    if "population" not in citation:
-        return str(citation["reference"])
-    fit = fit_text(
-        citation["population"], citation["evidence_type"], citation.get("size"), citation["year"]
-    )
-    return f"{citation['reference']} [{fit}]"
+    if citation.population is None:
+        return citation.reference
+    fit = fit_text(citation.population, citation.evidence_type, citation.size, citation.year)
+    return f"{citation.reference} [{fit}]"
 
 
-def evidence_label(contract: dict[str, Any]) -> str:
-    """Which evidence base a plan (or answer) was made with, in words; "" when not recorded."""
-    ev = contract.get("evidence")
-    if not ev:
+def evidence_label(contract: PlanContract | Mapping[str, Any]) -> str:
+    """Which evidence base a plan was made with, in words; "" when not recorded."""
+    ev = read_plan(contract).evidence
+    if ev is None:
         return ""
-    return f"evidence base {ev['version']}, reviewed up to {ev['reviewed_up_to']}"
+    return f"evidence base {ev.version}, reviewed up to {ev.reviewed_up_to.isoformat()}"
 
 
-def build_report(contract: dict[str, Any]) -> Report:
+def build_report(contract: PlanContract | Mapping[str, Any]) -> Report:
     """Turn a plan contract (``ldncare.plan/1``) into the report view model."""
-    numbers = {c["id"]: c["number"] for c in contract["citations"]}
+    plan = read_plan(contract)
+    numbers = plan.citation_numbers()
 
-    def nums(ids: list[str]) -> tuple[int, ...]:
+    def nums(ids: Iterable[str]) -> tuple[int, ...]:
         return tuple(sorted({numbers[i] for i in ids}))
 
-    guidance = contract["guidance"]
+    def statements(part: list[GuidanceStatement]) -> tuple[Sentence, ...]:
+        return tuple(Sentence(s.text, nums(s.citations), s.statement) for s in part)
 
-    def statements(key: str) -> tuple[Sentence, ...]:
-        return tuple(
-            Sentence(s["text"], nums(s["citations"]), s["statement"]) for s in guidance[key]
-        )
-
-    ldn = contract["ldn"]
+    ldn = plan.ldn
     findings = tuple(
         Sentence(
-            f["message"],
-            nums(f["citations"]),
-            f["rule"],
-            detail=f["rationale"],
-            label=SEVERITY_LABEL[f["severity"]],
+            f.message,
+            nums(f.citations),
+            f.rule,
+            detail=f.rationale,
+            label=SEVERITY_LABEL[f.severity],
         )
-        for f in ldn["findings"]
+        for f in ldn.findings
     )
-    care = tuple(
-        Sentence(c["text"], nums(c["citations"]), c["id"], label=c["title"])
-        for c in contract["care"]
-    )
+    care = tuple(Sentence(c.text, nums(c.citations), c.id, label=c.title) for c in plan.care)
     sections = [
-        Section("From the Guidelines", statements("from_the_guidelines"), prose=True),
-        Section("Key Considerations", statements("key_considerations")),
-        Section("Treatment Approach", statements("treatment_approach")),
+        Section("From the Guidelines", statements(plan.guidance.from_the_guidelines), prose=True),
+        Section("Key Considerations", statements(plan.guidance.key_considerations)),
+        Section("Treatment Approach", statements(plan.guidance.treatment_approach)),
         Section("Patient-specific findings", findings),
     ]
-    options = contract.get("options") or []
-    if options:
+    if plan.options:
         sections.append(
             Section(
                 "Alternatives and add-ons",
                 tuple(
                     Sentence(
-                        " ".join(r["message"] for r in o["reasons"]) or "No specific concern.",
-                        nums([c for r in o["reasons"] for c in r["citations"]]),
+                        " ".join(r.message for r in o.reasons) or "No specific concern.",
+                        nums(o.citation_ids()),
                         # With a rationale shown ("Why: ... rule ..."), the basis names the
                         # option's rules, not the drug.
-                        ", ".join(dict.fromkeys(r["rule"] for r in o["reasons"])) or o["drug"],
+                        ", ".join(dict.fromkeys(r.rule for r in o.reasons)) or o.drug,
                         detail=" ".join(
-                            dict.fromkeys(
-                                r["rationale"] for r in o["reasons"] if r.get("rationale")
-                            )
+                            dict.fromkeys(r.rationale for r in o.reasons if r.rationale)
                         ),
                         label=_option_label(o),
                     )
-                    for o in options
+                    for o in plan.options
                 ),
             )
         )
-    nantes = contract.get("nantes")
-    if nantes:
-        status = nantes["status"].replace("_", " ")
+    nantes = plan.nantes
+    if nantes is not None:
+        status = nantes.status.replace("_", " ")
         sections.append(
             Section(
                 "Pudendal neuralgia diagnosis (Nantes criteria)",
                 (
                     Sentence(
-                        nantes["meaning"],
-                        nums(nantes["citations"]),
+                        nantes.meaning,
+                        nums(nantes.citations),
                         "nantes",
                         label=status.capitalize(),
                     ),
@@ -161,26 +159,26 @@ def build_report(contract: dict[str, Any]) -> Report:
             )
         )
     sections.append(Section("Non-drug care and monitoring", care))
-    patient = contract["patient"]
-    who = patient.get("name") or patient["id"]
-    age = f", {patient['age']} years" if patient.get("age") is not None else ""
-    evidence = evidence_label(contract)
+    patient = plan.patient
+    who = patient.name or patient.id
+    age = f", {patient.age} years" if patient.age is not None else ""
+    evidence = evidence_label(plan)
+    withheld = ldn.course is not None and ldn.course.kind == "withheld"
     return Report(
         title=f"Low-dose naltrexone plan: {who}",
-        subtitle=f"Patient {patient['id']}{age}; prepared {contract['as_of']}"
+        subtitle=f"Patient {patient.id}{age}; prepared {plan.as_of.isoformat()}"
         + (f"; {evidence}" if evidence else ""),
         evidence=evidence,
-        eligibility=ELIGIBILITY_TEXT[ldn["eligibility"]],
+        eligibility=ELIGIBILITY_TEXT[ldn.eligibility],
         sections=tuple(sections),
-        schedule=tuple(ldn["schedule"]),
-        review_date=ldn["review_date"],
-        schedule_numbers=nums(ldn["citations"]) if ldn["schedule"] else (),
-        references=tuple((c["number"], _reference(c)) for c in contract["citations"]),
-        schedule_notes=tuple(ldn.get("notes") or ()),
+        schedule=tuple(ldn.schedule),
+        review_date=None if ldn.review_date is None else ldn.review_date.isoformat(),
+        schedule_numbers=nums(ldn.citations) if ldn.schedule else (),
+        references=tuple((c.number, _reference(c)) for c in plan.citations),
+        schedule_notes=tuple(ldn.notes),
         **(
             {"no_schedule": NO_SCHEDULE_WITHHELD}
-            if (ldn.get("course") or {}).get("kind") == "withheld"
-            and ldn["eligibility"] != "not_recommended"
+            if withheld and ldn.eligibility != "not_recommended"
             else {}
         ),
     )
@@ -196,16 +194,16 @@ _ADVICE = {
 }
 
 
-def _option_label(o: dict[str, Any]) -> str:
+def _option_label(o: Option) -> str:
     """``Duloxetine — preferred``; a medicine already taken reads ``Gabapentin — already
     taken, 900 mg/day: reduce the dose`` (never as a new start)."""
-    name = o.get("name") or o["drug"]
-    current = o.get("current")
-    if o["suitability"] == "current" and current:
-        daily = current.get("daily_dose_mg")
+    name = o.name or o.drug
+    current = o.current
+    if o.suitability == "current" and current is not None:
+        daily = current.daily_dose_mg
         dose = "" if daily is None else f", {daily:g} mg/day"
-        advice = _ADVICE.get(current.get("advice") or "", "review")
+        advice = _ADVICE.get(current.advice or "", "review")
         label = f"{name} — already taken{dose}: {advice}"
     else:
-        label = f"{name} — {o['suitability']}"
-    return label + ("" if o["combinable_with_ldn"] else " (not with LDN)")
+        label = f"{name} — {o.suitability}"
+    return label + ("" if o.combinable_with_ldn else " (not with LDN)")

@@ -34,13 +34,14 @@ from ldncare.web.auth import (
     require_admin,
     require_clinician,
 )
+from ldncare.web.dashboard import dashboard_rows
 from ldncare.web.forms import DAY_RANGE, EARLIEST_DAY, LATEST_DAY
 from ldncare.web.handout import handout_pdf
 from ldncare.web.ics import plan_calendar
-from ldncare.web.queries import audit, patient_summaries
+from ldncare.web.queries import audit
 from ldncare.web.service import Adjustment, adjust_plan, create_patient, patient_record
 from ldncare.web.service import run_assessment as assess
-from ldncare.web.views import source_link, summary_status, tonight
+from ldncare.web.views import source_link, tonight
 
 
 class ErrorItem(BaseModel):
@@ -336,15 +337,9 @@ def list_patients(user: User, engine: Engine_, today: Today) -> Any:
             return []
         row = authorize_patient(engine, user, user.patient_id)
         return [_patient_out(repository.get_patient(engine, row.id, actor=user.actor))]
-    evidence = load_evidence()
-    rows = patient_summaries(
-        engine,
-        clinic_id=user.clinic_id,
-        actor=user.actor,
-        all_clinics=user.role == "admin",
-        today=today,
-    )
-    return [_patient_out(s.patient, summary_status(s, today, evidence).to_contract()) for s in rows]
+    return [
+        _patient_out(r.patient, r.status.to_contract()) for r in dashboard_rows(engine, user, today)
+    ]
 
 
 @router.post("/patients", response_model=PatientOut, status_code=201)
@@ -370,7 +365,7 @@ def get_patient(patient_id: PatientId, user: User, engine: Engine_, today: Today
         "patient": _patient_out(rec.row, rec.status.to_contract()).model_dump(mode="json"),
         "plan": None if rec.plan is None else _plan_out(rec.plan).model_dump(mode="json"),
         "response": None if rec.response is None else rec.response.to_contract(),
-        "tonight": tonight(rec.contract, today).to_contract(),
+        "tonight": tonight(rec.latest, today).to_contract(),
         "review_notes": len(rec.notes),
         "diary_days": len(rec.diary),
     }

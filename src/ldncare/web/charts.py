@@ -26,6 +26,7 @@ from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ldncare.core.diary import DiaryEntry, ScheduledStep
+from ldncare.core.plan_contract import PlanContract
 from ldncare.core.quantity import format_decimal
 from ldncare.web.views import steps_of
 
@@ -68,7 +69,7 @@ Series = tuple[tuple[date, int], ...]
 
 def diary_chart_svg(
     entries: Sequence[DiaryEntry],
-    contract: Mapping[str, Any] | None,
+    contract: PlanContract | Mapping[str, Any] | None,
     *,
     title: str = "Diary",
 ) -> str:
@@ -79,15 +80,13 @@ def diary_chart_svg(
     page view after a diary entry or a plan change draws anew (a few milliseconds for a year),
     the others are a dictionary look-up.
     """
-    review: date | None = None
-    if contract and contract.get("ldn", {}).get("review_date"):
-        review = date.fromisoformat(contract["ldn"]["review_date"])
+    review, steps = _plan_marks(contract)
     return _chart(
         tuple(e.day for e in entries),
         tuple((e.day, e.pain_avg) for e in entries if e.pain_avg is not None),
         tuple((e.day, e.pain_worst) for e in entries if e.pain_worst is not None),
         tuple((e.day, e.sitting_minutes) for e in entries if e.sitting_minutes is not None),
-        tuple(steps_of(contract)),
+        steps,
         review,
         title,
     )
@@ -95,7 +94,7 @@ def diary_chart_svg(
 
 def diary_chart_html(
     entries: Sequence[DiaryEntry],
-    contract: Mapping[str, Any] | None,
+    contract: PlanContract | Mapping[str, Any] | None,
     *,
     title: str = "Diary",
 ) -> str:
@@ -108,15 +107,13 @@ def diary_chart_html(
 
 def diary_chart_table(
     entries: Sequence[DiaryEntry],
-    contract: Mapping[str, Any] | None,
+    contract: PlanContract | Mapping[str, Any] | None,
     *,
     title: str = "Diary",
 ) -> str:
     """Every plotted day as a row (day, dose of the plan's step, average and worst pain,
     sitting minutes), in date order, inside a ``<details>``; empty for an empty diary."""
-    review: date | None = None
-    if contract and contract.get("ldn", {}).get("review_date"):
-        review = date.fromisoformat(contract["ldn"]["review_date"])
+    review, steps = _plan_marks(contract)
     rows = tuple(
         sorted(
             (e.day, e.pain_avg, e.pain_worst, e.sitting_minutes)
@@ -124,7 +121,20 @@ def diary_chart_table(
             if (e.pain_avg, e.pain_worst, e.sitting_minutes) != (None, None, None)
         )
     )
-    return _table(rows, tuple(steps_of(contract)), review, title)
+    return _table(rows, steps, review, title)
+
+
+def _plan_marks(
+    contract: PlanContract | Mapping[str, Any] | None,
+) -> tuple[date | None, tuple[ScheduledStep, ...]]:
+    """The review date and the LDN steps a chart marks. A parsed plan is read by attribute;
+    a mapping may be the contract's ``ldn`` part alone (the steps are read by the core)."""
+    if isinstance(contract, PlanContract):
+        return contract.ldn.review_date, tuple(steps_of(contract))
+    review: date | None = None
+    if contract and contract.get("ldn", {}).get("review_date"):
+        review = date.fromisoformat(contract["ldn"]["review_date"])
+    return review, tuple(steps_of(contract))
 
 
 def _cell(value: int | None, unit: str = "") -> str:

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from ldncare.core.diary import DiaryEntry, SideEffect
+from ldncare.core.plan_contract import read_plan
 from ldncare.evidence.loader import load_evidence
 from ldncare.patient_file import patient_from_data
 from ldncare.planning import make_plan
@@ -128,6 +129,14 @@ def _diary(
     return out
 
 
+def _review_date(contract: dict[str, Any]) -> date:
+    """Every demo patient is on an LDN schedule, so its plan has a review date."""
+    review = read_plan(contract).ldn.review_date
+    if review is None:
+        raise AssertionError("a demo patient's plan has no LDN schedule")
+    return review
+
+
 def load_demo(engine: Engine, *, today: date | None = None) -> list[tuple[str, str, str]]:
     """Fill an empty database; returns the demo logins as (username, password, role)."""
     today = today or date.today()
@@ -145,14 +154,14 @@ def load_demo(engine: Engine, *, today: date | None = None) -> list[tuple[str, s
     for p in PATIENTS:
         patient = patient_from_data(_patient_file(p, [], today))
         probe = make_plan(patient, start=today, as_of=today).to_contract(evidence)
-        length = (date.fromisoformat(probe["ldn"]["review_date"]) - today).days
+        length = (_review_date(probe) - today).days
         days_on = p.days_on if p.days_on is not None else length + 5
         start = today - timedelta(days=days_on)
         contract = make_plan(patient, start=start, as_of=start).to_contract(evidence)
         row = repository.add_patient(
             engine, patient, plan_contract=contract, clinic_id=CLINIC, actor=ACTOR
         )
-        review = date.fromisoformat(contract["ldn"]["review_date"])
+        review = _review_date(contract)
         entries = _diary(p, start, today, rng, review)
         repository.import_diary_csv(engine, row.id, diary_to_csv(entries), today=today, actor=ACTOR)
         if p.new_medicine:

@@ -10,6 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ldncare.core.diary import DiaryEntry
+from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.evidence.loader import load_evidence
 from ldncare.render.report import build_report
 from ldncare.web.charts import diary_chart_svg
@@ -18,22 +19,28 @@ from ldncare.web.views import patient_guide
 
 
 def handout_html(
-    contract: Mapping[str, Any], *, version: int, diary: Sequence[DiaryEntry] = ()
+    contract: PlanContract | Mapping[str, Any],
+    *,
+    version: int,
+    diary: Sequence[DiaryEntry] = (),
 ) -> str:
-    patient = contract["patient"]
+    plan = read_plan(contract)
     return render_text(
         "handout.html.j2",
-        contract=contract,
-        report=build_report(dict(contract)),
+        contract=plan,
+        report=build_report(plan),
         guide=patient_guide(load_evidence()),
-        who=patient.get("name") or patient["id"],
+        who=plan.patient.name or plan.patient.id,
         version=version,
-        chart=diary_chart_svg(diary, contract, title="Pain and sitting tolerance") if diary else "",
+        chart=diary_chart_svg(diary, plan, title="Pain and sitting tolerance") if diary else "",
     )
 
 
 def handout_pdf(
-    contract: Mapping[str, Any], *, version: int, diary: Sequence[DiaryEntry] = ()
+    contract: PlanContract | Mapping[str, Any],
+    *,
+    version: int,
+    diary: Sequence[DiaryEntry] = (),
 ) -> bytes:
     from weasyprint import HTML
 

@@ -14,7 +14,6 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.responses import RedirectResponse, Response
 
 from ldncare.core.diary import SIDE_EFFECT_KINDS
-from ldncare.core.status import Status
 from ldncare.errors import InvalidInput, LdncareError, NotFound
 from ldncare.evidence.loader import load_evidence
 from ldncare.store import repository
@@ -30,8 +29,8 @@ from ldncare.web.auth import (
     require_clinician,
 )
 from ldncare.web.charts import diary_chart_html
+from ldncare.web.dashboard import by_urgency, dashboard_rows
 from ldncare.web.labels import diary_error_text
-from ldncare.web.queries import patient_summaries
 from ldncare.web.service import (
     Adjustment,
     adjust_plan,
@@ -46,7 +45,6 @@ from ldncare.web.views import (
     patient_guide,
     schedule_calendar,
     source_link,
-    summary_status,
     tonight,
 )
 
@@ -154,36 +152,7 @@ def home(request: Request) -> Response:
     user = deps.user(request)
     if user.role == "patient":
         return _redirect("/me")
-    engine = deps.engine(request)
-    today = deps.today(request)
-    evidence = load_evidence()
-    summaries = patient_summaries(
-        engine,
-        clinic_id=user.clinic_id,
-        actor=user.actor,
-        all_clinics=user.role == "admin",
-        today=today,
-    )
-    rows: list[dict[str, Any]] = []
-    for s in summaries:
-        review = s.facts.review_date if s.facts else None
-        rows.append(
-            {
-                "patient": s.patient,
-                "plan": s.plan,
-                "status": summary_status(s, today, evidence),
-                "review": review.isoformat() if review else None,
-                "diary_days": s.diary_days,
-                "last_day": s.last_day.isoformat() if s.last_day else None,
-            }
-        )
-
-    # What needs attention first: safety alerts, then flagged patients, then the rest.
-    def urgency(row: dict[str, Any]) -> tuple[bool, bool]:
-        status: Status = row["status"]
-        return (status.stage != "safety_alert", not status.flags)
-
-    rows.sort(key=urgency)
+    rows = by_urgency(dashboard_rows(deps.engine(request), user, deps.today(request)))
     return page(request, "dashboard.html.j2", rows=rows)
 
 
@@ -277,7 +246,7 @@ def patient_page(request: Request, patient_id: int) -> Response:
     require_clinician(user)
     today = deps.today(request)
     rec = patient_record(deps.engine(request), user, patient_id, today=today)
-    contract = rec.contract
+    contract = rec.latest
     return page(
         request,
         "patient.html.j2",
@@ -481,7 +450,7 @@ def _own_page(request: Request, name: str, **ctx: Any) -> Response:
     user = deps.user(request)
     today = deps.today(request)
     rec = patient_record(deps.engine(request), user, _own_id(user), today=today)
-    contract = rec.contract
+    contract = rec.latest
     evidence = load_evidence()
     advice = [] if rec.response is None else list(rec.response.advice)
     return page(

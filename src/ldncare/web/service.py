@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
+from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.core.quantity import parse_dose
 from ldncare.core.response import ResponseAssessment
 from ldncare.core.status import Status
@@ -165,22 +166,22 @@ def latest_assessment(engine: Engine, patient_id: int) -> AssessmentRow | None:
         ).first()
 
 
-def nantes_answers(contract: Mapping[str, Any]) -> dict[str, bool | None] | None:
+def nantes_answers(
+    contract: PlanContract | Mapping[str, Any],
+) -> dict[str, bool | None] | None:
     """The checklist answers a plan's Nantes result was made from (unknowns left out)."""
-    result = contract.get("nantes")
-    if not isinstance(result, Mapping):
+    result = read_plan(contract).nantes
+    if result is None:
         return None
     answers: dict[str, bool | None] = {}
-    for key in (
-        "essential_present",
-        "complementary_present",
-        "exclusions_present",
-        "associated_present",
+    for present in (
+        result.essential_present,
+        result.complementary_present,
+        result.exclusions_present,
+        result.associated_present,
     ):
-        for item in result.get(key, ()):
-            answers[str(item)] = True
-    for item in result.get("essential_absent", ()):
-        answers[str(item)] = False
+        answers.update(dict.fromkeys(present, True))
+    answers.update(dict.fromkeys(result.essential_absent, False))
     return answers
 
 
@@ -206,10 +207,11 @@ def adjust_plan(
     assessment = latest_assessment(engine, row.id)
     snapshot = assessment.snapshot if assessment is not None else row.snapshot
     patient = Patient.model_validate(snapshot)
-    current = repository.latest_plan(engine, row.id, actor=user.actor)
+    stored = repository.latest_plan(engine, row.id, actor=user.actor)
+    current = None if stored is None else read_plan(stored.contract)
     start = change.start
-    if start is None and current is not None and current.contract["ldn"]["schedule"]:
-        start = date.fromisoformat(current.contract["ldn"]["schedule"][0]["start_date"])
+    if start is None and current is not None and current.ldn.schedule:
+        start = current.ldn.schedule[0].start_date
     if change.time_of_day not in (None, "bedtime", "morning"):
         raise InvalidInput("time of day is 'bedtime' or 'morning'", field="time_of_day")
     titration = TitrationOptions(
@@ -220,7 +222,7 @@ def adjust_plan(
         slow=change.slow,
         time_of_day=change.time_of_day,  # type: ignore[arg-type]
     )
-    nantes = None if current is None else nantes_answers(current.contract)
+    nantes = None if current is None else nantes_answers(current)
     contract = plan_contract(patient, start=start, today=today, nantes=nantes, titration=titration)
     return repository.save_plan(engine, row.id, contract, reason=change.reason, actor=user.actor)
 
@@ -236,6 +238,8 @@ class PatientRecord:
     notes: list[ReviewNoteRow]
     response: ResponseAssessment | None
     status: Status
+    #: The latest plan's contract, parsed once (None without a plan).
+    latest: PlanContract | None = None
 
     @property
     def plan(self) -> PlanRow | None:
@@ -243,11 +247,12 @@ class PatientRecord:
 
     @property
     def contract(self) -> dict[str, Any] | None:
+        """The latest plan's contract as stored (the API returns it unchanged)."""
         return None if self.plan is None else self.plan.contract
 
     @property
     def report(self) -> Report | None:
-        return None if self.contract is None else build_report(self.contract)
+        return None if self.latest is None else build_report(self.latest)
 
 
 def patient_record(
@@ -265,4 +270,5 @@ def patient_record(
     response = judge(diary, contract, today, evidence)
     alerts = safety_alerts(engine, today, [row.id]).get(row.id, ())
     status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None, alerts)
-    return PatientRecord(row, plans, diary, flags, notes, response, status)
+    latest = None if contract is None else read_plan(contract)
+    return PatientRecord(row, plans, diary, flags, notes, response, status, latest)

@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ldncare.core.diary import DiaryEntry, ScheduledStep, scheduled_steps, step_on
+from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
 from ldncare.core.status import Status, plan_facts, status_from_facts
@@ -22,7 +23,15 @@ from ldncare.store.models import ReviewNoteRow
 from ldncare.web.queries import PatientSummary
 
 
-def steps_of(contract: Mapping[str, Any] | None) -> list[ScheduledStep]:
+def steps_of(contract: PlanContract | Mapping[str, Any] | None) -> list[ScheduledStep]:
+    """The LDN steps, sorted by start. A parsed plan is read by attribute; a mapping is the
+    ``ldn`` part alone (what the dashboard and the charts load), read by the core's parser."""
+    if isinstance(contract, PlanContract):
+        rows = sorted(contract.ldn.schedule, key=lambda s: s.start_date)
+        return [
+            ScheduledStep(s.start_date, s.end_date, Decimal(str(s.dose_mg)), s.time_of_day)
+            for s in rows
+        ]
     if not contract or not contract.get("ldn", {}).get("schedule"):
         return []
     return scheduled_steps(contract)
@@ -122,17 +131,17 @@ class Tonight:
         }
 
 
-def tonight(contract: Mapping[str, Any] | None, today: date) -> Tonight:
-    steps = steps_of(contract)
+def tonight(contract: PlanContract | Mapping[str, Any] | None, today: date) -> Tonight:
+    plan = None if contract is None else read_plan(contract)
+    steps = steps_of(plan)
     step = step_on(steps, today)
-    raw = contract["ldn"]["schedule"] if contract and steps else []
     number = None
     instruction = None
-    if step is not None:
-        for item in raw:
-            if date.fromisoformat(item["start_date"]) == step.start:
-                number = int(item["step"])
-                instruction = str(item["instruction"])
+    if step is not None and plan is not None:
+        for item in plan.ldn.schedule:
+            if item.start_date == step.start:
+                number = item.step
+                instruction = item.instruction
     later = [s for s in steps if s.start > today]
     return Tonight(
         day=today,
@@ -161,13 +170,15 @@ class CalendarMonth:
     weeks: list[list[CalendarDay]] = field(default_factory=list)
 
 
-def schedule_calendar(contract: Mapping[str, Any] | None, today: date) -> list[CalendarMonth]:
+def schedule_calendar(
+    contract: PlanContract | Mapping[str, Any] | None, today: date
+) -> list[CalendarMonth]:
     """Month grids (Monday first) from the first dose to the review date."""
-    steps = steps_of(contract)
-    if not steps or contract is None:
+    plan = None if contract is None else read_plan(contract)
+    steps = steps_of(plan)
+    if not steps or plan is None:
         return []
-    review = contract["ldn"].get("review_date")
-    review_day = date.fromisoformat(review) if review else None
+    review_day = plan.ldn.review_date
     last = max(review_day or steps[-1].start, steps[-1].end or steps[-1].start)
     numbers = {s.start: i + 1 for i, s in enumerate(steps)}
     months: list[CalendarMonth] = []
