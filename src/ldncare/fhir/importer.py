@@ -46,6 +46,7 @@ import orjson
 from sqlalchemy import Connection, Engine, Table, bindparam, delete, update
 from sqlalchemy.exc import SQLAlchemyError
 
+from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import (
     Patient,
 )
@@ -60,7 +61,7 @@ from ldncare.fhir.ndjson import (
 )
 from ldncare.fhir.patient_bundle import patient_from_bundle
 from ldncare.fhir.references import index_resources, patient_key, resolve
-from ldncare.fhir.tags import is_ldncare_output, plan_contracts
+from ldncare.fhir.tags import diary_entries, is_ldncare_output, plan_contracts
 from ldncare.patient_file import check_birth_date
 from ldncare.store import facts as _facts_module
 from ldncare.store.external_id import is_valid as is_valid_external_id
@@ -75,7 +76,7 @@ from ldncare.store.facts import (
 )
 from ldncare.store.models import PatientRow
 from ldncare.store.population import FACT_TABLES, pop_patient
-from ldncare.store.repository import store_imported_plans
+from ldncare.store.repository import store_imported_diary, store_imported_plans
 
 _ldn_dosing = _facts_module._ldn_dosing
 
@@ -613,9 +614,11 @@ class _Writer:
         if facts:
             _insert_facts(conn, facts)
         for p in batch:
-            if p.plans:
+            if p.plans or p.diary:
                 pk = created[p.pid] if p.pid in created else existing[p.pid][0]
+                # The plans first: a diary day's flags are those of the latest plan.
                 store_imported_plans(conn, pk, p.plans, actor=self.actor, source=self.source)
+                store_imported_diary(conn, pk, p.diary, actor=self.actor, source=self.source)
         return [len(new), len(changed), len(refreshed), unchanged]
 
     def _insert_records(
@@ -739,6 +742,8 @@ def _bundle_groups(bundle: Any) -> tuple[list[PatientGroup], list[ImportIssue]]:
 def _place(group: PatientGroup, res: Mapping[str, Any]) -> None:
     if res["resourceType"] == "CarePlan":
         group.plans.append(res)
+    elif res["resourceType"] == "Observation" and "meta" in res and is_ldncare_output(res):
+        group.diary.append(res)
     else:
         group.resources.append(res)
 
@@ -763,6 +768,7 @@ def _prepare_all(items: Iterable[PatientGroup | LineIssue], facts: _Facts) -> _C
             continue
         result = read_group(item)
         plans: list[dict[str, Any]] = []
+        diary: list[DiaryEntry] = []
         if isinstance(result, Patient):
             try:
                 plans = [c for r in item.plans for c in plan_contracts(r)]
@@ -772,8 +778,17 @@ def _prepare_all(items: Iterable[PatientGroup | LineIssue], facts: _Facts) -> _C
                 result = [ImportIssue("CarePlan", None, exc.field, f"not imported: {exc.message}",
                                       item.key)]  # fmt: skip
         if isinstance(result, Patient):
+            try:
+                diary = [d for r in item.diary for d in diary_entries(r)]
+            except InvalidInput as exc:
+                # Nor a partial diary: a lost day of side effects or doses changes the
+                # judgement of the response to LDN.
+                result = [ImportIssue("Observation", None, exc.field,
+                                      f"not imported: {exc.message}", item.key)]  # fmt: skip
+        if isinstance(result, Patient):
             prepared = facts.prepare(result, stamp)
             prepared.plans = plans
+            prepared.diary = diary
             chunk.prepared.append(prepared)
         else:
             chunk.issues.extend(result)

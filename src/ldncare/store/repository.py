@@ -562,6 +562,66 @@ def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntr
         return [entry_from_row(r) for r in rows]
 
 
+def store_imported_diary(
+    conn: Connection,
+    patient_id: int,
+    entries: Sequence[DiaryEntry],
+    *,
+    actor: str,
+    source: str,
+) -> int:
+    """Store the diary days read back from ldncare's own FHIR export as ``patient_id``'s, in
+    the caller's transaction (the import's, after the plans it carries); returns how many days
+    were written.
+
+    A day the patient already has with the same values is not written again, so re-importing
+    the same export writes nothing; a day that differs takes the exported values (the later
+    record wins, as for the patient). Flags are those of the patient's latest plan, as when a
+    day is entered; each day written gets its audit row.
+    """
+    diary: Any = DiaryRow.__table__
+    stored = {
+        row.day: entry_from_row(row)  # type: ignore[arg-type]
+        for row in conn.execute(select(diary).where(diary.c.patient_id == patient_id))
+    }
+    plans: Any = PlanRow.__table__
+    contract = conn.execute(
+        select(plans.c.contract)
+        .where(plans.c.patient_id == patient_id)
+        .order_by(plans.c.version.desc())
+        .limit(1)
+    ).scalar()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    written = 0
+    for entry in entries:
+        if stored.get(entry.day) == entry:
+            continue
+        flags = tuple(check_against_schedule(entry, contract)) if contract else ()
+        now = _now()
+        values = _diary_values(entry) | {"flags": list(flags), "updated_at": now,
+                                          "updated_by": actor}  # fmt: skip
+        stmt = upsert(diary).values(patient_id=patient_id, created_at=now, **values)
+        row_id = conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[diary.c.patient_id, diary.c.day],
+                set_={k: stmt.excluded[k] for k in values},
+            ).returning(diary.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(AuditRow).values(
+                at=now, who=actor, action="update" if entry.day in stored else "create",
+                entity="diary_entry", entity_id=str(row_id),
+                detail={"patient_id": patient_id, "day": entry.day.isoformat(), "source": source},
+            )
+        )  # fmt: skip
+        stored[entry.day] = entry
+        written += 1
+    return written
+
+
 def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, list[str]]:
     with _transaction(engine) as s:
         patient = resolve_patient(s, ref)
