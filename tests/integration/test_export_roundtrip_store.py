@@ -20,8 +20,8 @@ from ldncare.cli.export_command import export_patient
 from ldncare.core.diary import DiaryEntry
 from ldncare.core.quantity import Dose
 from ldncare.evidence.loader import load_evidence
-from ldncare.fhir.importer import import_bundle
 from ldncare.fhir.tags import DIARY_ENTRY_EXT, PLAN_CONTRACT_EXT, is_ldncare_output
+from ldncare.importing import import_bundle
 from ldncare.patient_file import patient_from_data
 from ldncare.planning import make_plan
 from ldncare.store import repository
