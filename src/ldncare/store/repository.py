@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,20 @@ def record_audit(
             detail=dict(detail) if detail is not None else None,
         )
     )
+
+
+def audit(
+    engine: Engine,
+    who: str,
+    action: str,
+    entity: str,
+    entity_id: object | None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """One audit row in its own transaction: events the other functions do not see (logins,
+    refusals, handout and calendar downloads)."""
+    with Session(engine) as s, s.begin():
+        record_audit(s, who, action, entity, entity_id, detail)
 
 
 class ExternalId(str):
@@ -241,6 +255,14 @@ def latest_assessment(engine: Engine, ref: PatientRef, *, actor: str) -> Assessm
             {"patient_id": patient.id, "latest": True},
         )  # fmt: skip
         return row
+
+
+def latest_assessment_row(engine: Engine, patient_id: int) -> AssessmentRow | None:
+    """The latest assessment of a patient already resolved and authorised by the caller, not
+    audited on its own: the web service reads it within a request whose own read or write of
+    the patient is audited (the form's record version, a re-assessment)."""
+    with Session(engine, expire_on_commit=False) as s:
+        return _latest_assessment(s, patient_id)
 
 
 def current_snapshot(engine: Engine, ref: PatientRef, *, actor: str) -> dict[str, Any]:
@@ -677,6 +699,16 @@ def list_review_notes(engine: Engine, ref: PatientRef, *, actor: str) -> list[Re
         )
         record_audit(s, actor, "read", "review_note", None, {"patient_id": patient.id})
         return rows
+
+
+def is_empty(engine: Engine) -> bool:
+    """Whether the store holds no patient and no user account (the demo loads only then)."""
+    # The users table by name: its model belongs to the accounts code, not to this module.
+    users = table("users")
+    with Session(engine) as s:
+        patients = s.scalar(select(func.count()).select_from(PatientRow)) or 0
+        accounts = s.scalar(select(func.count()).select_from(users)) or 0
+    return patients == 0 and accounts == 0
 
 
 def audit_entries(engine: Engine) -> Sequence[AuditRow]:

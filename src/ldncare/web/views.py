@@ -19,7 +19,7 @@ from ldncare.core.status import Status, plan_facts, status_from_facts
 from ldncare.evidence.models import Evidence
 from ldncare.store import repository
 from ldncare.store.models import ReviewNoteRow
-from ldncare.web.queries import PatientSummary
+from ldncare.store.summaries import PatientSummary
 
 
 def steps_of(contract: Mapping[str, Any] | None) -> list[ScheduledStep]:
