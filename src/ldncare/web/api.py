@@ -81,7 +81,7 @@ User = Annotated[CurrentUser, Depends(deps.user)]
 Writer = Annotated[CurrentUser, Depends(deps.writer)]
 Today = Annotated[date, Depends(deps.today)]
 #: A database id, an external id, or explicitly ``id:N`` / ``ext:X`` (see
-#: service.patient_candidates): a number that is both is refused as ambiguous.
+#: repository.patient_candidates): a number that is both is refused as ambiguous.
 PatientId = Annotated[
     str, Path(min_length=1, max_length=132, pattern=r"^(?:id:|ext:)?[A-Za-z0-9._\-]+$")
 ]
