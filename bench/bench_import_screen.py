@@ -33,7 +33,10 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ldncare.fhir.importer import DEFAULT_BATCH
+try:
+    from ldncare.importing import DEFAULT_BATCH
+except ImportError:  # a --baseline-src tree from before the importer was split by job
+    from ldncare.fhir.importer import DEFAULT_BATCH  # type: ignore[import-not-found,no-redef]
 
 HERE = Path(__file__).resolve().parent
 AS_OF = date(2026, 6, 1)
@@ -58,7 +61,10 @@ def _current_rss_mb() -> float:
 
 def worker(url: str, folder: Path, repeat: int, batch: int) -> dict[str, Any]:
     """Runs in a child process: import then screen; returns the figures."""
-    from ldncare.fhir.importer import import_ndjson
+    try:
+        from ldncare.importing import import_ndjson
+    except ImportError:  # a --baseline-src tree from before the importer was split by job
+        from ldncare.fhir.importer import import_ndjson  # type: ignore[import-not-found,no-redef]
     from ldncare.store.db import make_engine, migrate
     from ldncare.store.population import screen_population
 

@@ -14,7 +14,7 @@ from bench_import_screen import run_one
 from common import Result, at_least, at_most, info
 from generate_population import generate
 
-from ldncare.fhir.importer import DEFAULT_BATCH
+from ldncare.importing import DEFAULT_BATCH
 
 
 def bench_population(quick: bool) -> list[Result]:

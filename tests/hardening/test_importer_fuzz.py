@@ -20,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select
 
-from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
+from ldncare.importing import ImportReport, import_bundle, import_ndjson
 from ldncare.store.db import open_engine
 from ldncare.store.models import PatientRow
 

@@ -1,12 +1,15 @@
 """Issue #17, item 2: ``export --fhir`` exports the latest assessment, and export -> import into
-an empty store gives back the patient: its plan, so "on LDN", the dose and the screening."""
+an empty store gives back the patient: its plan, so "on LDN", the dose and the screening, and
+its diary, so the response to LDN judged from it (SQLite always; PostgreSQL too when
+LDNCARE_TEST_POSTGRES_URL is set)."""
 
 from __future__ import annotations
 
 import base64
 import copy
 import json
-from datetime import date
+from datetime import date, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +17,22 @@ import pytest
 from sqlalchemy import Engine, select
 
 from ldncare.cli.export_command import export_patient
-from ldncare.fhir.importer import import_bundle
-from ldncare.fhir.tags import PLAN_CONTRACT_EXT, is_ldncare_output
+from ldncare.core.diary import DiaryEntry
+from ldncare.core.quantity import Dose
+from ldncare.evidence.loader import load_evidence
+from ldncare.fhir.tags import DIARY_ENTRY_EXT, PLAN_CONTRACT_EXT, is_ldncare_output
+from ldncare.importing import import_bundle
+from ldncare.patient_file import patient_from_data
+from ldncare.planning import make_plan
 from ldncare.store import repository
 from ldncare.store.db import make_engine, migrate
-from ldncare.store.models import PlanSummaryRow
+from ldncare.store.models import AuditRow, PlanSummaryRow
 from ldncare.store.population import screen_population
 from ldncare.web.demo import PATIENTS, load_demo
-from ldncare.web.views import tonight
+from ldncare.web.views import judge, tonight
+from tests.integration.followup_db import db_url
+
+__all__ = ["db_url"]
 
 TODAY = date(2026, 12, 4)
 DEMO = [p.key for p in PATIENTS]
@@ -154,3 +165,150 @@ def test_a_corrupt_plan_contract_keeps_the_patient_out_with_a_clear_error(
     [issue] = report.errors
     assert issue.resource_type == "CarePlan" and "ldncare.plan/1" in issue.message
     assert "other/9" in issue.message
+
+
+def _diary_and_response(engine: Engine, pid: str) -> tuple[Any, ...]:
+    entries = repository.list_diary(engine, pid, actor="test")
+    verdict = judge(entries, _latest_contract(engine, pid), TODAY, load_evidence())
+    flags = repository.diary_flags(engine, pid, actor="test")
+    return entries, None if verdict is None else verdict.to_contract(), flags
+
+
+def _audit_rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(AuditRow.id).where(AuditRow.action != "read")).all())
+
+
+def test_every_demo_diary_and_its_response_come_back_from_export_and_import(
+    demo_store: Engine, db_url: str
+) -> None:
+    fresh = make_engine(db_url)
+    try:
+        for pid in DEMO:
+            bundle = json.loads(json.dumps(export_patient(demo_store, pid, actor="test")))
+            report = import_bundle(fresh, bundle, "test", as_of=TODAY)
+            assert report.patients_imported == 1 and not report.errors
+            before = _diary_and_response(demo_store, pid)
+            assert before[0], f"{pid} has a diary in the demo"
+            # Every day (pain, sitting, sleep, side effects, dose taken, PGIC, notes), the
+            # flags against the plan, and the judgement of the response: identical.
+            assert _diary_and_response(fresh, pid) == before
+    finally:
+        fresh.dispose()
+
+
+@pytest.mark.parametrize(
+    ("pid", "status"),
+    [("demo-responder", "responder_substantial"), ("demo-nonresponder", "non_responder")],
+)
+def test_responder_and_nonresponder_reimported_are_judged_as_before(
+    demo_store: Engine, tmp_path: Path, pid: str, status: str
+) -> None:
+    # Without its diary, a re-imported patient at review is "insufficient data": the review
+    # would not say whether LDN helped.
+    bundle = export_patient(demo_store, pid, actor="test")
+    fresh = _store(tmp_path / "fresh.db")
+    import_bundle(fresh, bundle, "test", as_of=TODAY)
+    for engine in (demo_store, fresh):
+        entries = repository.list_diary(engine, pid, actor="test")
+        verdict = judge(entries, _latest_contract(engine, pid), TODAY, load_evidence())
+        assert verdict is not None and verdict.status == status
+
+
+def _titrating_with_a_full_diary(engine: Engine) -> list[DiaryEntry]:
+    """A woman with PN in her second week of LDN whose diary holds every kind of day: doses
+    taken (with the time), a missed dose, vivid dreams and a headache, a day with no pain
+    score, PGIC and notes."""
+    patient = patient_from_data(
+        {"id": "pn-full-diary", "birth_date": "1980-03-03", "sex": "female",
+         "conditions": [{"name": "Pudendal neuralgia", "status": "active"}]}
+    )  # fmt: skip
+    start = TODAY - timedelta(days=10)
+    plan = make_plan(patient, start=start, as_of=start).to_contract(load_evidence())
+    repository.add_patient(engine, patient, plan_contract=plan, actor="test")
+    days = [
+        {"day": start, "pain_avg": 7, "pain_worst": 9, "dose_mg": "1.5 mg",
+         "dose_time": "22:00", "sitting_minutes": 20, "sleep_quality": 4},
+        {"day": start + timedelta(days=1), "dose_taken": False, "notes": "forgot the capsule"},
+        {"day": start + timedelta(days=2), "pain_avg": 6, "dose_mg": "1500 mcg",
+         "side_effects": [{"effect": "vivid_dreams", "severity": "moderate"},
+                          {"effect": "headache", "severity": "mild", "note": "morning"}]},
+        {"day": start + timedelta(days=3), "dose_taken": True, "pgic": 3},
+    ]  # fmt: skip
+    for day in days:
+        repository.add_or_update_diary_entry(engine, patient.id, day, today=TODAY, actor="test")
+    return repository.list_diary(engine, patient.id, actor="test")
+
+
+def test_titrating_woman_keeps_doses_taken_missed_dose_and_side_effects_after_reimport(
+    db_url: str, tmp_path: Path
+) -> None:
+    source = _store(tmp_path / "source.db")
+    written = _titrating_with_a_full_diary(source)
+    bundle = json.loads(json.dumps(export_patient(source, "pn-full-diary", actor="test")))
+    fresh = make_engine(db_url)
+    try:
+        report = import_bundle(fresh, bundle, "test", as_of=TODAY)
+        assert report.patients_imported == 1 and not report.errors
+        back = repository.list_diary(fresh, "pn-full-diary", actor="test")
+        assert back == written
+        assert [e.dose for e in back] == [
+            Dose(Decimal("1.5"), "mg"),
+            None,
+            Dose(Decimal("1.5"), "mg"),
+            None,
+        ]
+        assert [e.took_dose for e in back] == [True, False, True, True]
+        assert {s.effect for s in back[2].side_effects} == {"vivid_dreams", "headache"}
+        assert _diary_and_response(fresh, "pn-full-diary") == _diary_and_response(
+            source, "pn-full-diary"
+        )
+    finally:
+        fresh.dispose()
+
+
+def test_reimporting_the_same_export_writes_no_diary_day_twice(
+    demo_store: Engine, tmp_path: Path
+) -> None:
+    bundle = export_patient(demo_store, "demo-responder", actor="test")
+    fresh = _store(tmp_path / "fresh.db")
+    import_bundle(fresh, bundle, "test", as_of=TODAY)
+    writes = _audit_rows(fresh)
+    again = import_bundle(fresh, bundle, "test", as_of=TODAY)
+    assert again.patients_unchanged == 1
+    assert _audit_rows(fresh) == writes  # no diary day (nor plan) written a second time
+
+
+def test_a_diary_day_with_an_impossible_pain_score_keeps_the_patient_out(
+    demo_store: Engine, tmp_path: Path
+) -> None:
+    bundle = copy.deepcopy(export_patient(demo_store, "demo-trial", actor="test"))
+    day = next(
+        e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation" and is_ldncare_output(e["resource"])
+    )
+    [ext] = [x for x in day["extension"] if x["url"] == DIARY_ENTRY_EXT]
+    ext["valueAttachment"]["data"] = base64.b64encode(
+        json.dumps({"day": day["effectiveDateTime"], "pain_avg": 11}).encode()
+    ).decode()
+    fresh = _store(tmp_path / "fresh.db")
+    report = import_bundle(fresh, bundle, "test", as_of=TODAY)
+    assert report.patients_imported == 0 and report.patients_skipped == 1
+    [issue] = report.errors
+    assert issue.resource_type == "Observation" and "pain_avg" in issue.message
+    assert "11 is out of range" in issue.message
+
+
+def test_an_export_from_before_the_whole_day_rode_along_gives_back_the_pain_scores(
+    demo_store: Engine, tmp_path: Path
+) -> None:
+    bundle = copy.deepcopy(export_patient(demo_store, "demo-trial", actor="test"))
+    for entry in bundle["entry"]:
+        if entry["resource"]["resourceType"] == "Observation":
+            entry["resource"].pop("extension", None)
+    fresh = _store(tmp_path / "fresh.db")
+    import_bundle(fresh, bundle, "test", as_of=TODAY)
+    scores = [(e.day, e.pain_avg) for e in repository.list_diary(fresh, "demo-trial", actor="t")]
+    original = repository.list_diary(demo_store, "demo-trial", actor="test")
+    assert scores == [(e.day, e.pain_avg) for e in original if e.pain_avg is not None]

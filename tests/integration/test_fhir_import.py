@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from ldncare.cli import app
 from ldncare.fhir import ndjson
-from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
+from ldncare.importing import ImportReport, import_bundle, import_ndjson
 from ldncare.store import repository
 from ldncare.store.db import open_engine
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow

@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlalchemy import Engine, func, select
 
-from ldncare.fhir.importer import ImportReport, import_ndjson
+from ldncare.importing import ImportReport, import_ndjson
 from ldncare.store.db import make_engine, migrate
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
 from ldncare.store.population import pop_lab, pop_medication, pop_patient

@@ -23,8 +23,8 @@ from sqlalchemy import select
 
 from ldncare.errors import InvalidInput
 from ldncare.fhir import ndjson
-from ldncare.fhir.importer import import_ndjson
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup
+from ldncare.importing import import_ndjson
 from ldncare.store.db import open_engine
 from ldncare.store.models import PatientRow
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, create_engine, make_url, text
 
 from ldncare.evidence.loader import load_evidence
 from ldncare.fhir import patient_from_bundle
-from ldncare.fhir.importer import import_bundle, import_ndjson
+from ldncare.importing import import_bundle, import_ndjson
 from ldncare.planning import make_plan
 from ldncare.store import repository
 from ldncare.store.db import make_engine, migrate

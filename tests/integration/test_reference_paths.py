@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ldncare.fhir.importer import import_bundle, import_ndjson
+from ldncare.importing import import_bundle, import_ndjson
 from ldncare.store.db import make_engine, migrate
 from ldncare.store.population import screen_population
 

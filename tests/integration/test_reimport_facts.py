@@ -15,8 +15,9 @@ import orjson
 import pytest
 from sqlalchemy import Engine, func, select, update
 
-from ldncare.fhir import importer
-from ldncare.fhir.importer import ImportReport, import_bundle, import_ndjson
+from ldncare import importing
+from ldncare.fhir.groups import bundle_groups
+from ldncare.importing import ImportReport, import_bundle, import_ndjson
 from ldncare.store import facts as facts_module
 from ldncare.store.db import make_engine, open_engine
 from ldncare.store.models import AssessmentRow, AuditRow, PatientRow
@@ -173,7 +174,7 @@ def test_a_changed_evidence_base_rewrites_the_facts_it_moves(
         shipped = conn.execute(review).scalar_one()
     # A release whose ldn.yaml has a different default trial length (the figure here is only
     # a change to detect, not a dose or a duration anyone should use).
-    real = importer._ldn_dosing()
+    real = facts_module._ldn_dosing()
     edited = real.model_copy(
         update={"defaults": real.defaults.model_copy(update={"review_weeks": 20})}
     )
@@ -218,9 +219,9 @@ def test_a_store_hashed_by_an_earlier_release_has_its_facts_refreshed_not_its_re
     with engine.connect() as conn:
         snapshot = conn.execute(select(PatientRow.snapshot)).scalar_one()
     # The rows the importer derives as of LAST_YEAR, hashed by that release's own formula.
-    [prepared] = importer._prepare_all(
-        importer._bundle_groups(_bundle(_man_on_gabapentin()))[0],
-        importer._Facts(LAST_YEAR, importer._Encoding(engine.dialect.name)),
+    [prepared] = importing._prepare_all(
+        bundle_groups(_bundle(_man_on_gabapentin()))[0],
+        facts_module._Facts(LAST_YEAR, facts_module._Encoding(engine.dialect.name)),
     ).prepared
     assert json.loads(prepared.snapshot) == snapshot
     if release == "snapshot_only":

@@ -9,8 +9,8 @@ from ldncare.core.diary import DiaryEntry, parse_entry
 from ldncare.patient_file import patient_from_data
 from ldncare.store import repository
 from ldncare.store.db import open_engine
+from ldncare.store.summaries import patient_summaries
 from ldncare.web.charts import diary_chart_svg
-from ldncare.web.queries import patient_summaries
 from ldncare.web.service import plan_contract
 
 TODAY = date(2026, 6, 1)

@@ -20,8 +20,8 @@ from ldncare.store import repository
 from ldncare.store.db import _migrations_dir, make_engine, open_engine
 from ldncare.store.models import PlanSummaryRow
 from ldncare.store.population import safety_alerts
+from ldncare.store.summaries import patient_summaries
 from ldncare.web.demo import load_demo
-from ldncare.web.queries import patient_summaries
 from ldncare.web.service import plan_contract
 from ldncare.web.views import patient_status, summary_status
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 from ldncare.evidence.loader import load_evidence
 from ldncare.store.db import open_engine
+from ldncare.store.summaries import patient_summaries
 from ldncare.web.demo import load_demo, load_if_empty
-from ldncare.web.queries import patient_summaries
 from ldncare.web.views import summary_status
 
 TODAY = date(2026, 6, 1)

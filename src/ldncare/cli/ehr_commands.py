@@ -1,7 +1,7 @@
 """EHR commands: ``import`` (FHIR Bundle or Bulk NDJSON into the store) and ``screen``
 (population worklist over the store or over an NDJSON export).
 
-Thin adapters over :mod:`ldncare.fhir.importer` and :mod:`ldncare.store.population`. The
+Thin adapters over :mod:`ldncare.importing` and :mod:`ldncare.store.population`. The
 database is ``LDNCARE_DATABASE_URL`` (default: a SQLite file in the user's data folder).
 """
 
@@ -27,7 +27,7 @@ from ldncare.cli import parse_date as _date
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
-    from ldncare.fhir.importer import ImportIssue, ImportReport
+    from ldncare.importing import ImportIssue, ImportReport
     from ldncare.store.population import ScreenHit
 
 
@@ -52,7 +52,7 @@ def _engine(url: str | None = None) -> Engine:
 def _run_import(
     engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1
 ) -> ImportReport:
-    from ldncare.fhir.importer import import_bundle, import_ndjson
+    from ldncare.importing import import_bundle, import_ndjson
 
     if path.is_dir() and not ndjson and (bundles := _bundle_files(path)) is not None:
         return _import_bundle_folder(engine, path, bundles)
@@ -160,7 +160,7 @@ def _import_bundle_folder(engine: Engine, folder: Path, bundles: list[Path]) -> 
     import time
 
     from ldncare.errors import InvalidInput
-    from ldncare.fhir.importer import ImportIssue, ImportReport, import_bundle
+    from ldncare.importing import ImportIssue, ImportReport, import_bundle
 
     started = time.perf_counter()
     total = ImportReport()
@@ -439,7 +439,7 @@ def register(app: typer.Typer) -> None:
         day = _date(as_of, "--as-of") or date.today()
         left_out: str | None = None
         if ndjson is not None:
-            from ldncare.fhir.importer import import_ndjson
+            from ldncare.importing import import_ndjson
 
             with tempfile.TemporaryDirectory(prefix="ldncare-screen-") as tmp:
                 engine = _engine(f"sqlite:///{Path(tmp) / 'screen.db'}")

@@ -32,9 +32,10 @@ def register(app: typer.Typer) -> None:
 
         The Bundle holds the patient's data, the latest plan (CarePlan; LDN MedicationRequest
         with one dosage per titration step; DetectedIssue per contraindication or caution) and
-        the diary pain scores as Observations. The CarePlan also carries the plan itself
-        (ldncare.plan/1 JSON), so that `ldncare import` of the Bundle stores the same plan:
-        the patient stays "on LDN", at the same dose.
+        the diary as Observations (the pain score; the whole day rides along). The CarePlan
+        also carries the plan itself (ldncare.plan/1 JSON), so that `ldncare import` of the
+        Bundle stores the same plan and diary: the patient stays "on LDN", at the same dose,
+        and the response is judged the same.
         """
         from ldncare.cli.followup_commands import _actor, _engine
 

@@ -14,7 +14,11 @@ The Bundle holds, all linked by ``urn:uuid`` full URLs so that it stands on its 
   carries only the care activities and the ``DetectedIssue`` resources explain why;
 - one ``DetectedIssue`` per contraindication or warning finding (``info`` findings are not
   issues); codes are from the HL7 v3 ActCode detected-issue hierarchy;
-- optionally one ``Observation`` per diary day with an average pain score (LOINC 72514-3).
+- optionally one ``Observation`` per diary day with an average pain score (LOINC 72514-3); a
+  day given as a whole ``DiaryEntry`` also carries the day itself (extension
+  :data:`~ldncare.fhir.tags.DIARY_ENTRY_EXT`, read back on import), and a day with no pain
+  score but something else recorded (a dose, a side effect) is exported too, its value
+  absent with the data-absent-reason ``unknown``.
 
 Codes used here, and where they were checked:
 
@@ -44,9 +48,11 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Protocol
 
+from ldncare.core.diary import DiaryEntry
 from ldncare.fhir.tags import (
     OUTPUT_TAG,
     contract_extension,
+    diary_extension,
     evidence_extension,
     is_ldncare_output,
 )
@@ -56,6 +62,7 @@ LOINC = "http://loinc.org"
 UCUM = "http://unitsofmeasure.org"
 ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 OBSERVATION_CATEGORY = "http://terminology.hl7.org/CodeSystem/observation-category"
+DATA_ABSENT_REASON = "http://terminology.hl7.org/CodeSystem/data-absent-reason"
 
 NALTREXONE_RXCUI = "7243"
 NALTREXONE_TEXT = "naltrexone (low dose, compounded)"
@@ -284,8 +291,10 @@ def _detected_issue(
 
 
 def _pain_observation(day: PainDiaryDay, patient_ref: str) -> dict[str, Any]:
-    return {
-        "resourceType": "Observation",
+    resource: dict[str, Any] = {"resourceType": "Observation"}
+    if isinstance(day, DiaryEntry):
+        resource["extension"] = [diary_extension(day)]
+    resource |= {
         "status": "final",
         "category": [
             {"coding": [{"system": OBSERVATION_CATEGORY, "code": "survey", "display": "Survey"}]}
@@ -296,8 +305,21 @@ def _pain_observation(day: PainDiaryDay, patient_ref: str) -> dict[str, Any]:
         },
         "subject": {"reference": patient_ref},
         "effectiveDateTime": day.day.isoformat(),
-        "valueInteger": day.pain_avg,
     }
+    if day.pain_avg is None:
+        resource["dataAbsentReason"] = {
+            "coding": [{"system": DATA_ABSENT_REASON, "code": "unknown"}]
+        }
+    else:
+        resource["valueInteger"] = day.pain_avg
+    return resource
+
+
+def _recorded(day: PainDiaryDay) -> bool:
+    """A day worth exporting: a pain score, or (a whole diary day) anything else recorded."""
+    if day.pain_avg is not None:
+        return True
+    return isinstance(day, DiaryEntry) and day != DiaryEntry(day=day.day)
 
 
 def _care_activity(item: Mapping[str, Any], review: str | None) -> dict[str, Any]:
@@ -322,7 +344,8 @@ def plan_to_bundle(
     """Turn the plan contract into a FHIR R4 ``collection`` Bundle (a plain JSON dict).
 
     ``patient_ref`` is the reference every resource uses for its subject (``"Patient/123"`` or
-    a ``urn:uuid``). ``diary`` adds one pain-score Observation per day that has ``pain_avg``.
+    a ``urn:uuid``). ``diary`` adds one pain-score Observation per day that has ``pain_avg``
+    (a whole ``DiaryEntry``: per day with anything recorded, the day itself riding along).
     The CarePlan carries the contracts themselves (:func:`ldncare.fhir.tags.contract_extension`):
     ``earlier`` ones (oldest first: the plan whose LDN schedule is under way, when the latest
     plan has none), then ``contract``, so that a re-import stores the same plans.
@@ -401,7 +424,7 @@ def plan_to_bundle(
         entries.append(_entry(medrx_url, _medication_request(contract, patient_ref, cite)))
     entries += issues
     for day in sorted(diary, key=lambda d: d.day):
-        if day.pain_avg is None:
+        if not _recorded(day):
             continue
         url = _urn(*key, "Observation", day.day.isoformat())
         entries.append(_entry(url, _pain_observation(day, patient_ref)))
@@ -520,6 +543,8 @@ def validate_bundle(bundle: Mapping[str, Any], *, max_dose_mg: float | None = No
                     problems.append(f"{where}.activity[{j}].detail.status: {status!r} invalid")
         if rtype == "Observation":
             value = resource.get("valueInteger")
+            if value is None and "dataAbsentReason" in resource:
+                continue  # a diary day without a pain score (its other values ride along)
             if not isinstance(value, int) or not 0 <= value <= 10:
                 problems.append(f"{where}.valueInteger: pain score {value!r} is not 0 to 10")
     return problems

@@ -135,6 +135,9 @@ class PatientGroup:
     #: ldncare's own CarePlans (tagged) naming this patient: they carry its stored plans
     #: (:func:`ldncare.fhir.tags.plan_contracts`). Bundles only: NDJSON staging drops them.
     plans: list[Mapping[str, Any]] = field(default_factory=list)
+    #: ldncare's own diary Observations (tagged) naming this patient: they carry its diary
+    #: days (:func:`ldncare.fhir.tags.diary_entries`). Bundles only, as the plans.
+    diary: list[Mapping[str, Any]] = field(default_factory=list)
 
 
 @dataclass

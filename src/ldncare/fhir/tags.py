@@ -1,9 +1,11 @@
 """The tag that marks FHIR resources ldncare produced (its plan), not patient data it was given.
 
 The patient reader skips tagged resources: an exported LDN MedicationRequest is ldncare's plan,
-not a record that the patient takes naltrexone. The importer reads one of them back, ldncare's
-CarePlan, for the plan contracts it carries (:func:`plan_contracts`): the stored plan, and with
-it "on LDN" and the dose, survive an export and re-import.
+not a record that the patient takes naltrexone. The importer reads two of them back: ldncare's
+CarePlan, for the plan contracts it carries (:func:`plan_contracts`), so that the stored plan,
+and with it "on LDN" and the dose, survive an export and re-import; and ldncare's diary
+Observations, for the diary days they carry (:func:`diary_entries`), so that the response to LDN
+judged from the diary survives it too.
 """
 
 from __future__ import annotations
@@ -11,8 +13,10 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
+from ldncare.core.diary import DiaryEntry, parse_entry
 from ldncare.errors import InvalidInput
 
 OUTPUT_TAG = {"system": "https://ldncare.org/fhir/CodeSystem/tags", "code": "ldncare-output"}
@@ -95,4 +99,93 @@ def plan_contracts(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
                 f"expected an {PLAN_SCHEMA} plan contract, got schema {found!r}", field=where
             )
         out.append(contract)
+    return out
+
+
+#: Extension of ldncare's diary Observation holding the whole diary day (pain, sitting, sleep,
+#: side effects, dose taken, PGIC, notes) as JSON: the Observation's own value says only the
+#: average pain, and a re-import needs the rest to judge the response the same way.
+DIARY_ENTRY_EXT = "https://ldncare.org/fhir/StructureDefinition/diary-entry"
+DIARY_SCHEMA = "ldncare.diary-entry/1"
+#: LOINC 72514-3, the pain score of ldncare's diary Observations (see ``fhir/export.py``).
+_PAIN_LOINC = "72514-3"
+
+
+def diary_extension(entry: DiaryEntry) -> dict[str, Any]:
+    """The Observation extension carrying one diary day (base64 JSON in an Attachment)."""
+    day = entry.model_dump(mode="json", exclude_defaults=True)
+    if entry.dose_mg is not None:
+        # A dose is written with its unit: the diary reader refuses a bare number in text.
+        day["dose_mg"] = f"{entry.dose_mg} mg"
+    data = json.dumps(
+        day,
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
+    return {
+        "url": DIARY_ENTRY_EXT,
+        "valueAttachment": {
+            "contentType": "application/json",
+            "data": base64.b64encode(data.encode("utf-8")).decode("ascii"),
+            "title": DIARY_SCHEMA,
+        },
+    }
+
+
+def _pain_score_only(resource: Mapping[str, Any]) -> DiaryEntry | None:
+    """The day and average pain of a diary Observation exported before the whole day rode
+    along (an ldncare pain score with no diary-entry extension)."""
+    code = resource.get("code")
+    codings = code.get("coding") if isinstance(code, Mapping) else None
+    if not isinstance(codings, list) or not any(
+        isinstance(c, Mapping) and c.get("code") == _PAIN_LOINC for c in codings
+    ):
+        return None
+    day, value = resource.get("effectiveDateTime"), resource.get("valueInteger")
+    if not isinstance(day, str) or not isinstance(value, int):
+        return None
+    return parse_entry({"day": day[:10], "pain_avg": value}, today=date.max)
+
+
+def diary_entries(resource: Mapping[str, Any]) -> list[DiaryEntry]:
+    """The diary days an ldncare diary Observation carries ([] for any other resource).
+
+    A day that cannot be read is refused with the reason, never skipped: a lost day of side
+    effects or doses would change the judgement of the response to LDN.
+    """
+    if resource.get("resourceType") != "Observation" or not is_ldncare_output(resource):
+        return []
+    extensions = resource.get("extension")
+    out: list[DiaryEntry] = []
+    for i, ext in enumerate(extensions if isinstance(extensions, list) else []):
+        if not isinstance(ext, Mapping) or ext.get("url") != DIARY_ENTRY_EXT:
+            continue
+        where = f"Observation.extension[{i}].valueAttachment.data"
+        attachment = ext.get("valueAttachment")
+        data = attachment.get("data") if isinstance(attachment, Mapping) else None
+        if not isinstance(data, str):
+            raise InvalidInput("an ldncare diary-entry extension holds no data", field=where)
+        try:
+            day = json.loads(base64.b64decode(data, validate=True).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"the ldncare diary entry is not base64 JSON ({exc})", field=where
+            ) from None
+        if not isinstance(day, dict):
+            raise InvalidInput(
+                f"the ldncare diary entry is not a JSON object but {type(day).__name__}",
+                field=where,
+            )
+        try:
+            # A stored day was checked against its own today when it was written; the
+            # export's days are all in its past, whatever date the import runs on.
+            out.append(parse_entry(day, today=date.max))
+        except InvalidInput as exc:
+            inner = f".{exc.field}" if exc.field else ""
+            raise InvalidInput(
+                f"the ldncare diary entry{inner} is not valid: {exc.message}", field=where
+            ) from None
+    if not out and (legacy := _pain_score_only(resource)) is not None:
+        out.append(legacy)
     return out

@@ -25,6 +25,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection, Engine, delete, select
 
 from ldncare.core.current_state import CurrentState, current_state
+from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import MedicationUse, Patient
 from ldncare.errors import EvidenceError
 from ldncare.evidence.loader import data_root
@@ -68,6 +69,8 @@ class _Prepared:
     labs: list[tuple[Any, ...]]
     #: Plan contracts read back from ldncare's own export (oldest first), to store as plans.
     plans: list[dict[str, Any]] = field(default_factory=list)
+    #: Diary days read back from ldncare's own export, to store as the patient's diary.
+    diary: list[DiaryEntry] = field(default_factory=list)
 
 
 _COLUMNS: dict[str, tuple[str, ...]] = {

@@ -1,6 +1,6 @@
 """Population facts and set-based screening over every stored patient.
 
-The FHIR importer (:mod:`ldncare.fhir.importer`) writes, beside each patient's snapshot, the few
+The FHIR importer (:mod:`ldncare.importing`) writes, beside each patient's snapshot, the few
 normalised facts the population checks need: one ``pop_patient`` row (birth date, sex, recorded
 pregnancy, kidney function estimated on import) and one row per medication *class*
 (``pop_medication``) and condition *class* (``pop_condition``), plus the lab results

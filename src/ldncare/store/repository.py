@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select, table
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -75,6 +75,20 @@ def record_audit(
             detail=dict(detail) if detail is not None else None,
         )
     )
+
+
+def audit(
+    engine: Engine,
+    who: str,
+    action: str,
+    entity: str,
+    entity_id: object | None,
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """One audit row in its own transaction: events the other functions do not see (logins,
+    refusals, handout and calendar downloads)."""
+    with Session(engine) as s, s.begin():
+        record_audit(s, who, action, entity, entity_id, detail)
 
 
 class ExternalId(str):
@@ -241,6 +255,14 @@ def latest_assessment(engine: Engine, ref: PatientRef, *, actor: str) -> Assessm
             {"patient_id": patient.id, "latest": True},
         )  # fmt: skip
         return row
+
+
+def latest_assessment_row(engine: Engine, patient_id: int) -> AssessmentRow | None:
+    """The latest assessment of a patient already resolved and authorised by the caller, not
+    audited on its own: the web service reads it within a request whose own read or write of
+    the patient is audited (the form's record version, a re-assessment)."""
+    with Session(engine, expire_on_commit=False) as s:
+        return _latest_assessment(s, patient_id)
 
 
 def current_snapshot(engine: Engine, ref: PatientRef, *, actor: str) -> dict[str, Any]:
@@ -562,6 +584,66 @@ def list_diary(engine: Engine, ref: PatientRef, *, actor: str) -> list[DiaryEntr
         return [entry_from_row(r) for r in rows]
 
 
+def store_imported_diary(
+    conn: Connection,
+    patient_id: int,
+    entries: Sequence[DiaryEntry],
+    *,
+    actor: str,
+    source: str,
+) -> int:
+    """Store the diary days read back from ldncare's own FHIR export as ``patient_id``'s, in
+    the caller's transaction (the import's, after the plans it carries); returns how many days
+    were written.
+
+    A day the patient already has with the same values is not written again, so re-importing
+    the same export writes nothing; a day that differs takes the exported values (the later
+    record wins, as for the patient). Flags are those of the patient's latest plan, as when a
+    day is entered; each day written gets its audit row.
+    """
+    diary: Any = DiaryRow.__table__
+    stored = {
+        row.day: entry_from_row(row)  # type: ignore[arg-type]
+        for row in conn.execute(select(diary).where(diary.c.patient_id == patient_id))
+    }
+    plans: Any = PlanRow.__table__
+    contract = conn.execute(
+        select(plans.c.contract)
+        .where(plans.c.patient_id == patient_id)
+        .order_by(plans.c.version.desc())
+        .limit(1)
+    ).scalar()
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert  # type: ignore[assignment]
+    written = 0
+    for entry in entries:
+        if stored.get(entry.day) == entry:
+            continue
+        flags = tuple(check_against_schedule(entry, contract)) if contract else ()
+        now = _now()
+        values = _diary_values(entry) | {"flags": list(flags), "updated_at": now,
+                                          "updated_by": actor}  # fmt: skip
+        stmt = upsert(diary).values(patient_id=patient_id, created_at=now, **values)
+        row_id = conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[diary.c.patient_id, diary.c.day],
+                set_={k: stmt.excluded[k] for k in values},
+            ).returning(diary.c.id)
+        ).scalar_one()
+        conn.execute(
+            insert(AuditRow).values(
+                at=now, who=actor, action="update" if entry.day in stored else "create",
+                entity="diary_entry", entity_id=str(row_id),
+                detail={"patient_id": patient_id, "day": entry.day.isoformat(), "source": source},
+            )
+        )  # fmt: skip
+        stored[entry.day] = entry
+        written += 1
+    return written
+
+
 def diary_flags(engine: Engine, ref: PatientRef, *, actor: str) -> dict[date, list[str]]:
     with _transaction(engine) as s:
         patient = resolve_patient(s, ref)
@@ -617,6 +699,16 @@ def list_review_notes(engine: Engine, ref: PatientRef, *, actor: str) -> list[Re
         )
         record_audit(s, actor, "read", "review_note", None, {"patient_id": patient.id})
         return rows
+
+
+def is_empty(engine: Engine) -> bool:
+    """Whether the store holds no patient and no user account (the demo loads only then)."""
+    # The users table by name: its model belongs to the accounts code, not to this module.
+    users = table("users")
+    with Session(engine) as s:
+        patients = s.scalar(select(func.count()).select_from(PatientRow)) or 0
+        accounts = s.scalar(select(func.count()).select_from(users)) or 0
+    return patients == 0 and accounts == 0
 
 
 def audit_entries(engine: Engine) -> Sequence[AuditRow]:

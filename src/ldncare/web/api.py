@@ -21,10 +21,7 @@ from sqlalchemy import Engine
 from ldncare.core.diary import SideEffect, SideEffectKind, SideEffectSeverity
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
-from ldncare.store import repository
-from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
-from ldncare.store.models import PatientRow, PlanRow, ReviewNoteRow
-from ldncare.web import deps
+from ldncare.web import deps, service
 from ldncare.web.auth import (
     CurrentUser,
     attempt_login,
@@ -38,8 +35,19 @@ from ldncare.web.dashboard import dashboard_rows
 from ldncare.web.forms import DAY_RANGE, EARLIEST_DAY, LATEST_DAY
 from ldncare.web.handout import handout_pdf
 from ldncare.web.ics import plan_calendar
-from ldncare.web.queries import audit
-from ldncare.web.service import Adjustment, adjust_plan, create_patient, patient_record
+from ldncare.web.service import (
+    EXTERNAL_ID_PATTERN,
+    MAX_EXTERNAL_ID,
+    Adjustment,
+    PatientRow,
+    PlanRow,
+    ReviewNoteRow,
+    adjust_plan,
+    audit,
+    content_disposition,
+    create_patient,
+    patient_record,
+)
 from ldncare.web.service import run_assessment as assess
 from ldncare.web.views import source_link, tonight
 
@@ -336,7 +344,7 @@ def list_patients(user: User, engine: Engine_, today: Today) -> Any:
         if user.patient_id is None:
             return []
         row = authorize_patient(engine, user, user.patient_id)
-        return [_patient_out(repository.get_patient(engine, row.id, actor=user.actor))]
+        return [_patient_out(service.get_patient(engine, row.id, actor=user.actor))]
     return [
         _patient_out(r.patient, r.status.to_contract()) for r in dashboard_rows(engine, user, today)
     ]
@@ -392,13 +400,13 @@ def add_assessment(
 @router.get("/patients/{patient_id}/plans", response_model=list[PlanOut])
 def plans(patient_id: PatientId, user: User, engine: Engine_) -> Any:
     row = authorize_patient(engine, user, patient_id)
-    return [_plan_out(p) for p in repository.list_plans(engine, row.id, actor=user.actor)]
+    return [_plan_out(p) for p in service.list_plans(engine, row.id, actor=user.actor)]
 
 
 @router.get("/patients/{patient_id}/plans/latest", response_model=PlanOut)
 def latest(patient_id: PatientId, user: User, engine: Engine_) -> Any:
     row = authorize_patient(engine, user, patient_id)
-    plan = repository.latest_plan(engine, row.id, actor=user.actor)
+    plan = service.latest_plan(engine, row.id, actor=user.actor)
     if plan is None:
         return JSONResponse(
             {"detail": [{"loc": ["path", "patient_id"], "msg": "this patient has no plan yet"}]},
@@ -493,7 +501,7 @@ def diary(patient_id: PatientId, user: User, engine: Engine_) -> Any:
             pgic=e.pgic,
             notes=e.notes,
         )
-        for e in repository.list_diary(engine, row.id, actor=user.actor)
+        for e in service.list_diary(engine, row.id, actor=user.actor)
     ]
 
 
@@ -503,7 +511,7 @@ def add_diary(
 ) -> Any:
     """Record one day (a second entry for the same day replaces the first)."""
     row = authorize_patient(engine, user, patient_id)
-    written = repository.add_or_update_diary_entry(
+    written = service.add_or_update_diary_entry(
         engine, row.id, diary_values(body), today=today, actor=user.actor
     )
     return DiaryWriteOut(day=written.entry.day, created=written.created, flags=list(written.flags))
@@ -533,7 +541,7 @@ async def import_diary(
 
     def work() -> list[DiaryWriteOut]:
         row = authorize_patient(engine, user, patient_id)
-        written = repository.import_diary_csv(engine, row.id, text, today=today, actor=user.actor)
+        written = service.import_diary_csv(engine, row.id, text, today=today, actor=user.actor)
         return [
             DiaryWriteOut(day=w.entry.day, created=w.created, flags=list(w.flags)) for w in written
         ]
@@ -548,7 +556,7 @@ async def import_diary(
 )
 def export_diary(patient_id: PatientId, user: User, engine: Engine_) -> Response:
     row = authorize_patient(engine, user, patient_id)
-    text = repository.export_diary_csv(engine, row.id, actor=user.actor)
+    text = service.export_diary_csv(engine, row.id, actor=user.actor)
     return Response(
         text,
         media_type="text/csv; charset=utf-8",
@@ -575,7 +583,7 @@ def response_judgement(patient_id: PatientId, user: User, engine: Engine_, today
 
 def _latest_or_404(engine: Engine, user: CurrentUser, patient_id: str) -> tuple[int, PlanRow]:
     row = authorize_patient(engine, user, patient_id)
-    plan = repository.latest_plan(engine, row.id, actor=user.actor)
+    plan = service.latest_plan(engine, row.id, actor=user.actor)
     if plan is None:
         from ldncare.errors import NotFound
 
@@ -591,7 +599,7 @@ def _latest_or_404(engine: Engine, user: CurrentUser, patient_id: str) -> tuple[
 def handout(patient_id: PatientId, user: User, engine: Engine_) -> Response:
     """The printable patient handout of the latest plan (PDF)."""
     pid, plan = _latest_or_404(engine, user, patient_id)
-    entries = repository.list_diary(engine, pid, actor=user.actor)
+    entries = service.list_diary(engine, pid, actor=user.actor)
     pdf = handout_pdf(plan.contract, version=plan.version, diary=entries)
     audit(engine, user.actor, "export", "handout", pid, {"version": plan.version})
     return Response(
@@ -642,14 +650,14 @@ def _review_out(n: ReviewNoteRow) -> ReviewOut:
 def review_notes(patient_id: PatientId, user: User, engine: Engine_) -> Any:
     require_clinician(user)
     row = authorize_patient(engine, user, patient_id)
-    return [_review_out(n) for n in repository.list_review_notes(engine, row.id, actor=user.actor)]
+    return [_review_out(n) for n in service.list_review_notes(engine, row.id, actor=user.actor)]
 
 
 @router.post("/patients/{patient_id}/review-notes", response_model=ReviewOut, status_code=201)
 def add_review_note(patient_id: PatientId, body: ReviewIn, user: Writer, engine: Engine_) -> Any:
     require_clinician(user)
     row = authorize_patient(engine, user, patient_id)
-    return _review_out(repository.add_review_note(engine, row.id, body.text, actor=user.actor))
+    return _review_out(service.add_review_note(engine, row.id, body.text, actor=user.actor))
 
 
 # --- sources, ask, audit -------------------------------------------------------------------------
@@ -710,7 +718,7 @@ def ask(body: AskIn, user: Writer, engine: Engine_) -> Any:
     contract = None
     if body.patient_id is not None:
         row = authorize_patient(engine, user, body.patient_id)
-        plan = repository.latest_plan(engine, row.id, actor=user.actor)
+        plan = service.latest_plan(engine, row.id, actor=user.actor)
         contract = None if plan is None else plan.contract
     from ldncare.ask import answer_question
 
@@ -725,7 +733,7 @@ def audit_log(
 ) -> Any:
     """The latest audit-log rows (administrators only)."""
     require_admin(user)
-    rows = list(repository.audit_entries(engine))[-limit:]
+    rows = list(service.audit_entries(engine))[-limit:]
     return [
         {
             "at": r.at.isoformat(),

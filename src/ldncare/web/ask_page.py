@@ -10,8 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from ldncare.store import repository
-from ldncare.web import deps
+from ldncare.web import deps, service
 from ldncare.web.auth import authorize_patient
 from ldncare.web.templating import page
 
@@ -41,7 +40,7 @@ def ask_page(
         if patient:
             engine = request.app.state.engine
             row = authorize_patient(engine, user, patient)
-            plan = repository.latest_plan(engine, row.id, actor=user.actor)
+            plan = service.latest_plan(engine, row.id, actor=user.actor)
             contract = None if plan is None else plan.contract
         answer = answer_question(question, plan_contract=contract).to_contract()
     return page(

@@ -16,7 +16,7 @@ from ldncare.core.status import Status
 from ldncare.evidence.loader import load_evidence
 from ldncare.store.models import PatientRow, PlanRow, PlanSummaryRow
 from ldncare.web.auth import CurrentUser
-from ldncare.web.queries import patient_summaries
+from ldncare.web.service import patient_summaries
 from ldncare.web.views import summary_status
 
 

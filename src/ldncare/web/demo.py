@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from ldncare.core.diary import DiaryEntry, SideEffect
 from ldncare.core.plan_contract import read_plan
@@ -22,9 +21,7 @@ from ldncare.patient_file import patient_from_data
 from ldncare.planning import make_plan
 from ldncare.store import repository
 from ldncare.store.diary_csv import diary_to_csv
-from ldncare.store.models import PatientRow
 from ldncare.web.auth import create_user
-from ldncare.web.models import UserRow
 
 ACTOR = "demo:loader"
 CLINIC = "demo-clinic"
@@ -64,10 +61,7 @@ PATIENTS: tuple[DemoPatient, ...] = (
 
 
 def is_empty(engine: Engine) -> bool:
-    with Session(engine) as s:
-        patients = s.scalar(select(func.count()).select_from(PatientRow)) or 0
-        users = s.scalar(select(func.count()).select_from(UserRow)) or 0
-    return patients == 0 and users == 0
+    return repository.is_empty(engine)
 
 
 def _patient_file(p: DemoPatient, medicines: list[dict[str, Any]], today: date) -> dict[str, Any]:

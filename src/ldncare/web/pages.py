@@ -16,10 +16,7 @@ from starlette.responses import RedirectResponse, Response
 from ldncare.core.diary import SIDE_EFFECT_KINDS
 from ldncare.errors import InvalidInput, LdncareError, NotFound
 from ldncare.evidence.loader import load_evidence
-from ldncare.store import repository
-from ldncare.store.models import PatientRow
-from ldncare.store.repository import ExternalId
-from ldncare.web import csrf, deps, forms
+from ldncare.web import csrf, deps, forms, service
 from ldncare.web.auth import (
     CurrentUser,
     attempt_login,
@@ -33,6 +30,8 @@ from ldncare.web.dashboard import by_urgency, dashboard_rows
 from ldncare.web.labels import diary_error_text
 from ldncare.web.service import (
     Adjustment,
+    ExternalId,
+    PatientRow,
     adjust_plan,
     create_patient,
     latest_assessment,
@@ -275,7 +274,7 @@ def assess_form(request: Request, patient_id: int) -> Response:
     row = authorize_patient(engine, user, patient_id)
     last = latest_assessment(engine, row.id)
     values = forms.prefill(last.snapshot if last else row.snapshot)
-    plan = repository.latest_plan(engine, row.id, actor=user.actor)
+    plan = service.latest_plan(engine, row.id, actor=user.actor)
     answers = nantes_answers(plan.contract) if plan else None
     for key, value in (answers or {}).items():
         values[f"nantes_{key}"] = "yes" if value else "no" if value is False else ""
@@ -326,7 +325,7 @@ def adjust_form(request: Request, patient_id: int) -> Response:
     require_clinician(user)
     engine = deps.engine(request)
     row = authorize_patient(engine, user, patient_id)
-    plan = repository.latest_plan(engine, row.id, actor=user.actor)
+    plan = service.latest_plan(engine, row.id, actor=user.actor)
     return page(request, "adjust.html.j2", row=row, plan=plan, values={})
 
 
@@ -349,7 +348,7 @@ async def adjust(request: Request, patient_id: int) -> Response:
         )
         await _run(adjust_plan, engine, user, row.id, change, today=deps.today(request))
     except LdncareError as exc:
-        plan = await _run(repository.latest_plan, engine, row.id, actor=user.actor)
+        plan = await _run(service.latest_plan, engine, row.id, actor=user.actor)
         return page(
             request,
             "adjust.html.j2",
@@ -375,7 +374,7 @@ async def review(request: Request, patient_id: int) -> Response:
     post = await _clinician_post(request, patient_id)
     user, form, engine, row = post.user, post.form, post.engine, post.row
     text = forms.text(form, "text", limit=5000) or ""
-    await _run(repository.add_review_note, engine, row.id, text, actor=user.actor)
+    await _run(service.add_review_note, engine, row.id, text, actor=user.actor)
     return _redirect(f"/patients/{row.id}?msg=noted#review")
 
 
@@ -386,9 +385,9 @@ async def _save_diary(request: Request, user: CurrentUser, ref: int | str) -> in
     entry = forms.diary_entry(form)
     # A second save of a day adds to it; "replace" starts the day afresh (a correction).
     save = (
-        repository.add_or_update_diary_entry
+        service.add_or_update_diary_entry
         if form.get("replace") == "yes"
-        else repository.add_to_diary_day
+        else service.add_to_diary_day
     )
     await _run(
         save,
@@ -427,7 +426,7 @@ async def import_diary(request: Request, patient_id: int) -> Response:
     engine = deps.engine(request)
     row = await _run(authorize_patient, engine, user, patient_id)
     await _run(
-        repository.import_diary_csv,
+        service.import_diary_csv,
         engine,
         row.id,
         text,

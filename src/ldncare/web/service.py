@@ -2,6 +2,11 @@
 
 Every function takes the logged-in user; access is checked here (not in the routes) and every
 read or write reaches the audit log through the repository's ``actor``.
+
+The web layer goes route -> service -> repository, one way: the routes (``api.py``,
+``pages.py``, ``ask_page.py``) import nothing of ``ldncare.store``; the single reads and writes
+they make after their access check go through the names at the end of this module
+(``tests/unit/test_layers.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
@@ -27,8 +31,11 @@ from ldncare.patient_file import patient_from_data
 from ldncare.planning import make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
+from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
 from ldncare.store.population import safety_alerts
+from ldncare.store.repository import ExternalId
+from ldncare.store.summaries import PatientSummary, patient_summaries
 from ldncare.web import forms
 from ldncare.web.auth import CurrentUser, authorize_patient, require_clinician
 from ldncare.web.views import judge, patient_status
@@ -157,13 +164,7 @@ def _record_assessment(
 
 
 def latest_assessment(engine: Engine, patient_id: int) -> AssessmentRow | None:
-    with Session(engine, expire_on_commit=False) as s:
-        return s.scalars(
-            select(AssessmentRow)
-            .where(AssessmentRow.patient_id == patient_id)
-            .order_by(AssessmentRow.id.desc())
-            .limit(1)
-        ).first()
+    return repository.latest_assessment_row(engine, patient_id)
 
 
 def nantes_answers(
@@ -272,3 +273,54 @@ def patient_record(
     status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None, alerts)
     latest = None if contract is None else read_plan(contract)
     return PatientRecord(row, plans, diary, flags, notes, response, status, latest)
+
+
+# --- the store, as the routes reach it ----------------------------------------------------------
+# One read or write each, made by a route after its own access check (authorize_patient,
+# require_clinician). Named here so that the routes import nothing of the store.
+get_patient = repository.get_patient
+latest_plan = repository.latest_plan
+list_plans = repository.list_plans
+list_diary = repository.list_diary
+add_or_update_diary_entry = repository.add_or_update_diary_entry
+add_to_diary_day = repository.add_to_diary_day
+import_diary_csv = repository.import_diary_csv
+export_diary_csv = repository.export_diary_csv
+list_review_notes = repository.list_review_notes
+add_review_note = repository.add_review_note
+audit = repository.audit
+audit_entries = repository.audit_entries
+
+__all__ = [
+    "EXTERNAL_ID_PATTERN",
+    "MAX_EXTERNAL_ID",
+    "Adjustment",
+    "AssessmentRow",
+    "ExternalId",
+    "PatientRecord",
+    "PatientRow",
+    "PatientSummary",
+    "PlanRow",
+    "ReviewNoteRow",
+    "add_or_update_diary_entry",
+    "add_review_note",
+    "add_to_diary_day",
+    "adjust_plan",
+    "audit",
+    "audit_entries",
+    "content_disposition",
+    "create_patient",
+    "export_diary_csv",
+    "get_patient",
+    "import_diary_csv",
+    "latest_assessment",
+    "latest_plan",
+    "list_diary",
+    "list_plans",
+    "list_review_notes",
+    "nantes_answers",
+    "patient_record",
+    "patient_summaries",
+    "plan_contract",
+    "run_assessment",
+]

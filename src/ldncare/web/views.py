@@ -20,7 +20,7 @@ from ldncare.core.status import Status, plan_facts, status_from_facts
 from ldncare.evidence.models import Evidence
 from ldncare.store import repository
 from ldncare.store.models import ReviewNoteRow
-from ldncare.web.queries import PatientSummary
+from ldncare.store.summaries import PatientSummary
 
 
 def steps_of(contract: PlanContract | Mapping[str, Any] | None) -> list[ScheduledStep]:

@@ -1,12 +1,11 @@
-"""Reads the web app needs beyond ``ldncare.store.repository``: clinic-scoped lists, access checks
-and audit rows for events the repository does not see (logins, refusals, handout downloads).
+"""The dashboard's patient list: clinic-scoped summaries read set-based, for the web app.
 
 Every function that returns patient data writes its own audit row, as the repository does.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -25,19 +24,6 @@ from ldncare.store.models import (
 )
 from ldncare.store.population import safety_alerts
 from ldncare.store.repository import record_audit
-
-
-def audit(
-    engine: Engine,
-    who: str,
-    action: str,
-    entity: str,
-    entity_id: object | None,
-    detail: Mapping[str, Any] | None = None,
-) -> None:
-    """One audit row in its own transaction."""
-    with Session(engine) as s, s.begin():
-        record_audit(s, who, action, entity, entity_id, detail)
 
 
 @dataclass(frozen=True)
