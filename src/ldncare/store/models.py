@@ -134,3 +134,29 @@ class AuditRow(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+#: Account roles: clinician (the patients of a clinic), patient (one record), admin (all).
+ROLES: tuple[str, ...] = ("clinician", "patient", "admin")
+
+
+class UserRow(Base):
+    """Accounts: who may log in, with which role, for which clinic or which patient."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: argon2id hash (argon2-cffi's PHC string); the password itself is never stored.
+    password_hash: Mapped[str] = mapped_column(String(256))
+    #: clinician | patient | admin
+    role: Mapped[str] = mapped_column(String(16))
+    #: Clinicians see the patients of this clinic only.
+    clinic_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: A patient account sees this one patient record only.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Sessions carry the generation they were made in; logout adds one, ending them all.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))

@@ -19,22 +19,19 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from ldncare.errors import InvalidInput, NotFound
-from ldncare.store.models import PatientRow
-from ldncare.store.repository import ambiguous, patient_candidates, record_audit, resolve_patient
-from ldncare.web.models import ROLES, UserRow
+from ldncare.store import accounts as store
+from ldncare.store.models import ROLES, PatientRow, UserRow
+from ldncare.store.repository import ambiguous
 from ldncare.web.passwords import check_password
 
 SESSION_COOKIE = "ldncare_session"
@@ -108,38 +105,19 @@ def create_user(
     if role != "patient" and patient is not None:
         raise InvalidInput("only a patient account is tied to a patient record", field="patient")
     check_password(password, username=username)
-    password_hash = hash_password(password)
-    try:
-        with Session(engine, expire_on_commit=False) as s, s.begin():
-            if s.scalars(select(UserRow).where(UserRow.username == username)).first():
-                raise InvalidInput(f"user {username!r} already exists", field="username")
-            patient_id: int | None = None
-            if patient is not None:
-                row = resolve_patient(s, patient)
-                patient_id = row.id
-                clinic_id = clinic_id or row.clinic_id
-            user = UserRow(
-                username=username,
-                password_hash=password_hash,
-                role=role,
-                clinic_id=clinic_id,
-                patient_id=patient_id,
-                active=True,
-                created_at=datetime.now(UTC),
-                created_by=actor,
-            )
-            s.add(user)
-            s.flush()
-            record_audit(s, actor, "create", "user", user.id, {"username": username, "role": role})
-            return user
-    except IntegrityError:
-        raise InvalidInput(f"user {username!r} already exists", field="username") from None
+    return store.insert_user(
+        engine,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        clinic_id=clinic_id,
+        patient=patient,
+        actor=actor,
+    )
 
 
 def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
-    username = username.strip().lower()
-    with Session(engine, expire_on_commit=False) as s:
-        user = s.scalars(select(UserRow).where(UserRow.username == username)).first()
+    user = store.user_by_name(engine, username)
     if user is None or not user.active:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
@@ -153,13 +131,7 @@ def authenticate(engine: Engine, username: str, password: str) -> UserRow | None
 
 def end_sessions(engine: Engine, user_id: int, *, actor: str) -> None:
     """End every session of the account, on every device: the next generation starts."""
-    with Session(engine) as s, s.begin():
-        s.execute(
-            update(UserRow)
-            .where(UserRow.id == user_id)
-            .values(session_generation=UserRow.session_generation + 1)
-        )
-        record_audit(s, actor, "logout", "user", user_id, None)
+    store.end_sessions(engine, user_id, actor=actor)
 
 
 @dataclass(frozen=True)
@@ -193,13 +165,11 @@ def attempt_login(
 def _audit(
     engine: Engine, who: str, action: str, entity: str, entity_id: int | None, detail: Any
 ) -> None:
-    with Session(engine) as s, s.begin():
-        record_audit(s, who, action, entity, entity_id, detail)
+    store.audit(engine, who, action, entity, entity_id, detail)
 
 
 def count_users(engine: Engine) -> int:
-    with Session(engine) as s:
-        return len(list(s.scalars(select(UserRow.id))))
+    return store.count_users(engine)
 
 
 # --- login rate limiting -------------------------------------------------------------------------
@@ -326,20 +296,19 @@ class Sessions:
 def load_user(engine: Engine, session: dict[str, Any] | None) -> CurrentUser | None:
     if not session or not isinstance(session.get("u"), int):
         return None
-    with Session(engine) as s:
-        row = s.get(UserRow, session["u"])
-        # A cookie from before the account's last logout is over (cookies made before
-        # generations existed carry none: generation 0).
-        if row is None or not row.active or session.get("g", 0) != row.session_generation:
-            return None
-        return CurrentUser(
-            id=row.id,
-            username=row.username,
-            role=row.role,
-            clinic_id=row.clinic_id,
-            patient_id=row.patient_id,
-            csrf=str(session["c"]),
-        )
+    row = store.user_by_id(engine, session["u"])
+    # A cookie from before the account's last logout is over (cookies made before
+    # generations existed carry none: generation 0).
+    if row is None or not row.active or session.get("g", 0) != row.session_generation:
+        return None
+    return CurrentUser(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        clinic_id=row.clinic_id,
+        patient_id=row.patient_id,
+        csrf=str(session["c"]),
+    )
 
 
 # --- who may see which patient -------------------------------------------------------------------
@@ -358,14 +327,9 @@ def authorize_patient(engine: Engine, user: CurrentUser, ref: int | str) -> Pati
 
     A refusal is written to the audit log.
     """
-    with Session(engine, expire_on_commit=False) as s, s.begin():
-        candidates = patient_candidates(s, ref)
-        # Only the records this user may see count: a reference that would be ambiguous only
-        # through another clinic's patient must neither fail nor reveal that patient.
-        visible = [row for row in candidates if may_see(user, row)]
-        if not visible:  # refused, as if missing; the attempt is audited
-            for row in candidates:
-                record_audit(s, user.actor, "denied", "patient", row.id, {"role": user.role})
+    visible = store.visible_patients(
+        engine, ref, lambda row: may_see(user, row), actor=user.actor, role=user.role
+    )
     if len(visible) > 1:
         raise ambiguous(ref)
     if not visible:
