@@ -19,7 +19,7 @@ import threading
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -143,18 +143,21 @@ class LoginAttempt:
 
 
 def attempt_login(
-    engine: Engine, limiter: LoginLimiter, ip: str, username: str, password: str
+    engine: Engine, limiter: Limiter, ip: str, username: str, password: str
 ) -> LoginAttempt:
     """One login attempt, for the page and the API alike: the rate limit per (IP, username),
-    the password check, and an audit row either way."""
+    the password check, and an audit row either way.
+
+    The attempt is counted as a failure before the password is checked (atomically with the
+    limit check, :meth:`LoginLimiter.begin`), and the count is cleared when the login succeeds:
+    concurrent guesses on several workers cannot slip past the limit together."""
     who = f"web:{username[:64]}"
-    wait = limiter.blocked(ip, username)
+    wait = limiter.begin(ip, username)
     if wait:
         _audit(engine, who, "denied", "login", None, {"ip": ip})
         return LoginAttempt(None, wait)
     found = authenticate(engine, username, password)
     if found is None:
-        limiter.fail(ip, username)
         _audit(engine, who, "denied", "login", None, {"ip": ip})
         return LoginAttempt(None)
     limiter.succeed(ip, username)
@@ -175,8 +178,24 @@ def count_users(engine: Engine) -> int:
 # --- login rate limiting -------------------------------------------------------------------------
 
 
+class Limiter(Protocol):
+    """What a login limiter offers: this in-memory one, or the database's
+    (:class:`ldncare.store.login_limits.DbLoginLimiter`, chosen with PostgreSQL)."""
+
+    max_failures: int
+    window: int
+
+    def blocked(self, ip: str, username: str) -> int: ...
+    def fail(self, ip: str, username: str) -> None: ...
+    def begin(self, ip: str, username: str) -> int: ...
+    def succeed(self, ip: str, username: str) -> None: ...
+    def keys_held(self) -> int: ...
+
+
 class LoginLimiter:
-    """Failed logins per (IP, username) in a sliding window. One process, one worker.
+    """Failed logins per (IP, username) in a sliding window. One process, one worker: the web
+    app uses it with SQLite (one server); with PostgreSQL it uses the database's limiter, shared
+    by every worker and machine.
 
     Only keys with a failure inside the window are held: a probe that is not blocked leaves
     nothing behind, and expired keys are swept, so guessing many usernames cannot grow memory
@@ -228,6 +247,21 @@ class LoginLimiter:
             if q is None:
                 q = self._failures[key] = deque()
             q.append(now)
+
+    def begin(self, ip: str, username: str) -> int:
+        """One attempt, atomically: the seconds to wait if the key is blocked, else 0 and the
+        attempt is counted as a failure until :meth:`succeed` clears the key."""
+        now = time.monotonic()
+        key = (ip, username.strip().lower())
+        with self._lock:
+            q = self._recent(key, now)
+            if q is not None and len(q) >= self.max_failures:
+                return max(1, int(self.window - (now - q[0])) + 1)
+            self._sweep(now)
+            if q is None:
+                q = self._failures[key] = deque()
+            q.append(now)
+            return 0
 
     def succeed(self, ip: str, username: str) -> None:
         with self._lock:
