@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ldncare.errors import InvalidInput, NotFound
-from ldncare.store.models import PatientRow, UserRow
+from ldncare.store.models import PatientRow, RecoveryCodeRow, UserRow
 from ldncare.store.repository import patient_candidates, record_audit, resolve_patient
 
 #: Roles an existing account can be moved between. A patient account is tied to one patient
@@ -225,3 +225,109 @@ def visible_patients(
             for row in candidates:
                 record_audit(s, actor, "denied", "patient", row.id, {"role": role})
     return visible
+
+
+# --- second factor (TOTP) ------------------------------------------------------------------------
+
+
+def start_totp(engine: Engine, user_id: int, secret: str, *, actor: str) -> None:
+    """Store a new, not yet confirmed secret (enrolment); an account already using a second
+    factor keeps it (an administrator resets it first: ``ldncare user reset-totp``)."""
+    with Session(engine) as s, s.begin():
+        row = s.get(UserRow, user_id, with_for_update=True)
+        if row is None:
+            raise NotFound(f"no user #{user_id}")
+        if row.totp_enabled:
+            raise InvalidInput(
+                "this account already has a second factor; an administrator can reset it "
+                "(ldncare user reset-totp)",
+                field="totp",
+            )
+        row.totp_secret = secret
+        record_audit(s, actor, "totp_enrol", "user", row.id, {"username": row.username})
+
+
+def confirm_totp(
+    engine: Engine, user_id: int, step: int, code_hashes: list[str], *, actor: str
+) -> bool:
+    """Turn the second factor on once its first code (time step ``step``) matched, with fresh
+    recovery codes. False when the enrolment was already confirmed or the step replayed."""
+    with Session(engine) as s, s.begin():
+        row = s.get(UserRow, user_id, with_for_update=True)
+        if row is None or row.totp_enabled or not row.totp_secret:
+            return False
+        if row.totp_last_step is not None and step <= row.totp_last_step:
+            return False
+        row.totp_enabled = True
+        row.totp_last_step = step
+        s.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.user_id == user_id))
+        s.add_all(RecoveryCodeRow(user_id=user_id, code_hash=h) for h in code_hashes)
+        record_audit(s, actor, "totp_confirm", "user", row.id, {"username": row.username})
+        return True
+
+
+def accept_totp_step(engine: Engine, user_id: int, step: int) -> bool:
+    """Record ``step`` as used, atomically; False if it (or a later one) was used already: a
+    code is never accepted twice, even by two workers at once."""
+    with Session(engine) as s, s.begin():
+        done = s.execute(
+            update(UserRow)
+            .where(
+                UserRow.id == user_id,
+                UserRow.totp_enabled.is_(True),
+                or_(UserRow.totp_last_step.is_(None), UserRow.totp_last_step < step),
+            )
+            .values(totp_last_step=step)
+        )
+        return bool(done.rowcount)  # type: ignore[attr-defined]
+
+
+def use_recovery_code(engine: Engine, user_id: int, code_hash: str, *, actor: str) -> int | None:
+    """Spend one recovery code, atomically: the number left, or None if it is not an unused
+    code of this account."""
+    with Session(engine) as s, s.begin():
+        done = s.execute(
+            update(RecoveryCodeRow)
+            .where(
+                RecoveryCodeRow.user_id == user_id,
+                RecoveryCodeRow.code_hash == code_hash,
+                RecoveryCodeRow.used_at.is_(None),
+            )
+            .values(used_at=datetime.now(UTC))
+        )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            return None
+        left = _codes_left(s, user_id)
+        record_audit(s, actor, "recovery_code_used", "user", user_id, {"left": left})
+        return left
+
+
+def _codes_left(s: Session, user_id: int) -> int:
+    return int(
+        s.scalar(
+            select(func.count())
+            .select_from(RecoveryCodeRow)
+            .where(RecoveryCodeRow.user_id == user_id, RecoveryCodeRow.used_at.is_(None))
+        )
+        or 0
+    )
+
+
+def recovery_codes_left(engine: Engine, user_id: int) -> int:
+    with Session(engine) as s:
+        return _codes_left(s, user_id)
+
+
+def reset_totp(engine: Engine, username: str, *, actor: str) -> bool:
+    """Remove the account's second factor and recovery codes and end its sessions (the user
+    enrols again at the next login if it is required). False if it had none."""
+    with Session(engine) as s, s.begin():
+        row = find(s, username)
+        had = bool(row.totp_enabled or row.totp_secret)
+        row.totp_secret = None
+        row.totp_enabled = False
+        row.totp_last_step = None
+        s.execute(delete(RecoveryCodeRow).where(RecoveryCodeRow.user_id == row.id))
+        bump_generation(row)
+        record_audit(s, actor, "reset_totp", "user", row.id, {"username": row.username})
+        return had

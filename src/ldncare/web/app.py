@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
-from ldncare.web import admin_page, api, ask_page, errors, pages
+from ldncare.web import admin_page, api, ask_page, errors, pages, totp_pages
 from ldncare.web.auth import Limiter, LoginLimiter, Sessions, load_user
 from ldncare.web.headers import SECURITY_HEADER_BYTES
 from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
@@ -148,6 +148,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     app.include_router(admin_page.router)
+    app.include_router(totp_pages.router)
     return app
 
 

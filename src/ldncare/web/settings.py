@@ -38,6 +38,18 @@ class WebSettings(BaseSettings):
     #: a forged header cannot dodge the login limit or falsify the audit log (uvicorn on its
     #: own trusts 127.0.0.1). See docs/SECURITY.md, "Behind a reverse proxy".
     trusted_proxies: str = ""
+    #: Every clinician and admin account must use a second factor (TOTP): one not enrolled yet
+    #: is taken to the enrolment page at its next login. Off: it is each user's choice.
+    require_totp: bool = False
+    #: Clinics (comma-separated ids) whose clinicians must use a second factor.
+    totp_clinics: str = ""
+
+    def totp_required(self, role: str, clinic_id: str | None) -> bool:
+        """Whether a (local) account of this role and clinic must use a second factor."""
+        if role not in ("clinician", "admin"):
+            return False
+        clinics = {c.strip() for c in self.totp_clinics.split(",") if c.strip()}
+        return self.require_totp or (clinic_id is not None and clinic_id in clinics)
 
     @field_validator("trusted_proxies")
     @classmethod
