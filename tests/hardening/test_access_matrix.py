@@ -174,6 +174,9 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ("POST", "/login/code"): (Req("/login/code", form={"code": "123456"}), everyone(303)),
     ("GET", "/login/enrol"): (Req("/login/enrol"), everyone(303)),
     ("POST", "/login/enrol"): (Req("/login/enrol", form={"code": "123456"}), everyone(303)),
+    # Single sign-on: not set up on this server (no LDNCARE_OIDC_ISSUER).
+    ("GET", "/login/sso"): (Req("/login/sso"), everyone(404)),
+    ("GET", "/login/sso/callback"): (Req("/login/sso/callback?code=x&state=y"), everyone(404)),
     # Setting it up: staff accounts only.
     ("GET", "/account/totp"): (Req("/account/totp"), codes(303, 403, 403, 200, 200, 200)),
     ("POST", "/account/totp/start"): (

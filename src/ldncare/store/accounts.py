@@ -10,6 +10,7 @@ The last active administrator can be neither disabled nor moved to a clinic (see
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -331,3 +332,77 @@ def reset_totp(engine: Engine, username: str, *, actor: str) -> bool:
         bump_generation(row)
         record_audit(s, actor, "reset_totp", "user", row.id, {"username": row.username})
         return had
+
+
+# --- single sign-on ------------------------------------------------------------------------------
+
+#: Stored as the password hash of an account made by single sign-on: not an argon2 hash, so no
+#: password ever matches it (argon2 refuses it as invalid).
+NO_LOCAL_PASSWORD = "!sso-only"
+
+
+def sso_user(
+    engine: Engine,
+    *,
+    issuer: str,
+    subject: str,
+    username: str,
+    role: str,
+    clinic_id: str | None,
+) -> UserRow:
+    """The account of (``issuer``, ``subject``), its role and clinic brought up to the groups
+    of this sign-in; made under ``username`` at the first sign-in. A username already taken by
+    another account is refused (no silent takeover of a local account)."""
+    actor = f"sso:{issuer}"
+    with Session(engine, expire_on_commit=False) as s, s.begin():
+        row = s.scalars(
+            select(UserRow).where(UserRow.oidc_issuer == issuer, UserRow.oidc_subject == subject)
+        ).first()
+        if row is not None:
+            if (row.role, row.clinic_id) != (role, clinic_id) and row.role in STAFF_ROLES:
+                before = {"role": row.role, "clinic": row.clinic_id}
+                row.role, row.clinic_id = role, clinic_id
+                record_audit(
+                    s,
+                    actor,
+                    "set_role",
+                    "user",
+                    row.id,
+                    {
+                        "username": row.username,
+                        "before": before,
+                        "after": {"role": role, "clinic": clinic_id},
+                    },
+                )
+            return row
+        name = normal_name(username)
+        if not re.match(r"^[a-z0-9][a-z0-9_.\-]{2,63}$", name):
+            raise InvalidInput(
+                f"the sign-in provider's username {username[:64]!r} cannot be used here "
+                "(3-64 lower-case letters, digits, '.', '_' or '-'); ask your administrator",
+                field="username",
+            )
+        if s.scalars(select(UserRow.id).where(UserRow.username == name)).first() is not None:
+            raise InvalidInput(
+                f"an account named {name!r} already exists in ldncare and is not linked to "
+                "this sign-in; ask your administrator",
+                field="username",
+            )
+        row = UserRow(
+            username=name,
+            password_hash=NO_LOCAL_PASSWORD,
+            role=role,
+            clinic_id=clinic_id,
+            patient_id=None,
+            active=True,
+            created_at=datetime.now(UTC),
+            created_by=actor,
+            oidc_issuer=issuer,
+            oidc_subject=subject,
+        )
+        s.add(row)
+        s.flush()
+        record_audit(
+            s, actor, "create", "user", row.id, {"username": name, "role": role, "sso": issuer}
+        )
+        return row

@@ -147,6 +147,7 @@ class UserRow(Base):
     """Accounts: who may log in, with which role, for which clinic or which patient."""
 
     __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -169,6 +170,10 @@ class UserRow(Base):
     totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     #: The time step of the last code accepted: a code is never accepted twice.
     totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Single sign-on: the OpenID Connect issuer and subject this account signs in as (an
+    #: account made by SSO has no usable local password).
+    oidc_issuer: Mapped[str | None] = mapped_column(String(256))
+    oidc_subject: Mapped[str | None] = mapped_column(String(256))
 
 
 class RecoveryCodeRow(Base):

@@ -25,7 +25,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
-from ldncare.web import admin_page, api, ask_page, errors, pages, totp_pages
+from ldncare.web import admin_page, api, ask_page, errors, pages, sso, totp_pages
 from ldncare.web.auth import Limiter, LoginLimiter, Sessions, load_user
 from ldncare.web.headers import SECURITY_HEADER_BYTES
 from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
@@ -118,6 +118,7 @@ def create_app(
         secure=settings.cookie_secure,
     )
     app.state.limiter = login_limiter(engine, settings)
+    app.state.sso = sso.client_from_settings(settings)
     app.state.demo_logins = []
 
     # Innermost (added first): CDS Hooks service calls answered before the router.
@@ -149,6 +150,7 @@ def create_app(
     app.include_router(ask_page.router)
     app.include_router(admin_page.router)
     app.include_router(totp_pages.router)
+    app.include_router(sso.router)
     return app
 
 

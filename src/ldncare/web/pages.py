@@ -101,6 +101,7 @@ def _login_page(request: Request, status: int = 200, **ctx: Any) -> Response:
         csrf=token,
         user=None,
         demo_logins=request.app.state.demo_logins,
+        sso_enabled=request.app.state.sso is not None,
         **ctx,
     )
     if not request.state.csrf:

@@ -1,10 +1,12 @@
-"""Accounts: shared login limiter and second factor.
+"""Accounts: shared login limiter, second factor, single sign-on.
 
 - ``login_failures``: failed logins per (client address, username), so that every worker and
   machine on one PostgreSQL counts the same failures;
 - ``users.totp_secret``, ``users.totp_enabled``, ``users.totp_last_step``: TOTP (RFC 6238)
   second factor, and the last time step accepted (no replay);
-- ``recovery_codes``: hashed one-time recovery codes.
+- ``recovery_codes``: hashed one-time recovery codes;
+- ``users.oidc_issuer``, ``users.oidc_subject`` (unique together): the OpenID Connect identity
+  an account signs in as.
 
 Revision ID: 0008
 Revises: 0006
@@ -38,6 +40,9 @@ def upgrade() -> None:
             sa.Column("totp_enabled", sa.Boolean(), nullable=False, server_default=sa.false())
         )
         batch.add_column(sa.Column("totp_last_step", sa.BigInteger(), nullable=True))
+        batch.add_column(sa.Column("oidc_issuer", sa.String(256), nullable=True))
+        batch.add_column(sa.Column("oidc_subject", sa.String(256), nullable=True))
+        batch.create_unique_constraint("uq_users_oidc", ["oidc_issuer", "oidc_subject"])
     op.create_table(
         "recovery_codes",
         sa.Column("id", sa.Integer(), primary_key=True, autoincrement=True),
@@ -52,6 +57,9 @@ def downgrade() -> None:
     op.drop_index("ix_recovery_codes_user_id", "recovery_codes")
     op.drop_table("recovery_codes")
     with op.batch_alter_table("users") as batch:
+        batch.drop_constraint("uq_users_oidc", type_="unique")
+        batch.drop_column("oidc_subject")
+        batch.drop_column("oidc_issuer")
         batch.drop_column("totp_last_step")
         batch.drop_column("totp_enabled")
         batch.drop_column("totp_secret")
