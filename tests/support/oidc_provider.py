@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.oauth2 import OAuth2Error
 from authlib.oauth2.rfc6749 import ClientMixin, grants
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oidc.core import UserInfo
@@ -226,7 +227,11 @@ class Provider:
 
         @app.get("/authorize")
         def authorize() -> Any:
-            return server.create_authorization_response(grant_user=provider.user)
+            try:
+                grant = server.get_consent_grant(end_user=provider.user)
+            except OAuth2Error as error:
+                return jsonify(dict(error.get_body())), error.status_code
+            return server.create_authorization_response(grant_user=provider.user, grant=grant)
 
         @app.post("/token")
         def token() -> Any:
