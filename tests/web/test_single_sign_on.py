@@ -281,3 +281,16 @@ def test_the_role_follows_the_groups_and_never_exceeds_them(groups: list[str]) -
         assert "ldn-admins" in groups and clinic is None
     else:
         assert "ldn-admins" not in groups and f"ldn-{clinic}" in groups
+
+
+def test_the_accounts_page_shows_an_sso_account_as_signing_in_at_the_hospital(
+    world: World, provider: Provider
+) -> None:
+    import re
+
+    provider.user = Person("sub-house-1", "dr.house", ["ldn-clinic-1"])
+    assert sign_in(world).status_code == 303
+    world.logout()
+    world.login("root")
+    page = world.client.get("/admin/users").text
+    assert re.search(r"dr.house</td>.*?<td>hospital</td>", page, flags=re.S)

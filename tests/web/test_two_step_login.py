@@ -320,3 +320,11 @@ def test_no_code_but_the_three_of_the_current_steps_ever_opens_the_account(
         plain.engine, limiter, "10.0.0.1", user_id, generation, code, now=T0
     )
     assert (got.user is not None) == (code in valid)
+
+
+def test_the_accounts_page_shows_who_signs_in_with_a_code(plain: World, clock: Clock) -> None:
+    enrol_from_account_page(plain, "clin1", clock)
+    plain.login("root")
+    page = plain.client.get("/admin/users").text
+    assert re.search(r"clin1</td>.*?<td>password \+ code</td>", page, flags=re.S)
+    assert re.search(r"clin2</td>.*?<td>password</td>", page, flags=re.S)

@@ -19,6 +19,7 @@ from sqlalchemy import Engine
 from ldncare.errors import InvalidInput
 from ldncare.store import accounts as store
 from ldncare.store.accounts import STAFF_ROLES
+from ldncare.store.models import UserRow
 from ldncare.web.auth import hash_password
 from ldncare.web.passwords import check_password
 
@@ -32,11 +33,19 @@ class Account:
     clinic_id: str | None
     patient_id: int | None
     active: bool
+    #: How the account signs in: "password", "password + code" (TOTP on) or "hospital" (SSO).
+    sign_in: str = "password"
+
+
+def _sign_in(row: UserRow) -> str:
+    if row.oidc_subject:
+        return "hospital"
+    return "password + code" if row.totp_enabled else "password"
 
 
 def list_accounts(engine: Engine) -> list[Account]:
     return [
-        Account(r.username, r.role, r.clinic_id, r.patient_id, bool(r.active))
+        Account(r.username, r.role, r.clinic_id, r.patient_id, bool(r.active), _sign_in(r))
         for r in store.list_users(engine)
     ]
 
