@@ -168,6 +168,25 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
         codes(403, 303, 303, 303, 303, 303),
     ),
     ("POST", "/logout"): (Req("/logout", form={}), codes(403, 303, 303, 303, 303, 303)),
+    # Two-step login: without a half-done login (password first) the code and enrolment pages
+    # send everyone back to /login.
+    ("GET", "/login/code"): (Req("/login/code"), everyone(303)),
+    ("POST", "/login/code"): (Req("/login/code", form={"code": "123456"}), everyone(303)),
+    ("GET", "/login/enrol"): (Req("/login/enrol"), everyone(303)),
+    ("POST", "/login/enrol"): (Req("/login/enrol", form={"code": "123456"}), everyone(303)),
+    # Single sign-on: not set up on this server (no LDNCARE_OIDC_ISSUER).
+    ("GET", "/login/sso"): (Req("/login/sso"), everyone(404)),
+    ("GET", "/login/sso/callback"): (Req("/login/sso/callback?code=x&state=y"), everyone(404)),
+    # Setting it up: staff accounts only.
+    ("GET", "/account/totp"): (Req("/account/totp"), codes(303, 403, 403, 200, 200, 200)),
+    ("POST", "/account/totp/start"): (
+        Req("/account/totp/start", form={}),
+        codes(303, 403, 403, 200, 200, 200),
+    ),
+    ("POST", "/account/totp/confirm"): (  # not six digits: never a valid code
+        Req("/account/totp/confirm", form={"code": "abc"}),
+        codes(303, 403, 403, 401, 401, 401),
+    ),
     # --- pages: clinician ------------------------------------------------------------------------
     ("GET", "/"): (Req("/"), codes(303, 303, 303, 200, 200, 200)),
     ("GET", "/patients/new"): (Req("/patients/new"), codes(303, 403, 403, 200, 200, 200)),

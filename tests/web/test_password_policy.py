@@ -3,6 +3,8 @@ first (``aaaaaaaaaa`` was accepted); no composition rules."""
 
 from __future__ import annotations
 
+import gzip
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -12,7 +14,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ldncare.errors import InvalidInput
-from ldncare.web.passwords import check_password, common_passwords
+from ldncare.web.passwords import breached_passwords, check_password, common_passwords
 from tests.web.conftest import World
 
 
@@ -138,3 +140,43 @@ def test_reset_password_to_a_common_one_is_refused_and_the_old_one_kept(
     with pytest.raises(InvalidInput, match="commonly used password"):
         reset_password(world.engine, "clin1", "Welcome2026!", actor="test")
     world.login("clin1")
+
+
+# --- the breached-password list (NIST SP 800-63B 5.1.1.2: "obtained from previous breach
+# corpuses") -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["manchester1", "Butterfly1", "liverpool1987", "Liverpool1987!", "CHELSEA2000"],
+)
+def test_a_nurse_who_picks_a_leaked_password_is_told_it_was_leaked(password: str) -> None:
+    with pytest.raises(InvalidInput, match="leaked in data breaches") as info:
+        check_password(password, username="nurse.ward4")
+    assert info.value.field == "password"
+
+
+def test_the_breached_list_is_the_shipped_30000_lower_case_passwords() -> None:
+    words = breached_passwords()
+    assert len(words) == 30_000
+    assert {"iloveyou", "trustno1", "liverpool", "password1234"} <= words
+    assert all(w == w.lower() and w.strip() == w and not w.startswith("#") for w in words)
+    # Compact and commented: the origin and the licence are in the file's header.
+    raw = (resources.files("ldncare.web") / "breached_passwords.txt.gz").read_bytes()
+    head = gzip.decompress(raw).decode()[:2000]
+    assert "ten million" in head and "MIT" in head and "zxcvbn" in head
+    assert len(raw) < 150_000
+
+
+def test_strong_passphrases_are_not_on_the_breached_list() -> None:
+    for password in ("correct horse battery", "tulip Orbit 7 canoe", "ferry lantern quartz"):
+        check_password(password, username="nurse.ward4")
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.sampled_from(sorted(w for w in breached_passwords() if 10 <= len(w) <= 20)))
+def test_every_long_enough_breached_password_is_refused(password: str) -> None:
+    """Safety invariant: no password of the shipped list is accepted, in any case."""
+    for form in (password, password.upper(), password.capitalize()):
+        with pytest.raises(InvalidInput):
+            check_password(form, username="nurse.ward4")

@@ -1,5 +1,5 @@
 """``ldncare serve`` (the web app under uvicorn) and ``ldncare user ...`` (accounts: add, list,
-disable, enable, reset-password, set-role)."""
+disable, enable, reset-password, set-role, reset-totp)."""
 
 from __future__ import annotations
 
@@ -282,6 +282,19 @@ def user_set_role(
         lambda: set_role(open_engine(), username, role.value, clinic_id=clinic, actor=_cli_actor())
     )
     typer.echo(f"user {username} is now {role.value}" + (f" of {clinic}" if clinic else ""))
+
+
+@user_app.command("reset-totp")
+def user_reset_totp(username: Annotated[str, typer.Argument(help="Login name.")]) -> None:
+    """Remove an account's two-step login (a lost phone) and its recovery codes; its sessions
+    end. It sets it up again at its next login when the settings require it."""
+    from ldncare.store.db import open_engine
+    from ldncare.web.auth import reset_totp
+
+    had: list[bool] = []
+    _account_change(lambda: had.append(reset_totp(open_engine(), username, actor=_cli_actor())))
+    state = "removed" if had[0] else "was not set up"
+    typer.echo(f"two-step login of {username} {state}; its sessions have ended")
 
 
 def register(app: typer.Typer) -> None:

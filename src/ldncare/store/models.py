@@ -7,15 +7,18 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     Time,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -134,3 +137,65 @@ class AuditRow(Base):
     entity: Mapped[str] = mapped_column(String(64))
     entity_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any] | None] = mapped_column(JsonType)
+
+
+#: Account roles: clinician (the patients of a clinic), patient (one record), admin (all).
+ROLES: tuple[str, ...] = ("clinician", "patient", "admin")
+
+
+class UserRow(Base):
+    """Accounts: who may log in, with which role, for which clinic or which patient."""
+
+    __tablename__ = "users"
+    __table_args__ = (UniqueConstraint("oidc_issuer", "oidc_subject", name="uq_users_oidc"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    #: argon2id hash (argon2-cffi's PHC string); the password itself is never stored.
+    password_hash: Mapped[str] = mapped_column(String(256))
+    #: clinician | patient | admin
+    role: Mapped[str] = mapped_column(String(16))
+    #: Clinicians see the patients of this clinic only.
+    clinic_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    #: A patient account sees this one patient record only.
+    patient_id: Mapped[int | None] = mapped_column(ForeignKey("patients.id"), index=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: Sessions carry the generation they were made in; logout adds one, ending them all.
+    session_generation: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))
+    #: TOTP (RFC 6238) shared secret, base32; set at enrolment, in use once confirmed.
+    totp_secret: Mapped[str | None] = mapped_column(String(64))
+    #: True once the first code confirmed the enrolment: the login then asks for a code.
+    totp_enabled: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    #: The time step of the last code accepted: a code is never accepted twice.
+    totp_last_step: Mapped[int | None] = mapped_column(BigInteger)
+    #: Single sign-on: the OpenID Connect issuer and subject this account signs in as (an
+    #: account made by SSO has no usable local password).
+    oidc_issuer: Mapped[str | None] = mapped_column(String(256))
+    oidc_subject: Mapped[str | None] = mapped_column(String(256))
+
+
+class RecoveryCodeRow(Base):
+    """One-time recovery codes of an account's second factor: a SHA-256 of each code (they are
+    random, 50 bits each, so a fast hash suffices), and when it was used."""
+
+    __tablename__ = "recovery_codes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class LoginFailureRow(Base):
+    """Failed logins per (client address, username), shared by every worker and machine on one
+    PostgreSQL (:class:`ldncare.store.login_limits.DbLoginLimiter`)."""
+
+    __tablename__ = "login_failures"
+    __table_args__ = (Index("ix_login_failures_key", "username", "ip", "at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    ip: Mapped[str] = mapped_column(String(64))
+    username: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)

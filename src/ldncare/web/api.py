@@ -25,6 +25,7 @@ from ldncare.web import deps, service
 from ldncare.web.auth import (
     CurrentUser,
     attempt_login,
+    attempt_second_factor,
     authorize_patient,
     end_sessions,
     new_token,
@@ -123,6 +124,8 @@ class _In(BaseModel):
 class LoginIn(_In):
     username: Annotated[str, Field(min_length=1, max_length=64)]
     password: Annotated[str, Field(min_length=1, max_length=256)]
+    #: The authenticator code (or a recovery code) of an account with two-step login.
+    totp: Annotated[str | None, Field(min_length=1, max_length=64)] = None
 
 
 class SessionOut(BaseModel):
@@ -160,7 +163,51 @@ def get_session(request: Request) -> Any:
 def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
     """Log in with a username and password; sets the session cookie."""
     ip = request.client.host if request.client else "unknown"
-    attempt = attempt_login(engine, request.app.state.limiter, ip, body.username, body.password)
+    limiter = request.app.state.limiter
+    attempt = attempt_login(
+        engine,
+        limiter,
+        ip,
+        body.username,
+        body.password,
+        totp_required=request.app.state.settings.totp_required,
+    )
+    if attempt.second_factor == "enrol":
+        return JSONResponse(
+            {
+                "detail": [
+                    {
+                        "loc": ["body", "totp"],
+                        "msg": "this account must set up two-step login first: log in on the "
+                        "web page (/login) to enrol",
+                    }
+                ]
+            },
+            status_code=403,
+        )
+    if attempt.second_factor == "code" and attempt.user is not None:
+        if body.totp is None:
+            return JSONResponse(
+                {
+                    "detail": [
+                        {
+                            "loc": ["body", "totp"],
+                            "msg": "this account uses two-step login: send the authenticator "
+                            "code (or a recovery code) in 'totp'",
+                        }
+                    ]
+                },
+                status_code=401,
+            )
+        user = attempt.user
+        attempt = attempt_second_factor(
+            engine, limiter, ip, user.id, user.session_generation, body.totp
+        )
+        if attempt.user is None and not attempt.retry_after:
+            return JSONResponse(
+                {"detail": [{"loc": ["body", "totp"], "msg": "wrong or already used code"}]},
+                status_code=401,
+            )
     if attempt.retry_after:
         wait = attempt.retry_after
         return JSONResponse(

@@ -25,8 +25,8 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ldncare.store.db import database_url, open_engine
-from ldncare.web import admin_page, api, ask_page, errors, pages
-from ldncare.web.auth import LoginLimiter, Sessions, load_user
+from ldncare.web import admin_page, api, ask_page, errors, pages, sso, totp_pages
+from ldncare.web.auth import Limiter, LoginLimiter, Sessions, load_user
 from ldncare.web.headers import SECURITY_HEADER_BYTES
 from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
 from ldncare.web.limits import BodyLimit
@@ -86,6 +86,16 @@ class SessionAndHeaders:
         await self.app(scope, receive, send_with_headers)
 
 
+def login_limiter(engine: Engine, settings: WebSettings) -> Limiter:
+    """The database's limiter on PostgreSQL (shared by every worker and machine); in memory
+    on SQLite, where one server serves (``--workers N`` on SQLite: a quota per worker)."""
+    if engine.dialect.name == "postgresql":
+        from ldncare.store.login_limits import DbLoginLimiter
+
+        return DbLoginLimiter(engine, settings.login_max_failures, settings.login_window_seconds)
+    return LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
+
+
 def create_app(
     settings: WebSettings | None = None, *, clock: Callable[[], date] = date.today
 ) -> FastAPI:
@@ -107,7 +117,8 @@ def create_app(
         max_age=settings.session_max_age_seconds,
         secure=settings.cookie_secure,
     )
-    app.state.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_seconds)
+    app.state.limiter = login_limiter(engine, settings)
+    app.state.sso = sso.client_from_settings(settings)
     app.state.demo_logins = []
 
     # Innermost (added first): CDS Hooks service calls answered before the router.
@@ -138,6 +149,8 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     app.include_router(admin_page.router)
+    app.include_router(totp_pages.router)
+    app.include_router(sso.router)
     return app
 
 

@@ -18,26 +18,29 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
-from sqlalchemy import Engine, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from ldncare.errors import InvalidInput, NotFound
-from ldncare.store.models import PatientRow
-from ldncare.store.repository import ambiguous, patient_candidates, record_audit, resolve_patient
-from ldncare.web.models import ROLES, UserRow
+from ldncare.store import accounts as store
+from ldncare.store.accounts import STAFF_ROLES
+from ldncare.store.models import ROLES, PatientRow, UserRow
+from ldncare.store.repository import ambiguous
+from ldncare.web import totp
 from ldncare.web.passwords import check_password
 
 SESSION_COOKIE = "ldncare_session"
+#: The half-done login's cookie (password right, second factor next) and its lifetime.
+PENDING_COOKIE = "ldncare_2fa"
+PENDING_MAX_AGE = 300
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
 
 _hasher = PasswordHasher()
@@ -108,38 +111,19 @@ def create_user(
     if role != "patient" and patient is not None:
         raise InvalidInput("only a patient account is tied to a patient record", field="patient")
     check_password(password, username=username)
-    password_hash = hash_password(password)
-    try:
-        with Session(engine, expire_on_commit=False) as s, s.begin():
-            if s.scalars(select(UserRow).where(UserRow.username == username)).first():
-                raise InvalidInput(f"user {username!r} already exists", field="username")
-            patient_id: int | None = None
-            if patient is not None:
-                row = resolve_patient(s, patient)
-                patient_id = row.id
-                clinic_id = clinic_id or row.clinic_id
-            user = UserRow(
-                username=username,
-                password_hash=password_hash,
-                role=role,
-                clinic_id=clinic_id,
-                patient_id=patient_id,
-                active=True,
-                created_at=datetime.now(UTC),
-                created_by=actor,
-            )
-            s.add(user)
-            s.flush()
-            record_audit(s, actor, "create", "user", user.id, {"username": username, "role": role})
-            return user
-    except IntegrityError:
-        raise InvalidInput(f"user {username!r} already exists", field="username") from None
+    return store.insert_user(
+        engine,
+        username=username,
+        password_hash=hash_password(password),
+        role=role,
+        clinic_id=clinic_id,
+        patient=patient,
+        actor=actor,
+    )
 
 
 def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
-    username = username.strip().lower()
-    with Session(engine, expire_on_commit=False) as s:
-        user = s.scalars(select(UserRow).where(UserRow.username == username)).first()
+    user = store.user_by_name(engine, username)
     if user is None or not user.active:
         with contextlib.suppress(VerificationError):
             _hasher.verify(_DUMMY_HASH, password)
@@ -153,60 +137,204 @@ def authenticate(engine: Engine, username: str, password: str) -> UserRow | None
 
 def end_sessions(engine: Engine, user_id: int, *, actor: str) -> None:
     """End every session of the account, on every device: the next generation starts."""
-    with Session(engine) as s, s.begin():
-        s.execute(
-            update(UserRow)
-            .where(UserRow.id == user_id)
-            .values(session_generation=UserRow.session_generation + 1)
-        )
-        record_audit(s, actor, "logout", "user", user_id, None)
+    store.end_sessions(engine, user_id, actor=actor)
 
 
 @dataclass(frozen=True)
 class LoginAttempt:
-    """The outcome of one login: the account, or why not (``retry_after`` when rate-limited)."""
+    """The outcome of one login: the account, or why not (``retry_after`` when rate-limited).
+
+    ``second_factor`` is ``"code"`` when the password was right and the account's TOTP code is
+    asked next, ``"enrol"`` when the account must first set up a second factor; in both cases
+    the login is not complete (no session yet) and the attempt stays counted by the limiter."""
 
     user: UserRow | None
     retry_after: int | None = None
+    second_factor: str | None = None
+
+
+def _no_totp_required(role: str, clinic_id: str | None) -> bool:
+    return False
 
 
 def attempt_login(
-    engine: Engine, limiter: LoginLimiter, ip: str, username: str, password: str
+    engine: Engine,
+    limiter: Limiter,
+    ip: str,
+    username: str,
+    password: str,
+    *,
+    totp_required: Callable[[str, str | None], bool] = _no_totp_required,
 ) -> LoginAttempt:
     """One login attempt, for the page and the API alike: the rate limit per (IP, username),
-    the password check, and an audit row either way."""
+    the password check, and an audit row either way.
+
+    The attempt is counted as a failure before the password is checked (atomically with the
+    limit check, :meth:`LoginLimiter.begin`), and the count is cleared when the login succeeds:
+    concurrent guesses on several workers cannot slip past the limit together. A staff account
+    with a second factor (or required to enrol one) keeps the attempt counted until its code
+    is right: codes are limited by the same count as passwords."""
     who = f"web:{username[:64]}"
-    wait = limiter.blocked(ip, username)
+    wait = limiter.begin(ip, username)
     if wait:
         _audit(engine, who, "denied", "login", None, {"ip": ip})
         return LoginAttempt(None, wait)
     found = authenticate(engine, username, password)
     if found is None:
-        limiter.fail(ip, username)
         _audit(engine, who, "denied", "login", None, {"ip": ip})
         return LoginAttempt(None)
+    if found.role in STAFF_ROLES and found.totp_enabled:
+        _audit(engine, f"web:{found.username}", "password_ok", "user", found.id, {"ip": ip})
+        return LoginAttempt(found, second_factor="code")
+    if found.role in STAFF_ROLES and totp_required(found.role, found.clinic_id):
+        _audit(engine, f"web:{found.username}", "password_ok", "user", found.id, {"ip": ip})
+        return LoginAttempt(found, second_factor="enrol")
     limiter.succeed(ip, username)
     _audit(engine, f"web:{found.username}", "login", "user", found.id, {"ip": ip})
     return LoginAttempt(found)
 
 
+def _pending_user(engine: Engine, user_id: int, generation: int) -> UserRow | None:
+    """The account a half-done login (password right, code next) is for, if still valid."""
+    row = store.user_by_id(engine, user_id)
+    if row is None or not row.active or row.session_generation != generation:
+        return None
+    return row
+
+
+def attempt_second_factor(
+    engine: Engine,
+    limiter: Limiter,
+    ip: str,
+    user_id: int,
+    generation: int,
+    code: str,
+    *,
+    now: float | None = None,
+) -> LoginAttempt:
+    """The second step of a login: an authenticator code (each time step accepted once) or
+    one of the account's recovery codes (each usable once), under the same rate limit."""
+    user = _pending_user(engine, user_id, generation)
+    if user is None or not user.totp_enabled or not user.totp_secret:
+        return LoginAttempt(None)
+    who = f"web:{user.username}"
+    wait = limiter.begin(ip, user.username)
+    if wait:
+        _audit(engine, who, "denied", "login", user.id, {"ip": ip, "second_factor": "limited"})
+        return LoginAttempt(None, wait)
+    code = code.strip()[:64]
+    method = "totp" if totp.looks_like_code(code) else "recovery_code"
+    if method == "totp":
+        step = totp.matching_step(user.totp_secret, code, totp.now() if now is None else now)
+        ok = step is not None and store.accept_totp_step(engine, user.id, step)
+    else:
+        left = store.use_recovery_code(engine, user.id, totp.hash_recovery_code(code), actor=who)
+        ok = left is not None
+    if not ok:
+        _audit(engine, who, "denied", "login", user.id, {"ip": ip, "second_factor": method})
+        return LoginAttempt(None)
+    limiter.succeed(ip, user.username)
+    _audit(engine, who, "login", "user", user.id, {"ip": ip, "second_factor": method})
+    return LoginAttempt(user)
+
+
+def enrolment_secret(
+    engine: Engine, user_id: int, generation: int | None
+) -> tuple[str, str] | None:
+    """(username, base32 secret) for a staff account setting up its second factor: the secret
+    not yet confirmed, or a new one. None if the account cannot enrol (gone, disabled, a
+    patient account, logged out since, or already enrolled)."""
+    row = store.user_by_id(engine, user_id)
+    if row is None or not row.active or row.role not in STAFF_ROLES or row.totp_enabled:
+        return None
+    if generation is not None and row.session_generation != generation:
+        return None
+    if row.totp_secret:
+        return row.username, row.totp_secret
+    secret = totp.new_secret()
+    store.start_totp(engine, user_id, secret, actor=f"web:{row.username}")
+    return row.username, secret
+
+
+@dataclass(frozen=True)
+class Enrolment:
+    """A confirmed second factor: the account and its recovery codes (shown once)."""
+
+    user: UserRow | None
+    recovery_codes: list[str]
+    retry_after: int | None = None
+
+
+def confirm_enrolment(
+    engine: Engine,
+    limiter: Limiter,
+    ip: str,
+    user_id: int,
+    generation: int | None,
+    code: str,
+    *,
+    now: float | None = None,
+) -> Enrolment:
+    """Turn the second factor on with its first code; ten recovery codes are made (only their
+    hashes are stored). Wrong codes count against the login limit. ``generation`` is that of
+    the half-done login (None: a logged-in user, whose session was checked already)."""
+    if generation is None:
+        row = store.user_by_id(engine, user_id)
+        generation = row.session_generation if row else -1
+    user = _pending_user(engine, user_id, generation)
+    if user is None or user.totp_enabled or not user.totp_secret:
+        return Enrolment(None, [])
+    who = f"web:{user.username}"
+    wait = limiter.begin(ip, user.username)
+    if wait:
+        _audit(engine, who, "denied", "totp_confirm", user.id, {"ip": ip})
+        return Enrolment(None, [], wait)
+    step = totp.matching_step(user.totp_secret, code, totp.now() if now is None else now)
+    codes = totp.new_recovery_codes()
+    hashes = [totp.hash_recovery_code(c) for c in codes]
+    if step is None or not store.confirm_totp(engine, user.id, step, hashes, actor=who):
+        _audit(engine, who, "denied", "totp_confirm", user.id, {"ip": ip})
+        return Enrolment(None, [])
+    limiter.succeed(ip, user.username)
+    return Enrolment(user, codes)
+
+
+def reset_totp(engine: Engine, username: str, *, actor: str) -> bool:
+    """Remove an account's second factor (lost phone); its sessions end. Audited."""
+    return store.reset_totp(engine, username, actor=actor)
+
+
 def _audit(
     engine: Engine, who: str, action: str, entity: str, entity_id: int | None, detail: Any
 ) -> None:
-    with Session(engine) as s, s.begin():
-        record_audit(s, who, action, entity, entity_id, detail)
+    store.audit(engine, who, action, entity, entity_id, detail)
 
 
 def count_users(engine: Engine) -> int:
-    with Session(engine) as s:
-        return len(list(s.scalars(select(UserRow.id))))
+    return store.count_users(engine)
 
 
 # --- login rate limiting -------------------------------------------------------------------------
 
 
+class Limiter(Protocol):
+    """What a login limiter offers: this in-memory one, or the database's
+    (:class:`ldncare.store.login_limits.DbLoginLimiter`, chosen with PostgreSQL)."""
+
+    max_failures: int
+    window: int
+
+    def blocked(self, ip: str, username: str) -> int: ...
+    def fail(self, ip: str, username: str) -> None: ...
+    def begin(self, ip: str, username: str) -> int: ...
+    def succeed(self, ip: str, username: str) -> None: ...
+    def keys_held(self) -> int: ...
+
+
 class LoginLimiter:
-    """Failed logins per (IP, username) in a sliding window. One process, one worker.
+    """Failed logins per (IP, username) in a sliding window. One process, one worker: the web
+    app uses it with SQLite (one server); with PostgreSQL it uses the database's limiter, shared
+    by every worker and machine.
 
     Only keys with a failure inside the window are held: a probe that is not blocked leaves
     nothing behind, and expired keys are swept, so guessing many usernames cannot grow memory
@@ -259,6 +387,21 @@ class LoginLimiter:
                 q = self._failures[key] = deque()
             q.append(now)
 
+    def begin(self, ip: str, username: str) -> int:
+        """One attempt, atomically: the seconds to wait if the key is blocked, else 0 and the
+        attempt is counted as a failure until :meth:`succeed` clears the key."""
+        now = time.monotonic()
+        key = (ip, username.strip().lower())
+        with self._lock:
+            q = self._recent(key, now)
+            if q is not None and len(q) >= self.max_failures:
+                return max(1, int(self.window - (now - q[0])) + 1)
+            self._sweep(now)
+            if q is None:
+                q = self._failures[key] = deque()
+            q.append(now)
+            return 0
+
     def succeed(self, ip: str, username: str) -> None:
         with self._lock:
             self._failures.pop((ip, username.strip().lower()), None)
@@ -282,6 +425,7 @@ class Sessions:
 
     def __init__(self, secret_key: str, *, max_age: int, secure: bool) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="ldncare.session")
+        self._pending = URLSafeTimedSerializer(secret_key, salt="ldncare.second-factor")
         self.max_age = max_age
         self.secure = secure
 
@@ -322,24 +466,52 @@ class Sessions:
     def clear(self, response: Response) -> None:
         response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True)
 
+    # A login half done: the password was right, the second factor comes next. A cookie of its
+    # own, signed with another salt (it can never pass for a session) and short-lived.
+
+    def write_pending(self, response: Response, user_id: int, generation: int, stage: str) -> None:
+        value = self._pending.dumps({"u": user_id, "g": generation, "s": stage})
+        response.set_cookie(
+            PENDING_COOKIE,
+            value,
+            max_age=PENDING_MAX_AGE,
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/login",
+        )
+
+    def read_pending(self, request: Request) -> dict[str, Any] | None:
+        raw = request.cookies.get(PENDING_COOKIE)
+        if not raw:
+            return None
+        try:
+            data = self._pending.loads(raw, max_age=PENDING_MAX_AGE)
+        except BadSignature:
+            return None
+        ok = isinstance(data, dict) and isinstance(data.get("u"), int)
+        return data if ok and isinstance(data.get("g"), int) else None
+
+    def clear_pending(self, response: Response) -> None:
+        response.delete_cookie(PENDING_COOKIE, path="/login", secure=self.secure, httponly=True)
+
 
 def load_user(engine: Engine, session: dict[str, Any] | None) -> CurrentUser | None:
     if not session or not isinstance(session.get("u"), int):
         return None
-    with Session(engine) as s:
-        row = s.get(UserRow, session["u"])
-        # A cookie from before the account's last logout is over (cookies made before
-        # generations existed carry none: generation 0).
-        if row is None or not row.active or session.get("g", 0) != row.session_generation:
-            return None
-        return CurrentUser(
-            id=row.id,
-            username=row.username,
-            role=row.role,
-            clinic_id=row.clinic_id,
-            patient_id=row.patient_id,
-            csrf=str(session["c"]),
-        )
+    row = store.user_by_id(engine, session["u"])
+    # A cookie from before the account's last logout is over (cookies made before
+    # generations existed carry none: generation 0).
+    if row is None or not row.active or session.get("g", 0) != row.session_generation:
+        return None
+    return CurrentUser(
+        id=row.id,
+        username=row.username,
+        role=row.role,
+        clinic_id=row.clinic_id,
+        patient_id=row.patient_id,
+        csrf=str(session["c"]),
+    )
 
 
 # --- who may see which patient -------------------------------------------------------------------
@@ -358,14 +530,9 @@ def authorize_patient(engine: Engine, user: CurrentUser, ref: int | str) -> Pati
 
     A refusal is written to the audit log.
     """
-    with Session(engine, expire_on_commit=False) as s, s.begin():
-        candidates = patient_candidates(s, ref)
-        # Only the records this user may see count: a reference that would be ambiguous only
-        # through another clinic's patient must neither fail nor reveal that patient.
-        visible = [row for row in candidates if may_see(user, row)]
-        if not visible:  # refused, as if missing; the attempt is audited
-            for row in candidates:
-                record_audit(s, user.actor, "denied", "patient", row.id, {"role": user.role})
+    visible = store.visible_patients(
+        engine, ref, lambda row: may_see(user, row), actor=user.actor, role=user.role
+    )
     if len(visible) > 1:
         raise ambiguous(ref)
     if not visible:

@@ -98,6 +98,7 @@ def _login_page(request: Request, status: int = 200, **ctx: Any) -> Response:
         csrf=token,
         user=None,
         demo_logins=request.app.state.demo_logins,
+        sso_enabled=request.app.state.sso is not None,
         **ctx,
     )
     if not request.state.csrf:
@@ -119,7 +120,13 @@ async def login(request: Request) -> Response:
     password = str(form.get("password") or "")[:256]
     ip = request.client.host if request.client else "unknown"
     attempt = await _run(
-        attempt_login, deps.engine(request), request.app.state.limiter, ip, username, password
+        attempt_login,
+        deps.engine(request),
+        request.app.state.limiter,
+        ip,
+        username,
+        password,
+        totp_required=request.app.state.settings.totp_required,
     )
     if attempt.retry_after:
         error = f"Too many failed logins. Try again in {attempt.retry_after} s."
@@ -127,6 +134,11 @@ async def login(request: Request) -> Response:
     found = attempt.user
     if found is None:
         return _login_page(request, 401, error="Wrong username or password.", username=username)
+    if attempt.second_factor:  # the password was right; the code (or enrolment) comes next
+        response = _redirect(f"/login/{attempt.second_factor}")
+        sessions = request.app.state.sessions
+        sessions.write_pending(response, found.id, found.session_generation, attempt.second_factor)
+        return response
     response = _redirect("/me" if found.role == "patient" else "/")
     request.app.state.sessions.write(response, found.id, generation=found.session_generation)
     return response

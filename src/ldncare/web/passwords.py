@@ -11,14 +11,17 @@ Refused, besides a length outside 10–256 characters:
 - a password containing the username;
 - one of the words in ``common_passwords.txt`` beside this module (context-specific words such
   as the product and the clinic, and some of the most used passwords), ignoring case and any
-  digits or symbols around it (``Password123!``, ``ldncare2026``).
-
-The shipped list is short: it is not a breached-password corpus (see docs/SECURITY.md).
+  digits or symbols around it (``Password123!``, ``ldncare2026``);
+- a breached password: one of the 30,000 most frequent passwords of the "ten million passwords"
+  leak compilation (``breached_passwords.txt.gz`` beside this module; origin and MIT licence in
+  its header and in docs/SECURITY.md), as typed or without the digits or symbols around it
+  (``iloveyou1``, ``Liverpool1987!``). Loaded once into a set: a lookup is O(1).
 """
 
 from __future__ import annotations
 
 import functools
+import gzip
 import re
 from importlib import resources
 from itertools import pairwise
@@ -48,6 +51,19 @@ def common_passwords() -> frozenset[str]:
     text = (resources.files("ldncare.web") / "common_passwords.txt").read_text("utf-8")
     lines = (line.strip().lower() for line in text.splitlines())
     return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+@functools.cache
+def breached_passwords() -> frozenset[str]:
+    """The shipped breached-password list (lower case), read once."""
+    raw = (resources.files("ldncare.web") / "breached_passwords.txt.gz").read_bytes()
+    lines = gzip.decompress(raw).decode("utf-8").splitlines()
+    return frozenset(line for line in lines if line and not line.startswith("#"))
+
+
+def _breached(password: str) -> bool:
+    low = password.lower()
+    return bool({low, _AROUND.sub("", low)} & breached_passwords())
 
 
 def _forms(password: str) -> set[str]:
@@ -96,6 +112,8 @@ def check_password(password: str, *, username: str | None = None) -> None:
         why = "it contains the username"
     elif _AROUND.sub("", password.lower()) in common_passwords():
         why = "it is a commonly used password"
+    elif _breached(password):
+        why = "it is on a list of passwords leaked in data breaches"
     if why:
         raise InvalidInput(
             f"this password is too easy to guess ({why}); a few unrelated words make a good one",

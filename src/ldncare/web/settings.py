@@ -38,6 +38,51 @@ class WebSettings(BaseSettings):
     #: a forged header cannot dodge the login limit or falsify the audit log (uvicorn on its
     #: own trusts 127.0.0.1). See docs/SECURITY.md, "Behind a reverse proxy".
     trusted_proxies: str = ""
+    #: Every clinician and admin account must use a second factor (TOTP): one not enrolled yet
+    #: is taken to the enrolment page at its next login. Off: it is each user's choice.
+    require_totp: bool = False
+    #: Clinics (comma-separated ids) whose clinicians must use a second factor.
+    totp_clinics: str = ""
+    #: Single sign-on (OpenID Connect): the provider's issuer URL (https; http only on
+    #: loopback), this app's client id and secret, the scopes asked, the claim holding the
+    #: groups, and ``GROUP=admin`` / ``GROUP=clinician:CLINIC`` pairs (comma-separated). Off
+    #: while the issuer is empty. ``oidc_redirect_url``: the callback URL registered at the
+    #: provider (default: this server's ``/login/sso/callback`` as the request names it).
+    oidc_issuer: str = ""
+    oidc_client_id: str = ""
+    oidc_client_secret: str = ""
+    oidc_scopes: str = "openid profile email"
+    oidc_groups_claim: str = "groups"
+    oidc_group_roles: str = ""
+    oidc_redirect_url: str = ""
+
+    @field_validator("oidc_group_roles")
+    @classmethod
+    def _group_roles_parse(cls, value: str) -> str:
+        from ldncare.web.sso import parse_group_roles
+
+        parse_group_roles(value)
+        return value
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_is_https(cls, value: str) -> str:
+        from urllib.parse import urlsplit
+
+        if not value:
+            return value
+        parts = urlsplit(value)
+        loopback = parts.hostname in ("localhost", "127.0.0.1", "::1")
+        if parts.scheme != "https" and not (parts.scheme == "http" and loopback):
+            raise ValueError(f"LDNCARE_OIDC_ISSUER: {value!r} must be an https URL")
+        return value
+
+    def totp_required(self, role: str, clinic_id: str | None) -> bool:
+        """Whether a (local) account of this role and clinic must use a second factor."""
+        if role not in ("clinician", "admin"):
+            return False
+        clinics = {c.strip() for c in self.totp_clinics.split(",") if c.strip()}
+        return self.require_totp or (clinic_id is not None and clinic_id in clinics)
 
     @field_validator("trusted_proxies")
     @classmethod
@@ -63,6 +108,14 @@ class WebSettings(BaseSettings):
 
     def checked(self) -> WebSettings:
         """These settings, ready to serve: refuses weak production settings, fills demo gaps."""
+        if self.oidc_issuer and not (
+            self.oidc_client_id and self.oidc_client_secret and self.oidc_group_roles
+        ):
+            raise InvalidInput(
+                "LDNCARE_OIDC_ISSUER is set: LDNCARE_OIDC_CLIENT_ID, LDNCARE_OIDC_CLIENT_SECRET "
+                "and LDNCARE_OIDC_GROUP_ROLES must be set too",
+                field="LDNCARE_OIDC_ISSUER",
+            )
         if self.demo:
             key = self.secret_key or secrets.token_urlsafe(48)
             return self.model_copy(update={"secret_key": key})
