@@ -83,11 +83,7 @@ CORE_FORBIDDEN = frozenset(
 #: Outside store/, what may be imported of SQLAlchemy: the engine type and its errors.
 SQLALCHEMY_TYPES = frozenset({"sqlalchemy.Engine", "sqlalchemy.engine.Engine", "sqlalchemy.exc"})
 #: Modules outside store/ that still hold SQL or a table model, and why.
-SQL_OUTSIDE_STORE: dict[str, str] = {
-    "web/auth.py": "users SQL: being moved into store/ by the accounts work (issue #17)",
-    "web/accounts.py": "users SQL: being moved into store/ by the accounts work (issue #17)",
-    "web/models.py": "the users table model: being moved into store/ by the accounts work",
-}
+SQL_OUTSIDE_STORE: dict[str, str] = {}
 #: web/ modules that may import ldncare.store (the others, the routes, go through the service).
 WEB_STORE_USERS: dict[str, str] = {
     "web/service.py": "the service layer: what the routes do, once, over the repository",
@@ -95,6 +91,9 @@ WEB_STORE_USERS: dict[str, str] = {
     "web/demo.py": "loads the demo data through the repository, like the service",
     "web/dashboard.py": "the dashboard list, a service function over the stored summaries",
     "web/app.py": "the app factory opens the database engine (store.db)",
+    "web/auth.py": "the accounts service: sign-in, sessions and the login limiter over store/",
+    "web/accounts.py": "the accounts service: the account lifecycle over store/accounts.py",
+    "web/sso.py": "the accounts service: single sign-on links provider users to store/ accounts",
     **SQL_OUTSIDE_STORE,
 }
 

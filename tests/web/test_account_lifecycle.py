@@ -12,8 +12,7 @@ from sqlalchemy.orm import Session
 from typer.testing import CliRunner, Result
 
 from ldncare.cli.web_commands import register
-from ldncare.store.models import AuditRow
-from ldncare.web.models import UserRow
+from ldncare.store.models import AuditRow, UserRow
 from tests.web.conftest import PASSWORD, World
 
 NEW_PASSWORD = "a fresh passphrase for spring"

@@ -23,7 +23,21 @@ from ldncare.store.models import UserRow
 from ldncare.web.auth import hash_password
 from ldncare.web.passwords import check_password
 
-__all__ = ["STAFF_ROLES", "Account", "list_accounts", "reset_password", "set_active", "set_role"]
+__all__ = [
+    "STAFF_ROLES",
+    "Account",
+    "list_accounts",
+    "recovery_codes_left",
+    "reset_password",
+    "set_active",
+    "set_role",
+    "user_by_id",
+]
+
+# Reads the account pages make after their own access check; named here so that the pages
+# reach the store through this service, like the other routes through web/service.py.
+user_by_id = store.user_by_id
+recovery_codes_left = store.recovery_codes_left
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from ldncare.store.accounts import recovery_codes_left, user_by_id
 from ldncare.web import csrf, deps, totp
+from ldncare.web.accounts import recovery_codes_left, user_by_id
 from ldncare.web.auth import (
     attempt_second_factor,
     confirm_enrolment,
