@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from ldncare.core.context import ClinicalContext, build_context
 from ldncare.core.nantes import assess_nantes
 from ldncare.core.options import rank_options
 from ldncare.core.patient import Patient
 from ldncare.core.plan import ContractPart, TreatmentPlan, build_plan
+from ldncare.core.plan_changes import PlanChanges, compare_plans
 from ldncare.core.titration import TitrationOptions
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
@@ -47,3 +49,21 @@ def make_plan(
         extras["nantes"] = assess_nantes(nantes, evidence.nantes)
     options = rank_options(ctx, evidence, start=titration.start)
     return build_plan(ctx, evidence, titration, options=options, extras=extras)
+
+
+def remake_plan(patient: Patient, earlier: Mapping[str, Any]) -> dict[str, Any]:
+    """The plan ``earlier`` (a stored ``ldncare.plan/1`` contract) made again from ``patient`` on
+    the same day and with the same start, under the evidence base installed now."""
+    as_of = date.fromisoformat(str(earlier["as_of"]))
+    course = (earlier.get("ldn") or {}).get("course") or {}
+    schedule = (earlier.get("ldn") or {}).get("schedule") or []
+    first = course.get("start") or (schedule[0]["start_date"] if schedule else None)
+    start = date.fromisoformat(str(first)) if first else None
+    return make_plan(patient, as_of=as_of, start=start).to_contract(load_evidence())
+
+
+def changes_since(patient: Patient, earlier: Mapping[str, Any]) -> PlanChanges:
+    """What the installed evidence base changes for this patient against the stored plan
+    ``earlier``: statements added, removed or reworded and decisions that moved (issue 22).
+    ``ldncare patient changes`` and the patient's web page both show this one computation."""
+    return compare_plans(earlier, remake_plan(patient, earlier))
