@@ -160,7 +160,7 @@ def test_gabapentin_with_an_opioid_warns_of_respiratory_depression() -> None:
         "gabapentin and opioids together",
         "drug_warnings.gabapentin.opioids",
         ("respiratory depression", "opioid-related deaths"),
-        "label_gabapentin",
+        "pi_neurontin_pfizer",
     )
 
 
