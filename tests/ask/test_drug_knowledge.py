@@ -382,3 +382,12 @@ def test_drug_safety_sentences_are_about_the_medicine_asked(drug: str, ask: str)
         if sentence.statement.startswith("drug_safety."):
             # Pregnancy and lactation facts are drug-specific: the drug itself, not the class.
             assert drug in subjects, (ask.format(drug), sentence.statement)
+
+
+def test_a_cyp2d6_poor_metaboliser_on_amitriptyline_gets_the_cpic_advice() -> None:
+    _assert_cited(
+        "What dose of amitriptyline for a CYP2D6 poor metabolizer?",
+        "drug_warnings.tca.cyp2d6",
+        ("poor metabolisers", "half the usual dose"),
+        "hicks2017",
+    )
