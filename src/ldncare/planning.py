@@ -8,12 +8,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import date
+from typing import Any
 
 from ldncare.core.context import ClinicalContext, build_context
 from ldncare.core.nantes import assess_nantes
 from ldncare.core.options import rank_options
 from ldncare.core.patient import Patient
 from ldncare.core.plan import ContractPart, TreatmentPlan, build_plan
+from ldncare.core.plan_changes import PlanChanges, compare_plans
+from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.core.titration import TitrationOptions
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
@@ -47,3 +50,19 @@ def make_plan(
         extras["nantes"] = assess_nantes(nantes, evidence.nantes)
     options = rank_options(ctx, evidence, start=titration.start)
     return build_plan(ctx, evidence, titration, options=options, extras=extras)
+
+
+def remake_plan(patient: Patient, earlier: PlanContract | Mapping[str, Any]) -> dict[str, Any]:
+    """The plan ``earlier`` (a stored ``ldncare.plan/1`` contract) made again from ``patient`` on
+    the same day and with the same start, under the evidence base installed now."""
+    plan = read_plan(earlier)
+    course_start = plan.ldn.course.start if plan.ldn.course else None
+    start = course_start or (plan.ldn.schedule[0].start_date if plan.ldn.schedule else None)
+    return make_plan(patient, as_of=plan.as_of, start=start).to_contract(load_evidence())
+
+
+def changes_since(patient: Patient, earlier: PlanContract | Mapping[str, Any]) -> PlanChanges:
+    """What the installed evidence base changes for this patient against the stored plan
+    ``earlier``: statements added, removed or reworded and decisions that moved (issue 22).
+    ``ldncare patient changes`` and the patient's web page both show this one computation."""
+    return compare_plans(earlier, remake_plan(patient, earlier))

@@ -147,10 +147,9 @@ def patient_changes(
     evidence base installed now, and the two are compared (statements added, removed or
     reworded; decisions that moved). Nothing is stored."""
     from ldncare.core.patient import Patient
-    from ldncare.core.plan_changes import compare_plans, describe_changes
+    from ldncare.core.plan_changes import describe_changes
     from ldncare.core.plan_contract import read_plan
-    from ldncare.evidence.loader import load_evidence
-    from ldncare.planning import make_plan
+    from ldncare.planning import changes_since
     from ldncare.store import repository
 
     engine = _engine()
@@ -160,15 +159,11 @@ def patient_changes(
         raise NotFound(f"patient {patient!r} has no stored plan to compare")
     earlier = read_plan(stored.contract)
     record = Patient.model_validate(repository.current_snapshot(engine, patient, actor=actor))
-    as_of = earlier.as_of
-    course_start = earlier.ldn.course.start if earlier.ldn.course else None
-    start = course_start or (earlier.ldn.schedule[0].start_date if earlier.ldn.schedule else None)
-    later = make_plan(record, as_of=as_of, start=start).to_contract(load_evidence())
-    changes = compare_plans(earlier, later)
+    changes = changes_since(record, earlier)
     if json_out:
         typer.echo(json.dumps({"plan_version": stored.version, **changes.to_json()}, indent=2))
         return
-    typer.echo(f"plan v{stored.version} of {as_of.isoformat()} made again under the shipped base")
+    typer.echo(f"plan v{stored.version} of {earlier.as_of} made again under the shipped base")
     for line in describe_changes(changes):
         typer.echo(line)
 

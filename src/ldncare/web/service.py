@@ -20,15 +20,16 @@ from sqlalchemy import Engine
 
 from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
+from ldncare.core.plan_changes import PlanChanges, describe_changes
 from ldncare.core.plan_contract import PlanContract, read_plan
 from ldncare.core.quantity import parse_dose
 from ldncare.core.response import ResponseAssessment
 from ldncare.core.status import Status
 from ldncare.core.titration import TitrationOptions
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, LdncareError
 from ldncare.evidence.loader import load_evidence
 from ldncare.patient_file import patient_from_data
-from ldncare.planning import make_plan
+from ldncare.planning import changes_since, make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
 from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
@@ -241,6 +242,15 @@ class PatientRecord:
     status: Status
     #: The latest plan's contract, parsed once (None without a plan).
     latest: PlanContract | None = None
+    #: What the installed evidence base changes against the latest plan, when that plan was made
+    #: with another base (issue 22); None when it was made with this one or there is no plan.
+    changes: PlanChanges | None = None
+    #: Why the comparison could not be made (the stored record no longer plans), if it failed.
+    changes_error: str = ""
+
+    @property
+    def change_lines(self) -> list[str]:
+        return [] if self.changes is None else describe_changes(self.changes)
 
     @property
     def plan(self) -> PlanRow | None:
@@ -271,8 +281,22 @@ def patient_record(
     response = judge(diary, contract, today, evidence)
     alerts = safety_alerts(engine, today, [row.id]).get(row.id, ())
     status = patient_status(contract, diary, today, evidence, notes[-1] if notes else None, alerts)
+    changes: PlanChanges | None = None
+    changes_error = ""
+    if contract is not None and contract.get("evidence") != evidence.release.to_contract():
+        # The plan was made with another evidence base: the same comparison as
+        # `ldncare patient changes` (the plan made again from the record under this base).
+        try:
+            record = Patient.model_validate(
+                repository.current_snapshot(engine, row.id, actor=actor)
+            )
+            changes = changes_since(record, contract)
+        except (LdncareError, ValueError) as exc:
+            changes_error = str(exc)
     latest = None if contract is None else read_plan(contract)
-    return PatientRecord(row, plans, diary, flags, notes, response, status, latest)
+    return PatientRecord(
+        row, plans, diary, flags, notes, response, status, latest, changes, changes_error
+    )
 
 
 # --- the store, as the routes reach it ----------------------------------------------------------

@@ -9,6 +9,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from ldncare.evidence.models import DESIGN_TEXT, POPULATION_TEXT, fit_text
 from ldncare.web.labels import side_effect_label
 
 
@@ -21,6 +22,10 @@ def environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters["side_effect"] = side_effect_label
+    # Wherever a source is shown: its population, design, size and year (issue 22 item 4).
+    env.globals["fit_text"] = fit_text
+    env.globals["population_text"] = POPULATION_TEXT
+    env.globals["design_text"] = DESIGN_TEXT
     return env
 
 

@@ -273,8 +273,13 @@ def patient_guide(evidence: Evidence) -> Guide:
             if item is not None:
                 items.append(GuideItem(item.text, nums(item.citations), item.title, item.id))
         sections[key] = tuple(items)
+    # Each reference with its population, design, size and year (issue 22 item 4).
     refs = tuple(
-        (n, evidence.sources[cid].reference_text(), source_link(evidence.sources[cid]))
+        (
+            n,
+            f"{evidence.sources[cid].reference_text()} [{evidence.sources[cid].fit_text()}]",
+            source_link(evidence.sources[cid]),
+        )
         for cid, n in sorted(numbers.items(), key=lambda kv: kv[1])
         if cid in evidence.sources
     )
