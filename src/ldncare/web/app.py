@@ -31,6 +31,7 @@ from ldncare.web.headers import SECURITY_HEADER_BYTES
 from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
 from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
+from ldncare.web.smart.settings import SmartSettings
 
 log = logging.getLogger(__name__)
 
@@ -87,9 +88,14 @@ class SessionAndHeaders:
 
 
 def create_app(
-    settings: WebSettings | None = None, *, clock: Callable[[], date] = date.today
+    settings: WebSettings | None = None,
+    *,
+    clock: Callable[[], date] = date.today,
+    smart: SmartSettings | None = None,
 ) -> FastAPI:
-    """The web app for ``settings`` (default: from the environment). ``clock`` gives "today"."""
+    """The web app for ``settings`` (default: from the environment). ``clock`` gives "today";
+    ``smart`` configures the SMART on FHIR launch (default: from the environment; off unless
+    configured)."""
     settings = (settings or WebSettings()).checked()
     engine = open_engine(settings.database_url or database_url())
     app = FastAPI(
@@ -138,7 +144,22 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     app.include_router(admin_page.router)
+    _add_smart(app, settings, smart or SmartSettings())
     return app
+
+
+def _add_smart(app: FastAPI, settings: WebSettings, smart: SmartSettings) -> None:
+    """The /smart/ routes, only when ldncare was registered in an EHR (docs/SMART.md)."""
+    if not smart.enabled:
+        return
+    from ldncare.web.smart import routes
+    from ldncare.web.smart.sessions import SmartSessions
+
+    app.state.smart = smart
+    app.state.smart_sessions = SmartSessions(
+        settings.secret_key, max_age=smart.session_max_age_seconds, secure=settings.cookie_secure
+    )
+    app.include_router(routes.router)
 
 
 def _docs_page(openapi_url: str) -> HTMLResponse:
