@@ -172,6 +172,8 @@ class SmartEhr:
         self.fhir_status: int | None = None
         #: Issue no refresh token.
         self.refresh = True
+        #: What discovery lists as code_challenge_methods_supported.
+        self.pkce_methods: list[str] = ["S256"]
         self.launches: dict[str, str] = {}
         self.codes: dict[str, _Code] = {}
         self.tokens: dict[str, _Token] = {}
@@ -305,7 +307,7 @@ class SmartEhr:
                     "token_endpoint": f"{ehr.base}/auth/token",
                     "token_endpoint_auth_methods_supported": ["none"],
                     "grant_types_supported": ["authorization_code", "refresh_token"],
-                    "code_challenge_methods_supported": ["S256"],
+                    "code_challenge_methods_supported": ehr.pkce_methods,
                     "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient"]
                     + [f"patient/{t}.rs" for t in RESOURCE_TYPES],
                     "capabilities": [

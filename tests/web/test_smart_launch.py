@@ -38,7 +38,7 @@ BUSTER = json.loads(BUSTER_FILE.read_text())["entry"][0]["resource"]["id"]
 
 @pytest.fixture(scope="module")
 def ehr() -> Iterator[SmartEhr]:
-    with SmartEhr(load_patients([DIRK_FILE, BUSTER_FILE]), page_size=40) as running:
+    with SmartEhr(load_patients([DIRK_FILE, BUSTER_FILE]), page_size=10) as running:
         yield running
 
 
@@ -86,6 +86,7 @@ class Ldncare:
 @pytest.fixture
 def ldncare(ehr: SmartEhr, tmp_path: Path) -> Iterator[Ldncare]:
     ehr.deny, ehr.grant_scope, ehr.fhir_status, ehr.refresh = False, None, None, True
+    ehr.pkce_methods = ["S256"]
     settings = WebSettings(
         database_url=f"sqlite:///{tmp_path / 'web.db'}", secret_key="k" * 48, cookie_secure=False
     )
@@ -121,6 +122,15 @@ def test_ehr_launch_on_a_patient_taking_meperidine_shows_his_plan_without_reentr
     assert 'id="eligibility"' in page.text
     assert "opioid" in page.text.lower()
     assert "Follow this patient in ldncare" in page.text
+
+
+def test_a_long_record_is_read_page_by_page_on_the_same_server(ldncare: Ldncare) -> None:
+    before = len(ldncare.ehr.fhir_requests)
+    page = ldncare.launch(DIRK)
+    assert page.status_code == 200
+    paged = [p for p, _ in ldncare.ehr.fhir_requests[before:] if "_offset=" in p]
+    assert paged, "Dirk's record is longer than one page of 10: next links must be followed"
+    assert all(auth.startswith("Bearer ") for _, auth in ldncare.ehr.fhir_requests[before:])
 
 
 def test_standalone_launch_lets_the_clinician_pick_the_patient_at_the_ehr(
@@ -358,6 +368,14 @@ def test_an_ehr_that_is_unreachable_at_launch_gets_a_clear_page(tmp_path: Path) 
         page = client.get("/smart/launch?iss=http://127.0.0.1:9/fhir&launch=x")
     assert page.status_code == 502
     assert _problem(page) == "DiscoveryFailed"
+
+
+def test_an_ehr_that_does_not_announce_pkce_s256_is_not_used(ldncare: Ldncare) -> None:
+    ldncare.ehr.pkce_methods = ["plain"]
+    page = ldncare.get(f"/smart/launch?iss={ldncare.ehr.fhir_base}&launch=x")
+    assert page.status_code == 502
+    assert _problem(page) == "DiscoveryFailed"
+    assert "S256" in page.text
 
 
 def test_without_smart_settings_there_is_no_launch_endpoint(tmp_path: Path) -> None:
