@@ -77,6 +77,7 @@ class _Code:
     redirect_uri: str
     scope: str
     patient: str
+    app_context: str | None
     code_challenge: str | None
     code_challenge_method: str | None
     expires_at: float
@@ -175,6 +176,7 @@ class SmartEhr:
         #: What discovery lists as code_challenge_methods_supported.
         self.pkce_methods: list[str] = ["S256"]
         self.launches: dict[str, str] = {}
+        self.app_contexts: dict[str, str] = {}
         self.codes: dict[str, _Code] = {}
         self.tokens: dict[str, _Token] = {}
         self.refresh_tokens: dict[str, _Token] = {}
@@ -195,10 +197,13 @@ class SmartEhr:
         self._server.shutdown()
         self._thread.join(5)
 
-    def new_launch(self, patient_id: str) -> str:
-        """The opaque ``launch`` value of an EHR launch on ``patient_id``."""
+    def new_launch(self, patient_id: str, app_context: str | None = None) -> str:
+        """The opaque ``launch`` value of an EHR launch on ``patient_id`` (from a CDS card
+        link: with the link's ``appContext``, returned in the token response)."""
         value = secrets.token_urlsafe(16)
         self.launches[value] = patient_id
+        if app_context is not None:
+            self.app_contexts[value] = app_context
         return value
 
     def expire_tokens(self) -> None:
@@ -237,6 +242,9 @@ class SmartEhr:
                 ehr.refresh_tokens[stored.refresh_token] = stored
             # SMART launch context in the token response (app-launch.html, "Response").
             token["patient"] = patient
+            app_context = getattr(source, "app_context", None)
+            if app_context is not None:
+                token["appContext"] = app_context
 
         server = AuthorizationServer(
             app,
@@ -251,8 +259,10 @@ class SmartEhr:
                 data = req.payload.data
                 launch = data.get("launch")
                 scope = ehr.grant_scope if ehr.grant_scope is not None else req.scope
+                app_context = None
                 if launch is not None:
                     patient = ehr.launches.pop(launch)
+                    app_context = ehr.app_contexts.pop(launch, None)
                 else:
                     assert "launch/patient" in req.scope.split()
                     assert ehr.picked_patient is not None
@@ -263,6 +273,7 @@ class SmartEhr:
                     redirect_uri=req.payload.redirect_uri,
                     scope=scope,
                     patient=patient,
+                    app_context=app_context,
                     code_challenge=data.get("code_challenge"),
                     code_challenge_method=data.get("code_challenge_method"),
                     expires_at=time.time() + ehr.code_ttl,

@@ -25,6 +25,13 @@ from ldncare.web.app import create_app
 from ldncare.web.settings import WebSettings
 from ldncare.web.smart.sessions import SMART_COOKIE
 from ldncare.web.smart.settings import SmartSettings
+from tests.integration.test_cdshooks import (
+    cards_of,
+    hook_request,
+    make_client,
+    on_ldn_and_oxycodone,
+    post,
+)
 from tests.shared_data import SYNTHEA
 from tests.support.smart_ehr import CLIENT_ID, SmartEhr, load_patients
 from tests.web.conftest import TODAY, seed_people
@@ -122,6 +129,24 @@ def test_ehr_launch_on_a_patient_taking_meperidine_shows_his_plan_without_reentr
     assert 'id="eligibility"' in page.text
     assert "opioid" in page.text.lower()
     assert "Follow this patient in ldncare" in page.text
+
+
+def test_a_card_link_from_the_ehr_opens_ldncare_on_the_cards_topic(ldncare: Ldncare) -> None:
+    # The card the CDS service gives for a patient on LDN with oxycodone, with its smart link.
+    body = hook_request("patient-view", resources=on_ldn_and_oxycodone())
+    launch_url = "http://testserver/smart/launch"
+    cards = cards_of(post(make_client(smart_launch_url=launch_url), "ldncare-patient-view", body))
+    card = next(c for c in cards if c["indicator"] == "critical")
+    link = next(link for link in card["links"] if link["type"] == "smart")
+    assert link["url"] == launch_url
+    # The EHR launches the link on the patient open in its chart, passing the appContext on.
+    launch = ldncare.ehr.new_launch(DIRK, app_context=link["appContext"])
+    answer = ldncare.at_ehr(ldncare.start(launch))
+    assert ldncare.callback(answer).status_code == 303
+    page = ldncare.get("/smart/patient")
+    assert page.status_code == 200
+    topic = card["source"]["topic"]["display"]
+    assert f"Opened from an ldncare card: {topic}" in page.text.replace("&#39;", "'")
 
 
 def test_a_long_record_is_read_page_by_page_on_the_same_server(ldncare: Ldncare) -> None:

@@ -97,6 +97,7 @@ def create_app(
     ``smart`` configures the SMART on FHIR launch (default: from the environment; off unless
     configured)."""
     settings = (settings or WebSettings()).checked()
+    smart = smart or SmartSettings()
     engine = open_engine(settings.database_url or database_url())
     app = FastAPI(
         title="ldncare",
@@ -119,7 +120,7 @@ def create_app(
     # Innermost (added first): CDS Hooks service calls answered before the router.
     from ldncare.cdshooks.service import CdsCalls
 
-    cds_router = _cds_router(settings)
+    cds_router = _cds_router(settings, smart)
     app.add_middleware(CdsCalls, serve_call=cds_router.serve_call)  # type: ignore[attr-defined]
     # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
     # and a copy of the response per request: several times the cost of /healthz itself).
@@ -144,7 +145,7 @@ def create_app(
     app.include_router(pages.router)
     app.include_router(ask_page.router)
     app.include_router(admin_page.router)
-    _add_smart(app, settings, smart or SmartSettings())
+    _add_smart(app, settings, smart)
     return app
 
 
@@ -244,12 +245,15 @@ def create_worker_app() -> FastAPI:
     return app
 
 
-def _cds_router(settings: WebSettings) -> APIRouter:
-    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off."""
+def _cds_router(settings: WebSettings, smart: SmartSettings | None = None) -> APIRouter:
+    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off; with SMART
+    configured, cards on a patient link to the SMART launch (issue #21)."""
     from ldncare.cdshooks.service import build_router
     from ldncare.cdshooks.settings import CdsSettings
 
     cds = CdsSettings()
     if settings.demo:
         cds = cds.model_copy(update={"demo": True})
+    if smart is not None and smart.enabled and not cds.smart_launch_url:
+        cds = cds.model_copy(update={"smart_launch_url": smart.launch_url})
     return build_router(cds)

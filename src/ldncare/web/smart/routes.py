@@ -10,6 +10,7 @@ https://hl7.org/fhir/smart-app-launch/app-launch.html). Each failing step has it
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
 from typing import Any
@@ -174,6 +175,7 @@ async def callback(request: Request) -> Response:
         return _error_page(request, exc, end=True)
     session.token = token
     session.patient_id = patient_id
+    session.card_topic = card_topic(token.get("appContext"))
     session.code_verifier = ""
     return RedirectResponse("/smart/patient", status_code=303)
 
@@ -194,6 +196,21 @@ async def _record(request: Request, session: SmartSession) -> dict[str, Any]:
         return await read_record(
             session.iss, str(session.token["access_token"]), session.patient_id, settings
         )
+
+
+def card_topic(app_context: object) -> str | None:
+    """The card topic named by an ``appContext`` our CDS cards set (``{"topic", "display"}``);
+    anything else an EHR passes is ignored."""
+    if not isinstance(app_context, str) or len(app_context) > 2000:
+        return None
+    try:
+        data = json.loads(app_context)
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    display = data.get("display") or data.get("topic")
+    return display[:200] if isinstance(display, str) and display else None
 
 
 def _active(request: Request) -> SmartSession:
@@ -246,6 +263,7 @@ async def launch_patient(request: Request) -> Response:
         smart_csrf=session.csrf,
         followed=followed,
         retrieved_at=session.retrieved_at,
+        card_topic=session.card_topic,
     )
 
 

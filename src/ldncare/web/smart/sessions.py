@@ -50,6 +50,8 @@ class SmartSession:
     token: dict[str, Any] | None = None
     #: Where the launch context came from: the EHR's ``patient`` and ``fhirUser``.
     patient_id: str | None = None
+    #: The topic of the CDS card the launch came from (its ``appContext``), if any.
+    card_topic: str | None = None
     #: The record as last shown, and when it was read (what "follow" stores).
     patient: Patient | None = None
     retrieved_at: datetime | None = None

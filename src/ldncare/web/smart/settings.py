@@ -7,7 +7,7 @@ any installation that was not registered in an EHR serve no /smart/ route at all
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,3 +64,8 @@ class SmartSettings(BaseSettings):
     @property
     def enabled(self) -> bool:
         return bool(self.client_id and self.redirect_uri and self.issuers)
+
+    @property
+    def launch_url(self) -> str:
+        """ldncare's launch URL, beside the redirect URI (``https://host/smart/launch``)."""
+        return urljoin(self.redirect_uri, "launch")
