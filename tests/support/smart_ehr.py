@@ -24,12 +24,21 @@ from typing import Any, ClassVar
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Error
-from authlib.oauth2.rfc6749 import grants
+from authlib.oauth2.rfc6749 import InvalidClientError, grants
+from authlib.oauth2.rfc7523 import JWTBearerClientAssertion
 from authlib.oauth2.rfc7636 import CodeChallenge
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from flask import Flask, Response, jsonify, redirect, request
+from joserfc import jwk
+from joserfc import jwt as joserfc_jwt
+from joserfc.errors import JoseError
 from werkzeug.serving import make_server
 
 CLIENT_ID = "ldncare-test"
+#: The Backend Services client (Bulk Data), authenticated by a signed JWT.
+BULK_CLIENT_ID = "ldncare-bulk"
+BULK_GROUP = "ldn-cohort"
 RESOURCE_TYPES = (
     "Patient",
     "Condition",
@@ -68,6 +77,38 @@ class _Client:
 
     def check_grant_type(self, grant_type: str) -> bool:
         return grant_type in ("authorization_code", "refresh_token")
+
+
+@dataclass
+class _BackendClient:
+    """SMART Backend Services: no user, a JWT client assertion checked with this public key."""
+
+    client_id: str
+    public_key_pem: str
+
+    def get_client_id(self) -> str:
+        return self.client_id
+
+    def get_default_redirect_uri(self) -> None:
+        return None
+
+    def get_allowed_scope(self, scope: str) -> str:
+        return " ".join(s for s in (scope or "").split() if s.startswith("system/"))
+
+    def check_redirect_uri(self, redirect_uri: str) -> bool:
+        return False
+
+    def check_client_secret(self, client_secret: str) -> bool:
+        return False
+
+    def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
+        return method == JWTBearerClientAssertion.CLIENT_AUTH_METHOD
+
+    def check_response_type(self, response_type: str) -> bool:
+        return False
+
+    def check_grant_type(self, grant_type: str) -> bool:
+        return grant_type == "client_credentials"
 
 
 @dataclass
@@ -154,12 +195,27 @@ class SmartEhr:
         records: dict[str, _Record],
         *,
         redirect_uri: str = "http://testserver/smart/callback",
+        bulk_public_key: str | None = None,
         code_ttl: float = 60,
         token_ttl: int = 3600,
         page_size: int = 50,
     ) -> None:
         self.records = records
         self.client = _Client(CLIENT_ID, redirect_uri)
+        self.bulk_client = (
+            _BackendClient(BULK_CLIENT_ID, bulk_public_key) if bulk_public_key else None
+        )
+        #: Bulk export behaviour: status answers 202 this many times, then 429 this many
+        #: times (each with Retry-After: 1), then the manifest.
+        self.bulk_in_progress = 1
+        self.bulk_throttled = 1
+        #: Output files that answer 500 (by file name).
+        self.bulk_failing: set[str] = set()
+        self.bulk_requires_token = True
+        self.bulk_kickoffs = 0
+        self.bulk_polls: list[tuple[float, int]] = []
+        self.bulk_downloads: list[str] = []
+        self._jobs: dict[str, int] = {}
         self.code_ttl = code_ttl
         self.token_ttl = token_ttl
         self.page_size = page_size
@@ -175,6 +231,7 @@ class SmartEhr:
         self.refresh = True
         #: What discovery lists as code_challenge_methods_supported.
         self.pkce_methods: list[str] = ["S256"]
+        self._seen_jti: set[str] = set()
         self.launches: dict[str, str] = {}
         self.app_contexts: dict[str, str] = {}
         self.codes: dict[str, _Code] = {}
@@ -211,6 +268,119 @@ class SmartEhr:
         for token in self.tokens.values():
             token.expires_at = time.time() - 1
 
+    def _query_client(self, client_id: str) -> _Client | _BackendClient | None:
+        if client_id == self.client.client_id:
+            return self.client
+        if self.bulk_client is not None and client_id == self.bulk_client.client_id:
+            return self.bulk_client
+        return None
+
+    def ndjson(self, rtype: str) -> str:
+        """The export file of ``rtype``: every patient's resources of that type."""
+        if rtype == "Patient":
+            items = [r.patient for r in self.records.values()]
+        else:
+            items = [x for r in self.records.values() for x in r.resources.get(rtype, [])]
+        return "".join(json.dumps(x) + "\n" for x in items)
+
+    def _add_bulk(self, app: Flask) -> None:
+        """FHIR Bulk Data 2.0: kick-off, status (202 -> 429 -> manifest), files."""
+        ehr = self
+        types = ("Patient", "Condition", "MedicationRequest", "Observation")
+
+        def system_token() -> bool:
+            header = request.headers.get("Authorization", "")
+            token = ehr.tokens.get(header.removeprefix("Bearer ").strip())
+            return (
+                token is not None
+                and not token.is_expired()
+                and any(s.startswith("system/") for s in token.scope.split())
+            )
+
+        def kick_off() -> Response:
+            if not system_token():
+                return Response(status=401)
+            if request.headers.get("Prefer") != "respond-async":
+                return Response("Prefer: respond-async is required", status=400)
+            ehr.bulk_kickoffs += 1
+            job = secrets.token_urlsafe(8)
+            ehr._jobs[job] = 0
+            response = Response(status=202)
+            response.headers["Content-Location"] = f"{ehr.base}/bulk/status/{job}"
+            return response
+
+        @app.get("/fhir/Group/<gid>/$export")
+        def group_export(gid: str) -> Response:
+            if gid != BULK_GROUP:
+                outcome = {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {"severity": "error", "code": "not-found", "diagnostics": "no such Group"}
+                    ],
+                }
+                return Response(json.dumps(outcome), status=404, mimetype="application/fhir+json")
+            return kick_off()
+
+        @app.get("/fhir/Patient/$export")
+        def patient_export() -> Response:
+            return kick_off()
+
+        @app.get("/bulk/status/<job>")
+        def status(job: str) -> Response:
+            if not system_token():
+                return Response(status=401)
+            if job not in ehr._jobs:
+                return Response(status=404)
+            polls = ehr._jobs[job]
+            ehr._jobs[job] = polls + 1
+            if polls < ehr.bulk_in_progress:
+                ehr.bulk_polls.append((time.monotonic(), 202))
+                response = Response(status=202)
+                response.headers["X-Progress"] = f"{50 * (polls + 1)}% done"
+                response.headers["Retry-After"] = "1"
+                return response
+            if polls < ehr.bulk_in_progress + ehr.bulk_throttled:
+                ehr.bulk_polls.append((time.monotonic(), 429))
+                response = Response(status=429)
+                response.headers["Retry-After"] = "1"
+                return response
+            ehr.bulk_polls.append((time.monotonic(), 200))
+            return jsonify(
+                {
+                    "transactionTime": "2026-03-02T10:00:00Z",
+                    "request": f"{ehr.fhir_base}/Group/{BULK_GROUP}/$export",
+                    "requiresAccessToken": ehr.bulk_requires_token,
+                    "output": [
+                        {"type": t, "url": f"{ehr.base}/bulk/files/{t}_1.ndjson"} for t in types
+                    ],
+                    "error": [
+                        {"type": "OperationOutcome", "url": f"{ehr.base}/bulk/files/errors.ndjson"}
+                    ],
+                }
+            )
+
+        @app.get("/bulk/files/<name>")
+        def bulk_file(name: str) -> Response:
+            if ehr.bulk_requires_token and not system_token():
+                return Response(status=401)
+            ehr.bulk_downloads.append(name)
+            if name in ehr.bulk_failing:
+                return Response(status=500)
+            if name == "errors.ndjson":
+                outcome = {
+                    "resourceType": "OperationOutcome",
+                    "issue": [
+                        {
+                            "severity": "error",
+                            "code": "processing",
+                            "diagnostics": "MedicationStatement could not be exported",
+                        }
+                    ],
+                }
+                return Response(json.dumps(outcome) + "\n", mimetype="application/fhir+ndjson")
+            rtype = name.split("_", 1)[0]
+            return Response(ehr.ndjson(rtype), mimetype="application/fhir+ndjson")
+
     # --- the Flask app ---------------------------------------------------------------------------
 
     def _build(self) -> Flask:
@@ -225,8 +395,7 @@ class SmartEhr:
         def save_token(token: dict[str, Any], req: Any) -> None:
             ehr.token_requests += 1
             source = getattr(req, "authorization_code", None) or getattr(req, "refresh_token", None)
-            assert source is not None
-            patient = source.patient
+            patient = source.patient if source is not None else ""  # "" = a system token
             if not ehr.refresh:
                 token.pop("refresh_token", None)
             stored = _Token(
@@ -234,12 +403,14 @@ class SmartEhr:
                 refresh_token=token.get("refresh_token"),
                 scope=token.get("scope", ""),
                 patient=patient,
-                client_id=ehr.client.client_id,
+                client_id=req.client.get_client_id(),
                 expires_at=time.time() + token["expires_in"],
             )
             ehr.tokens[stored.access_token] = stored
             if stored.refresh_token:
                 ehr.refresh_tokens[stored.refresh_token] = stored
+            if source is None:
+                return
             # SMART launch context in the token response (app-launch.html, "Response").
             token["patient"] = patient
             app_context = getattr(source, "app_context", None)
@@ -248,7 +419,7 @@ class SmartEhr:
 
         server = AuthorizationServer(
             app,
-            query_client=lambda cid: ehr.client if cid == ehr.client.client_id else None,
+            query_client=ehr._query_client,
             save_token=save_token,
         )
 
@@ -307,8 +478,43 @@ class SmartEhr:
             def revoke_old_credential(self, refresh_token: _Token) -> None:
                 refresh_token.revoked = True
 
+        class Assertion(JWTBearerClientAssertion):
+            def get_audiences(self) -> list[str]:
+                return [f"{ehr.base}/auth/token"]
+
+            def validate_jti(self, claims: Any, jti: str) -> bool:
+                if jti in ehr._seen_jti:
+                    return False
+                ehr._seen_jti.add(jti)
+                return True
+
+            def resolve_client_public_key(self, client: _BackendClient) -> Any:
+                public = load_pem_public_key(client.public_key_pem.encode())
+                kind = "EC" if isinstance(public, ec.EllipticCurvePublicKey) else "RSA"
+                return jwk.import_key(client.public_key_pem, kind)
+
+            def process_assertion_claims(self, assertion: str, resolve_key: Any) -> Any:
+                # SMART Backend Services signs with RS384 or ES384 (backend-services.html),
+                # which joserfc leaves out of its default ("recommended") algorithms.
+                try:
+                    token = joserfc_jwt.decode(
+                        assertion, resolve_key, algorithms=["RS384", "ES384"]
+                    )
+                except JoseError as error:
+                    raise InvalidClientError(description=error.description) from error
+                self.verify_claims(token.claims)
+                return token.claims
+
+        class BackendGrant(grants.ClientCredentialsGrant):
+            TOKEN_ENDPOINT_AUTH_METHODS: ClassVar[list[str]] = [
+                JWTBearerClientAssertion.CLIENT_AUTH_METHOD
+            ]
+
         server.register_grant(CodeGrant, [CodeChallenge(required=True)])
         server.register_grant(RefreshGrant)
+        server.register_grant(BackendGrant)
+        server.register_client_auth_method(JWTBearerClientAssertion.CLIENT_AUTH_METHOD, Assertion())
+        self._add_bulk(app)
 
         @app.get("/fhir/.well-known/smart-configuration")
         def smart_configuration() -> Response:
