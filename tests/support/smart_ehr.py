@@ -232,6 +232,10 @@ class SmartEhr:
         #: What discovery lists as code_challenge_methods_supported.
         self.pkce_methods: list[str] = ["S256"]
         self._seen_jti: set[str] = set()
+        #: The key the EHR signs id tokens with (published at /auth/jwks).
+        self.signing_key = jwk.RSAKey.generate_key(2048, parameters={"kid": "ehr-1"})
+        #: Sign id tokens with another key than the published one (a forged token).
+        self.forge_id_token = False
         self.launches: dict[str, str] = {}
         self.app_contexts: dict[str, str] = {}
         self.codes: dict[str, _Code] = {}
@@ -267,6 +271,24 @@ class SmartEhr:
         """Every access token expires now (refresh tokens still work)."""
         for token in self.tokens.values():
             token.expires_at = time.time() - 1
+
+    def id_token(self) -> str:
+        """An OpenID Connect id_token for the test user (fhirUser: a Practitioner)."""
+        now = int(time.time())
+        claims = {
+            "iss": self.fhir_base,
+            "sub": "dr-test",
+            "aud": self.client.client_id,
+            "iat": now,
+            "exp": now + 300,
+            "fhirUser": f"{self.fhir_base}/Practitioner/dr-test",
+        }
+        key = (
+            jwk.RSAKey.generate_key(2048, parameters={"kid": "ehr-1"})
+            if self.forge_id_token
+            else self.signing_key
+        )
+        return joserfc_jwt.encode({"alg": "RS256", "kid": "ehr-1"}, claims, key)
 
     def _query_client(self, client_id: str) -> _Client | _BackendClient | None:
         if client_id == self.client.client_id:
@@ -413,6 +435,8 @@ class SmartEhr:
                 return
             # SMART launch context in the token response (app-launch.html, "Response").
             token["patient"] = patient
+            if "openid" in stored.scope.split() and getattr(source, "code", None):
+                token["id_token"] = ehr.id_token()
             app_context = getattr(source, "app_context", None)
             if app_context is not None:
                 token["appContext"] = app_context
@@ -525,6 +549,8 @@ class SmartEhr:
                     "token_endpoint_auth_methods_supported": ["none"],
                     "grant_types_supported": ["authorization_code", "refresh_token"],
                     "code_challenge_methods_supported": ehr.pkce_methods,
+                    "issuer": ehr.fhir_base,
+                    "jwks_uri": f"{ehr.base}/auth/jwks",
                     "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient"]
                     + [f"patient/{t}.rs" for t in RESOURCE_TYPES],
                     "capabilities": [
@@ -534,9 +560,14 @@ class SmartEhr:
                         "context-ehr-patient",
                         "context-standalone-patient",
                         "permission-v2",
+                        "sso-openid-connect",
                     ],
                 }
             )
+
+        @app.get("/auth/jwks")
+        def jwks() -> Response:
+            return jsonify(jwk.KeySet([ehr.signing_key]).as_dict(private=False))
 
         @app.get("/auth/authorize")
         def authorize() -> Any:

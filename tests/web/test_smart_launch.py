@@ -94,6 +94,7 @@ class Ldncare:
 def ldncare(ehr: SmartEhr, tmp_path: Path) -> Iterator[Ldncare]:
     ehr.deny, ehr.grant_scope, ehr.fhir_status, ehr.refresh = False, None, None, True
     ehr.pkce_methods = ["S256"]
+    ehr.forge_id_token = False
     settings = WebSettings(
         database_url=f"sqlite:///{tmp_path / 'web.db'}", secret_key="k" * 48, cookie_secure=False
     )
@@ -147,6 +148,34 @@ def test_a_card_link_from_the_ehr_opens_ldncare_on_the_cards_topic(ldncare: Ldnc
     assert page.status_code == 200
     topic = card["source"]["topic"]["display"]
     assert f"Opened from an ldncare card: {topic}" in page.text.replace("&#39;", "'")
+
+
+def test_the_clinician_named_by_the_verified_id_token_is_recorded_with_the_patient(
+    ldncare: Ldncare,
+) -> None:
+    page = ldncare.launch(DIRK)
+    practitioner = f"{ldncare.ehr.fhir_base}/Practitioner/dr-test"
+    assert f'<code id="fhir-user">{practitioner}</code>' in page.text
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    ldncare.client.post(
+        "/api/session", json={"username": "clin1", "password": "correct horse battery"}
+    )
+    r = ldncare.client.post("/smart/follow", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303
+    engine = ldncare.client.app.state.engine  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        assert s.scalars(select(EhrLinkRow.fhir_user)).one() == practitioner
+
+
+def test_an_id_token_signed_with_a_key_the_ehr_does_not_publish_is_refused(
+    ldncare: Ldncare,
+) -> None:
+    ldncare.ehr.forge_id_token = True
+    answer = ldncare.at_ehr(ldncare.start(ldncare.ehr.new_launch(DIRK)))
+    page = ldncare.callback(answer)
+    assert page.status_code == 401
+    assert _problem(page) == "TokenRefused"
+    assert "identity token did not verify" in page.text
 
 
 def test_a_long_record_is_read_page_by_page_on_the_same_server(ldncare: Ldncare) -> None:

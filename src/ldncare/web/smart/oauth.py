@@ -24,6 +24,9 @@ from urllib.parse import urlsplit
 import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client, OAuthError
+from joserfc import jwt as jose_jwt
+from joserfc.errors import JoseError
+from joserfc.jwk import KeySet
 
 from ldncare.web.smart.errors import DiscoveryFailed, SessionExpired, TokenRefused
 from ldncare.web.smart.settings import SmartSettings, is_loopback
@@ -54,6 +57,10 @@ class SmartConfiguration:
     authorization_endpoint: str
     token_endpoint: str
     capabilities: frozenset[str]
+    #: OpenID Connect issuer and its keys (SMART ``sso-openid-connect``): what the id_token is
+    #: checked against. Without them the id_token is not used.
+    issuer: str | None = None
+    jwks_uri: str | None = None
 
     @property
     def v1_scopes_only(self) -> bool:
@@ -98,10 +105,13 @@ async def discover(iss: str, settings: SmartSettings) -> SmartConfiguration:
             "which SMART App Launch 2 requires; ldncare does not launch without it"
         )
     capabilities = config.get("capabilities")
+    issuer = config.get("issuer")
     return SmartConfiguration(
         authorization_endpoint=_endpoint(config, "authorization_endpoint", iss),
         token_endpoint=_endpoint(config, "token_endpoint", iss),
         capabilities=frozenset(c for c in capabilities or () if isinstance(c, str)),
+        issuer=issuer if isinstance(issuer, str) and issuer else None,
+        jwks_uri=_endpoint(config, "jwks_uri", iss) if config.get("jwks_uri") else None,
     )
 
 
@@ -183,3 +193,39 @@ async def refresh(
     merged = {**token, **dict(fresh)}
     merged.setdefault("refresh_token", refresh_token)
     return merged
+
+
+#: Signature algorithms accepted on an id_token (OpenID Connect Core 3.1.3.7: RS256 is the
+#: default; EHRs also sign with ES256/RS384/ES384). Never "none", never HMAC.
+ID_TOKEN_ALGORITHMS = ["RS256", "RS384", "ES256", "ES384"]
+
+
+async def verify_id_token(
+    id_token: str, *, issuer: str, jwks_uri: str, settings: SmartSettings
+) -> dict[str, Any]:
+    """The claims of the launch's ``id_token`` after checking its signature with the EHR's
+    published keys, its ``iss`` (the OpenID issuer of the SMART configuration), its ``aud``
+    (ldncare's client id) and ``exp`` (SMART App Launch, "openid fhirUser": the app uses the
+    ``fhirUser`` claim only from a verified id_token)."""
+    try:
+        async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+            response = await http.get(jwks_uri, headers={"Accept": "application/json"})
+        if response.status_code != 200 or len(response.content) > settings.max_response_bytes:
+            raise TokenRefused(f"the EHR's signing keys ({jwks_uri}) could not be read")
+        keys = KeySet.import_key_set(response.json())
+    except (httpx.HTTPError, ValueError, JoseError, TypeError, KeyError):
+        raise TokenRefused(f"the EHR's signing keys ({jwks_uri}) could not be read") from None
+    try:
+        token = jose_jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)
+        jose_jwt.JWTClaimsRegistry(
+            leeway=60,
+            iss={"essential": True, "value": issuer},
+            aud={"essential": True, "value": settings.client_id},
+            exp={"essential": True},
+        ).validate(token.claims)
+    except (JoseError, ValueError) as exc:
+        raise TokenRefused(
+            f"the EHR's identity token did not verify ({type(exc).__name__}); ldncare did not "
+            "use it. Open ldncare from the EHR again, or ask the EHR administrator."
+        ) from None
+    return dict(token.claims)

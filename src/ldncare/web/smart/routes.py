@@ -116,6 +116,8 @@ async def launch(request: Request) -> Response:
             state=state,
             code_verifier=verifier,
             created=time.monotonic(),
+            oidc_issuer=config.issuer,
+            jwks_uri=config.jwks_uri,
         ),
     )
     return response
@@ -163,6 +165,16 @@ async def callback(request: Request) -> Response:
             raise MissingScope(
                 "the EHR did not say which patient is open (no patient in the launch context)"
             )
+        id_token = token.get("id_token")
+        if isinstance(id_token, str) and session.oidc_issuer and session.jwks_uri:
+            claims = await oauth.verify_id_token(
+                id_token,
+                issuer=session.oidc_issuer,
+                jwks_uri=session.jwks_uri,
+                settings=_settings(request),
+            )
+            fhir_user = claims.get("fhirUser")
+            session.fhir_user = fhir_user[:512] if isinstance(fhir_user, str) else None
         missing = missing_reads(str(token["scope"]))
         if missing:
             raise MissingScope(
@@ -264,6 +276,7 @@ async def launch_patient(request: Request) -> Response:
         followed=followed,
         retrieved_at=session.retrieved_at,
         card_topic=session.card_topic,
+        fhir_user=session.fhir_user,
     )
 
 
@@ -303,7 +316,7 @@ async def follow(request: Request) -> Response:
     source = EhrSource(
         iss=session.iss,
         fhir_patient_id=session.patient_id,
-        fhir_user=None,
+        fhir_user=session.fhir_user,
         retrieved_at=session.retrieved_at,
     )
     try:

@@ -46,6 +46,11 @@ class SmartSession:
     code_verifier: str
     created: float
     csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32))
+    #: OpenID issuer and keys of the EHR, to check the id_token against (None: not used).
+    oidc_issuer: str | None = None
+    jwks_uri: str | None = None
+    #: The user at the EHR (``fhirUser`` of the verified id_token), e.g. Practitioner/123.
+    fhir_user: str | None = None
     #: The token response (access_token, refresh_token, expires_at, scope, patient, ...).
     token: dict[str, Any] | None = None
     #: Where the launch context came from: the EHR's ``patient`` and ``fhirUser``.
