@@ -323,6 +323,7 @@ def test_consent_denied_at_the_ehr_gets_a_clear_page_and_reads_nothing(ldncare: 
     assert page.status_code == 403
     assert _problem(page) == "ConsentDenied"
     assert "did not allow" in page.text
+    assert 'id="smart-ended"' in page.text
     assert len(ldncare.ehr.fhir_requests) == reads
 
 
@@ -402,6 +403,10 @@ def test_a_fhir_server_that_is_down_gets_a_clear_page(ldncare: Ldncare) -> None:
     assert page.status_code == 502
     assert _problem(page) == "FhirServerDown"
     assert "503" in page.text
+    # The session stays: once the EHR answers again, the same page shows the plan.
+    assert 'id="smart-ended"' not in page.text
+    ldncare.ehr.fhir_status = None
+    assert "Meperidine" in ldncare.get("/smart/patient").text
 
 
 def test_a_launch_from_an_unregistered_ehr_contacts_nothing(ldncare: Ldncare) -> None:

@@ -28,6 +28,7 @@ from ldncare.web.smart import oauth
 from ldncare.web.smart.ehr_record import AccessExpired, patient_from_record, read_record
 from ldncare.web.smart.errors import (
     ConsentDenied,
+    FhirServerDown,
     IssuerRefused,
     MissingScope,
     SessionExpired,
@@ -63,6 +64,8 @@ def _error_page(request: Request, error: SmartError, *, end: bool = False) -> Re
         title=error.title,
         problem=error.message,
         kind=type(error).__name__,
+        ended=end,
+        retry=isinstance(error, FhirServerDown),
     )
     if end:
         _sessions(request).end(request, response)
