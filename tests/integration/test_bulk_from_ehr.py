@@ -193,3 +193,14 @@ def test_without_backend_credentials_the_command_says_what_to_set(
     result = CliRunner().invoke(app, ["import", "--fhir-server", "https://ehr.example/fhir"])
     assert result.exit_code == 2
     assert "LDNCARE_BULK_CLIENT_ID" in result.stderr
+
+
+def test_progress_is_shown_while_the_ehr_prepares_and_sends_the_export(
+    ehr: SmartEhr, tmp_path: Path
+) -> None:
+    args = ["import", "--fhir-server", ehr.fhir_base, "--group", BULK_GROUP]
+    result = CliRunner().invoke(app, [*args, "--download-dir", str(tmp_path / "export")])
+    assert result.exit_code == 0, result.stderr
+    assert "export in progress: 50% done; asking again in 1 s" in result.stderr
+    assert "export busy (429); asking again in 1 s" in result.stderr
+    assert "downloading Observation_4.ndjson (4 of 4)" in result.stderr
