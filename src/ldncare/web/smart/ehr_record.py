@@ -34,7 +34,7 @@ from ldncare.fhir.patient_bundle import (
 )
 from ldncare.web.smart.errors import FhirServerDown, MissingScope, SessionExpired
 from ldncare.web.smart.scopes import RESOURCE_TYPES
-from ldncare.web.smart.settings import SmartSettings
+from ldncare.web.smart.settings import SmartSettings, tls_context
 
 _OBS_CODES = ",".join(
     f"{LOINC}|{code}" for code in (*LAB_LOINC, PREGNANCY_STATUS, BODY_WEIGHT, BODY_HEIGHT)
@@ -149,6 +149,7 @@ async def read_record(
         timeout=settings.timeout_seconds,
         headers={"Authorization": f"Bearer {access_token}"},
         follow_redirects=False,
+        verify=tls_context(),
     ) as http:
         results = await asyncio.gather(
             *(_search(http, base, rel, settings) for rel in searches(patient_id)),

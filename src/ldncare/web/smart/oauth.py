@@ -29,7 +29,7 @@ from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from ldncare.web.smart.errors import DiscoveryFailed, SessionExpired, TokenRefused
-from ldncare.web.smart.settings import SmartSettings, is_loopback
+from ldncare.web.smart.settings import SmartSettings, is_loopback, tls_context
 
 # authlib's HTTP layer is httpx2 when installed, httpx otherwise (its own fallback): a transport
 # failure of the token endpoint may come from either.
@@ -82,7 +82,9 @@ async def discover(iss: str, settings: SmartSettings) -> SmartConfiguration:
     """Read and check ``{iss}/.well-known/smart-configuration``."""
     url = iss.rstrip("/") + WELL_KNOWN
     try:
-        async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.timeout_seconds, verify=tls_context()
+        ) as http:
             response = await http.get(url, headers={"Accept": "application/json"})
     except httpx.HTTPError as exc:
         raise DiscoveryFailed(
@@ -123,6 +125,7 @@ def _client(settings: SmartSettings, scope: str | None = None) -> AsyncOAuth2Cli
         redirect_uri=settings.redirect_uri,
         code_challenge_method="S256",
         timeout=settings.timeout_seconds,
+        verify=tls_context(),
     )
 
 
@@ -208,7 +211,9 @@ async def verify_id_token(
     (ldncare's client id) and ``exp`` (SMART App Launch, "openid fhirUser": the app uses the
     ``fhirUser`` claim only from a verified id_token)."""
     try:
-        async with httpx.AsyncClient(timeout=settings.timeout_seconds) as http:
+        async with httpx.AsyncClient(
+            timeout=settings.timeout_seconds, verify=tls_context()
+        ) as http:
             response = await http.get(jwks_uri, headers={"Accept": "application/json"})
         if response.status_code != 200 or len(response.content) > settings.max_response_bytes:
             raise TokenRefused(f"the EHR's signing keys ({jwks_uri}) could not be read")
