@@ -227,6 +227,8 @@ class SmartEhr:
         self.picked_patient: str | None = next(iter(records), None)
         #: Every FHIR read answers this status instead (e.g. 503: the FHIR server is down).
         self.fhir_status: int | None = None
+        #: Seconds every FHIR read waits before answering (a server that hangs).
+        self.fhir_delay = 0.0
         #: Issue no refresh token.
         self.refresh = True
         #: What discovery lists as code_challenge_methods_supported.
@@ -592,6 +594,8 @@ class SmartEhr:
             return server.create_token_response()
 
         def _bearer(rtype: str, patient_id: str | None) -> _Token | Response:
+            if ehr.fhir_delay:
+                time.sleep(ehr.fhir_delay)
             header = request.headers.get("Authorization", "")
             ehr.fhir_requests.append((request.full_path, header))
             token = ehr.tokens.get(header.removeprefix("Bearer ").strip())

@@ -95,6 +95,7 @@ def ldncare(ehr: SmartEhr, tmp_path: Path) -> Iterator[Ldncare]:
     ehr.deny, ehr.grant_scope, ehr.fhir_status, ehr.refresh = False, None, None, True
     ehr.pkce_methods = ["S256"]
     ehr.forge_id_token = False
+    ehr.fhir_delay = 0.0
     settings = WebSettings(
         database_url=f"sqlite:///{tmp_path / 'web.db'}", secret_key="k" * 48, cookie_secure=False
     )
@@ -407,6 +408,32 @@ def test_a_fhir_server_that_is_down_gets_a_clear_page(ldncare: Ldncare) -> None:
     assert 'id="smart-ended"' not in page.text
     ldncare.ehr.fhir_status = None
     assert "Meperidine" in ldncare.get("/smart/patient").text
+
+
+def test_a_fhir_server_that_hangs_gets_a_clear_page_within_the_timeout(
+    ehr: SmartEhr, tmp_path: Path
+) -> None:
+    smart = SmartSettings(
+        client_id=CLIENT_ID,
+        redirect_uri="http://testserver/smart/callback",
+        allowed_issuers=ehr.fhir_base,
+        timeout_seconds=0.5,
+    )
+    settings = WebSettings(
+        database_url=f"sqlite:///{tmp_path / 'w.db'}", secret_key="k" * 48, cookie_secure=False
+    )
+    with TestClient(create_app(settings, smart=smart)) as client:
+        slow = Ldncare(client, ehr)
+        answer = slow.at_ehr(slow.start(ehr.new_launch(DIRK)))
+        assert slow.callback(answer).status_code == 303
+        ehr.fhir_delay = 2.0
+        try:
+            page = slow.get("/smart/patient")
+        finally:
+            ehr.fhir_delay = 0.0
+    assert page.status_code == 502
+    assert _problem(page) == "FhirServerDown"
+    assert "did not answer" in page.text and "in time" in page.text
 
 
 def test_a_launch_from_an_unregistered_ehr_contacts_nothing(ldncare: Ldncare) -> None:
