@@ -11,6 +11,7 @@ create|update|delete; links with ``label``, absolute ``url`` and ``type`` absolu
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -111,6 +112,24 @@ def make_card(
         ]
         card["selectionBehavior"] = "at-most-one"
     return card
+
+
+def with_smart_link(card: dict[str, Any], launch_url: str) -> dict[str, Any]:
+    """``card`` with a link that opens ldncare inside the EHR on the card's patient (issue #21).
+
+    CDS Hooks 2.0 Link: ``type: "smart"`` asks the EHR to launch ``url`` with the SMART launch
+    parameters (``iss``, ``launch``); ``appContext`` "will be sent to the SMART app as part of the
+    OAuth 2.0 access token response" (https://cds-hooks.hl7.org/2.0/#link). Ours names the
+    card's topic, so the app opens on what the card was about.
+    """
+    topic = card.get("source", {}).get("topic") or {}
+    link = {
+        "label": "Open ldncare on this patient",
+        "url": launch_url,
+        "type": "smart",
+        "appContext": json.dumps({"topic": topic.get("code"), "display": topic.get("display")}),
+    }
+    return {**card, "links": [*card.get("links", ()), link]}
 
 
 # --------------------------------------------------------------------------- validation

@@ -39,6 +39,7 @@ from fastapi.responses import JSONResponse
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from ldncare.cdshooks.cards import with_smart_link
 from ldncare.cdshooks.feedback import (
     ITEM_MAX_BYTES,
     KEPT_BYTES,
@@ -632,4 +633,7 @@ async def _answer(
     # The decision is pure CPU, well under a millisecond once the evidence is loaded (build_router
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and
     # buys nothing in one worker process, where the GIL serialises the two anyway.
-    return service.decide(call)
+    cards = service.decide(call)
+    if settings.smart_launch_url and call.patient_id:
+        cards = [with_smart_link(card, settings.smart_launch_url) for card in cards]
+    return cards

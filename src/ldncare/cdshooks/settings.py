@@ -23,6 +23,8 @@ read up to ``LDNCARE_CDS_FHIR_MAX_BYTES`` and a search follows at most
 servers in ``LDNCARE_CDS_DEMO_FHIR_SERVERS`` are fetched from: JSON list of base URLs, or
 ``"loopback"`` for this machine (the default); ``[]`` fetches from none.
 ``LDNCARE_CDS_APP_URL`` is the base of the ldncare web app that card links point to.
+``LDNCARE_CDS_SMART_LAUNCH_URL`` (set by the web app when SMART is configured) adds a SMART
+link to every card on a patient (docs/SMART.md).
 """
 
 from __future__ import annotations
@@ -40,6 +42,8 @@ class CdsSettings(BaseSettings):
     demo: bool = False
     public_url: str | None = None
     app_url: str = "http://localhost:8000"
+    #: ldncare's SMART launch URL: cards on a patient carry a ``smart`` link to it (issue #21).
+    smart_launch_url: str | None = None
     #: Seconds to wait for a JWKS URL.
     fhir_timeout: float = 10.0
     #: Seconds for all FHIR fallback queries of one call together (pages included).

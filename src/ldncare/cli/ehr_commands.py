@@ -327,17 +327,66 @@ def _warn_left_out(report: ImportReport, left_out: str, max_errors: int) -> None
         )
 
 
+def _pull_bulk(
+    server: str, group: str | None, folder: Path | None, *, quiet: bool
+) -> tuple[Path, dict[str, str]]:
+    """Download (or resume) the server's Bulk export; the folder to import and failed files."""
+    import hashlib
+
+    import platformdirs
+
+    from ldncare.fhir.bulk_export import pull_export
+
+    if folder is None:
+        key = hashlib.sha256(f"{server.rstrip('/')}|{group or ''}".encode()).hexdigest()[:16]
+        folder = Path(platformdirs.user_data_dir("ldncare")) / "bulk" / key
+
+    def progress(message: str) -> None:
+        if not quiet:
+            typer.echo(f"ldncare: {message}", err=True)
+
+    import httpx
+
+    from ldncare.fhir.bulk_export import BulkExportFailed
+
+    try:
+        result = pull_export(server, folder, group=group, progress=progress)
+    except BulkExportFailed as exc:
+        fail(str(exc), EXIT_FAILED)
+    except httpx.HTTPError as exc:
+        fail(f"{server} could not be reached ({type(exc).__name__}); try again later", EXIT_FAILED)
+    for text in result.server_errors:
+        typer.echo(f"ldncare: the EHR reported: {text}", err=True)
+    for name, reason in result.failed.items():
+        typer.echo(
+            f"ldncare: {name} could not be downloaded ({reason}); run the same command again "
+            "to fetch it",
+            err=True,
+        )
+    if not any(result.folder.iterdir()):
+        fail(f"no export file could be downloaded into {result.folder}", EXIT_FAILED)
+    return result.folder, result.failed
+
+
+def _download_issue(name: str, reason: str) -> ImportIssue:
+    from ldncare.import_report import ImportIssue
+
+    return ImportIssue(
+        "Bulk file", None, None, f"not downloaded ({reason}); run again to resume", where=name
+    )
+
+
 def register(app: typer.Typer) -> None:
     @app.command("import")
     @_errors
     def import_command(
         path: Annotated[
-            Path,
+            Path | None,
             typer.Argument(
                 metavar="PATH",
                 help="A FHIR Bundle (.json), a folder of Bundles, or a Bulk Data export folder.",
             ),
-        ],
+        ] = None,
         ndjson: Annotated[
             bool,
             typer.Option("--ndjson", help="PATH is a Bulk NDJSON folder (default if a folder)."),
@@ -352,6 +401,26 @@ def register(app: typer.Typer) -> None:
                 help="Worker processes reading a Bulk export (pays off with spare cores)."
             ),
         ] = 1,
+        fhir_server: Annotated[
+            str | None,
+            typer.Option(
+                "--fhir-server",
+                help="Instead of PATH: run a Bulk Data $export on this FHIR base URL "
+                "(SMART Backend Services, LDNCARE_BULK_* settings) and import it.",
+            ),
+        ] = None,
+        group: Annotated[
+            str | None,
+            typer.Option("--group", help="With --fhir-server: export this Group only."),
+        ] = None,
+        download_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--download-dir",
+                help="With --fhir-server: where the export is kept (run again to resume); "
+                "default: a folder per server and group in ldncare's data folder.",
+            ),
+        ] = None,
     ) -> None:
         """Import patients from FHIR R4 into the store (re-import updates, never duplicates).
 
@@ -368,11 +437,31 @@ def register(app: typer.Typer) -> None:
         .ndjson.gz, .jsonl or .jsonl.gz (e.g. Observation_2.ndjson.gz); other files and
         subfolders are listed as not read.
 
+        With --fhir-server URL [--group ID] instead of PATH, ldncare runs a FHIR Bulk Data
+        $export on the EHR (SMART Backend Services: LDNCARE_BULK_CLIENT_ID,
+        LDNCARE_BULK_PRIVATE_KEY_FILE, LDNCARE_BULK_ALGORITHM RS384 or ES384; docs/SMART.md),
+        waits as the EHR asks (Retry-After), downloads the files into --download-dir and
+        imports them as a Bulk export folder. A file that could not be downloaded is listed by
+        name and the others are imported; the same command again resumes the same export.
+
         Exit status: 0 = everything imported; 4 = imported in part: some patients or resources
         were not (listed; the others are in the store); 1 = no patient imported, or a file or
         the database could not be used; 2 = bad input (e.g. a folder with no file to read).
         """
+        failed_files: dict[str, str] = {}
+        if fhir_server is not None:
+            if path is not None:
+                fail("give PATH or --fhir-server, not both")
+            path, failed_files = _pull_bulk(fhir_server, group, download_dir, quiet=as_json)
+            ndjson = True
+        elif path is None:
+            fail("give PATH (a Bundle, a folder of Bundles or a Bulk export) or --fhir-server URL")
+        assert path is not None
         report = _run_import(_engine(), path, ndjson, quiet=as_json, workers=workers)
+        if failed_files:
+            # Reported by name; the files that did come are imported all the same.
+            for name, reason in failed_files.items():
+                report.errors.append(_download_issue(name, reason))
         if as_json:
             emit(dump_json(report.to_json()), None)
         else:

@@ -199,3 +199,20 @@ class LoginFailureRow(Base):
     ip: Mapped[str] = mapped_column(String(64))
     username: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class EhrLinkRow(Base):
+    """Where a followed patient came from: the EHR (its FHIR base URL, the SMART ``iss``), the
+    patient's FHIR id there, who followed it and when the record was read (issue #21)."""
+
+    __tablename__ = "ehr_links"
+    __table_args__ = (UniqueConstraint("iss", "fhir_patient_id", name="uq_ehr_links_patient"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
+    iss: Mapped[str] = mapped_column(String(512))
+    fhir_patient_id: Mapped[str] = mapped_column(String(128))
+    #: The ``fhirUser`` of the launch when the EHR named one (e.g. ``Practitioner/123``).
+    fhir_user: Mapped[str | None] = mapped_column(String(512))
+    retrieved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(128))

@@ -31,6 +31,7 @@ from ldncare.web.headers import SECURITY_HEADER_BYTES
 from ldncare.web.headers import SECURITY_HEADERS as SECURITY_HEADERS  # where it used to live
 from ldncare.web.limits import BodyLimit
 from ldncare.web.settings import WebSettings
+from ldncare.web.smart.settings import SmartSettings
 
 log = logging.getLogger(__name__)
 
@@ -97,10 +98,16 @@ def login_limiter(engine: Engine, settings: WebSettings) -> Limiter:
 
 
 def create_app(
-    settings: WebSettings | None = None, *, clock: Callable[[], date] = date.today
+    settings: WebSettings | None = None,
+    *,
+    clock: Callable[[], date] = date.today,
+    smart: SmartSettings | None = None,
 ) -> FastAPI:
-    """The web app for ``settings`` (default: from the environment). ``clock`` gives "today"."""
+    """The web app for ``settings`` (default: from the environment). ``clock`` gives "today";
+    ``smart`` configures the SMART on FHIR launch (default: from the environment; off unless
+    configured)."""
     settings = (settings or WebSettings()).checked()
+    smart = smart or SmartSettings()
     engine = open_engine(settings.database_url or database_url())
     app = FastAPI(
         title="ldncare",
@@ -124,7 +131,7 @@ def create_app(
     # Innermost (added first): CDS Hooks service calls answered before the router.
     from ldncare.cdshooks.service import CdsCalls
 
-    cds_router = _cds_router(settings)
+    cds_router = _cds_router(settings, smart)
     app.add_middleware(CdsCalls, serve_call=cds_router.serve_call)  # type: ignore[attr-defined]
     # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
     # and a copy of the response per request: several times the cost of /healthz itself).
@@ -151,7 +158,22 @@ def create_app(
     app.include_router(admin_page.router)
     app.include_router(totp_pages.router)
     app.include_router(sso.router)
+    _add_smart(app, settings, smart)
     return app
+
+
+def _add_smart(app: FastAPI, settings: WebSettings, smart: SmartSettings) -> None:
+    """The /smart/ routes, only when ldncare was registered in an EHR (docs/SMART.md)."""
+    if not smart.enabled:
+        return
+    from ldncare.web.smart import routes
+    from ldncare.web.smart.sessions import SmartSessions
+
+    app.state.smart = smart
+    app.state.smart_sessions = SmartSessions(
+        settings.secret_key, max_age=smart.session_max_age_seconds, secure=settings.cookie_secure
+    )
+    app.include_router(routes.router)
 
 
 def _docs_page(openapi_url: str) -> HTMLResponse:
@@ -236,12 +258,15 @@ def create_worker_app() -> FastAPI:
     return app
 
 
-def _cds_router(settings: WebSettings) -> APIRouter:
-    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off."""
+def _cds_router(settings: WebSettings, smart: SmartSettings | None = None) -> APIRouter:
+    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off; with SMART
+    configured, cards on a patient link to the SMART launch (issue #21)."""
     from ldncare.cdshooks.service import build_router
     from ldncare.cdshooks.settings import CdsSettings
 
     cds = CdsSettings()
     if settings.demo:
         cds = cds.model_copy(update={"demo": True})
+    if smart is not None and smart.enabled and not cds.smart_launch_url:
+        cds = cds.model_copy(update={"smart_launch_url": smart.launch_url})
     return build_router(cds)
