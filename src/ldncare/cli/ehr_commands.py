@@ -369,7 +369,7 @@ def _pull_bulk(
 
 
 def _download_issue(name: str, reason: str) -> ImportIssue:
-    from ldncare.import_report import ImportIssue
+    from ldncare.importing import ImportIssue
 
     return ImportIssue(
         "Bulk file", None, None, f"not downloaded ({reason}); run again to resume", where=name

@@ -32,6 +32,7 @@ from ldncare.patient_file import patient_from_data
 from ldncare.planning import changes_since, make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
+from ldncare.store.ehr_links import EhrSource, follow_patient, linked_patient
 from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
 from ldncare.store.population import safety_alerts
@@ -320,6 +321,7 @@ __all__ = [
     "MAX_EXTERNAL_ID",
     "Adjustment",
     "AssessmentRow",
+    "EhrSource",
     "ExternalId",
     "PatientRecord",
     "PatientRow",
@@ -335,10 +337,12 @@ __all__ = [
     "content_disposition",
     "create_patient",
     "export_diary_csv",
+    "follow_patient",
     "get_patient",
     "import_diary_csv",
     "latest_assessment",
     "latest_plan",
+    "linked_patient",
     "list_diary",
     "list_plans",
     "list_review_notes",

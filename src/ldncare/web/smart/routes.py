@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import secrets
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -21,9 +22,8 @@ from starlette.responses import RedirectResponse, Response
 
 from ldncare.errors import InvalidInput
 from ldncare.render.report import build_report
-from ldncare.store.ehr_links import EhrSource, follow_patient, linked_patient, now
 from ldncare.web import deps
-from ldncare.web.service import plan_contract
+from ldncare.web.service import EhrSource, follow_patient, linked_patient, plan_contract
 from ldncare.web.smart import oauth
 from ldncare.web.smart.ehr_record import AccessExpired, patient_from_record, read_record
 from ldncare.web.smart.errors import (
@@ -263,7 +263,7 @@ async def launch_patient(request: Request) -> Response:
             kind="RecordUnreadable",
         )
     session.patient = patient  # for "follow": the record exactly as shown
-    session.retrieved_at = now()
+    session.retrieved_at = datetime.now(UTC)
     followed = await run_in_threadpool(
         linked_patient, deps.engine(request), session.iss, session.patient_id
     )
