@@ -25,9 +25,8 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -51,6 +50,7 @@ from ldncare.fhir.patient_bundle import (
     medication_from_resource,
     patient_from_bundle,
 )
+from ldncare.fhir.references import full_urls, index_resources, literal_patient_id, refers_to
 from ldncare.planning import context_for
 
 log = logging.getLogger(__name__)
@@ -80,6 +80,9 @@ class HookCall:
     resources: tuple[dict[str, Any], ...]
     as_of: date
     app_url: str
+    #: The ``fullUrl`` of the prefetched resources that came in Bundles, by ``id()``: an
+    #: absolute or ``urn:uuid`` reference to one resolves as on import (fhir/references.py).
+    full_urls: Mapping[int, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -111,13 +114,19 @@ def _legacy(resource: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    # The reader only reads: the resources are wrapped, not copied.
-    entries = [{"resource": patient}, *({"resource": r} for r in others)]
+def _bundle(
+    patient: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+    urls: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    # The reader only reads: the resources are wrapped, not copied. Each keeps the fullUrl it
+    # came with, so the Bundle reader resolves its references exactly as on import.
+    urls = urls or {}
+    entries: list[dict[str, Any]] = [{"resource": patient}]
+    for r in others:
+        url = urls.get(id(r))
+        entries.append({"fullUrl": url, "resource": r} if url else {"resource": r})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([^/]+)(?:/_history/[^/]+)?$")
 
 
 def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> bool:
@@ -127,15 +136,15 @@ def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> b
     ldncare cannot resolve to a Patient id (``urn:uuid:``, none at all) is kept: prefetch and
     fallback queries are per patient, so it is this patient's.
     """
-    for field in ("subject", "patient"):
-        ref = resource.get(field)
+    for key in ("subject", "patient"):
+        ref = resource.get(key)
         target = ref.get("reference") if isinstance(ref, Mapping) else None
         if target == own:
             return False
         if isinstance(target, str):
-            match = _PATIENT_REF.search(target.strip())
-            if match is not None:
-                return match.group(1) != pid
+            named = literal_patient_id(target)
+            if named is not None:
+                return named != pid
     return False
 
 
@@ -160,13 +169,20 @@ def _readable_patient(patient: Patient) -> Patient:
     return patient.model_copy(update={"medications": meds})
 
 
-def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+def build_patient(
+    patient_id: str | None,
+    resources: Sequence[dict[str, Any]],
+    urls: Mapping[int, str] | None = None,
+) -> Patient:
     """The core Patient, its medications named by words where the record gives only a code
-    (:func:`readable`); see :func:`_build_patient`."""
-    return _readable_patient(_build_patient(patient_id, resources))
+    (:func:`readable`); see :func:`_build_patient`. ``urls``: the resources' ``fullUrl``
+    (:func:`ldncare.fhir.references.full_urls`)."""
+    return _readable_patient(_build_patient(patient_id, resources, urls or {}))
 
 
-def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+def _build_patient(
+    patient_id: str | None, resources: Sequence[dict[str, Any]], urls: Mapping[int, str]
+) -> Patient:
     """The core Patient from prefetch/fetched resources; unreadable resources are skipped, and
     so are resources whose subject is another patient (an EHR's prefetch bug must not put
     someone else's opioid or diagnosis on this chart).
@@ -178,6 +194,7 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
     stub = {"resourceType": "Patient", "id": pid}
+    # The fullUrls matter for the Medications references name (kept as they are by _legacy).
     others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
     if patient_id is not None:
         own = f"Patient/{pid}"
@@ -192,7 +209,7 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
             others = [r for r in others if all(r is not f for f in foreign)]
     head = chosen if chosen is not None else stub
     try:
-        return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
+        return patient_from_bundle(_bundle(head, others, urls), latest_labs_only=True)
     except (LdncareError, ValueError, TypeError, AttributeError) as exc:
         log.info("CDS patient %s: dropping unreadable resources (%s)", pid, exc)
     try:
@@ -202,11 +219,11 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
     kept = []
     for r in others:
         try:
-            patient_from_bundle(_bundle(stub, [r]), latest_labs_only=True)
+            patient_from_bundle(_bundle(stub, [r], urls), latest_labs_only=True)
         except (LdncareError, ValueError, TypeError, AttributeError):
             continue
         kept.append(r)
-    return patient_from_bundle(_bundle(head, kept), latest_labs_only=True)
+    return patient_from_bundle(_bundle(head, kept, urls), latest_labs_only=True)
 
 
 @dataclass(frozen=True)
@@ -222,27 +239,43 @@ class DraftOrders:
     all: list[DraftMedication]
 
 
-def _selected(selections: Any, resource: Mapping[str, Any]) -> bool:
+def _selected(selections: Iterable[str], resource: Mapping[str, Any]) -> bool:
     # A DSTU2 request selects "MedicationOrder/x": the draft was read as a MedicationRequest.
-    refs = [f"{kind}/{resource.get('id')}" for kind in ("MedicationRequest", "MedicationOrder")]
-    return any(s == ref or s.endswith("/" + ref) for s in selections for ref in refs)
+    rid = resource.get("id")
+    if not isinstance(rid, str) or not rid:
+        return False
+    return any(
+        refers_to(s, kind, rid)
+        for s in selections
+        for kind in ("MedicationRequest", "MedicationOrder")
+    )
 
 
-def draft_orders(
-    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
-) -> DraftOrders:
-    """Read the drafts of ``context`` (``draftOrders``; ``medications`` in pre-1.0 requests).
-
-    A draft that names its drug by ``medicationReference`` is resolved against the Medication
-    resources in the drafts' Bundle and in ``resources`` (prefetch). For order-select with
-    ``selections`` that name none of the medication drafts (a lab or imaging order was
-    selected), nothing is checked.
-    """
+def _drafts_source(context: Mapping[str, Any]) -> Any:
     source = context.get("draftOrders")
     if source is None:
         source = context.get("medications")  # medication-prescribe and pre-1.0 examples
+    return source
+
+
+def draft_orders(
+    hook: str,
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
+) -> DraftOrders:
+    """Read the drafts of ``context`` (``draftOrders``; ``medications`` in pre-1.0 requests).
+
+    A draft that names its drug by ``medicationReference`` is resolved by
+    :mod:`ldncare.fhir.references` (as the importer resolves it) against the Medication
+    resources in the drafts' Bundle and in ``resources`` (prefetch; ``urls`` their fullUrls).
+    For order-select with ``selections`` that name none of the medication drafts (a lab or
+    imaging order was selected), nothing is checked.
+    """
+    source = _drafts_source(context)
     found = [_legacy(r) for r in resources_in(source)]
-    medications = medication_index([*found, *resources], _bundle_urls(source))
+    draft_urls = full_urls(source)
+    medications = medication_index([*found, *resources], {**(urls or {}), **draft_urls})
     drafts = read_drafts([r for r in found if r.get("resourceType") == "MedicationRequest"],
                          medications)  # fmt: skip
     selections = context.get("selections")
@@ -251,24 +284,26 @@ def draft_orders(
     wanted = [s.strip() for s in selections if isinstance(s, str)]
     # A draft may be selected by its Bundle fullUrl ("urn:uuid:..."), as a draft without an id
     # can only be.
-    urls = _bundle_urls(source)
-    chosen = {urls[id(r)] for r in found if id(r) in urls and urls[id(r)] in wanted}
     return DraftOrders(
-        [d for d in drafts if _selected(wanted, d.resource) or urls.get(id(d.resource)) in chosen],
+        [
+            d
+            for d in drafts
+            if _selected(wanted, d.resource) or draft_urls.get(id(d.resource)) in wanted
+        ],
         drafts,
     )
 
 
 def unresolved_medications(
-    context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
 ) -> list[str]:
     """References of draft orders' ``medicationReference`` that neither the drafts' Bundle nor
     ``resources`` (prefetch) holds: unread, the drug of the order is unknown (a naltrexone
     order could go unchecked), so the service fetches them or answers 412. Contained
     references (``#x``) are the draft's own business and are not listed."""
-    source = context.get("draftOrders")
-    if source is None:
-        source = context.get("medications")
+    source = _drafts_source(context)
     found = [_legacy(r) for r in resources_in(source)]
     wanted: list[str] = []
     for r in found:
@@ -280,7 +315,7 @@ def unresolved_medications(
             wanted.append(ref.strip())
     if not wanted:  # the usual draft names its drug by a code: no index to build
         return []
-    index = medication_index([*found, *resources], _bundle_urls(source))
+    index = medication_index([*found, *resources], {**(urls or {}), **full_urls(source)})
     refs: list[str] = []
     for ref in wanted:
         if find_medication(ref, index) is None and ref not in refs:
@@ -288,30 +323,14 @@ def unresolved_medications(
     return refs
 
 
-def _bundle_urls(source: Any) -> dict[int, str]:
-    """fullUrl of each resource of a Bundle, by the resource's identity."""
-    entries = source.get("entry") if isinstance(source, Mapping) else None
-    return {
-        id(e["resource"]): e["fullUrl"]
-        for e in entries or []
-        if isinstance(e, Mapping) and isinstance(e.get("fullUrl"), str) and "resource" in e
-    }
-
-
 def medication_index(
-    resources: Iterable[Mapping[str, Any]], full_urls: Mapping[int, str]
+    resources: Iterable[Mapping[str, Any]], urls: Mapping[int, str]
 ) -> dict[str, Mapping[str, Any]]:
-    """Medication resources by the references that may point at them."""
-    index: dict[str, Mapping[str, Any]] = {}
-    for r in resources:
-        if r.get("resourceType") != "Medication":
-            continue
-        if isinstance(r.get("id"), str) and r["id"]:
-            index[f"Medication/{r['id']}"] = r
-        url = full_urls.get(id(r))
-        if url:
-            index[url] = r
-    return index
+    """Medication resources by every key a reference may use (``Medication/id``, fullUrl):
+    :func:`ldncare.fhir.references.index_resources`, the importer's own index."""
+    return index_resources(
+        (urls.get(id(r)), r) for r in resources if r.get("resourceType") == "Medication"
+    )
 
 
 def read_drafts(
@@ -346,7 +365,7 @@ def _delete(label: str, ref: str | None) -> list[dict[str, Any]]:
 
 def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
     evidence = load_evidence()
-    patient = build_patient(call.patient_id, call.resources)
+    patient = build_patient(call.patient_id, call.resources, call.full_urls)
     ctx = context_for(patient, call.as_of)
     findings = screen(ctx, evidence)
     cards: list[dict[str, Any]] = []
@@ -603,11 +622,15 @@ ORDER_CLASSES = frozenset({"naltrexone", "opioid", "gabapentinoid"})
 
 
 def orders_to_check(
-    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+    hook: str,
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
 ) -> bool:
     """Whether an order hook checks any of its drafts (:func:`order_cards` would read the
     patient)."""
-    return any(d.classes & ORDER_CLASSES for d in draft_orders(hook, context, resources).checked)
+    drafts = draft_orders(hook, context, resources, urls).checked
+    return any(d.classes & ORDER_CLASSES for d in drafts)
 
 
 def _names(meds: Iterable[MedicationUse]) -> str:
@@ -615,12 +638,12 @@ def _names(meds: Iterable[MedicationUse]) -> str:
 
 
 def order_cards(call: HookCall) -> list[dict[str, Any]]:
-    orders = draft_orders(call.hook, call.context, call.resources)
+    orders = draft_orders(call.hook, call.context, call.resources, call.full_urls)
     checked = orders.checked
     if not any(d.classes & ORDER_CLASSES for d in checked):
         return []  # before the patient is read: nothing to check, nothing to build
     evidence = load_evidence()
-    patient = build_patient(call.patient_id, call.resources)
+    patient = build_patient(call.patient_id, call.resources, call.full_urls)
     ctx = context_for(patient, call.as_of)
     cards: list[dict[str, Any]] = []
     ordered_naltrexone = [d for d in checked if "naltrexone" in d.classes]

@@ -69,6 +69,7 @@ from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import CdsSettings
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
+from ldncare.fhir.references import full_urls, refers_to
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +121,12 @@ class Service:
     #: ``(hook, context, prefetched resources) -> False`` when the call cannot give a card
     #: whatever the patient's record holds (an order of nothing ldncare checks): the rest of
     #: the record is then not fetched.
-    has_work: Callable[[str, Mapping[str, Any], Sequence[Mapping[str, Any]]], bool] | None = None
+    has_work: (
+        Callable[
+            [str, Mapping[str, Any], Sequence[Mapping[str, Any]], Mapping[int, str] | None], bool
+        ]
+        | None
+    ) = None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -291,7 +297,7 @@ def _drafts_problem(hook: str, context: Mapping[str, Any]) -> str | None:
                 f"context.selections: {ref[:80]!r} is not a reference "
                 f'("Type/id", e.g. MedicationRequest/{ref[:40]})'
             )
-        if not any(ref == k or ref.endswith("/" + k) for k in known):
+        if not any(refers_to(ref, *k.split("/", 1)) for k in known):
             return f"context.selections: {ref[:80]!r} names no order in context.draftOrders"
     return None
 
@@ -576,16 +582,19 @@ async def _answer(
     context: Mapping[str, Any] = body["context"]
     prefetch = body.get("prefetch") or {}
     resources = [r for value in prefetch.values() for r in resources_in(value)]
+    # Each prefetched resource's fullUrl, so absolute and urn:uuid references resolve as on
+    # import (one resolver: fhir/references.py).
+    urls = full_urls(list(prefetch.values()))
     # A draft naming its drug by a Medication nobody sent: fetched with the rest, as the drug
     # (naltrexone, an opioid) decides whether there is anything to check.
-    unresolved = unresolved_medications(context, resources) if service.has_work else []
+    unresolved = unresolved_medications(context, resources, urls) if service.has_work else []
     keys = templates_to_fetch(body, PATIENT_TEMPLATES)
     more = unfinished_prefetch(body, PATIENT_TEMPLATES)
     if (
         service.has_work is not None
         and not unresolved
         and (keys or more)
-        and not service.has_work(service.hook, context, resources)
+        and not service.has_work(service.hook, context, resources, urls)
     ):
         return []  # no round trip to the EHR's FHIR server for an order we have no check for
     fetched = await fetch_missing(
@@ -605,7 +614,7 @@ async def _answer(
     if unresolved:
         # The server answered, but not with the Medication referenced (an empty search, another
         # id): the drug of the order is still unknown, which is not "nothing to check".
-        still = unresolved_medications(context, resources)
+        still = unresolved_medications(context, resources, urls)
         if still:
             raise DataMissing(
                 [
@@ -628,6 +637,7 @@ async def _answer(
         resources=tuple(unique.values()),
         as_of=date.today(),
         app_url=settings.app_url,
+        full_urls=urls,
     )
     # The decision is pure CPU, well under a millisecond once the evidence is loaded (build_router
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and
