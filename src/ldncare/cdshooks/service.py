@@ -35,7 +35,9 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -67,6 +69,7 @@ from ldncare.cdshooks.hooks import (
 )
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import CdsSettings
+from ldncare.cdshooks.state import CdsState
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir.references import full_urls, refers_to
@@ -349,11 +352,20 @@ def public_base(public_url: str) -> str:
 
 
 def build_router(
-    settings: CdsSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: CdsSettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    engine: Engine | None = None,
 ) -> APIRouter:
-    """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS)."""
+    """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS).
+
+    With an ``engine`` (a migrated database), JWT ids, the cards shown and every feedback item
+    are kept in it (:class:`~ldncare.cdshooks.state.CdsState`): shared by every worker."""
     settings = settings or CdsSettings()
-    verifier = JwtVerifier(settings, transport=transport)
+    state = CdsState(engine, keep_days=settings.outcomes_keep_days) if engine else None
+    verifier = JwtVerifier(
+        settings, transport=transport, claim=state.claim_token if state else None
+    )
     limits = FetchLimits(
         deadline=settings.fhir_deadline,
         max_bytes=settings.fhir_max_bytes,
@@ -369,6 +381,7 @@ def build_router(
     # grow the process without limit.
     feedback_log = FeedbackLog(FEEDBACK_KEPT, FEEDBACK_KEPT_BYTES)
     router.feedback_log = feedback_log  # type: ignore[attr-defined]
+    router.state = state  # type: ignore[attr-defined]
     if not settings.demo and not settings.public_url:
         log.warning(
             "LDNCARE_CDS_PUBLIC_URL is not set: the JWT audience is checked against the URL "
@@ -442,8 +455,12 @@ def build_router(
             if problem is not None:
                 return _error(400, f"feedback[{i}]: {problem}")
             sizes.append(size)
-        for item, size in zip(items, sizes, strict=True):
-            feedback_log.add(kept(item, service_id), size)
+        checked = [kept(item, service_id) for item in items]
+        if state is not None:
+            # Written before the answer: an acknowledged feedback item is never lost.
+            await run_in_threadpool(state.record_feedback, checked)
+        for item, size in zip(checked, sizes, strict=True):
+            feedback_log.add(item, size)
         return _json({})
 
     async def serve_call(
@@ -489,6 +506,8 @@ def build_router(
                 "error": "ldncare failed while checking this request, so nothing was checked; "
                 "treat it as not checked (the server log has the details)"
             }
+        if state is not None and cards:
+            state.cards_shown(service_id, str(body["hookInstance"]), cards)
         return 200, {"cards": cards}
 
     # The URL with a final slash is answered by ``CdsCalls`` (both apps install it) like this

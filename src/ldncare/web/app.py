@@ -113,7 +113,8 @@ def create_app(
     # Innermost (added first): CDS Hooks service calls answered before the router.
     from ldncare.cdshooks.service import CdsCalls
 
-    cds_router = _cds_router(settings)
+    cds_router = _cds_router(settings, engine)
+    app.state.cds_state = cds_router.state  # type: ignore[attr-defined]
     app.add_middleware(CdsCalls, serve_call=cds_router.serve_call)  # type: ignore[attr-defined]
     # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
     # and a copy of the response per request: several times the cost of /healthz itself).
@@ -223,12 +224,13 @@ def create_worker_app() -> FastAPI:
     return app
 
 
-def _cds_router(settings: WebSettings) -> APIRouter:
-    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off."""
+def _cds_router(settings: WebSettings, engine: Engine) -> APIRouter:
+    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off. JWT ids,
+    cards shown and feedback are kept in the app's database (shared by every worker)."""
     from ldncare.cdshooks.service import build_router
     from ldncare.cdshooks.settings import CdsSettings
 
     cds = CdsSettings()
     if settings.demo:
         cds = cds.model_copy(update={"demo": True})
-    return build_router(cds)
+    return build_router(cds, engine=engine)
