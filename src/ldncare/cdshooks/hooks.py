@@ -31,7 +31,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ldncare.cdshooks.cards import finding_detail, make_card
+from ldncare.cdshooks.cards import finding_detail, make_card, reference_lines
 from ldncare.cdshooks.fetch import bare_id, resources_in
 from ldncare.core.context import ClassifiedMedication
 from ldncare.core.findings import Finding
@@ -388,11 +388,7 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
             )
         )
     weeks_min, weeks_max = evidence.ldn.trial_weeks.min, evidence.ldn.trial_weeks.max
-    references = "\n".join(
-        f"- {evidence.sources[c].reference_text()}"
-        for c in evidence.ldn.citations
-        if c in evidence.sources
-    )
+    references = "\n".join(reference_lines(evidence.ldn.citations, evidence.sources))
     for due in reviews_due(ctx, evidence):
         start = due.start.isoformat()
         cards.append(
@@ -450,9 +446,7 @@ def _renal_card(
     if excess is None:
         return None
     band, renal = excess.band, excess.renal
-    refs = "\n".join(
-        f"- {evidence.sources[c].reference_text()}" for c in band.citations if c in evidence.sources
-    )
+    refs = "\n".join(reference_lines(band.citations, evidence.sources))
     limit = f"{format_decimal(band.daily_max.mg_value)} mg/day, {band.frequency}"
     strength = find_dose(draft.med.name)  # the ordered product's strength ("600 MG Oral Tablet")
     dose = (
