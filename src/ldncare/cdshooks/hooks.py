@@ -33,17 +33,21 @@ from typing import Any
 
 from ldncare.cdshooks.cards import finding_detail, make_card, reference_lines
 from ldncare.cdshooks.fetch import bare_id, resources_in
-from ldncare.core.context import ClassifiedMedication
-from ldncare.core.findings import Finding
 from ldncare.core.naltrexone import consider_ldn, reviews_due
+from ldncare.core.orders import (
+    DraftOrder,
+    OrderTiming,
+    RenalDoseTooHigh,
+    daily_mg,
+    decide_orders,
+    needs_check,
+)
 from ldncare.core.patient import MedicationUse, Patient
-from ldncare.core.quantity import find_dose, format_decimal, parse_dose
-from ldncare.core.renal import check_renal_dose
+from ldncare.core.quantity import format_decimal, parse_dose
 from ldncare.core.screening import screen
-from ldncare.core.unit_dose import UnitDose, dose_in_whole_units
+from ldncare.core.unit_dose import UnitDose
 from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
-from ldncare.evidence.models import Evidence
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir.patient_bundle import (
     find_medication,
@@ -83,18 +87,29 @@ class HookCall:
     #: The ``fullUrl`` of the prefetched resources that came in Bundles, by ``id()``: an
     #: absolute or ``urn:uuid`` reference to one resolves as on import (fhir/references.py).
     full_urls: Mapping[int, str] = field(default_factory=dict)
+    #: The draft orders, when the service has read them already (to tell whether there is
+    #: anything to check): read once per call.
+    drafts: DraftOrders | None = None
 
 
 @dataclass(frozen=True)
 class DraftMedication:
+    """A FHIR draft order and what the core decides on: :class:`~ldncare.core.orders.DraftOrder`."""
+
     resource: dict[str, Any]
-    med: MedicationUse
-    classes: frozenset[str]
+    order: DraftOrder
+
+    @property
+    def med(self) -> MedicationUse:
+        return self.order.med
+
+    @property
+    def classes(self) -> frozenset[str]:
+        return self.order.classes
 
     @property
     def reference(self) -> str | None:
-        rid = self.resource.get("id")
-        return f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None
+        return self.order.reference
 
 
 # --------------------------------------------------------------------------- FHIR -> Patient
@@ -348,7 +363,16 @@ def read_drafts(
             continue
         # A draft is about to start: screen it as if it were active from today.
         med = readable(med).model_copy(update={"status": "active", "start": None, "end": None})
-        out.append(DraftMedication(resource, med, vocab.classify(med)))
+        classes = vocab.classify(med)
+        rid = resource.get("id")
+        order = DraftOrder(
+            med,
+            classes,
+            # Only a gabapentinoid's daily dose is checked (renal bands).
+            ordered_daily_mg(resource) if "gabapentinoid" in classes else None,
+            f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None,
+        )
+        out.append(DraftMedication(resource, order))
     return out
 
 
@@ -433,32 +457,17 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
 
 
 def _renal_card(
-    call: HookCall, patient: Patient, draft: DraftMedication, evidence: Evidence
-) -> dict[str, Any] | None:
-    ingredients = load_vocabulary().medications.ingredients(draft.med)
-    mono = next((evidence.monographs[i] for i in ingredients if i in evidence.monographs), None)
-    if mono is None or not mono.renal_bands:
-        return None
-    daily = ordered_daily_mg(draft.resource)
-    if daily is None:
-        return None
-    excess = check_renal_dose(mono, patient, call.as_of, daily)
-    if excess is None:
-        return None
-    band, renal = excess.band, excess.renal
+    call: HookCall, patient: Patient, draft: DraftMedication, decision: RenalDoseTooHigh
+) -> dict[str, Any]:
+    evidence = load_evidence()
+    mono, strength, dose = decision.monograph, decision.strength, decision.unit_dose
+    band, renal, daily = (
+        decision.excess.band,
+        decision.excess.renal,
+        decision.excess.ordered_daily_mg,
+    )
     refs = "\n".join(reference_lines(band.citations, evidence.sources))
     limit = f"{format_decimal(band.daily_max.mg_value)} mg/day, {band.frequency}"
-    strength = find_dose(draft.med.name)  # the ordered product's strength ("600 MG Oral Tablet")
-    dose = (
-        dose_in_whole_units(
-            strength.mg_value,
-            band.doses_per_day,
-            band.daily_min.mg_value,
-            band.daily_max.mg_value,
-        )
-        if strength is not None
-        else None
-    )
     if dose is not None:
         suggestions = [_unit_dose_suggestion(draft, dose)]
         advice = (
@@ -536,7 +545,8 @@ def _unit_dose_suggestion(draft: DraftMedication, dose: UnitDose) -> dict[str, A
 
 
 def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
-    """Total mg a day of a MedicationRequest's first dosage, when it is stated in mass units."""
+    """Total mg a day of a MedicationRequest's first dosage, when it is stated in mass units:
+    the FHIR dose and Timing read here, the arithmetic in :func:`ldncare.core.orders.daily_mg`."""
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], Mapping):
         return None
@@ -556,19 +566,18 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
     try:
         dose = parse_dose(f"{quantity.get('value')} {quantity.get('code') or quantity.get('unit')}")
         given = repeat.get("frequencyMax") or repeat.get("frequency")
-        # A period without a frequency is once per period (FHIR R4 Timing: frequency
-        # defaults to 1): every 8 h is 3 doses a day, every 2 days half a dose a day.
         if given or repeat.get("period"):
-            frequency = Decimal(str(given or 1))
-            period = Decimal(str(repeat.get("period") or 1))
-            per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
-            if period <= 0:
-                return None
-            return (dose.mg_value * frequency * per_day / period).normalize()
-        times = _times_a_day(timing, repeat)
+            period = repeat.get("period")
+            order_timing = OrderTiming(
+                frequency=Decimal(str(given)) if given else None,
+                period=Decimal(str(period)) if period else None,
+                period_unit=str(repeat.get("periodUnit") or repeat.get("unit") or "d"),
+            )
+        else:
+            order_timing = OrderTiming(times_a_day=_times_a_day(timing, repeat))
+        return daily_mg(dose, order_timing)
     except (LdncareError, ArithmeticError, KeyError, ValueError, TypeError):
         return None
-    return None if times is None else (dose.mg_value * times).normalize()
 
 
 #: Doses a day of the FHIR R4 timing abbreviations (value set timing-abbreviation, codes of
@@ -610,21 +619,16 @@ def _times_a_day(timing: Mapping[str, Any], repeat: Mapping[str, Any]) -> Decima
     return Decimal(1)
 
 
-#: The medication classes an order card is about (checks 1-3 above). An order of nothing in
-#: them -- most orders an EHR sends -- gets no card, whatever the patient's record says.
-ORDER_CLASSES = frozenset({"naltrexone", "opioid", "gabapentinoid"})
-
-
 def orders_to_check(
     hook: str,
     context: Mapping[str, Any],
     resources: Sequence[Mapping[str, Any]] = (),
     urls: Mapping[int, str] | None = None,
-) -> bool:
-    """Whether an order hook checks any of its drafts (:func:`order_cards` would read the
-    patient)."""
-    drafts = draft_orders(hook, context, resources, urls).checked
-    return any(d.classes & ORDER_CLASSES for d in drafts)
+) -> DraftOrders | None:
+    """The draft orders when an order hook checks any of them (:func:`order_cards` would read
+    the patient), else None."""
+    drafts = draft_orders(hook, context, resources, urls)
+    return drafts if needs_check([d.order for d in drafts.checked]) else None
 
 
 def _names(meds: Iterable[MedicationUse]) -> str:
@@ -632,98 +636,81 @@ def _names(meds: Iterable[MedicationUse]) -> str:
 
 
 def order_cards(call: HookCall) -> list[dict[str, Any]]:
-    orders = draft_orders(call.hook, call.context, call.resources, call.full_urls)
+    """The cards of an order hook: the decisions are the core's (:mod:`ldncare.core.orders`),
+    this function puts them in words."""
+    orders = call.drafts or draft_orders(call.hook, call.context, call.resources, call.full_urls)
     checked = orders.checked
-    if not any(d.classes & ORDER_CLASSES for d in checked):
+    if not needs_check([d.order for d in checked]):
         return []  # before the patient is read: nothing to check, nothing to build
     evidence = load_evidence()
     patient = build_patient(call.patient_id, call.resources, call.full_urls)
     ctx = context_for(patient, call.as_of)
+    vocab = load_vocabulary().medications
+    ingredients = {
+        id(d.order): vocab.ingredients(d.med) for d in checked if "gabapentinoid" in d.classes
+    }
+    decided = decide_orders(
+        ctx,
+        patient,
+        [d.order for d in checked],
+        [d.order for d in orders.all],
+        evidence,
+        ingredients,
+        call.as_of,
+    )
     cards: list[dict[str, Any]] = []
-    ordered_naltrexone = [d for d in checked if "naltrexone" in d.classes]
-    ordered_opioids = [d for d in checked if "opioid" in d.classes]
-    # Drafts not selected are on their way too: an opioid drafted alongside counts against a
-    # selected naltrexone order, and a naltrexone draft against a selected opioid.
-    checked_ids = {id(d) for d in checked}
-    drafted_opioids = [d for d in orders.all if "opioid" in d.classes]
-    naltrexone_alongside = [
-        d.med for d in orders.all if "naltrexone" in d.classes and id(d) not in checked_ids
-    ]
-    active_naltrexone = ctx.active_meds("naltrexone")
-    on_naltrexone = (*active_naltrexone, *naltrexone_alongside)
-    # The patient with the drafted opioids added, screened once for both checks below. The
-    # drafts were classified when read: only they are added to the context.
-    whatif_ctx = found = None
-    if ordered_naltrexone or (ordered_opioids and on_naltrexone):
-        whatif_ctx = ctx.with_medications(
+    for blocked in decided.naltrexone_blocked:
+        stops, names = list(blocked.findings), _names(blocked.opioids)
+        summary = (
+            f"Naltrexone ordered while an opioid is active: {names}"
+            if names
+            else "Naltrexone ordered: " + stops[0].message
+        )
+        cards.append(
+            make_card(
+                summary=summary,
+                indicator="critical",
+                detail=finding_detail(
+                    stops, evidence.sources, f"Ordered: {blocked.order.med.name}."
+                ),
+                topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+                suggestions=_delete("Remove the naltrexone order", blocked.order.reference),
+            )
+        )
+    for conflict in decided.opioid_on_naltrexone:
+        name = conflict.order.med.name
+        taking = " ".join(
             [
-                ClassifiedMedication(d.med, d.classes, d.med.is_active(call.as_of))
-                for d in drafted_opioids
+                *(
+                    [f"Active naltrexone: {_names(conflict.active_naltrexone)}."]
+                    if conflict.active_naltrexone
+                    else []
+                ),
+                *(
+                    [f"Naltrexone ordered alongside: {_names(conflict.naltrexone_alongside)}."]
+                    if conflict.naltrexone_alongside
+                    else []
+                ),
             ]
         )
-        found = screen(whatif_ctx, evidence)
-
-    if ordered_naltrexone and whatif_ctx is not None and found is not None:
-        stops = [f for f in found if f.severity == "contraindication"]
-        if stops:
-            opioid = [f for f in stops if f.rule.startswith("ldn.opioid.")]
-            names = _names(whatif_ctx.active_meds("opioid"))
-            summary = (
-                f"Naltrexone ordered while an opioid is active: {names}"
-                if opioid and names
-                else "Naltrexone ordered: " + stops[0].message
+        cards.append(
+            make_card(
+                summary=f"Opioid ordered ({name}) for a patient taking naltrexone"
+                if conflict.active_naltrexone
+                else f"Opioid ordered ({name}) together with a naltrexone order",
+                indicator="critical",
+                detail=finding_detail(
+                    list(conflict.basis), evidence.sources, f"{taking} Ordered: {name}."
+                ),
+                topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+                suggestions=_delete("Remove the opioid order", conflict.order.reference),
             )
-            for d in ordered_naltrexone:
-                cards.append(
-                    make_card(
-                        summary=summary,
-                        indicator="critical",
-                        detail=finding_detail(stops, evidence.sources, f"Ordered: {d.med.name}."),
-                        topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
-                        app_url=call.app_url,
-                        patient_id=patient.id,
-                        suggestions=_delete("Remove the naltrexone order", d.reference),
-                    )
-                )
-
-    if ordered_opioids and on_naltrexone and found is not None:
-        for d in ordered_opioids:
-            basis: list[Finding] = [
-                f for f in found if f.rule == "ldn.opioid.active" and d.med.name in f.message
-            ] or [f for f in found if f.rule == "ldn.opioid.active"]
-            taking = " ".join(
-                [
-                    *(
-                        [f"Active naltrexone: {_names(active_naltrexone)}."]
-                        if active_naltrexone
-                        else []
-                    ),
-                    *(
-                        [f"Naltrexone ordered alongside: {_names(naltrexone_alongside)}."]
-                        if naltrexone_alongside
-                        else []
-                    ),
-                ]
-            )
-            cards.append(
-                make_card(
-                    summary=f"Opioid ordered ({d.med.name}) for a patient taking naltrexone"
-                    if active_naltrexone
-                    else f"Opioid ordered ({d.med.name}) together with a naltrexone order",
-                    indicator="critical",
-                    detail=finding_detail(
-                        basis, evidence.sources, f"{taking} Ordered: {d.med.name}."
-                    ),
-                    topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
-                    app_url=call.app_url,
-                    patient_id=patient.id,
-                    suggestions=_delete("Remove the opioid order", d.reference),
-                )
-            )
-
-    for d in checked:
-        if "gabapentinoid" in d.classes:
-            card = _renal_card(call, patient, d, evidence)
-            if card is not None:
-                cards.append(card)
+        )
+    by_order = {id(d.order): d for d in checked}
+    for renal in decided.renal:
+        cards.append(_renal_card(call, patient, by_order[id(renal.order)], renal))
     return cards

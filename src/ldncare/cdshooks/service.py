@@ -61,6 +61,7 @@ from ldncare.cdshooks.fetch import (
     unfinished_prefetch,
 )
 from ldncare.cdshooks.hooks import (
+    DraftOrders,
     HookCall,
     order_cards,
     orders_to_check,
@@ -124,9 +125,11 @@ class Service:
     #: ``(hook, context, prefetched resources) -> False`` when the call cannot give a card
     #: whatever the patient's record holds (an order of nothing ldncare checks): the rest of
     #: the record is then not fetched.
+    #: Returns what it read to tell (the draft orders), handed on so that it is read once.
     has_work: (
         Callable[
-            [str, Mapping[str, Any], Sequence[Mapping[str, Any]], Mapping[int, str] | None], bool
+            [str, Mapping[str, Any], Sequence[Mapping[str, Any]], Mapping[int, str] | None],
+            DraftOrders | None,
         ]
         | None
     ) = None
@@ -603,19 +606,23 @@ async def _answer(
     resources = [r for value in prefetch.values() for r in resources_in(value)]
     # Each prefetched resource's fullUrl, so absolute and urn:uuid references resolve as on
     # import (one resolver: fhir/references.py).
-    urls = full_urls(list(prefetch.values()))
+    # Only a Medication's fullUrl is ever looked up (by a medicationReference): without one in
+    # the prefetch -- the usual request -- the walk is skipped.
+    urls = (
+        full_urls(list(prefetch.values()))
+        if any(r.get("resourceType") == "Medication" for r in resources)
+        else {}
+    )
     # A draft naming its drug by a Medication nobody sent: fetched with the rest, as the drug
     # (naltrexone, an opioid) decides whether there is anything to check.
     unresolved = unresolved_medications(context, resources, urls) if service.has_work else []
     keys = templates_to_fetch(body, PATIENT_TEMPLATES)
     more = unfinished_prefetch(body, PATIENT_TEMPLATES)
-    if (
-        service.has_work is not None
-        and not unresolved
-        and (keys or more)
-        and not service.has_work(service.hook, context, resources, urls)
-    ):
-        return []  # no round trip to the EHR's FHIR server for an order we have no check for
+    drafts: DraftOrders | None = None
+    if service.has_work is not None and not unresolved and (keys or more):
+        drafts = service.has_work(service.hook, context, resources, urls)
+        if drafts is None:
+            return []  # no round trip to the EHR's FHIR server for an order we have no check for
     fetched = await fetch_missing(
         body,
         PATIENT_TEMPLATES,
@@ -657,6 +664,8 @@ async def _answer(
         as_of=date.today(),
         app_url=settings.app_url,
         full_urls=urls,
+        # Read before the fetch: every draft's Medication was resolved then (else `unresolved`).
+        drafts=drafts,
     )
     # The decision is pure CPU, well under a millisecond once the evidence is loaded (build_router
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and
