@@ -290,9 +290,14 @@ def draft_orders(
     source = _drafts_source(context)
     found = [_legacy(r) for r in resources_in(source)]
     draft_urls = full_urls(source)
-    medications = medication_index([*found, *resources], {**(urls or {}), **draft_urls})
-    drafts = read_drafts([r for r in found if r.get("resourceType") == "MedicationRequest"],
-                         medications)  # fmt: skip
+    orders = [r for r in found if r.get("resourceType") == "MedicationRequest"]
+    # The index only serves a medicationReference: the usual draft names its drug by a code.
+    medications = (
+        medication_index([*found, *resources], {**(urls or {}), **draft_urls})
+        if any("medicationReference" in r for r in orders)
+        else {}
+    )
+    drafts = read_drafts(orders, medications)
     selections = context.get("selections")
     if hook == "order-sign" or not isinstance(selections, list) or not selections:
         return DraftOrders(drafts, drafts)
