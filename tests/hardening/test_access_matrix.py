@@ -160,6 +160,10 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
         codes(401, 200, 404, 200, 404, 200),
     ),
     ("GET", "/api/audit"): (Req("/api/audit"), codes(401, 403, 403, 403, 403, 200)),
+    ("GET", "/api/admin/cds-cards"): (
+        Req("/api/admin/cds-cards"),
+        codes(401, 403, 403, 403, 403, 200),
+    ),
     # --- pages: login and logout -----------------------------------------------------------------
     ("GET", "/login"): (Req("/login"), everyone(200)),
     # Anonymous has no session, hence no CSRF token: the form is refused as expired.
@@ -237,6 +241,7 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ("GET", "/sources"): (Req("/sources"), codes(303, 200, 200, 200, 200, 200)),
     # --- pages: administrators ------------------------------------------------------------------
     ("GET", "/admin/users"): (Req("/admin/users"), codes(303, 403, 403, 403, 403, 200)),
+    ("GET", "/admin/cds-cards"): (Req("/admin/cds-cards"), codes(303, 403, 403, 403, 403, 200)),
     ("POST", "/admin/users/{username}/disable"): (
         Req("/admin/users/clin2/disable", form={}),
         codes(303, 403, 403, 403, 403, 303),

@@ -273,6 +273,57 @@ def test_latest_labs_only_keeps_the_lab_latest_lab_picks(
         assert lean.latest_lab(kind) == full.latest_lab(kind)
 
 
+#: Observation codes ldncare reads nothing from (blood pressure, BMI, hemoglobin A1c): the lean
+#: reader skips them unread.
+_UNREAD_CODES = ["8480-6", "8462-4", "39156-5", "4548-4"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(_LAB_CODES + _UNREAD_CODES + ["29463-7", "8302-2"]),
+            st.none() | st.integers(min_value=0, max_value=6),
+            st.floats(min_value=1, max_value=500, allow_nan=False),
+        ),
+        max_size=25,
+    )
+)
+def test_vital_signs_and_labs_ldncare_never_reads_change_no_decision(
+    observations: list[tuple[str, int | None, float]],
+) -> None:
+    """A Synthea-like mix of vital signs and labs: skipping the unread ones leaves every lab,
+    the weight and the height the full reader gives."""
+    start = date(2026, 1, 1)
+    resources = [
+        _observation(i, code, None if d is None else start + timedelta(days=d), value)
+        for i, (code, d, value) in enumerate(observations)
+    ]
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]
+        + [{"resource": r} for r in resources],
+    }
+    full = patient_from_bundle(bundle)
+    lean = patient_from_bundle(bundle, latest_labs_only=True)
+    _same_for_decisions(full, lean)
+
+
+def test_an_unread_vital_sign_with_a_malformed_coding_is_still_checked() -> None:
+    """Only a plainly unread Observation is skipped; one whose coding is not an object is read
+    the long way and refused as before."""
+    odd = _observation(1, "8480-6", date(2026, 3, 1), 120)
+    odd["code"]["coding"].append("8480-6")
+    bundle = {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}, {"resource": odd}],
+    }
+    with pytest.raises(InvalidInput):
+        patient_from_bundle(bundle, latest_labs_only=True)
+
+
 def test_malformed_older_lab_is_dropped_as_the_full_reader_drops_it() -> None:
     new = _observation(1, "33914-3", date(2026, 3, 1), 25)
     old = _observation(2, "33914-3", date(2025, 1, 1), 90)

@@ -142,3 +142,119 @@ def test_an_ndjson_conditional_reference_without_display_keeps_the_patient_out(
     engine.dispose()
     assert report.patients_imported == 0
     assert any("cannot be resolved" in e.message for e in report.errors)
+
+
+# --------------------------------------------------------------- the same drug in CDS Hooks
+
+
+def _cds_client() -> Any:
+    import httpx
+    from fastapi.testclient import TestClient
+
+    from ldncare.cdshooks import CdsSettings, create_cds_app
+
+    # Demo mode (no JWT) and no FHIR server to fall back on: what is not in the request is 412.
+    settings = CdsSettings(demo=True, demo_fhir_servers=[], app_url="https://ldncare.test")
+    return TestClient(create_cds_app(settings, transport=httpx.MockTransport(lambda r: None)))
+
+
+def _searchset(entries: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"resourceType": "Bundle", "type": "searchset", "entry": entries}
+
+
+def _cds_request(resources: list[dict[str, Any]], draft: dict[str, Any]) -> dict[str, Any]:
+    """An order-select for ``draft`` with the record prefetched as an EHR sends it: searchset
+    Bundles whose entries keep the fullUrls of the import Bundle (:func:`_bundle`)."""
+    entries = _bundle(resources)["entry"]
+
+    def of(*types: str) -> dict[str, Any]:
+        return _searchset([e for e in entries if e["resource"]["resourceType"] in types])
+
+    return {
+        "hook": "order-select",
+        "hookInstance": "0f6e5c1a-3d2b-4e8f-9a7c-6b5d4e3f2a10",
+        "context": {
+            "userId": "Practitioner/1",
+            "patientId": "p1",
+            "draftOrders": {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": draft}],
+            },
+            "selections": [f"MedicationRequest/{draft['id']}"],
+        },
+        "prefetch": {
+            "patient": resources[0],
+            "conditions": _searchset([]),
+            # The Medications come with the orders that name them (_include), as prefetch does.
+            "medications": of("MedicationRequest", "Medication"),
+            "statements": of("MedicationStatement"),
+            "allergies": _searchset([]),
+            "labs": _searchset([]),
+            "weight": _searchset([]),
+        },
+    }
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_tramadol_by_reference_blocks_a_naltrexone_order_in_cds_as_on_import(
+    form: str, tmp_path: Path
+) -> None:
+    """One resolver: the active tramadol order the importer sees beside LDN (the same
+    reference form, the same resources) is seen by the CDS service when naltrexone is ordered,
+    so the order gets the critical opioid card on this path too."""
+    reference, contained = FORMS[form]
+    resources = _resources(reference, contained=contained)
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    report = import_bundle(engine, _bundle(resources), "t", as_of=AS_OF)
+    engine.dispose()
+    assert not report.errors and ("ldn_with_opioid", "critical") in _checks(url)
+
+    draft = {
+        "resourceType": "MedicationRequest",
+        "id": "rx-ldn",
+        "status": "draft",
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"text": "Naltrexone 4.5 mg capsule (compounded)"},
+    }
+    response = _cds_client().post(
+        "/cds-services/ldncare-order-select", json=_cds_request(resources, draft)
+    )
+    assert response.status_code == 200, response.text
+    critical = [c for c in response.json()["cards"] if c["indicator"] == "critical"]
+    assert critical and "Tramadol" in critical[0]["summary"], response.json()
+
+
+@pytest.mark.parametrize("form", [f for f in FORMS if f != "conditional"])
+def test_a_tramadol_draft_by_reference_is_an_opioid_order_for_a_patient_on_ldn(form: str) -> None:
+    """The draft itself names its drug by reference (its Medication in draftOrders, with the
+    fullUrl an absolute or urn:uuid reference needs): read as tramadol, it is an opioid ordered
+    for a patient on LDN -- never an order of "nothing ldncare checks"."""
+    reference, contained = FORMS[form]
+    resources = _resources(reference, contained=contained)
+    record = [r for r in resources if r["resourceType"] in ("Patient", "MedicationStatement")]
+    draft = dict(next(r for r in resources if r["resourceType"] == "MedicationRequest"))
+    draft["status"] = "draft"
+    body = _cds_request(record, draft)
+    medications = [e for e in _bundle(resources)["entry"]
+                   if e["resource"]["resourceType"] == "Medication"]  # fmt: skip
+    body["context"]["draftOrders"]["entry"] += medications
+    response = _cds_client().post("/cds-services/ldncare-order-select", json=body)
+    assert response.status_code == 200, response.text
+    summaries = [c["summary"] for c in response.json()["cards"] if c["indicator"] == "critical"]
+    assert any(s.startswith("Opioid ordered (Tramadol") for s in summaries), summaries
+
+
+def test_a_conditional_draft_reference_the_request_cannot_resolve_is_412_not_silence() -> None:
+    """A conditional reference resolves against the draft Bundle's Medications like on import;
+    one that matches none cannot be fetched, so the answer is 412 (not checked), never 200."""
+    resources = _resources("Medication?identifier=https://ehr.example.org/formulary|NOPE")
+    record = [r for r in resources if r["resourceType"] in ("Patient", "MedicationStatement")]
+    draft = dict(next(r for r in resources if r["resourceType"] == "MedicationRequest"))
+    response = _cds_client().post(
+        "/cds-services/ldncare-order-select", json=_cds_request(record, draft)
+    )
+    assert response.status_code == 412, response.text

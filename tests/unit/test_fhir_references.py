@@ -146,3 +146,65 @@ def test_any_literal_medication_reference_resolves_to_the_resource_of_its_id(
 def test_a_patient_id_outside_the_fhir_id_pattern_is_still_its_patient(reference: str) -> None:
     # Refusing it would drop her resources (an opioid among them) while she is imported.
     assert patient_key(reference) == "p_1"
+
+
+# ----------------------------------------------------------- what the CDS Hooks service needs
+
+
+@pytest.mark.parametrize(
+    ("reference", "expected"),
+    [
+        ("Patient/034AB16", "034AB16"),
+        ("Patient/034AB16/_history/3", "034AB16"),
+        ("https://example.org/fhir/Patient/034AB16", "034AB16"),
+        # A uuid names a Bundle entry, not a Patient id: it cannot show "another patient".
+        ("urn:uuid:04121321-4af5-424c-a0e1-ed3aab1c349d", None),
+        ("Patient?identifier=http://example.org/mrn|123", None),
+        ("Group/7", None),
+        ("#p1", None),
+    ],
+)
+def test_literal_patient_id_reads_only_literal_patient_references(
+    reference: str, expected: str | None
+) -> None:
+    from ldncare.fhir.references import literal_patient_id
+
+    assert literal_patient_id(reference) == expected
+
+
+@pytest.mark.parametrize(
+    ("selection", "selected"),
+    [
+        ("MedicationRequest/rx1", True),
+        ("MedicationRequest/rx1/_history/1", True),
+        ("https://ehr.example.org/fhir/MedicationRequest/rx1", True),
+        ("MedicationRequest/rx10", False),  # a longer id is another order
+        ("ServiceRequest/rx1", False),
+        ("rx1", False),
+    ],
+)
+def test_an_order_select_selection_names_the_draft_by_any_literal_form(
+    selection: str, selected: bool
+) -> None:
+    from ldncare.fhir.references import refers_to
+
+    assert refers_to(selection, "MedicationRequest", "rx1") is selected
+
+
+def test_full_urls_survive_taking_resources_out_of_nested_bundles() -> None:
+    """A prefetch value is a Bundle (or a wrapper, or a list of them); once its resources are
+    flattened, their fullUrls must still resolve an absolute or urn:uuid reference."""
+    from ldncare.fhir.references import full_urls
+
+    inner = {"resourceType": "Bundle", "entry": [{"fullUrl": UUID, "resource": PARACETAMOL}]}
+    outer = {
+        "resourceType": "Bundle",
+        "entry": [
+            {"fullUrl": "https://example.org/fhir/Medication/tram", "resource": TRAMADOL},
+            {"resource": inner},
+        ],
+    }
+    urls = full_urls([{"resource": outer}, None, "x"])
+    index = index_resources((urls.get(id(r)), r) for r in (TRAMADOL, PARACETAMOL))
+    assert resolve(UUID, index, resource_type="Medication") is PARACETAMOL
+    assert resolve("https://example.org/fhir/Medication/tram/_history/9", index) is TRAMADOL

@@ -37,7 +37,16 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "patient_file": ("core", "errors", "fhir", "json_input"),
     "store": ("store", "core", "errors", "evidence", "import_report", "json_input"),
     "importing": ("core", "errors", "fhir", "import_report", "patient_file", "store"),
-    "cdshooks": ("cdshooks", "core", "errors", "evidence", "fhir", "json_input", "planning"),
+    "cdshooks": (
+        "cdshooks",
+        "core",
+        "errors",
+        "evidence",
+        "fhir",
+        "json_input",
+        "planning",
+        "store",  # the JWT replay cache, cards shown and feedback (store/cds.py), shared by workers
+    ),
     "web": (
         "web",
         "ask",

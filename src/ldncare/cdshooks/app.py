@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import httpx
 from fastapi import FastAPI
+from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -14,15 +15,20 @@ from ldncare.cdshooks.settings import CdsSettings
 
 
 def create_cds_app(
-    settings: CdsSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: CdsSettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    engine: Engine | None = None,
 ) -> FastAPI:
-    """The CDS Hooks service on its own; ``transport`` stands in for the network in tests."""
+    """The CDS Hooks service on its own; ``transport`` stands in for the network in tests;
+    ``engine`` (a migrated database) keeps JWT ids, cards shown and feedback there."""
     settings = settings or CdsSettings()
     app = FastAPI(title="ldncare CDS Hooks", docs_url=None, redoc_url=None)
-    router = build_router(settings, transport=transport)
+    router = build_router(settings, transport=transport, engine=engine)
     app.add_middleware(CdsCalls, serve_call=router.serve_call)  # type: ignore[attr-defined]
     app.include_router(router)
     app.state.cds_feedback = router.feedback_log  # type: ignore[attr-defined]
+    app.state.cds_state = router.state  # type: ignore[attr-defined]
 
     @app.exception_handler(HTTPException)
     async def _http(request: Request, exc: HTTPException) -> JSONResponse:

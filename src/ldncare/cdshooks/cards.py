@@ -46,7 +46,10 @@ def _short(text: str) -> str:
     return text if len(text) < SUMMARY_LIMIT else text[: SUMMARY_LIMIT - 2].rstrip() + "…"
 
 
-def _references(citations: Iterable[str], sources: Mapping[str, Any]) -> list[str]:
+def reference_lines(citations: Iterable[str], sources: Mapping[str, Any]) -> list[str]:
+    """One Markdown list item per cited source (each once): the reference, linked when it has
+    a URL or PMID, then its fit -- population, design, size and year (issue #22) -- so the
+    reader sees that most LDN evidence comes from other conditions than pudendal neuralgia."""
     lines: list[str] = []
     for cid in dict.fromkeys(citations):
         src = sources.get(cid)
@@ -55,8 +58,12 @@ def _references(citations: Iterable[str], sources: Mapping[str, Any]) -> list[st
             continue
         text = src.reference_text()
         url = src.url or (f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else None)
-        lines.append(f"- [{text}]({url})" if url else f"- {text}")
+        line = f"- [{text}]({url})" if url else f"- {text}"
+        lines.append(f"{line} *({src.fit_text()})*")
     return lines
+
+
+_references = reference_lines
 
 
 def finding_detail(findings: Sequence[Finding], sources: Mapping[str, Any], intro: str = "") -> str:

@@ -33,6 +33,7 @@ import httpx
 import orjson
 
 from ldncare.fhir.patient_bundle import BODY_WEIGHT, LAB_LOINC, LOINC, PREGNANCY_STATUS
+from ldncare.fhir.references import parse_reference
 
 log = logging.getLogger(__name__)
 
@@ -372,7 +373,24 @@ async def _query(
 #: The ``missing`` key of a Medication a draft order references and no resource of the request
 #: holds (read from the FHIR server as ``Medication/{id}``).
 DRAFT_MEDICATION = "draftOrders"
-_MEDICATION_REF = re.compile(r"^Medication/([A-Za-z0-9\-.]{1,64})(?:/_history/[^/]+)?$")
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-.]{1,64}")
+
+
+def _medication_on_server(reference: str, base: str) -> str | None:
+    """The read (``Medication/{id}``) that fetches what ``reference`` names from the server at
+    ``base``: a relative reference (versioned or not) or an absolute one on that server, parsed
+    by :mod:`ldncare.fhir.references`; None for any other (another server, urn:uuid,
+    conditional: not fetched, so answered 412)."""
+    ref = parse_reference(reference)
+    if ref is None or ref.resource_type != "Medication" or ref.id is None:
+        return None
+    if not _FHIR_ID.fullmatch(ref.id):
+        return None
+    if ref.kind == "absolute" and (ref.base or "").rstrip("/") + "/" != base:
+        return None
+    if ref.kind not in ("relative", "absolute"):
+        return None
+    return f"Medication/{ref.id}"
 
 
 def fhir_server_problem(server: Any) -> str | None:
@@ -460,8 +478,8 @@ async def fetch_missing(
     jobs: list[tuple[str, str, int]] = [(k, q, 0) for k, q in queries.items() if q is not None]
     jobs += [(k, url, 1) for k, url in more.items()]
     for ref in medications:
-        relative = ref.removeprefix(base)
-        if _MEDICATION_REF.match(relative):
+        relative = _medication_on_server(ref, base)
+        if relative is not None:
             jobs.append((DRAFT_MEDICATION, relative, 0))
         else:
             missing.append(

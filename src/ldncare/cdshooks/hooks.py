@@ -25,32 +25,36 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from ldncare.cdshooks.cards import finding_detail, make_card
+from ldncare.cdshooks.cards import finding_detail, make_card, reference_lines
 from ldncare.cdshooks.fetch import bare_id, resources_in
-from ldncare.core.context import ClassifiedMedication
-from ldncare.core.findings import Finding
 from ldncare.core.naltrexone import consider_ldn, reviews_due
+from ldncare.core.orders import (
+    DraftOrder,
+    OrderTiming,
+    RenalDoseTooHigh,
+    daily_mg,
+    decide_orders,
+    needs_check,
+)
 from ldncare.core.patient import MedicationUse, Patient
-from ldncare.core.quantity import find_dose, format_decimal, parse_dose
-from ldncare.core.renal import check_renal_dose
+from ldncare.core.quantity import format_decimal, parse_dose
 from ldncare.core.screening import screen
-from ldncare.core.unit_dose import UnitDose, dose_in_whole_units
+from ldncare.core.unit_dose import UnitDose
 from ldncare.errors import LdncareError
 from ldncare.evidence.loader import load_evidence
-from ldncare.evidence.models import Evidence
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir.patient_bundle import (
     find_medication,
     medication_from_resource,
     patient_from_bundle,
 )
+from ldncare.fhir.references import full_urls, index_resources, literal_patient_id, refers_to
 from ldncare.planning import context_for
 
 log = logging.getLogger(__name__)
@@ -80,18 +84,32 @@ class HookCall:
     resources: tuple[dict[str, Any], ...]
     as_of: date
     app_url: str
+    #: The ``fullUrl`` of the prefetched resources that came in Bundles, by ``id()``: an
+    #: absolute or ``urn:uuid`` reference to one resolves as on import (fhir/references.py).
+    full_urls: Mapping[int, str] = field(default_factory=dict)
+    #: The draft orders, when the service has read them already (to tell whether there is
+    #: anything to check): read once per call.
+    drafts: DraftOrders | None = None
 
 
 @dataclass(frozen=True)
 class DraftMedication:
+    """A FHIR draft order and what the core decides on: :class:`~ldncare.core.orders.DraftOrder`."""
+
     resource: dict[str, Any]
-    med: MedicationUse
-    classes: frozenset[str]
+    order: DraftOrder
+
+    @property
+    def med(self) -> MedicationUse:
+        return self.order.med
+
+    @property
+    def classes(self) -> frozenset[str]:
+        return self.order.classes
 
     @property
     def reference(self) -> str | None:
-        rid = self.resource.get("id")
-        return f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None
+        return self.order.reference
 
 
 # --------------------------------------------------------------------------- FHIR -> Patient
@@ -111,13 +129,19 @@ def _legacy(resource: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bundle(patient: Mapping[str, Any], others: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    # The reader only reads: the resources are wrapped, not copied.
-    entries = [{"resource": patient}, *({"resource": r} for r in others)]
+def _bundle(
+    patient: Mapping[str, Any],
+    others: Iterable[Mapping[str, Any]],
+    urls: Mapping[int, str] | None = None,
+) -> dict[str, Any]:
+    # The reader only reads: the resources are wrapped, not copied. Each keeps the fullUrl it
+    # came with, so the Bundle reader resolves its references exactly as on import.
+    urls = urls or {}
+    entries: list[dict[str, Any]] = [{"resource": patient}]
+    for r in others:
+        url = urls.get(id(r))
+        entries.append({"fullUrl": url, "resource": r} if url else {"resource": r})
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
-
-
-_PATIENT_REF = re.compile(r"(?:^|/)Patient/([^/]+)(?:/_history/[^/]+)?$")
 
 
 def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> bool:
@@ -127,15 +151,15 @@ def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> b
     ldncare cannot resolve to a Patient id (``urn:uuid:``, none at all) is kept: prefetch and
     fallback queries are per patient, so it is this patient's.
     """
-    for field in ("subject", "patient"):
-        ref = resource.get(field)
+    for key in ("subject", "patient"):
+        ref = resource.get(key)
         target = ref.get("reference") if isinstance(ref, Mapping) else None
         if target == own:
             return False
         if isinstance(target, str):
-            match = _PATIENT_REF.search(target.strip())
-            if match is not None:
-                return match.group(1) != pid
+            named = literal_patient_id(target)
+            if named is not None:
+                return named != pid
     return False
 
 
@@ -160,13 +184,20 @@ def _readable_patient(patient: Patient) -> Patient:
     return patient.model_copy(update={"medications": meds})
 
 
-def build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+def build_patient(
+    patient_id: str | None,
+    resources: Sequence[dict[str, Any]],
+    urls: Mapping[int, str] | None = None,
+) -> Patient:
     """The core Patient, its medications named by words where the record gives only a code
-    (:func:`readable`); see :func:`_build_patient`."""
-    return _readable_patient(_build_patient(patient_id, resources))
+    (:func:`readable`); see :func:`_build_patient`. ``urls``: the resources' ``fullUrl``
+    (:func:`ldncare.fhir.references.full_urls`)."""
+    return _readable_patient(_build_patient(patient_id, resources, urls or {}))
 
 
-def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) -> Patient:
+def _build_patient(
+    patient_id: str | None, resources: Sequence[dict[str, Any]], urls: Mapping[int, str]
+) -> Patient:
     """The core Patient from prefetch/fetched resources; unreadable resources are skipped, and
     so are resources whose subject is another patient (an EHR's prefetch bug must not put
     someone else's opioid or diagnosis on this chart).
@@ -178,6 +209,7 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
     patients = [r for r in resources if r.get("resourceType") == "Patient"]
     chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
     stub = {"resourceType": "Patient", "id": pid}
+    # The fullUrls matter for the Medications references name (kept as they are by _legacy).
     others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
     if patient_id is not None:
         own = f"Patient/{pid}"
@@ -192,7 +224,7 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
             others = [r for r in others if all(r is not f for f in foreign)]
     head = chosen if chosen is not None else stub
     try:
-        return patient_from_bundle(_bundle(head, others), latest_labs_only=True)
+        return patient_from_bundle(_bundle(head, others, urls), latest_labs_only=True)
     except (LdncareError, ValueError, TypeError, AttributeError) as exc:
         log.info("CDS patient %s: dropping unreadable resources (%s)", pid, exc)
     try:
@@ -202,11 +234,11 @@ def _build_patient(patient_id: str | None, resources: Sequence[dict[str, Any]]) 
     kept = []
     for r in others:
         try:
-            patient_from_bundle(_bundle(stub, [r]), latest_labs_only=True)
+            patient_from_bundle(_bundle(stub, [r], urls), latest_labs_only=True)
         except (LdncareError, ValueError, TypeError, AttributeError):
             continue
         kept.append(r)
-    return patient_from_bundle(_bundle(head, kept), latest_labs_only=True)
+    return patient_from_bundle(_bundle(head, kept, urls), latest_labs_only=True)
 
 
 @dataclass(frozen=True)
@@ -222,53 +254,76 @@ class DraftOrders:
     all: list[DraftMedication]
 
 
-def _selected(selections: Any, resource: Mapping[str, Any]) -> bool:
+def _selected(selections: Iterable[str], resource: Mapping[str, Any]) -> bool:
     # A DSTU2 request selects "MedicationOrder/x": the draft was read as a MedicationRequest.
-    refs = [f"{kind}/{resource.get('id')}" for kind in ("MedicationRequest", "MedicationOrder")]
-    return any(s == ref or s.endswith("/" + ref) for s in selections for ref in refs)
+    rid = resource.get("id")
+    if not isinstance(rid, str) or not rid:
+        return False
+    return any(
+        refers_to(s, kind, rid)
+        for s in selections
+        for kind in ("MedicationRequest", "MedicationOrder")
+    )
 
 
-def draft_orders(
-    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
-) -> DraftOrders:
-    """Read the drafts of ``context`` (``draftOrders``; ``medications`` in pre-1.0 requests).
-
-    A draft that names its drug by ``medicationReference`` is resolved against the Medication
-    resources in the drafts' Bundle and in ``resources`` (prefetch). For order-select with
-    ``selections`` that name none of the medication drafts (a lab or imaging order was
-    selected), nothing is checked.
-    """
+def _drafts_source(context: Mapping[str, Any]) -> Any:
     source = context.get("draftOrders")
     if source is None:
         source = context.get("medications")  # medication-prescribe and pre-1.0 examples
+    return source
+
+
+def draft_orders(
+    hook: str,
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
+) -> DraftOrders:
+    """Read the drafts of ``context`` (``draftOrders``; ``medications`` in pre-1.0 requests).
+
+    A draft that names its drug by ``medicationReference`` is resolved by
+    :mod:`ldncare.fhir.references` (as the importer resolves it) against the Medication
+    resources in the drafts' Bundle and in ``resources`` (prefetch; ``urls`` their fullUrls).
+    For order-select with ``selections`` that name none of the medication drafts (a lab or
+    imaging order was selected), nothing is checked.
+    """
+    source = _drafts_source(context)
     found = [_legacy(r) for r in resources_in(source)]
-    medications = medication_index([*found, *resources], _bundle_urls(source))
-    drafts = read_drafts([r for r in found if r.get("resourceType") == "MedicationRequest"],
-                         medications)  # fmt: skip
+    draft_urls = full_urls(source)
+    orders = [r for r in found if r.get("resourceType") == "MedicationRequest"]
+    # The index only serves a medicationReference: the usual draft names its drug by a code.
+    medications = (
+        medication_index([*found, *resources], {**(urls or {}), **draft_urls})
+        if any("medicationReference" in r for r in orders)
+        else {}
+    )
+    drafts = read_drafts(orders, medications)
     selections = context.get("selections")
     if hook == "order-sign" or not isinstance(selections, list) or not selections:
         return DraftOrders(drafts, drafts)
     wanted = [s.strip() for s in selections if isinstance(s, str)]
     # A draft may be selected by its Bundle fullUrl ("urn:uuid:..."), as a draft without an id
     # can only be.
-    urls = _bundle_urls(source)
-    chosen = {urls[id(r)] for r in found if id(r) in urls and urls[id(r)] in wanted}
     return DraftOrders(
-        [d for d in drafts if _selected(wanted, d.resource) or urls.get(id(d.resource)) in chosen],
+        [
+            d
+            for d in drafts
+            if _selected(wanted, d.resource) or draft_urls.get(id(d.resource)) in wanted
+        ],
         drafts,
     )
 
 
 def unresolved_medications(
-    context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
 ) -> list[str]:
     """References of draft orders' ``medicationReference`` that neither the drafts' Bundle nor
     ``resources`` (prefetch) holds: unread, the drug of the order is unknown (a naltrexone
     order could go unchecked), so the service fetches them or answers 412. Contained
     references (``#x``) are the draft's own business and are not listed."""
-    source = context.get("draftOrders")
-    if source is None:
-        source = context.get("medications")
+    source = _drafts_source(context)
     found = [_legacy(r) for r in resources_in(source)]
     wanted: list[str] = []
     for r in found:
@@ -280,7 +335,7 @@ def unresolved_medications(
             wanted.append(ref.strip())
     if not wanted:  # the usual draft names its drug by a code: no index to build
         return []
-    index = medication_index([*found, *resources], _bundle_urls(source))
+    index = medication_index([*found, *resources], {**(urls or {}), **full_urls(source)})
     refs: list[str] = []
     for ref in wanted:
         if find_medication(ref, index) is None and ref not in refs:
@@ -288,30 +343,14 @@ def unresolved_medications(
     return refs
 
 
-def _bundle_urls(source: Any) -> dict[int, str]:
-    """fullUrl of each resource of a Bundle, by the resource's identity."""
-    entries = source.get("entry") if isinstance(source, Mapping) else None
-    return {
-        id(e["resource"]): e["fullUrl"]
-        for e in entries or []
-        if isinstance(e, Mapping) and isinstance(e.get("fullUrl"), str) and "resource" in e
-    }
-
-
 def medication_index(
-    resources: Iterable[Mapping[str, Any]], full_urls: Mapping[int, str]
+    resources: Iterable[Mapping[str, Any]], urls: Mapping[int, str]
 ) -> dict[str, Mapping[str, Any]]:
-    """Medication resources by the references that may point at them."""
-    index: dict[str, Mapping[str, Any]] = {}
-    for r in resources:
-        if r.get("resourceType") != "Medication":
-            continue
-        if isinstance(r.get("id"), str) and r["id"]:
-            index[f"Medication/{r['id']}"] = r
-        url = full_urls.get(id(r))
-        if url:
-            index[url] = r
-    return index
+    """Medication resources by every key a reference may use (``Medication/id``, fullUrl):
+    :func:`ldncare.fhir.references.index_resources`, the importer's own index."""
+    return index_resources(
+        (urls.get(id(r)), r) for r in resources if r.get("resourceType") == "Medication"
+    )
 
 
 def read_drafts(
@@ -329,7 +368,16 @@ def read_drafts(
             continue
         # A draft is about to start: screen it as if it were active from today.
         med = readable(med).model_copy(update={"status": "active", "start": None, "end": None})
-        out.append(DraftMedication(resource, med, vocab.classify(med)))
+        classes = vocab.classify(med)
+        rid = resource.get("id")
+        order = DraftOrder(
+            med,
+            classes,
+            # Only a gabapentinoid's daily dose is checked (renal bands).
+            ordered_daily_mg(resource) if "gabapentinoid" in classes else None,
+            f"MedicationRequest/{rid}" if isinstance(rid, str) and rid else None,
+        )
+        out.append(DraftMedication(resource, order))
     return out
 
 
@@ -346,7 +394,7 @@ def _delete(label: str, ref: str | None) -> list[dict[str, Any]]:
 
 def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
     evidence = load_evidence()
-    patient = build_patient(call.patient_id, call.resources)
+    patient = build_patient(call.patient_id, call.resources, call.full_urls)
     ctx = context_for(patient, call.as_of)
     findings = screen(ctx, evidence)
     cards: list[dict[str, Any]] = []
@@ -369,11 +417,7 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
             )
         )
     weeks_min, weeks_max = evidence.ldn.trial_weeks.min, evidence.ldn.trial_weeks.max
-    references = "\n".join(
-        f"- {evidence.sources[c].reference_text()}"
-        for c in evidence.ldn.citations
-        if c in evidence.sources
-    )
+    references = "\n".join(reference_lines(evidence.ldn.citations, evidence.sources))
     for due in reviews_due(ctx, evidence):
         start = due.start.isoformat()
         cards.append(
@@ -418,34 +462,17 @@ def patient_view_cards(call: HookCall) -> list[dict[str, Any]]:
 
 
 def _renal_card(
-    call: HookCall, patient: Patient, draft: DraftMedication, evidence: Evidence
-) -> dict[str, Any] | None:
-    ingredients = load_vocabulary().medications.ingredients(draft.med)
-    mono = next((evidence.monographs[i] for i in ingredients if i in evidence.monographs), None)
-    if mono is None or not mono.renal_bands:
-        return None
-    daily = ordered_daily_mg(draft.resource)
-    if daily is None:
-        return None
-    excess = check_renal_dose(mono, patient, call.as_of, daily)
-    if excess is None:
-        return None
-    band, renal = excess.band, excess.renal
-    refs = "\n".join(
-        f"- {evidence.sources[c].reference_text()}" for c in band.citations if c in evidence.sources
+    call: HookCall, patient: Patient, draft: DraftMedication, decision: RenalDoseTooHigh
+) -> dict[str, Any]:
+    evidence = load_evidence()
+    mono, strength, dose = decision.monograph, decision.strength, decision.unit_dose
+    band, renal, daily = (
+        decision.excess.band,
+        decision.excess.renal,
+        decision.excess.ordered_daily_mg,
     )
+    refs = "\n".join(reference_lines(band.citations, evidence.sources))
     limit = f"{format_decimal(band.daily_max.mg_value)} mg/day, {band.frequency}"
-    strength = find_dose(draft.med.name)  # the ordered product's strength ("600 MG Oral Tablet")
-    dose = (
-        dose_in_whole_units(
-            strength.mg_value,
-            band.doses_per_day,
-            band.daily_min.mg_value,
-            band.daily_max.mg_value,
-        )
-        if strength is not None
-        else None
-    )
     if dose is not None:
         suggestions = [_unit_dose_suggestion(draft, dose)]
         advice = (
@@ -523,7 +550,8 @@ def _unit_dose_suggestion(draft: DraftMedication, dose: UnitDose) -> dict[str, A
 
 
 def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
-    """Total mg a day of a MedicationRequest's first dosage, when it is stated in mass units."""
+    """Total mg a day of a MedicationRequest's first dosage, when it is stated in mass units:
+    the FHIR dose and Timing read here, the arithmetic in :func:`ldncare.core.orders.daily_mg`."""
     dosages = resource.get("dosageInstruction")
     if not isinstance(dosages, list) or not dosages or not isinstance(dosages[0], Mapping):
         return None
@@ -543,19 +571,18 @@ def ordered_daily_mg(resource: Mapping[str, Any]) -> Decimal | None:
     try:
         dose = parse_dose(f"{quantity.get('value')} {quantity.get('code') or quantity.get('unit')}")
         given = repeat.get("frequencyMax") or repeat.get("frequency")
-        # A period without a frequency is once per period (FHIR R4 Timing: frequency
-        # defaults to 1): every 8 h is 3 doses a day, every 2 days half a dose a day.
         if given or repeat.get("period"):
-            frequency = Decimal(str(given or 1))
-            period = Decimal(str(repeat.get("period") or 1))
-            per_day = _PERIOD_PER_DAY[str(repeat.get("periodUnit") or repeat.get("unit") or "d")]
-            if period <= 0:
-                return None
-            return (dose.mg_value * frequency * per_day / period).normalize()
-        times = _times_a_day(timing, repeat)
+            period = repeat.get("period")
+            order_timing = OrderTiming(
+                frequency=Decimal(str(given)) if given else None,
+                period=Decimal(str(period)) if period else None,
+                period_unit=str(repeat.get("periodUnit") or repeat.get("unit") or "d"),
+            )
+        else:
+            order_timing = OrderTiming(times_a_day=_times_a_day(timing, repeat))
+        return daily_mg(dose, order_timing)
     except (LdncareError, ArithmeticError, KeyError, ValueError, TypeError):
         return None
-    return None if times is None else (dose.mg_value * times).normalize()
 
 
 #: Doses a day of the FHIR R4 timing abbreviations (value set timing-abbreviation, codes of
@@ -597,17 +624,16 @@ def _times_a_day(timing: Mapping[str, Any], repeat: Mapping[str, Any]) -> Decima
     return Decimal(1)
 
 
-#: The medication classes an order card is about (checks 1-3 above). An order of nothing in
-#: them -- most orders an EHR sends -- gets no card, whatever the patient's record says.
-ORDER_CLASSES = frozenset({"naltrexone", "opioid", "gabapentinoid"})
-
-
 def orders_to_check(
-    hook: str, context: Mapping[str, Any], resources: Sequence[Mapping[str, Any]] = ()
-) -> bool:
-    """Whether an order hook checks any of its drafts (:func:`order_cards` would read the
-    patient)."""
-    return any(d.classes & ORDER_CLASSES for d in draft_orders(hook, context, resources).checked)
+    hook: str,
+    context: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]] = (),
+    urls: Mapping[int, str] | None = None,
+) -> DraftOrders | None:
+    """The draft orders when an order hook checks any of them (:func:`order_cards` would read
+    the patient), else None."""
+    drafts = draft_orders(hook, context, resources, urls)
+    return drafts if needs_check([d.order for d in drafts.checked]) else None
 
 
 def _names(meds: Iterable[MedicationUse]) -> str:
@@ -615,98 +641,81 @@ def _names(meds: Iterable[MedicationUse]) -> str:
 
 
 def order_cards(call: HookCall) -> list[dict[str, Any]]:
-    orders = draft_orders(call.hook, call.context, call.resources)
+    """The cards of an order hook: the decisions are the core's (:mod:`ldncare.core.orders`),
+    this function puts them in words."""
+    orders = call.drafts or draft_orders(call.hook, call.context, call.resources, call.full_urls)
     checked = orders.checked
-    if not any(d.classes & ORDER_CLASSES for d in checked):
+    if not needs_check([d.order for d in checked]):
         return []  # before the patient is read: nothing to check, nothing to build
     evidence = load_evidence()
-    patient = build_patient(call.patient_id, call.resources)
+    patient = build_patient(call.patient_id, call.resources, call.full_urls)
     ctx = context_for(patient, call.as_of)
+    vocab = load_vocabulary().medications
+    ingredients = {
+        id(d.order): vocab.ingredients(d.med) for d in checked if "gabapentinoid" in d.classes
+    }
+    decided = decide_orders(
+        ctx,
+        patient,
+        [d.order for d in checked],
+        [d.order for d in orders.all],
+        evidence,
+        ingredients,
+        call.as_of,
+    )
     cards: list[dict[str, Any]] = []
-    ordered_naltrexone = [d for d in checked if "naltrexone" in d.classes]
-    ordered_opioids = [d for d in checked if "opioid" in d.classes]
-    # Drafts not selected are on their way too: an opioid drafted alongside counts against a
-    # selected naltrexone order, and a naltrexone draft against a selected opioid.
-    checked_ids = {id(d) for d in checked}
-    drafted_opioids = [d for d in orders.all if "opioid" in d.classes]
-    naltrexone_alongside = [
-        d.med for d in orders.all if "naltrexone" in d.classes and id(d) not in checked_ids
-    ]
-    active_naltrexone = ctx.active_meds("naltrexone")
-    on_naltrexone = (*active_naltrexone, *naltrexone_alongside)
-    # The patient with the drafted opioids added, screened once for both checks below. The
-    # drafts were classified when read: only they are added to the context.
-    whatif_ctx = found = None
-    if ordered_naltrexone or (ordered_opioids and on_naltrexone):
-        whatif_ctx = ctx.with_medications(
+    for blocked in decided.naltrexone_blocked:
+        stops, names = list(blocked.findings), _names(blocked.opioids)
+        summary = (
+            f"Naltrexone ordered while an opioid is active: {names}"
+            if names
+            else "Naltrexone ordered: " + stops[0].message
+        )
+        cards.append(
+            make_card(
+                summary=summary,
+                indicator="critical",
+                detail=finding_detail(
+                    stops, evidence.sources, f"Ordered: {blocked.order.med.name}."
+                ),
+                topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+                suggestions=_delete("Remove the naltrexone order", blocked.order.reference),
+            )
+        )
+    for conflict in decided.opioid_on_naltrexone:
+        name = conflict.order.med.name
+        taking = " ".join(
             [
-                ClassifiedMedication(d.med, d.classes, d.med.is_active(call.as_of))
-                for d in drafted_opioids
+                *(
+                    [f"Active naltrexone: {_names(conflict.active_naltrexone)}."]
+                    if conflict.active_naltrexone
+                    else []
+                ),
+                *(
+                    [f"Naltrexone ordered alongside: {_names(conflict.naltrexone_alongside)}."]
+                    if conflict.naltrexone_alongside
+                    else []
+                ),
             ]
         )
-        found = screen(whatif_ctx, evidence)
-
-    if ordered_naltrexone and whatif_ctx is not None and found is not None:
-        stops = [f for f in found if f.severity == "contraindication"]
-        if stops:
-            opioid = [f for f in stops if f.rule.startswith("ldn.opioid.")]
-            names = _names(whatif_ctx.active_meds("opioid"))
-            summary = (
-                f"Naltrexone ordered while an opioid is active: {names}"
-                if opioid and names
-                else "Naltrexone ordered: " + stops[0].message
+        cards.append(
+            make_card(
+                summary=f"Opioid ordered ({name}) for a patient taking naltrexone"
+                if conflict.active_naltrexone
+                else f"Opioid ordered ({name}) together with a naltrexone order",
+                indicator="critical",
+                detail=finding_detail(
+                    list(conflict.basis), evidence.sources, f"{taking} Ordered: {name}."
+                ),
+                topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
+                app_url=call.app_url,
+                patient_id=patient.id,
+                suggestions=_delete("Remove the opioid order", conflict.order.reference),
             )
-            for d in ordered_naltrexone:
-                cards.append(
-                    make_card(
-                        summary=summary,
-                        indicator="critical",
-                        detail=finding_detail(stops, evidence.sources, f"Ordered: {d.med.name}."),
-                        topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
-                        app_url=call.app_url,
-                        patient_id=patient.id,
-                        suggestions=_delete("Remove the naltrexone order", d.reference),
-                    )
-                )
-
-    if ordered_opioids and on_naltrexone and found is not None:
-        for d in ordered_opioids:
-            basis: list[Finding] = [
-                f for f in found if f.rule == "ldn.opioid.active" and d.med.name in f.message
-            ] or [f for f in found if f.rule == "ldn.opioid.active"]
-            taking = " ".join(
-                [
-                    *(
-                        [f"Active naltrexone: {_names(active_naltrexone)}."]
-                        if active_naltrexone
-                        else []
-                    ),
-                    *(
-                        [f"Naltrexone ordered alongside: {_names(naltrexone_alongside)}."]
-                        if naltrexone_alongside
-                        else []
-                    ),
-                ]
-            )
-            cards.append(
-                make_card(
-                    summary=f"Opioid ordered ({d.med.name}) for a patient taking naltrexone"
-                    if active_naltrexone
-                    else f"Opioid ordered ({d.med.name}) together with a naltrexone order",
-                    indicator="critical",
-                    detail=finding_detail(
-                        basis, evidence.sources, f"{taking} Ordered: {d.med.name}."
-                    ),
-                    topic=("ldn-opioid-conflict", "Naltrexone with an opioid"),
-                    app_url=call.app_url,
-                    patient_id=patient.id,
-                    suggestions=_delete("Remove the opioid order", d.reference),
-                )
-            )
-
-    for d in checked:
-        if "gabapentinoid" in d.classes:
-            card = _renal_card(call, patient, d, evidence)
-            if card is not None:
-                cards.append(card)
+        )
+    by_order = {id(d.order): d for d in checked}
+    for renal in decided.renal:
+        cards.append(_renal_card(call, patient, by_order[id(renal.order)], renal))
     return cards

@@ -4,14 +4,17 @@ CDS Hooks 2.0: the token is signed by the client; its ``iss`` identifies the cli
 the URL of the service endpoint being called, and ``exp``, ``iat`` and ``jti`` are required.
 Keys come only from configuration (a JWKS URL, an inline JWKS or, for tests, an HS256 secret):
 a ``jku`` header in the token is never followed, because a token must not choose its own keys.
-Replayed ``jti`` values are refused while the token they came with is still valid.
+Replayed ``jti`` values are refused while the token they came with is still valid: by this
+process's own cache and, when the service has a database, by the ``cds_seen_tokens`` table every
+worker and machine shares (``claim``, see :mod:`ldncare.cdshooks.state`).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
@@ -33,10 +36,17 @@ class _WrongKey(JwtRejected):
 
 class JwtVerifier:
     def __init__(
-        self, settings: CdsSettings, *, transport: httpx.AsyncBaseTransport | None = None
+        self,
+        settings: CdsSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        claim: Callable[[str, str, float], bool] | None = None,
     ) -> None:
         self.settings = settings
         self.transport = transport
+        #: ``(iss, jti, expires_at) -> first use?`` in a store shared by every worker
+        #: (blocking; run in a thread); None: this process's cache only.
+        self.claim = claim
         self._jwks_cache: dict[str, tuple[float, dict[str, Any]]] = {}
         self._seen_jti: dict[str, float] = {}
         self._next_prune = 0.0
@@ -152,7 +162,12 @@ class JwtVerifier:
         jti = f"{iss}|{claims['jti']}"
         if jti in self._seen_jti:
             raise JwtRejected("the JWT id (jti) was already used")
-        self._seen_jti[jti] = float(claims["exp"]) + self.settings.leeway
+        expires = float(claims["exp"]) + self.settings.leeway
+        self._seen_jti[jti] = expires
+        if self.claim is not None and not await asyncio.to_thread(
+            self.claim, str(iss), str(claims["jti"]), expires
+        ):
+            raise JwtRejected("the JWT id (jti) was already used (seen by another worker)")
         return claims
 
     def _forget_expired(self, now: float) -> None:

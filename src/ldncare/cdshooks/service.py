@@ -35,7 +35,9 @@ from typing import Any
 import httpx
 import orjson
 from fastapi import APIRouter, Request, Response
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse
+from sqlalchemy import Engine
 from starlette.datastructures import URL
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -60,6 +62,7 @@ from ldncare.cdshooks.fetch import (
     unfinished_prefetch,
 )
 from ldncare.cdshooks.hooks import (
+    DraftOrders,
     HookCall,
     order_cards,
     orders_to_check,
@@ -68,8 +71,10 @@ from ldncare.cdshooks.hooks import (
 )
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import CdsSettings
+from ldncare.cdshooks.state import CdsState
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
+from ldncare.fhir.references import full_urls, refers_to
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +126,14 @@ class Service:
     #: ``(hook, context, prefetched resources) -> False`` when the call cannot give a card
     #: whatever the patient's record holds (an order of nothing ldncare checks): the rest of
     #: the record is then not fetched.
-    has_work: Callable[[str, Mapping[str, Any], Sequence[Mapping[str, Any]]], bool] | None = None
+    #: Returns what it read to tell (the draft orders), handed on so that it is read once.
+    has_work: (
+        Callable[
+            [str, Mapping[str, Any], Sequence[Mapping[str, Any]], Mapping[int, str] | None],
+            DraftOrders | None,
+        ]
+        | None
+    ) = None
 
     def discovery(self) -> dict[str, Any]:
         return {
@@ -292,7 +304,7 @@ def _drafts_problem(hook: str, context: Mapping[str, Any]) -> str | None:
                 f"context.selections: {ref[:80]!r} is not a reference "
                 f'("Type/id", e.g. MedicationRequest/{ref[:40]})'
             )
-        if not any(ref == k or ref.endswith("/" + k) for k in known):
+        if not any(refers_to(ref, *k.split("/", 1)) for k in known):
             return f"context.selections: {ref[:80]!r} names no order in context.draftOrders"
     return None
 
@@ -344,11 +356,20 @@ def public_base(public_url: str) -> str:
 
 
 def build_router(
-    settings: CdsSettings | None = None, *, transport: httpx.AsyncBaseTransport | None = None
+    settings: CdsSettings | None = None,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    engine: Engine | None = None,
 ) -> APIRouter:
-    """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS)."""
+    """The ``/cds-services`` router. ``transport`` replaces the network in tests (FHIR, JWKS).
+
+    With an ``engine`` (a migrated database), JWT ids, the cards shown and every feedback item
+    are kept in it (:class:`~ldncare.cdshooks.state.CdsState`): shared by every worker."""
     settings = settings or CdsSettings()
-    verifier = JwtVerifier(settings, transport=transport)
+    state = CdsState(engine, keep_days=settings.outcomes_keep_days) if engine else None
+    verifier = JwtVerifier(
+        settings, transport=transport, claim=state.claim_token if state else None
+    )
     limits = FetchLimits(
         deadline=settings.fhir_deadline,
         max_bytes=settings.fhir_max_bytes,
@@ -364,6 +385,7 @@ def build_router(
     # grow the process without limit.
     feedback_log = FeedbackLog(FEEDBACK_KEPT, FEEDBACK_KEPT_BYTES)
     router.feedback_log = feedback_log  # type: ignore[attr-defined]
+    router.state = state  # type: ignore[attr-defined]
     if not settings.demo and not settings.public_url:
         log.warning(
             "LDNCARE_CDS_PUBLIC_URL is not set: the JWT audience is checked against the URL "
@@ -437,8 +459,12 @@ def build_router(
             if problem is not None:
                 return _error(400, f"feedback[{i}]: {problem}")
             sizes.append(size)
-        for item, size in zip(items, sizes, strict=True):
-            feedback_log.add(kept(item, service_id), size)
+        checked = [kept(item, service_id) for item in items]
+        if state is not None:
+            # Written before the answer: an acknowledged feedback item is never lost.
+            await run_in_threadpool(state.record_feedback, checked)
+        for item, size in zip(checked, sizes, strict=True):
+            feedback_log.add(item, size)
         return _json({})
 
     async def serve_call(
@@ -484,6 +510,8 @@ def build_router(
                 "error": "ldncare failed while checking this request, so nothing was checked; "
                 "treat it as not checked (the server log has the details)"
             }
+        if state is not None and cards:
+            state.cards_shown(service_id, str(body["hookInstance"]), cards)
         return 200, {"cards": cards}
 
     # The URL with a final slash is answered by ``CdsCalls`` (both apps install it) like this
@@ -577,18 +605,25 @@ async def _answer(
     context: Mapping[str, Any] = body["context"]
     prefetch = body.get("prefetch") or {}
     resources = [r for value in prefetch.values() for r in resources_in(value)]
+    # Each prefetched resource's fullUrl, so absolute and urn:uuid references resolve as on
+    # import (one resolver: fhir/references.py).
+    # Only a Medication's fullUrl is ever looked up (by a medicationReference): without one in
+    # the prefetch -- the usual request -- the walk is skipped.
+    urls = (
+        full_urls(list(prefetch.values()))
+        if any(r.get("resourceType") == "Medication" for r in resources)
+        else {}
+    )
     # A draft naming its drug by a Medication nobody sent: fetched with the rest, as the drug
     # (naltrexone, an opioid) decides whether there is anything to check.
-    unresolved = unresolved_medications(context, resources) if service.has_work else []
+    unresolved = unresolved_medications(context, resources, urls) if service.has_work else []
     keys = templates_to_fetch(body, PATIENT_TEMPLATES)
     more = unfinished_prefetch(body, PATIENT_TEMPLATES)
-    if (
-        service.has_work is not None
-        and not unresolved
-        and (keys or more)
-        and not service.has_work(service.hook, context, resources)
-    ):
-        return []  # no round trip to the EHR's FHIR server for an order we have no check for
+    drafts: DraftOrders | None = None
+    if service.has_work is not None and not unresolved and (keys or more):
+        drafts = service.has_work(service.hook, context, resources, urls)
+        if drafts is None:
+            return []  # no round trip to the EHR's FHIR server for an order we have no check for
     fetched = await fetch_missing(
         body,
         PATIENT_TEMPLATES,
@@ -606,7 +641,7 @@ async def _answer(
     if unresolved:
         # The server answered, but not with the Medication referenced (an empty search, another
         # id): the drug of the order is still unknown, which is not "nothing to check".
-        still = unresolved_medications(context, resources)
+        still = unresolved_medications(context, resources, urls)
         if still:
             raise DataMissing(
                 [
@@ -629,6 +664,9 @@ async def _answer(
         resources=tuple(unique.values()),
         as_of=date.today(),
         app_url=settings.app_url,
+        full_urls=urls,
+        # Read before the fetch: every draft's Medication was resolved then (else `unresolved`).
+        drafts=drafts,
     )
     # The decision is pure CPU, well under a millisecond once the evidence is loaded (build_router
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and

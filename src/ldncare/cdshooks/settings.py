@@ -60,3 +60,5 @@ class CdsSettings(BaseSettings):
     #: more than five minutes in the future") and SMART Backend Services set 5 minutes;
     #: CDS Hooks 2.0 no longer states a figure, so an EHR with longer tokens raises this.
     max_token_lifetime: int = 300
+    #: Days the cards shown and their feedback are kept in the database (the outcomes page).
+    outcomes_keep_days: int = Field(default=400, ge=1)

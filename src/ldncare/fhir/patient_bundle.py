@@ -603,7 +603,8 @@ def patient_from_bundle(
     order on a tie). The clinical core reads labs only through ``latest_lab``, so decisions are
     the same; a CDS Hooks call that only decides (prefetch may hold up to 100 labs) then
     builds a few lab models instead of all of them. Every lab's date is still parsed and
-    checked; the values of the labs left out are not read.
+    checked; the values of the labs left out are not read, and an Observation whose codes are
+    none ldncare reads (blood pressure, BMI: most of a Synthea record) is not read at all.
     """
     reader = _BundleReader(bundle, patient_id)
     pwhere = _Where(reader.patient_index, reader.patient)
@@ -624,6 +625,8 @@ def patient_from_bundle(
         rtype = resource["resourceType"]
         if rtype not in _CLINICAL:
             continue
+        if latest_labs_only and rtype == "Observation" and _reads_nothing_of(resource):
+            continue  # a vital sign or lab ldncare never reads (most of a Synthea record)
         where = _Where(index, resource)
         if ("meta" in resource and is_ldncare_output(resource)) or not reader.belongs(
             resource, where
@@ -698,6 +701,29 @@ def patient_from_bundle(
         first = exc.errors()[0]
         loc = ".".join(str(p) for p in first["loc"])
         raise InvalidInput(f"Patient/{pid}: {loc} {first['msg']}", field=loc) from None
+
+
+#: The Observation codes the reader takes anything from.
+_READ_CODES = frozenset({BODY_WEIGHT, BODY_HEIGHT, PREGNANCY_STATUS, *LAB_LOINC})
+
+
+def _reads_nothing_of(observation: Mapping[str, Any]) -> bool:
+    """Whether an Observation plainly has no code the reader takes anything from: a list of
+    plain codings, none of them one of :data:`_READ_CODES`. Anything unusual in its ``code``
+    (no coding list, a coding that is not an object) is read the long way, with its checks."""
+    concept = observation.get("code")
+    if type(concept) is not dict:
+        return False
+    codings = concept.get("coding")
+    if type(codings) is not list or not codings:
+        return False
+    for c in codings:
+        if type(c) is not dict:
+            return False
+        code = c.get("code")
+        if type(code) is not str or code in _READ_CODES:
+            return False
+    return True
 
 
 def _lab(resource: Mapping[str, Any], where: _Where, kind: LabKind, coding: Coding,

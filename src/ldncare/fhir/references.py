@@ -105,6 +105,54 @@ def patient_key(reference: str) -> str | None:
     return None
 
 
+def literal_patient_id(reference: str) -> str | None:
+    """The Patient id a literal reference names (``Patient/123``, versioned, or absolute on any
+    base); None for anything else, ``urn:uuid:`` included: a uuid says which Bundle entry is
+    meant, not which Patient id, so it cannot show that a resource is about another patient."""
+    ref = parse_reference(reference)
+    if ref is not None and ref.kind in ("relative", "absolute") and ref.resource_type == "Patient":
+        return ref.id
+    return None
+
+
+def refers_to(reference: str, resource_type: str, rid: str) -> bool:
+    """Whether ``reference`` is a literal reference (relative, versioned or absolute) to the
+    resource ``resource_type/rid``: how an order-select ``selections`` entry names a draft."""
+    ref = parse_reference(reference)
+    return (
+        ref is not None
+        and ref.kind in ("relative", "absolute")
+        and ref.resource_type == resource_type
+        and ref.id == rid
+    )
+
+
+def full_urls(value: Any) -> dict[int, str]:
+    """The ``fullUrl`` of every resource in the Bundles inside ``value`` (a Bundle, a list, a
+    ``{"resource": ...}`` wrapper, nested Bundles), by the resource's identity (``id()``):
+    what :func:`index_resources` needs once the resources have been taken out of their
+    Bundles, so that an absolute or ``urn:uuid`` reference to one of them still resolves."""
+    urls: dict[int, str] = {}
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, Mapping):
+            if item.get("resourceType") == "Bundle":
+                entries = item.get("entry")
+                for e in entries if isinstance(entries, list) else []:
+                    if not isinstance(e, Mapping):
+                        continue
+                    res = e.get("resource")
+                    if isinstance(e.get("fullUrl"), str) and isinstance(res, Mapping):
+                        urls[id(res)] = e["fullUrl"]
+                    stack.append(res)
+            elif "resource" in item and "resourceType" not in item:
+                stack.append(item["resource"])
+    return urls
+
+
 def contained(
     source: Mapping[str, Any] | None, reference: str, resource_type: str | None = None
 ) -> Mapping[str, Any] | None:

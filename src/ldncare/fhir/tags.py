@@ -24,7 +24,11 @@ OUTPUT_TAG = {"system": "https://ldncare.org/fhir/CodeSystem/tags", "code": "ldn
 
 def is_ldncare_output(resource: Mapping[str, Any]) -> bool:
     meta = resource.get("meta")
-    tags = meta.get("tag") if isinstance(meta, Mapping) else None
+    # type() first: parsed JSON is a dict, and the ABC check costs more than the rest (every
+    # resource of a Synthea record has a meta, none of them a tag).
+    tags = meta.get("tag") if type(meta) is dict or isinstance(meta, Mapping) else None
+    if tags is None:
+        return False
     return isinstance(tags, list) and any(
         isinstance(t, Mapping)
         and t.get("system") == OUTPUT_TAG["system"]

@@ -1,4 +1,5 @@
-"""The administrators' accounts page: every account, and disabling or enabling one.
+"""The administrators' pages: every account, and disabling or enabling one; how each CDS Hooks
+card fares (``/admin/cds-cards``, the same figures as ``GET /api/admin/cds-cards``).
 
 The page and ``ldncare user disable|enable`` call the same :mod:`ldncare.web.accounts`
 functions: disabling ends every session of the account, enabling never revives one, and each
@@ -12,10 +13,12 @@ from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
+from ldncare.cdshooks.cards import OVERRIDE_REASONS
 from ldncare.errors import InvalidInput
 from ldncare.web import csrf, deps
 from ldncare.web.accounts import list_accounts, set_active
 from ldncare.web.auth import require_admin
+from ldncare.web.service import CardFare
 from ldncare.web.templating import page
 
 router = APIRouter(include_in_schema=False)  # an HTML page, not part of the JSON API
@@ -56,3 +59,21 @@ async def disable_account(request: Request, username: str) -> Response:
 @router.post("/admin/users/{username}/enable")
 async def enable_account(request: Request, username: str) -> Response:
     return await _change(request, username, True)
+
+
+async def card_outcomes(request: Request) -> list[CardFare]:
+    """How each CDS card fares (administrators only): what the page and the API show."""
+    require_admin(deps.user(request))
+    state = getattr(request.app.state, "cds_state", None)
+    if state is None:
+        return []
+    fares: list[CardFare] = await run_in_threadpool(state.outcomes)
+    return fares
+
+
+@router.get("/admin/cds-cards")
+async def cds_cards_page(request: Request) -> Response:
+    fares = await card_outcomes(request)
+    return page(
+        request, "admin_cds_cards.html.j2", fares=fares, reason_names=dict(OVERRIDE_REASONS)
+    )

@@ -774,6 +774,16 @@ def ask(body: AskIn, user: Writer, engine: Engine_) -> Any:
     return result
 
 
+@router.get("/admin/cds-cards")
+async def cds_card_outcomes(request: Request, user: User) -> Any:
+    """How each CDS Hooks card fares (administrators only): per service and card topic, the
+    cards shown, accepted and overridden, the override reasons by code and the newest
+    comments -- the figures of the /admin/cds-cards page."""
+    from ldncare.web.admin_page import card_outcomes
+
+    return [f.as_json() for f in await card_outcomes(request)]
+
+
 @router.get("/audit")
 def audit_log(
     user: User, engine: Engine_, limit: Annotated[int, Query(ge=1, le=1000)] = 200

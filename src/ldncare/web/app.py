@@ -131,7 +131,8 @@ def create_app(
     # Innermost (added first): CDS Hooks service calls answered before the router.
     from ldncare.cdshooks.service import CdsCalls
 
-    cds_router = _cds_router(settings, smart)
+    cds_router = _cds_router(settings, engine, smart)
+    app.state.cds_state = cds_router.state  # type: ignore[attr-defined]
     app.add_middleware(CdsCalls, serve_call=cds_router.serve_call)  # type: ignore[attr-defined]
     # Pure ASGI (not @app.middleware("http"), whose BaseHTTPMiddleware costs a task, a stream
     # and a copy of the response per request: several times the cost of /healthz itself).
@@ -258,8 +259,11 @@ def create_worker_app() -> FastAPI:
     return app
 
 
-def _cds_router(settings: WebSettings, smart: SmartSettings | None = None) -> APIRouter:
-    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off; with SMART
+def _cds_router(
+    settings: WebSettings, engine: Engine, smart: SmartSettings | None = None
+) -> APIRouter:
+    """The CDS Hooks service under /cds-services; demo mode turns its JWT check off. JWT ids,
+    cards shown and feedback are kept in the app's database (shared by every worker); with SMART
     configured, cards on a patient link to the SMART launch (issue #21)."""
     from ldncare.cdshooks.service import build_router
     from ldncare.cdshooks.settings import CdsSettings
@@ -269,4 +273,4 @@ def _cds_router(settings: WebSettings, smart: SmartSettings | None = None) -> AP
         cds = cds.model_copy(update={"demo": True})
     if smart is not None and smart.enabled and not cds.smart_launch_url:
         cds = cds.model_copy(update={"smart_launch_url": smart.launch_url})
-    return build_router(cds)
+    return build_router(cds, engine=engine)

@@ -32,6 +32,7 @@ from ldncare.patient_file import patient_from_data
 from ldncare.planning import changes_since, make_plan
 from ldncare.render.report import Report, build_report
 from ldncare.store import repository
+from ldncare.store.cds import CardFare
 from ldncare.store.ehr_links import EhrSource, follow_patient, linked_patient
 from ldncare.store.external_id import EXTERNAL_ID_PATTERN, MAX_EXTERNAL_ID, content_disposition
 from ldncare.store.models import AssessmentRow, PatientRow, PlanRow, ReviewNoteRow
@@ -321,6 +322,7 @@ __all__ = [
     "MAX_EXTERNAL_ID",
     "Adjustment",
     "AssessmentRow",
+    "CardFare",
     "EhrSource",
     "ExternalId",
     "PatientRecord",

@@ -1,7 +1,7 @@
 """EHR links: where a patient followed from a SMART launch came from (issue #21).
 
 Revision ID: 0009
-Revises: 0006
+Revises: 0008
 Create Date: 2026-12-04
 """
 
