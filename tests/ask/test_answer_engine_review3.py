@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from ldncare.ask import answer_question, ask_index
 from ldncare.core.answer import Answer, source_quality
+from ldncare.core.question import opens_yes_no
 from ldncare.evidence.models import Source
 
 GOLD = Path(__file__).with_name("gold.yaml")
@@ -86,3 +87,59 @@ def test_the_named_best_source_is_the_best_graded_of_all_the_answer_cites(questi
     assert source.id in cited
     assert source_quality(source) == min(source_quality(s) for s in cited.values())
     assert str(source.year) in text
+
+
+def _first(question: str) -> str:
+    return answer_question(question).sentences()[0].text
+
+
+def test_gp_asking_if_amitriptyline_is_safe_with_heart_disease_hears_not_without_checking() -> None:
+    # The monograph's contraindications (acute recovery after a myocardial infarction) decide it.
+    first = _first("Is amitriptyline safe in someone with heart problems?")
+    assert first.startswith("Not without checking first: amitriptyline has")
+    text = " ".join(
+        s.text
+        for s in answer_question(
+            "Is amitriptyline safe in someone with heart problems?"
+        ).sentences()
+    )
+    assert "myocardial infarction" in text
+
+
+def test_pregabalin_boxed_warning_question_is_answered_from_what_the_base_records() -> None:
+    first = _first("Does pregabalin have a black box warning?")
+    assert first.startswith("No boxed warning for pregabalin is recorded")
+    assert _first("Does amitriptyline have a boxed warning?").startswith(
+        "Yes: amitriptyline carries a boxed warning"
+    )
+
+
+def test_kidney_patient_asking_about_gabapentin_hears_it_depends_on_kidney_function() -> None:
+    assert _first("Can I use gabapentin if I have kidney disease?").startswith(
+        "It depends on kidney function"
+    )
+
+
+def test_patient_asking_if_ldn_causes_insomnia_hears_yes_from_the_side_effect_evidence() -> None:
+    answer = answer_question("can ldn cause insomnia")
+    first = answer.sentences()[0]
+    assert first.text.startswith("Yes, it can")
+    assert "sleep" in ask_index().by_id[first.statement].topics
+
+
+def test_missed_dose_question_opens_with_not_known() -> None:
+    assert _first("I forgot to take my LDN last night, should I double up?").startswith("Not known")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.sampled_from(GOLD_QUESTIONS))
+def test_every_yes_no_gold_question_opens_with_yes_no_or_it_depends(question: str) -> None:
+    answer = answer_question(question)
+    if not answer.covered or not (answer.understood or {}).get("yes_no"):
+        return
+    first = answer.sentences()[0]
+    assert opens_yes_no(first.text), (question, first.text)
+    # Derived from the evidence: it carries a statement used in the answer and its citations.
+    statement = ask_index().by_id[first.statement]
+    assert first.statement in answer.statement_ids()[1:] or "answer" in statement.facets
+    assert first.citations

@@ -273,13 +273,16 @@ def compose_answer(
     understood: Mapping[str, Any] | None = None,
     focus: str | None = "pudendal neuralgia",
     lead_from: Sequence[Statement] | None = None,
+    opening: tuple[str, Statement] | None = None,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
     ``placement`` gives each statement's section (the facet plan decides it); without it the
     first two make the synthesis and the rest go by topic. The source named as the best is the
     best graded among all those the answer's statements cite; ``lead_from`` (the statements that
-    answer the main point asked) only breaks ties.
+    answer the main point asked) only breaks ties. ``opening`` is a yes/no first sentence derived
+    from one of ``statements`` (:func:`ldncare.core.question.derived_opening`): it opens the
+    synthesis with that statement's id and citations.
     """
     if placement is not None and len(placement) != len(statements):
         raise EvidenceError("compose_answer: one placement per statement")
@@ -324,7 +327,19 @@ def compose_answer(
         )
 
     sections: dict[str, tuple[Sentence, ...]] = {}
-    sections["from_the_guidelines"] = sentences(synthesis)
+    opener: tuple[Sentence, ...] = ()
+    if opening is not None:
+        text, basis_statement = opening
+        if basis_statement not in ranked:
+            raise EvidenceError("compose_answer: the opening must derive from a statement used")
+        opener = (
+            Sentence(
+                text,
+                basis_statement.id,
+                numbering.numbers(basis_statement.citations, f"statement {basis_statement.id!r}"),
+            ),
+        )
+    sections["from_the_guidelines"] = opener + sentences(synthesis)
     lead = Sentence(
         describe_source(lead_source, focus),
         lead_statement.id,

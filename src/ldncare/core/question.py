@@ -655,12 +655,15 @@ def select(
             # the opening about opioids) ...
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
-            if main == "warnings" and not question.general_safety:
+            if main in {"warnings", "side_effects"} and not question.general_safety:
                 # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
                 # by an opening about the topic its words name (dependence).
                 candidates = [
                     s for s in candidates if not set(s.topics).isdisjoint(question.topics)
                 ]
+            if question.comparison:
+                # A comparison is answered only by an opening that weighs the options.
+                candidates = [s for s in candidates if "comparison" in s.topics]
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
@@ -773,3 +776,130 @@ def select(
             *_, facet, best_pick = max(options, key=lambda o: o[:3])
             picks.append(Pick(facet, best_pick))
     return picks
+
+
+#: The words a yes/no answer opens with: yes, no, or "it depends on ..." and their hedged forms
+#: (the cited openings of statements/answers.yaml use the same).
+YES_NO_OPENINGS = (
+    "Yes",
+    "No",
+    "Not ",
+    "It depends",
+    "Usually",
+    "It may",
+    "They may",
+    "Mostly",
+    "It is uncertain",
+)
+#: Facets about what a medicine does to the person taking it: a yes/no question about one of
+#: them is decided by the medicine's warnings.
+_SAFETY_FACETS = frozenset(
+    {"warnings", "organ", "interactions", "pregnancy", "side_effects", "surgery", "monitoring"}
+)
+#: The topic of a contraindication and the topics of kidney and liver statements.
+_CONTRAINDICATION = "contraindication"
+
+
+def opens_yes_no(text: str) -> bool:
+    """Whether ``text`` opens with yes, no or "it depends" (or a hedged form of them)."""
+    return text.startswith(YES_NO_OPENINGS)
+
+
+def derived_opening(
+    question: Question, picks: Sequence[Pick], names: Mapping[str, str]
+) -> tuple[str, Statement] | None:
+    """The first sentence of a yes/no answer no cited opening fits, and the statement it is
+    derived from (it carries that statement's id and citations).
+
+    Never guessed: the word it opens with follows from the evidence picked for the answer. A
+    boxed warning asked about is "Yes" when the answer holds one for the medicine and otherwise
+    "No boxed warning ... is recorded"; a side effect the question names that a side-effect
+    statement is about is "Yes, it can"; a contraindication among the warnings is "Not without
+    checking first"; a kidney or liver statement is "It depends on kidney/liver function"; other
+    warnings are "It depends on the cautions"; anything else "It depends" on how the evidence
+    applies; a point the evidence base does not cover is "Not known". ``names`` gives each
+    medicine subject its display name.
+    """
+    if not question.yes_no or not picks or picks[0].facet == ANSWER:
+        return None
+    statements = [p.statement for p in picks]
+    if question.gaps:
+        # The point asked is one the evidence base holds nothing citable on: "not known".
+        return (
+            f"Not known: ldncare's sources hold no cited statement on {question.gaps[0]}; "
+            "what bears on it follows.",
+            statements[0],
+        )
+    medicines = [m for m in (question.per_drug or question.named) if m in names]
+    name = names[medicines[0]] if len(medicines) == 1 else "it"
+    main = main_facet(question)
+
+    def about(s: Statement) -> bool:
+        return not medicines or not set(medicines).isdisjoint(s.subjects)
+
+    if BOXED in question.topics and medicines:
+        boxed = [s for s in statements if BOXED in s.topics and about(s)]
+        if len(medicines) > 1:
+            having = [names[m] for m in medicines if any(m in s.subjects for s in boxed)]
+            if having:
+                return f"Yes, some do: {', '.join(having)} carry boxed warnings, set out below.", (
+                    boxed[0]
+                )
+        elif boxed:
+            return f"Yes: {name} carries a boxed warning, set out below.", boxed[0]
+        else:
+            return (
+                f"No boxed warning for {name} is recorded in the ldncare evidence base; its key "
+                "warnings follow.",
+                statements[0],
+            )
+    if main == "side_effects":
+        named = set(question.topics) - _GENERIC_TOPICS
+        hit = next(
+            (
+                s
+                for s in statements
+                if "side_effects" in s.facets and about(s) and named & set(s.topics)
+            ),
+            None,
+        )
+        if hit is not None:
+            return f"Yes, it can: the evidence below reports it among {name}'s side effects.", hit
+    if main in _SAFETY_FACETS:
+        contra = [
+            s
+            for s in statements
+            if _CONTRAINDICATION in s.topics and about(s) and main != "monitoring"
+        ]
+        organ = [
+            s
+            for s in statements
+            if "organ" in s.facets and (_ORGAN_TOPICS & set(s.topics) or question.organ_parts)
+        ]
+        if main in {"organ", "monitoring"} and organ:
+            parts = set(question.organ_parts) or _ORGAN_TOPICS & set(organ[0].topics)
+            part = " and ".join(sorted(parts))
+            return (
+                f"It depends on {part} function: what changes for {name} is set out below.",
+                organ[0],
+            )
+        boxed = [s for s in statements if BOXED in s.topics and about(s)]
+        if contra:
+            # The boxed warning still leads (it carries the opening) when there is one.
+            has = "a boxed warning, contraindications" if boxed else "contraindications"
+            return (
+                f"Not without checking first: {name} has {has} and cautions, set out below, "
+                "that decide it.",
+                (boxed or contra)[0],
+            )
+        if boxed:
+            return (
+                "It depends on the boxed warning and the cautions below, which decide it for "
+                "each person.",
+                boxed[0],
+            )
+        return "It depends on the cautions below, which decide it for each person.", statements[0]
+    return (
+        "It depends: the evidence below gives no plain yes or no, only what is known.",
+        statements[0],
+    )
