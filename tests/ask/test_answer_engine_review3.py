@@ -9,7 +9,7 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ldncare.ask import answer_question, ask_index
+from ldncare.ask import answer_question, ask_index, understand_question
 from ldncare.core.answer import Answer, source_quality
 from ldncare.core.question import opens_yes_no
 from ldncare.evidence.models import Source
@@ -143,3 +143,66 @@ def test_every_yes_no_gold_question_opens_with_yes_no_or_it_depends(question: st
     statement = ask_index().by_id[first.statement]
     assert first.statement in answer.statement_ids()[1:] or "answer" in statement.facets
     assert first.citations
+
+
+def _facets_of(answer: Answer) -> set[str]:
+    by_id = ask_index().by_id
+    return {
+        f for s in answer.sentences() if s.statement in by_id for f in by_id[s.statement].facets
+    }
+
+
+def test_patient_whose_sitting_flares_ask_if_ldn_would_fix_them_hears_about_ldn_for_pn_first() -> (
+    None
+):
+    answer = answer_question("my pn pain flares after sitting all day, would ldn fix that")
+    first = answer.sentences()[0]
+    assert first.statement == "answer.ldn.usefulness"
+    assert first.text.startswith("It depends")
+    # Usefulness, evidence, dose and trial of LDN, then the care around it.
+    assert {"evidence", "dose", "trial", "non_drug"} <= _facets_of(answer)
+    text = " ".join(s.text for s in answer.sentences())
+    assert "1 to 2 mg" in text and "2 to 3 months" in text and "physical therapy" in text
+
+
+def test_sitting_words_naming_the_symptom_do_not_turn_an_ldn_question_into_sitting_advice() -> None:
+    question = understand_question("would LDN fix my sitting flares?")
+    assert question.overview and "pn" in question.subjects
+    assert "non_drug" not in question.asked
+
+
+def test_sitting_advice_asked_in_its_own_right_still_gets_the_cushion() -> None:
+    answer = answer_question("Does sitting on a cushion help pudendal neuralgia?")
+    assert answer.sentences()[0].text.startswith("Yes, as part of care")
+    assert "cushion" in answer.sentences()[0].text
+
+
+_PN_WORDS = [
+    "sitting pain",
+    "nerve pain down there",
+    "burning when I sit",
+    "pelvic nerve pain",
+    "sitting flares",
+    "pain when sitting",
+    "pudendal neuralgia",
+]
+_LDN_FRAMES = [
+    "would LDN fix my {}?",
+    "can low dose naltrexone help my {}",
+    "is LDN any good for {}?",
+    "does ldn work for {}",
+    "could low dose naltrexon help with my {}?",
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.sampled_from(_PN_WORDS), st.sampled_from(_LDN_FRAMES))
+def test_ldn_asked_about_a_pn_symptom_in_lay_words_is_answered_about_ldn_for_pn(
+    words: str, frame: str
+) -> None:
+    question = frame.format(words)
+    understood = understand_question(question)
+    assert {"ldn", "pn"} <= set(understood.subjects), question
+    answer = answer_question(question)
+    assert answer.covered and answer.sentences()[0].statement == "answer.ldn.usefulness", question
+    assert {"evidence", "dose", "trial", "non_drug"} <= _facets_of(answer), question
