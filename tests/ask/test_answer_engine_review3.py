@@ -206,3 +206,16 @@ def test_ldn_asked_about_a_pn_symptom_in_lay_words_is_answered_about_ldn_for_pn(
     answer = answer_question(question)
     assert answer.covered and answer.sentences()[0].statement == "answer.ldn.usefulness", question
     assert {"evidence", "dose", "trial", "non_drug"} <= _facets_of(answer), question
+
+
+def test_patient_choosing_morning_or_night_hears_the_opening_about_morning_dosing() -> None:
+    answer = answer_question("Should I take LDN in the morning or at night?")
+    assert answer.sentences()[0].statement == "answer.ldn.sleep_timing"
+    assert "bedtime" in " ".join(s.text for s in answer.sentences())
+
+
+def test_boxed_warnings_of_the_alternatives_open_with_a_medicine_that_carries_one() -> None:
+    first = answer_question("What are the boxed warnings for the alternatives to LDN?").sentences()[
+        0
+    ]
+    assert "boxed-warning" in ask_index().by_id[first.statement].topics

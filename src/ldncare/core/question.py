@@ -171,6 +171,9 @@ class Question:
     per_drug: tuple[str, ...] = ()
     #: The uncovered points the question asks about (labels of :class:`Gap`).
     gaps: tuple[str, ...] = ()
+    #: A choice between two things ("in the morning or at night?"): no yes/no, but an opening
+    #: about the topic its words name may answer which.
+    choice: bool = False
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -406,6 +409,7 @@ def understand(
             plan=(),
             # "... at night or in the morning?" asks which, not whether.
             yes_no=(opener in v.yes_no_openers or later) and "or" not in raw[-4:],
+            choice=(opener in v.yes_no_openers or later) and "or" in raw[-4:],
             condition=condition.id if condition else None,
             condition_label=condition.label if condition else None,
             outside=condition is not None and not condition.in_base,
@@ -471,7 +475,9 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     # A comparison ("amitriptyline or duloxetine first?") opens with "it depends on ..." when
     # the evidence base has such an opening (select keeps to those that answer it).
     # A question about a point the base does not cover opens with that plain "not covered".
-    opens = (yes_no or question.combination or question.comparison) and not question.gaps
+    # A choice that names a topic ("morning or night?") opens with the opening about that topic.
+    chooses = question.choice and bool(question.topics)
+    opens = (yes_no or question.combination or question.comparison or chooses) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
@@ -731,7 +737,18 @@ def select(
                         used.add(s.id)
             # Each medicine in turn, its most specific statements for the facet.
             each = 2 if question.comparison else 1
-            for drug in question.per_drug:
+            drugs = list(question.per_drug)
+            if BOXED in question.topics:
+                # "The boxed warnings of the alternatives": the medicines that carry one first.
+                drugs.sort(
+                    key=lambda d: (
+                        not any(
+                            BOXED in s.topics and d in s.subjects and facet in s.facets
+                            for s in pool
+                        )
+                    )
+                )
+            for drug in drugs:
                 for s in ranked(facet, for_drug(question, drug, v))[:each]:
                     picks.append(Pick(facet, s))
                     used.add(s.id)
