@@ -223,7 +223,10 @@ _PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "tha
 #: Words that join a medicine ldncare does not know to one it does ("LDN with sertraline?").
 _JOIN = frozenset({"with", "and", "plus", "together", "alongside"})
 #: Words that open the asking part of a question: "how long", "what dose", "when should".
-_INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
+_INTERROGATIVES = frozenset(
+    # (with the lay spellings the typo corrector leaves alone: "hw much", "wat dose")
+    {"how", "what", "when", "which", "why", "who", "whether", "hw", "wat", "wot", "wht", "whn"}
+)
 
 
 def _asked_facets(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
@@ -661,7 +664,7 @@ def select(
             # the opening about opioids) ...
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
-            if main in {"warnings", "side_effects"} and not question.general_safety:
+            if main in {"warnings", "side_effects", "dose"} and not question.general_safety:
                 # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
                 # by an opening about the topic its words name (dependence).
                 candidates = [
