@@ -131,18 +131,20 @@ def test_missed_dose_question_opens_with_not_known() -> None:
     assert _first("I forgot to take my LDN last night, should I double up?").startswith("Not known")
 
 
-@settings(max_examples=80, deadline=None)
-@given(st.sampled_from(GOLD_QUESTIONS))
-def test_every_yes_no_gold_question_opens_with_yes_no_or_it_depends(question: str) -> None:
-    answer = answer_question(question)
-    if not answer.covered or not (answer.understood or {}).get("yes_no"):
-        return
-    first = answer.sentences()[0]
-    assert opens_yes_no(first.text), (question, first.text)
-    # Derived from the evidence: it carries a statement used in the answer and its citations.
-    statement = ask_index().by_id[first.statement]
-    assert first.statement in answer.statement_ids()[1:] or "answer" in statement.facets
-    assert first.citations
+def test_every_yes_no_gold_question_opens_with_yes_no_or_it_depends() -> None:
+    checked = 0
+    for question in GOLD_QUESTIONS:
+        answer = answer_question(question)
+        if not answer.covered or not (answer.understood or {}).get("yes_no"):
+            continue
+        checked += 1
+        first = answer.sentences()[0]
+        assert opens_yes_no(first.text), (question, first.text)
+        # Derived from the evidence: a cited opening, or a statement the answer uses.
+        statement = ask_index().by_id[first.statement]
+        assert "answer" in statement.facets or first.statement in answer.statement_ids()[1:]
+        assert first.citations
+    assert checked >= 80
 
 
 def _facets_of(answer: Answer) -> set[str]:
@@ -219,3 +221,22 @@ def test_boxed_warnings_of_the_alternatives_open_with_a_medicine_that_carries_on
         0
     ]
     assert "boxed-warning" in ask_index().by_id[first.statement].topics
+
+
+def test_gp_asking_for_ldn_evidence_in_nerve_pain_gets_no_pudendal_care() -> None:
+    answer = answer_question("whats the evidence that ldn works for nerve pain")
+    by_id = ask_index().by_id
+    assert answer.covered
+    subjects = [set(by_id[s.statement].subjects) for s in answer.sentences()]
+    assert not any(s == {"pn"} for s in subjects)
+    assert "evidence" in _facets_of(answer)
+
+
+def test_patient_asking_ldn_for_back_pain_is_told_it_is_not_covered() -> None:
+    answer = answer_question("can i use ldn for my back pain")
+    assert not answer.covered
+
+
+def test_patient_asking_whether_ldn_can_be_stopped_suddenly_is_not_told_no() -> None:
+    first = answer_question("can ldn be stopped suddenly").sentences()[0].text
+    assert first.startswith("No withdrawal is expected")

@@ -586,7 +586,10 @@ def _match(statement: Statement, question: Question, facet: str = "") -> int:
     if score == 0 and "pn" in subjects and "neuropathic_pain" in mine:
         score = 1
     if score == 0 and facet in _CONTEXT_FACETS and "ldn" in subjects and question.condition is None:
-        score = 1 if not mine.isdisjoint(CONDITION_SUBJECTS) else 0
+        # The care around LDN: for the condition the question names ("nerve pain" is not PN),
+        # or for any condition when it names none.
+        named_conditions = (subjects & CONDITION_SUBJECTS) or CONDITION_SUBJECTS
+        score = 1 if not mine.isdisjoint(named_conditions) else 0
     return score
 
 
