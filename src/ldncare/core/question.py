@@ -667,7 +667,10 @@ def select(
             # the opening about opioids) ...
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
-            if main in {"warnings", "side_effects", "dose"} and not question.general_safety:
+            if (
+                main in {"warnings", "side_effects", "dose", "organ"}
+                and not question.general_safety
+            ):
                 # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
                 # by an opening about the topic its words name (dependence).
                 candidates = [
