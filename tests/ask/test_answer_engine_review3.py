@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -240,3 +241,33 @@ def test_patient_asking_ldn_for_back_pain_is_told_it_is_not_covered() -> None:
 def test_patient_asking_whether_ldn_can_be_stopped_suddenly_is_not_told_no() -> None:
     first = answer_question("can ldn be stopped suddenly").sentences()[0].text
     assert first.startswith("No withdrawal is expected")
+
+
+@pytest.mark.parametrize(
+    ("question", "opening"),
+    [
+        ("gp here - pt with pudendal neuralgia asking about LDN, worth a go?", "It depends"),
+        ("LDN for my PN, any good?", "It depends"),
+        ("duloxetine and LDN together ok?", "Yes, with caution"),
+        ("ldn and tramadol, ok?", "No"),
+    ],
+)
+def test_an_elliptical_yes_no_clause_ending_the_question_is_answered_yes_no_or_it_depends(
+    question: str, opening: str
+) -> None:
+    answer = answer_question(question)
+    assert (answer.understood or {}).get("yes_no") is True
+    assert answer.sentences()[0].text.startswith(opening)
+
+
+def test_a_what_question_with_safe_in_it_is_not_taken_for_a_yes_no_one() -> None:
+    assert (answer_question("What is the safe dose of LDN?").understood or {}).get(
+        "yes_no"
+    ) is False
+
+
+def test_duloxetine_and_amitriptyline_with_ldn_give_the_pair_risk_then_ldn_with_each() -> None:
+    answer = answer_question("Can I take duloxetine and amitriptyline together with LDN?")
+    ids = answer.statement_ids()
+    assert ids[0] == "drug_warnings.serotonergic_pair"
+    assert "answer.ldn.with_non_opioids" in ids[1:]

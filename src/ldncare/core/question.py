@@ -133,6 +133,9 @@ class QuestionVocabulary:
     topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Points the evidence base does not cover (missed doses ...): said so plainly.
     gaps: tuple[Gap, ...] = ()
+    #: Lower-case words that open an elliptical yes/no clause at the end of a question
+    #: ("..., worth a go?", "... together ok?" has it last): "worth", "any good", "ok" ...
+    elliptic_yes_no: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -397,6 +400,13 @@ def understand(
         w in v.yes_no_openers and raw[i + 1] in subject_words and raw[i - 1] not in _INTERROGATIVES
         for i, w in enumerate(raw[1:-1], 1)
     )
+    # "GP here - patient with PN asking about LDN, worth a go?": an elliptical yes/no clause.
+    tail = re.split(r"[,;:\u2013\u2014]|\s-\s", text.strip().rstrip("?!. "))[-1].lower().split()
+    elliptic = text.strip().endswith("?") and any(
+        # "..., worth a go?" opens its last clause with one; "... together ok?" ends with one.
+        tuple(tail[: len(cue)]) == cue or tuple(tail[-len(cue) :]) == cue
+        for cue in v.elliptic_yes_no
+    )
     organ_parts = tuple(
         dict.fromkeys(k for _, k in [*_find(raw, v.organ_parts), *_find(normalised, v.organ_parts)])
     )
@@ -411,7 +421,7 @@ def understand(
             asked=tuple(asked),
             plan=(),
             # "... at night or in the morning?" asks which, not whether.
-            yes_no=(opener in v.yes_no_openers or later) and "or" not in raw[-4:],
+            yes_no=(opener in v.yes_no_openers or later or elliptic) and "or" not in raw[-4:],
             choice=(opener in v.yes_no_openers or later) and "or" in raw[-4:],
             condition=condition.id if condition else None,
             condition_label=condition.label if condition else None,
@@ -773,6 +783,26 @@ def select(
         for s in ranked(facet)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
+    if (
+        picks
+        and picks[0].facet == ANSWER
+        and SEROTONERGIC_PAIR in picks[0].statement.topics
+        and "ldn" in question.named
+    ):
+        # "Duloxetine and amitriptyline together with LDN?": the risk of the pair opens, and
+        # what the label says of LDN with each of them follows (it is half of what was asked).
+        with_ldn = [
+            s
+            for s in pool
+            if ANSWER in s.facets
+            and "ldn" in s.subjects
+            and _is_combination_opener(s)
+            and len((set(question.named) - {"ldn"}) & set(s.subjects)) >= 2
+            and s.id not in used
+        ]
+        if with_ldn:
+            picks.append(Pick("interactions", with_ldn[0]))
+            used.add(with_ldn[0].id)
     if question.asked[:1] == ("organ",) and not any(p.facet == "organ" for p in picks):
         # Nothing on this medicine and the kidney or liver: say so ("not covered") rather than
         # answer with its other warnings.
