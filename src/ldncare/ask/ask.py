@@ -42,6 +42,7 @@ from ldncare.core.question import (
     Pick,
     Question,
     QuestionVocabulary,
+    derived_opening,
     main_facet,
     select,
     with_subjects,
@@ -230,6 +231,9 @@ def _answer_question(
             plan_contract=plan_contract,
             understood=asked.to_contract(),
         )
+    # A yes/no question no cited opening answers: the first sentence says yes, no or "it
+    # depends on ..." as the evidence picked decides (a contraindication, a kidney statement ...).
+    names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     composed = compose_answer(
         text,
         [p.statement for p in picks],
@@ -240,5 +244,6 @@ def _answer_question(
         understood=asked.to_contract(),
         focus=focus,
         lead_from=_main_statements(picks, asked),
+        opening=derived_opening(asked, picks, names),
     )
     return replace(composed, not_covered_points=points)

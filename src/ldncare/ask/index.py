@@ -32,8 +32,11 @@ from ldncare.ask.synonyms import Normalizer, Synonyms, Term, words
 from ldncare.evidence.models import EVIDENCE_RANK, Evidence, Source, Statement
 
 RELEVANT = 0.3
-#: Terms found in fewer than this share of documents count as specific to a question.
-SPECIFIC_DF = 0.25
+#: Terms found in fewer than this share of the retrievable documents count as specific to a
+#: question (0.23 of the statements without direct answers gives the same common terms as 0.25
+#: of all documents did when the answers were counted: dose, drug, effective, evidence, LDN,
+#: naltrexone, opioid, pain, safety).
+SPECIFIC_DF = 0.23
 W_QUALITY = 0.12
 W_RECENCY = 0.04
 MIN_SCORE = 2.5
@@ -125,8 +128,12 @@ class AskIndex:
         self._drug_mask = np.array([d.statement.topics[0] == "drug" for d in self.documents])
         # Direct yes/no answers only open an answer (core.question.select); never retrieved.
         self._answer_mask = np.array(["answer" in d.statement.facets for d in self.documents])
+        # Term statistics count only the statements retrieval can return: the direct answers
+        # restate them, so adding an opening must not change which words are "specific".
         df: dict[str, int] = {}
-        for doc_terms in self.terms:
+        retrievable = [t for t, a in zip(self.terms, self._answer_mask, strict=True) if not a]
+        self._retrievable = len(retrievable)
+        for doc_terms in retrievable:
             for term in doc_terms:
                 df[term] = df.get(term, 0) + 1
         self._df = df
@@ -168,7 +175,7 @@ class AskIndex:
 
     def specific_terms(self, stems: Sequence[str]) -> list[str]:
         """Those of ``stems`` found in the base but in fewer than SPECIFIC_DF of its documents."""
-        limit = SPECIFIC_DF * len(self.documents)
+        limit = SPECIFIC_DF * self._retrievable
         return [t for t in stems if 0 < self._df.get(t, 0) < limit]
 
     def unknown_terms(self, stems: Sequence[str]) -> list[str]:
@@ -200,7 +207,7 @@ class AskIndex:
         # the evidence base) is not relevant when the question also has a specific word.
         # Class words a brand or drug name added ("opioid" for tramadol) always count.
         specific = {
-            q for q in query if 0 < self._df.get(q, 0) < SPECIFIC_DF * len(self.documents)
+            q for q in query if 0 < self._df.get(q, 0) < SPECIFIC_DF * self._retrievable
         } | {t.stem for t in terms if not t.scoped}
         asked = set(query)
         hits: list[Hit] = []

@@ -95,6 +95,9 @@ def question_vocabulary(
         organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
         out_of_scope=_cues(table.get("out_of_scope") or ()),
         topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
+        elliptic_yes_no=tuple(
+            tuple(str(c).lower().split()) for c in table.get("elliptic_yes_no") or ()
+        ),
         gaps=tuple(
             Gap(
                 str(k),

@@ -273,12 +273,16 @@ def compose_answer(
     understood: Mapping[str, Any] | None = None,
     focus: str | None = "pudendal neuralgia",
     lead_from: Sequence[Statement] | None = None,
+    opening: tuple[str, Statement] | None = None,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
     ``placement`` gives each statement's section (the facet plan decides it); without it the
-    first two make the synthesis and the rest go by topic. ``lead_from`` are the statements that
-    answer the main point asked: the source named as the best comes from them.
+    first two make the synthesis and the rest go by topic. The source named as the best is the
+    best graded among all those the answer's statements cite; ``lead_from`` (the statements that
+    answer the main point asked) only breaks ties. ``opening`` is a yes/no first sentence derived
+    from one of ``statements`` (:func:`ldncare.core.question.derived_opening`): it opens the
+    synthesis with that statement's id and citations.
     """
     if placement is not None and len(placement) != len(statements):
         raise EvidenceError("compose_answer: one placement per statement")
@@ -301,11 +305,18 @@ def compose_answer(
         missing = [cid for cid in s.citations if cid not in sources]
         if missing or not s.citations:
             raise EvidenceError(f"statement {s.id!r} cites unknown or no source: {missing}")
-    # The lead source: best graded, then strongest evidence type, then most recent, among the
-    # sources of the statements that answer the main point asked (``lead_from``), else all.
-    basis = [s for s in ranked if lead_from is not None and s in lead_from] or ranked
-    cited = [(sources[cid], s) for s in basis for cid in s.citations]
-    lead_source, lead_statement = min(cited, key=lambda pair: source_quality(pair[0]))
+    # The lead source: best graded, then strongest evidence type, then most recent, among ALL
+    # the sources this answer cites (a meta-analysis cited only in Key Considerations still
+    # outranks the label behind the opening). Ties go to the statements that answer the main
+    # point asked (``lead_from``), then to the earlier statement.
+    main = set(lead_from or ())
+    cited = [
+        (source_quality(sources[cid]), s not in main, i, cid, s)
+        for i, s in enumerate(ranked)
+        for cid in s.citations
+    ]
+    *_, lead_id, lead_statement = min(cited, key=lambda c: c[:3])
+    lead_source = sources[lead_id]
 
     numbering = _Numbering(sources)
 
@@ -316,7 +327,19 @@ def compose_answer(
         )
 
     sections: dict[str, tuple[Sentence, ...]] = {}
-    sections["from_the_guidelines"] = sentences(synthesis)
+    opener: tuple[Sentence, ...] = ()
+    if opening is not None:
+        text, basis_statement = opening
+        if basis_statement not in ranked:
+            raise EvidenceError("compose_answer: the opening must derive from a statement used")
+        opener = (
+            Sentence(
+                text,
+                basis_statement.id,
+                numbering.numbers(basis_statement.citations, f"statement {basis_statement.id!r}"),
+            ),
+        )
+    sections["from_the_guidelines"] = opener + sentences(synthesis)
     lead = Sentence(
         describe_source(lead_source, focus),
         lead_statement.id,

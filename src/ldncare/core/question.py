@@ -133,6 +133,9 @@ class QuestionVocabulary:
     topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Points the evidence base does not cover (missed doses ...): said so plainly.
     gaps: tuple[Gap, ...] = ()
+    #: Lower-case words that open an elliptical yes/no clause at the end of a question
+    #: ("..., worth a go?", "... together ok?" has it last): "worth", "any good", "ok" ...
+    elliptic_yes_no: tuple[tuple[str, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -171,6 +174,9 @@ class Question:
     per_drug: tuple[str, ...] = ()
     #: The uncovered points the question asks about (labels of :class:`Gap`).
     gaps: tuple[str, ...] = ()
+    #: A choice between two things ("in the morning or at night?"): no yes/no, but an opening
+    #: about the topic its words name may answer which.
+    choice: bool = False
 
     @property
     def medicines(self) -> frozenset[str]:
@@ -220,7 +226,10 @@ _PRONOUNS = frozenset({"i", "it", "you", "she", "he", "we", "they", "this", "tha
 #: Words that join a medicine ldncare does not know to one it does ("LDN with sertraline?").
 _JOIN = frozenset({"with", "and", "plus", "together", "alongside"})
 #: Words that open the asking part of a question: "how long", "what dose", "when should".
-_INTERROGATIVES = frozenset({"how", "what", "when", "which", "why", "who", "whether"})
+_INTERROGATIVES = frozenset(
+    # (with the lay spellings the typo corrector leaves alone: "hw much", "wat dose")
+    {"how", "what", "when", "which", "why", "who", "whether", "hw", "wat", "wot", "wht", "whn"}
+)
 
 
 def _asked_facets(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[str]:
@@ -391,6 +400,13 @@ def understand(
         w in v.yes_no_openers and raw[i + 1] in subject_words and raw[i - 1] not in _INTERROGATIVES
         for i, w in enumerate(raw[1:-1], 1)
     )
+    # "GP here - patient with PN asking about LDN, worth a go?": an elliptical yes/no clause.
+    tail = re.split(r"[,;:\u2013\u2014]|\s-\s", text.strip().rstrip("?!. "))[-1].lower().split()
+    elliptic = text.strip().endswith("?") and any(
+        # "..., worth a go?" opens its last clause with one; "... together ok?" ends with one.
+        tuple(tail[: len(cue)]) == cue or tuple(tail[-len(cue) :]) == cue
+        for cue in v.elliptic_yes_no
+    )
     organ_parts = tuple(
         dict.fromkeys(k for _, k in [*_find(raw, v.organ_parts), *_find(normalised, v.organ_parts)])
     )
@@ -405,7 +421,8 @@ def understand(
             asked=tuple(asked),
             plan=(),
             # "... at night or in the morning?" asks which, not whether.
-            yes_no=(opener in v.yes_no_openers or later) and "or" not in raw[-4:],
+            yes_no=(opener in v.yes_no_openers or later or elliptic) and "or" not in raw[-4:],
+            choice=(opener in v.yes_no_openers or later) and "or" in raw[-4:],
             condition=condition.id if condition else None,
             condition_label=condition.label if condition else None,
             outside=condition is not None and not condition.in_base,
@@ -471,7 +488,9 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     # A comparison ("amitriptyline or duloxetine first?") opens with "it depends on ..." when
     # the evidence base has such an opening (select keeps to those that answer it).
     # A question about a point the base does not cover opens with that plain "not covered".
-    opens = (yes_no or question.combination or question.comparison) and not question.gaps
+    # A choice that names a topic ("morning or night?") opens with the opening about that topic.
+    chooses = question.choice and bool(question.topics)
+    opens = (yes_no or question.combination or question.comparison or chooses) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
     if overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
@@ -577,7 +596,10 @@ def _match(statement: Statement, question: Question, facet: str = "") -> int:
     if score == 0 and "pn" in subjects and "neuropathic_pain" in mine:
         score = 1
     if score == 0 and facet in _CONTEXT_FACETS and "ldn" in subjects and question.condition is None:
-        score = 1 if not mine.isdisjoint(CONDITION_SUBJECTS) else 0
+        # The care around LDN: for the condition the question names ("nerve pain" is not PN),
+        # or for any condition when it names none.
+        named_conditions = (subjects & CONDITION_SUBJECTS) or CONDITION_SUBJECTS
+        score = 1 if not mine.isdisjoint(named_conditions) else 0
     return score
 
 
@@ -655,12 +677,18 @@ def select(
             # the opening about opioids) ...
             main = main_facet(question)
             candidates = [s for s in candidates if main in s.facets]
-            if main == "warnings" and not question.general_safety:
+            if (
+                main in {"warnings", "side_effects", "dose", "organ"}
+                and not question.general_safety
+            ):
                 # "Is it safe?" is answered "mostly, with one exception"; "is it addictive?" only
                 # by an opening about the topic its words name (dependence).
                 candidates = [
                     s for s in candidates if not set(s.topics).isdisjoint(question.topics)
                 ]
+            if question.comparison:
+                # A comparison is answered only by an opening that weighs the options.
+                candidates = [s for s in candidates if "comparison" in s.topics]
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
@@ -728,7 +756,18 @@ def select(
                         used.add(s.id)
             # Each medicine in turn, its most specific statements for the facet.
             each = 2 if question.comparison else 1
-            for drug in question.per_drug:
+            drugs = list(question.per_drug)
+            if BOXED in question.topics:
+                # "The boxed warnings of the alternatives": the medicines that carry one first.
+                drugs.sort(
+                    key=lambda d: (
+                        not any(
+                            BOXED in s.topics and d in s.subjects and facet in s.facets
+                            for s in pool
+                        )
+                    )
+                )
+            for drug in drugs:
                 for s in ranked(facet, for_drug(question, drug, v))[:each]:
                     picks.append(Pick(facet, s))
                     used.add(s.id)
@@ -744,6 +783,26 @@ def select(
         for s in ranked(facet)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
+    if (
+        picks
+        and picks[0].facet == ANSWER
+        and SEROTONERGIC_PAIR in picks[0].statement.topics
+        and "ldn" in question.named
+    ):
+        # "Duloxetine and amitriptyline together with LDN?": the risk of the pair opens, and
+        # what the label says of LDN with each of them follows (it is half of what was asked).
+        with_ldn = [
+            s
+            for s in pool
+            if ANSWER in s.facets
+            and "ldn" in s.subjects
+            and _is_combination_opener(s)
+            and len((set(question.named) - {"ldn"}) & set(s.subjects)) >= 2
+            and s.id not in used
+        ]
+        if with_ldn:
+            picks.append(Pick("interactions", with_ldn[0]))
+            used.add(with_ldn[0].id)
     if question.asked[:1] == ("organ",) and not any(p.facet == "organ" for p in picks):
         # Nothing on this medicine and the kidney or liver: say so ("not covered") rather than
         # answer with its other warnings.
@@ -773,3 +832,130 @@ def select(
             *_, facet, best_pick = max(options, key=lambda o: o[:3])
             picks.append(Pick(facet, best_pick))
     return picks
+
+
+#: The words a yes/no answer opens with: yes, no, or "it depends on ..." and their hedged forms
+#: (the cited openings of statements/answers.yaml use the same).
+YES_NO_OPENINGS = (
+    "Yes",
+    "No",
+    "Not ",
+    "It depends",
+    "Usually",
+    "It may",
+    "They may",
+    "Mostly",
+    "It is uncertain",
+)
+#: Facets about what a medicine does to the person taking it: a yes/no question about one of
+#: them is decided by the medicine's warnings.
+_SAFETY_FACETS = frozenset(
+    {"warnings", "organ", "interactions", "pregnancy", "side_effects", "surgery", "monitoring"}
+)
+#: The topic of a contraindication and the topics of kidney and liver statements.
+_CONTRAINDICATION = "contraindication"
+
+
+def opens_yes_no(text: str) -> bool:
+    """Whether ``text`` opens with yes, no or "it depends" (or a hedged form of them)."""
+    return text.startswith(YES_NO_OPENINGS)
+
+
+def derived_opening(
+    question: Question, picks: Sequence[Pick], names: Mapping[str, str]
+) -> tuple[str, Statement] | None:
+    """The first sentence of a yes/no answer no cited opening fits, and the statement it is
+    derived from (it carries that statement's id and citations).
+
+    Never guessed: the word it opens with follows from the evidence picked for the answer. A
+    boxed warning asked about is "Yes" when the answer holds one for the medicine and otherwise
+    "No boxed warning ... is recorded"; a side effect the question names that a side-effect
+    statement is about is "Yes, it can"; a contraindication among the warnings is "Not without
+    checking first"; a kidney or liver statement is "It depends on kidney/liver function"; other
+    warnings are "It depends on the cautions"; anything else "It depends" on how the evidence
+    applies; a point the evidence base does not cover is "Not known". ``names`` gives each
+    medicine subject its display name.
+    """
+    if not question.yes_no or not picks or picks[0].facet == ANSWER:
+        return None
+    statements = [p.statement for p in picks]
+    if question.gaps:
+        # The point asked is one the evidence base holds nothing citable on: "not known".
+        return (
+            f"Not known: ldncare's sources hold no cited statement on {question.gaps[0]}; "
+            "what bears on it follows.",
+            statements[0],
+        )
+    medicines = [m for m in (question.per_drug or question.named) if m in names]
+    name = names[medicines[0]] if len(medicines) == 1 else "it"
+    main = main_facet(question)
+
+    def about(s: Statement) -> bool:
+        return not medicines or not set(medicines).isdisjoint(s.subjects)
+
+    if BOXED in question.topics and medicines:
+        boxed = [s for s in statements if BOXED in s.topics and about(s)]
+        if len(medicines) > 1:
+            having = [names[m] for m in medicines if any(m in s.subjects for s in boxed)]
+            if having:
+                return f"Yes, some do: {', '.join(having)} carry boxed warnings, set out below.", (
+                    boxed[0]
+                )
+        elif boxed:
+            return f"Yes: {name} carries a boxed warning, set out below.", boxed[0]
+        else:
+            return (
+                f"No boxed warning for {name} is recorded in the ldncare evidence base; its key "
+                "warnings follow.",
+                statements[0],
+            )
+    if main == "side_effects":
+        named = set(question.topics) - _GENERIC_TOPICS
+        hit = next(
+            (
+                s
+                for s in statements
+                if "side_effects" in s.facets and about(s) and named & set(s.topics)
+            ),
+            None,
+        )
+        if hit is not None:
+            return f"Yes, it can: the evidence below reports it among {name}'s side effects.", hit
+    if main in _SAFETY_FACETS:
+        contra = [
+            s
+            for s in statements
+            if _CONTRAINDICATION in s.topics and about(s) and main != "monitoring"
+        ]
+        organ = [
+            s
+            for s in statements
+            if "organ" in s.facets and (_ORGAN_TOPICS & set(s.topics) or question.organ_parts)
+        ]
+        if main in {"organ", "monitoring"} and organ:
+            parts = set(question.organ_parts) or _ORGAN_TOPICS & set(organ[0].topics)
+            part = " and ".join(sorted(parts))
+            return (
+                f"It depends on {part} function: what changes for {name} is set out below.",
+                organ[0],
+            )
+        boxed = [s for s in statements if BOXED in s.topics and about(s)]
+        if contra:
+            # The boxed warning still leads (it carries the opening) when there is one.
+            has = "a boxed warning, contraindications" if boxed else "contraindications"
+            return (
+                f"Not without checking first: {name} has {has} and cautions, set out below, "
+                "that decide it.",
+                (boxed or contra)[0],
+            )
+        if boxed:
+            return (
+                "It depends on the boxed warning and the cautions below, which decide it for "
+                "each person.",
+                boxed[0],
+            )
+        return "It depends on the cautions below, which decide it for each person.", statements[0]
+    return (
+        "It depends: the evidence below gives no plain yes or no, only what is known.",
+        statements[0],
+    )
