@@ -12,6 +12,7 @@ from ldncare.core.answer import NOT_COVERED, compose_answer
 from ldncare.core.question import opens_yes_no
 from ldncare.errors import EvidenceError, InvalidInput
 from ldncare.evidence.loader import load_evidence
+from tests.plan_parts import finding, ldn_part
 
 
 def test_every_sentence_resolves_to_a_statement_and_reference(
@@ -132,19 +133,19 @@ def test_empty_question_is_invalid_input() -> None:
 
 
 def test_plan_contract_adds_patient_context_with_rule_basis() -> None:
-    contract = {
-        "ldn": {
-            "eligibility": "not_recommended",
-            "findings": [
-                {
-                    "rule": "opioid.active",
-                    "severity": "contraindication",
-                    "message": "Tramadol is an active opioid.",
-                    "citations": ["label_naltrexone"],
-                }
-            ],
-        }
-    }
+    # answer_question takes a stored plan (a dict); its ldn part is all the answer reads.
+    part = ldn_part(
+        eligibility="not_recommended",
+        findings=[
+            finding(
+                "opioid.active",
+                "Tramadol is an active opioid.",
+                severity="contraindication",
+                citations=["label_naltrexone"],
+            )
+        ],
+    )
+    contract = {"ldn": part.model_dump(mode="json")}
     answer = answer_question("Can a patient on tramadol take LDN?", plan_contract=contract)
     ctx = answer.sections["patient_context"]
     assert [s.statement for s in ctx] == ["opioid.active"]

@@ -15,6 +15,7 @@ from ldncare.cli.followup_commands import register
 from ldncare.core.patient import Patient
 from ldncare.store import repository as repo
 from ldncare.store.db import make_engine
+from tests.plan_parts import ldn_part
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "src" / "ldncare" / "examples" / "pn-example.yaml"
 
@@ -43,20 +44,10 @@ def run(*args: str) -> Any:
 
 
 def plan_contract() -> dict[str, Any]:
-    return {
-        "schema": "ldncare.plan/1",
-        "ldn": {
-            "schedule": [
-                {
-                    "start_date": "2025-03-01",
-                    "end_date": "2025-05-24",
-                    "dose_mg": 4.5,
-                    "time_of_day": "bedtime",
-                }
-            ],
-            "review_date": "2025-05-24",
-        },
-    }
+    """A hand-made stored plan: the schema id and an LDN part (4.5 mg at bedtime until the
+    review)."""
+    part = ldn_part([("2025-03-01", "2025-05-24", 4.5)], "2025-05-24")
+    return {"schema": "ldncare.plan/1", "ldn": part.model_dump(mode="json")}
 
 
 @pytest.fixture

@@ -17,26 +17,16 @@ from ldncare.store import repository as repo
 from ldncare.store.db import make_engine, migrate
 from ldncare.store.models import AuditRow, DiaryRow, PatientRow, PlanRow
 from tests.integration.followup_db import db_url  # noqa: F401
+from tests.plan_parts import ldn_part
 
 TODAY = date(2025, 3, 20)
 ME = "test:clinician"
 
 
 def contract(dose: float = 1.5) -> dict[str, Any]:
-    return {
-        "schema": "ldncare.plan/1",
-        "ldn": {
-            "schedule": [
-                {
-                    "start_date": "2025-03-01",
-                    "end_date": "2025-05-24",
-                    "dose_mg": dose,
-                    "time_of_day": "bedtime",
-                }
-            ],
-            "review_date": "2025-05-24",
-        },
-    }
+    """A hand-made stored plan: the schema id and an LDN part (one bedtime step at ``dose``)."""
+    part = ldn_part([("2025-03-01", "2025-05-24", dose)], "2025-05-24")
+    return {"schema": "ldncare.plan/1", "ldn": part.model_dump(mode="json")}
 
 
 @pytest.fixture

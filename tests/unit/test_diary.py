@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 
 from ldncare.core.diary import DiaryEntry, check_against_schedule, parse_entry
+from ldncare.core.plan_contract import Ldn
 from ldncare.errors import InvalidInput
 from ldncare.store.diary_csv import diary_to_csv, parse_diary_csv
+from tests.plan_parts import ldn_part
 
 TODAY = date(2025, 3, 10)
 
@@ -27,26 +29,12 @@ def refused(**kw: Any) -> InvalidInput:
     return info.value
 
 
-def plan() -> dict[str, Any]:
-    return {
-        "ldn": {
-            "schedule": [
-                {
-                    "start_date": "2025-03-01",
-                    "end_date": "2025-03-07",
-                    "dose_mg": 1.5,
-                    "time_of_day": "bedtime",
-                },
-                {
-                    "start_date": "2025-03-08",
-                    "end_date": "2025-05-23",
-                    "dose_mg": 3.0,
-                    "time_of_day": "bedtime",
-                },
-            ],
-            "review_date": "2025-05-24",
-        }
-    }
+def plan() -> Ldn:
+    """Two bedtime steps, 1.5 mg then 3 mg, review on 2025-05-24."""
+    return ldn_part(
+        [("2025-03-01", "2025-03-07", 1.5), ("2025-03-08", "2025-05-23", 3.0)],
+        "2025-05-24",
+    )
 
 
 def test_a_complete_day_is_accepted() -> None:
@@ -200,7 +188,7 @@ def test_dose_before_the_plan_starts_is_flagged() -> None:
 
 
 def test_a_plan_that_does_not_recommend_ldn_still_accepts_diary_days() -> None:
-    not_recommended = plan() | {"ldn": plan()["ldn"] | {"schedule": [], "review_date": None}}
+    not_recommended = plan().model_copy(update={"schedule": [], "review_date": None})
     assert check_against_schedule(entry(day="2025-03-09", dose_taken=False), not_recommended) == []
     flags = check_against_schedule(entry(day="2025-03-09", dose_mg="1.5 mg"), not_recommended)
     assert flags == ["2025-03-09: a dose was recorded but the current plan does not recommend LDN"]

@@ -17,8 +17,10 @@ import pytest
 import yaml
 
 from ldncare.core.diary import DiaryEntry
+from ldncare.core.plan_contract import Ldn
 from ldncare.core.response import ResponseAssessment, assess_response
 from ldncare.evidence.models import Rule
+from tests.plan_parts import ldn_part
 
 FIRST_DOSE = date(2025, 3, 1)
 REVIEW = date(2025, 5, 24)
@@ -41,32 +43,16 @@ class FollowupRules:
 RULES = FollowupRules()
 
 
-def plan(review: date = REVIEW) -> dict[str, Any]:
-    return {
-        "ldn": {
-            "schedule": [
-                {
-                    "start_date": "2025-03-01",
-                    "end_date": "2025-03-07",
-                    "dose_mg": 1.5,
-                    "time_of_day": "bedtime",
-                },
-                {
-                    "start_date": "2025-03-08",
-                    "end_date": "2025-03-14",
-                    "dose_mg": 3.0,
-                    "time_of_day": "bedtime",
-                },
-                {
-                    "start_date": "2025-03-15",
-                    "end_date": review.isoformat(),
-                    "dose_mg": 4.5,
-                    "time_of_day": "bedtime",
-                },
-            ],
-            "review_date": review.isoformat(),
-        }
-    }
+def plan(review: date = REVIEW) -> Ldn:
+    """Bedtime titration 1.5, 3, then 4.5 mg from 2025-03-15 until the review."""
+    return ldn_part(
+        [
+            ("2025-03-01", "2025-03-07", 1.5),
+            ("2025-03-08", "2025-03-14", 3.0),
+            ("2025-03-15", review, 4.5),
+        ],
+        review,
+    )
 
 
 def days(start: date, pains: list[int | None], **kw: Any) -> list[DiaryEntry]:

@@ -6,12 +6,12 @@ import itertools
 import re
 import xml.etree.ElementTree as ET
 from datetime import date, timedelta
-from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ldncare.core.diary import DiaryEntry, parse_entry
+from ldncare.core.plan_contract import Ldn
 from ldncare.web.charts import (
     diary_chart_html,
     diary_chart_svg,
@@ -19,6 +19,7 @@ from ldncare.web.charts import (
     nice_ceiling,
     x_ticks,
 )
+from tests.plan_parts import ldn_part
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 TODAY = date(2027, 6, 1)
@@ -34,20 +35,13 @@ def entry(
     )
 
 
-def plan(
-    steps: list[tuple[date, str]], review: date | None, *, step_days: int = 14
-) -> dict[str, Any]:
-    """A plan contract with just the parts the chart reads."""
-    schedule = [
-        {
-            "start_date": start.isoformat(),
-            "end_date": (start + timedelta(days=step_days - 1)).isoformat(),
-            "dose_mg": dose,
-            "time_of_day": "bedtime",
-        }
-        for start, dose in steps
-    ]
-    return {"ldn": {"schedule": schedule, "review_date": review and review.isoformat()}}
+def plan(steps: list[tuple[date, str]], review: date | None, *, step_days: int = 14) -> Ldn:
+    """A plan's LDN part: ``step_days``-day bedtime steps at the given doses (mg), and the
+    review date."""
+    return ldn_part(
+        [(start, start + timedelta(days=step_days - 1), float(dose)) for start, dose in steps],
+        review,
+    )
 
 
 def parse(svg: str) -> ET.Element:
@@ -267,7 +261,7 @@ def test_one_day_of_diary_draws_without_dividing_by_zero() -> None:
 
 
 def test_a_review_date_before_the_diary_is_not_drawn_off_the_chart() -> None:
-    contract = {"ldn": {"schedule": [], "review_date": START.isoformat()}}
+    contract = ldn_part([], START)
     later = [entry(START + timedelta(days=30 + d)) for d in range(5)]
     root = parse(diary_chart_svg(later, contract))
     assert not [li for li in root.iter(f"{{{NS['svg']}}}line") if li.get("class") == "review"]

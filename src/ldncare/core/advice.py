@@ -7,13 +7,14 @@ applies and fills in the figures.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any, Protocol
 
 from ldncare.core.diary import PGIC_LABELS, DiaryEntry, scheduled_steps
+from ldncare.core.plan_contract import PlanLike
 from ldncare.core.quantity import format_decimal
 from ldncare.evidence.models import Rule
 
@@ -144,7 +145,7 @@ def _recent_dose(entries: Sequence[DiaryEntry], today: date) -> Decimal | None:
 def response_advice(
     status: str,
     entries: Sequence[DiaryEntry],
-    plan: Mapping[str, Any],
+    plan: PlanLike,
     *,
     today: date,
     book: RuleBook,

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ldncare.core.plan_contract import PlanLike, ldn_of
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import EVIDENCE_RANK, Source, Statement
 
@@ -267,7 +268,7 @@ def compose_answer(
     statements: Sequence[Statement],
     sources: Mapping[str, Source],
     *,
-    plan_contract: Mapping[str, Any] | None = None,
+    plan_contract: PlanLike | None = None,
     placement: Sequence[SectionName] | None = None,
     scope: str | None = None,
     understood: Mapping[str, Any] | None = None,
@@ -349,17 +350,17 @@ def compose_answer(
     sections["treatment_approach"] = sentences(treatment)
     eligibility: str | None = None
     if plan_contract is not None:
-        ldn = plan_contract.get("ldn") or {}
-        eligibility = ldn.get("eligibility")
+        ldn = ldn_of(plan_contract)
+        eligibility = ldn.eligibility
         sections["patient_context"] = tuple(
             Sentence(
-                str(f["message"]),
-                str(f["rule"]),
-                numbering.numbers(tuple(f.get("citations") or ()), f"rule {f['rule']!r}"),
+                f.message,
+                f.rule,
+                numbering.numbers(tuple(f.citations), f"rule {f.rule!r}"),
                 basis="rule",
-                severity=str(f.get("severity")) if f.get("severity") else None,
+                severity=f.severity,
             )
-            for f in ldn.get("findings") or ()
+            for f in ldn.findings
         )
     return Answer(
         question=question,

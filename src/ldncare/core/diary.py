@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from ldncare.core.plan_contract import PlanLike, ldn_of
 from ldncare.core.quantity import Dose, _to_decimal, format_decimal, parse_dose
 from ldncare.errors import InvalidInput
 
@@ -305,7 +306,7 @@ def merge_day(stored: DiaryEntry, update: DiaryEntry) -> DiaryEntry:
 
 @dataclass(frozen=True)
 class ScheduledStep:
-    """One step of ``plan["ldn"]["schedule"]``; ``end`` None means open-ended."""
+    """One step of the plan's LDN schedule (``Ldn.schedule``); ``end`` None means open-ended."""
 
     start: date
     end: date | None
@@ -316,60 +317,32 @@ class ScheduledStep:
         return self.start <= day and (self.end is None or day <= self.end)
 
 
-def _plan_date(value: Any, where: str) -> date:
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str):
-        try:
-            return date.fromisoformat(value)
-        except ValueError:
-            pass
-    raise InvalidInput(f"{value!r} is not a date (YYYY-MM-DD)", field=where)
-
-
-def scheduled_steps(plan: Mapping[str, Any], *, allow_empty: bool = False) -> list[ScheduledStep]:
-    """The LDN schedule of a plan contract, sorted by start date.
+def scheduled_steps(plan: PlanLike, *, allow_empty: bool = False) -> list[ScheduledStep]:
+    """The LDN schedule of a plan (its typed ``ldn`` part, a parsed plan or a stored plan
+    dict), sorted by start date.
 
     A plan that does not recommend LDN has an empty schedule; only callers that can handle
     that (``allow_empty``) get an empty list instead of an error.
     """
-    ldn = plan.get("ldn") if isinstance(plan, Mapping) else None
-    schedule = ldn.get("schedule") if isinstance(ldn, Mapping) else None
-    if not isinstance(schedule, list):
-        raise InvalidInput("the plan has no LDN schedule", field="ldn.schedule")
-    steps: list[ScheduledStep] = []
-    for i, raw in enumerate(schedule):
-        where = f"ldn.schedule[{i}]"
-        if not isinstance(raw, Mapping):
-            raise InvalidInput("expected an object", field=where)
-        end_raw = raw.get("end_date")
-        dose_raw = raw.get("dose_mg")
-        if dose_raw is None or isinstance(dose_raw, bool):
-            raise InvalidInput("step has no dose_mg", field=f"{where}.dose_mg")
-        try:
-            dose = _to_decimal(dose_raw, "dose_mg")
-        except InvalidInput as exc:
-            raise InvalidInput(exc.message, field=f"{where}.dose_mg") from None
-        time_of_day = raw.get("time_of_day")
-        steps.append(
-            ScheduledStep(
-                start=_plan_date(raw.get("start_date"), f"{where}.start_date"),
-                end=None if end_raw is None else _plan_date(end_raw, f"{where}.end_date"),
-                dose_mg=dose,
-                time_of_day=str(time_of_day) if time_of_day is not None else None,
-            )
+    steps = [
+        ScheduledStep(
+            start=s.start_date,
+            end=s.end_date,
+            dose_mg=Decimal(str(s.dose_mg)),
+            time_of_day=s.time_of_day,
         )
+        for s in ldn_of(plan).schedule
+    ]
     if not steps and not allow_empty:
         raise InvalidInput("the plan's LDN schedule is empty", field="ldn.schedule")
     return sorted(steps, key=lambda s: s.start)
 
 
-def review_date(plan: Mapping[str, Any]) -> date:
-    ldn = plan.get("ldn") if isinstance(plan, Mapping) else None
-    raw = ldn.get("review_date") if isinstance(ldn, Mapping) else None
-    if raw is None:
+def review_date(plan: PlanLike) -> date:
+    review = ldn_of(plan).review_date
+    if review is None:
         raise InvalidInput("the plan has no review date", field="ldn.review_date")
-    return _plan_date(raw, "ldn.review_date")
+    return review
 
 
 def step_on(steps: list[ScheduledStep], day: date) -> ScheduledStep | None:
@@ -378,7 +351,7 @@ def step_on(steps: list[ScheduledStep], day: date) -> ScheduledStep | None:
     return found[-1] if found else None
 
 
-def check_against_schedule(entry: DiaryEntry, plan: Mapping[str, Any]) -> list[str]:
+def check_against_schedule(entry: DiaryEntry, plan: PlanLike) -> list[str]:
     """Flags (never rejections) where the recorded day differs from the plan's schedule.
 
     The entry is stored either way: a patient who took a different dose must be able to say so.

@@ -122,6 +122,11 @@ class Ldn(_Part):
     citations: list[str]
     course: Course | None = None
 
+    @property
+    def first_dose(self) -> date | None:
+        """Start of the first LDN step; None without a schedule."""
+        return min((s.start_date for s in self.schedule), default=None)
+
 
 # --- guidance, care -------------------------------------------------------------------------
 
@@ -320,7 +325,7 @@ class PlanContract(_Part):
     @property
     def first_dose(self) -> date | None:
         """Start of the first LDN step; None without a schedule."""
-        return min((s.start_date for s in self.ldn.schedule), default=None)
+        return self.ldn.first_dose
 
 
 def read_plan(contract: PlanContract | Mapping[str, Any]) -> PlanContract:
@@ -334,13 +339,46 @@ def read_plan(contract: PlanContract | Mapping[str, Any]) -> PlanContract:
     try:
         return PlanContract.model_validate(contract)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(
-            f"not an {SCHEMA_ID} plan: {first['msg']} at {where or 'the top level'} "
-            f"({exc.error_count()} error(s))",
-            field=where or None,
-        ) from None
+        raise _invalid(exc, "plan", "") from None
+
+
+def _invalid(exc: ValidationError, what: str, prefix: str) -> InvalidInput:
+    first = exc.errors()[0]
+    where = ".".join([*([prefix] if prefix else []), *(str(p) for p in first["loc"])])
+    return InvalidInput(
+        f"not an {SCHEMA_ID} {what}: {first['msg']} at {where or 'the top level'} "
+        f"({exc.error_count()} error(s))",
+        field=where or None,
+    )
+
+
+def read_ldn(part: Ldn | Mapping[str, Any]) -> Ldn:
+    """Parse the ``ldn`` part of a plan alone (what the dashboard loads from the database);
+    a model passes through. A part that is not valid raises :class:`InvalidInput` naming the
+    first wrong field from the plan's top (``ldn.schedule.0.dose_mg``)."""
+    if isinstance(part, Ldn):
+        return part
+    try:
+        return Ldn.model_validate(part)
+    except ValidationError as exc:
+        raise _invalid(exc, "ldn part", "ldn") from None
+
+
+#: What a reader of the LDN part takes: the typed part, a parsed plan, or a stored plan dict
+#: (the store and callers outside the core still hand one over; its ``ldn`` is parsed alone).
+PlanLike = Ldn | PlanContract | Mapping[str, Any]
+
+
+def ldn_of(plan: PlanLike) -> Ldn:
+    """The typed LDN part of a plan: the part itself, a parsed plan's ``ldn``, or the ``ldn``
+    member of a stored plan dict (parsed alone: readers of the LDN part need nothing else)."""
+    if isinstance(plan, Ldn):
+        return plan
+    if isinstance(plan, PlanContract):
+        return plan.ldn
+    if not isinstance(plan, Mapping) or not isinstance(plan.get("ldn"), Mapping):
+        raise InvalidInput(f"not an {SCHEMA_ID} plan: it has no ldn part", field="ldn")
+    return read_ldn(plan["ldn"])
 
 
 def plan_json_schema() -> dict[str, Any]:

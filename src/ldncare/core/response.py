@@ -14,7 +14,7 @@ Method (rules ``followup.baseline_window`` and ``followup.response_immpact``):
   (IMMPACT names 10–20 % minimally important; 20–30 % lies below the moderate benchmark and is
   graded minimal here), < 10 % (or worse) non-response. PGIC "much improved" or better (1–2)
   counts as a responder by IMMPACT and is reported next to the pain figure.
-- **Timing**: no verdict before the plan's review date (``plan["ldn"]["review_date"]``); until
+- **Timing**: no verdict before the plan's review date (``Ldn.review_date``); until
   then the status is ``too_early`` with the date the verdict is due.
 
 Arithmetic is exact (fractions) so that a reduction of exactly 30 % is graded moderate.
@@ -22,7 +22,7 @@ Arithmetic is exact (fractions) so that a reduction of exactly 30 % is graded mo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
@@ -30,6 +30,7 @@ from typing import Any, Literal
 
 from ldncare.core.advice import Advice, RuleBook, response_advice, side_effect_advice
 from ldncare.core.diary import PGIC_LABELS, DiaryEntry, review_date, scheduled_steps
+from ldncare.core.plan_contract import PlanLike, ldn_of
 
 ResponseStatus = Literal[
     "too_early",
@@ -169,16 +170,18 @@ def _dedupe(entries: Sequence[DiaryEntry]) -> list[DiaryEntry]:
 
 def assess_response(
     entries: Sequence[DiaryEntry],
-    plan: Mapping[str, Any],
+    plan: PlanLike,
     *,
     today: date,
     evidence: RuleBook,
 ) -> ResponseAssessment:
-    """Judge the response to LDN from the diary, against the plan contract."""
+    """Judge the response to LDN from the diary, against the plan's LDN part (the typed part,
+    a parsed plan or a stored plan dict; parsed once here)."""
+    ldn = ldn_of(plan)
     diary = [e for e in _dedupe(entries) if e.day <= today]
-    steps = scheduled_steps(plan)
+    steps = scheduled_steps(ldn)
     first_dose = steps[0].start
-    due = review_date(plan)
+    due = review_date(ldn)
 
     baseline = _window(
         diary, first_dose - timedelta(days=WINDOW_DAYS), first_dose - timedelta(1), "pain_avg"
@@ -233,7 +236,7 @@ def assess_response(
     advice += response_advice(
         status,
         diary,
-        plan,
+        ldn,
         today=today,
         book=evidence,
         percent=None if percent is None else round(float(percent), 1),
@@ -246,7 +249,7 @@ def assess_response(
         advice += response_advice(
             "insufficient_data",
             diary,
-            plan,
+            ldn,
             today=today,
             book=evidence,
             percent=None,

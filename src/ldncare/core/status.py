@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from ldncare.core.diary import DiaryEntry, scheduled_steps
+from ldncare.core.diary import DiaryEntry
+from ldncare.core.plan_contract import Finding, PlanLike, ldn_of
 from ldncare.core.response import ResponseAssessment
-from ldncare.errors import InvalidInput
 
 #: Diary days looked at for "side effects reported".
 SIDE_EFFECT_DAYS = 14
@@ -55,34 +55,31 @@ class PlanFacts:
     first_dose: date | None
 
 
-def plan_facts(contract: Mapping[str, Any]) -> PlanFacts:
-    """The facts of ``contract["ldn"]``; a malformed contract raises (KeyError, InvalidInput...).
-
-    A plan that does not recommend LDN needs only eligibility and the opioid finding, so the
-    other fields are read leniently for it (the status never looks at them).
-    """
-    ldn = contract["ldn"]
-    eligibility = str(ldn["eligibility"])
-    opioid = any(opioid_conflict(f) for f in ldn["findings"])
-    try:
-        review = date.fromisoformat(ldn["review_date"]) if ldn.get("review_date") else None
-        target = date.fromisoformat(ldn["target_reached"]) if ldn.get("target_reached") else None
-        first = scheduled_steps(contract)[0].start if ldn.get("schedule") else None
-    except (InvalidInput, KeyError, TypeError, ValueError, IndexError):
-        if eligibility != "not_recommended":
-            raise
-        review = target = first = None
-    return PlanFacts(eligibility, opioid, review, target, first)
+def plan_facts(plan: PlanLike) -> PlanFacts:
+    """The facts of a plan's LDN part: the typed part itself (the dashboard parses only that
+    part), a parsed plan, or a stored plan dict. A malformed plan raises InvalidInput."""
+    ldn = ldn_of(plan)
+    return PlanFacts(
+        eligibility=ldn.eligibility,
+        opioid_on_record=any(opioid_conflict(f) for f in ldn.findings),
+        review_date=ldn.review_date,
+        target_reached=ldn.target_reached,
+        first_dose=ldn.first_dose,
+    )
 
 
-def opioid_conflict(finding: Mapping[str, Any]) -> bool:
-    """Whether a contract finding says an opioid is on record in a way that matters now: in
-    use, or stopped too recently. An ``info`` opioid finding is history, not a conflict (a
-    course long finished); a finding stored without a severity is judged by its rule id."""
-    rule = str(finding["rule"])
+def opioid_conflict(finding: Finding | Mapping[str, Any]) -> bool:
+    """Whether a finding says an opioid is on record in a way that matters now: in use, or
+    stopped too recently. An ``info`` opioid finding is history, not a conflict (a course long
+    finished); a finding stored without a severity (a dict from before plan/1 required one) is
+    judged by its rule id."""
+    severity: str | None
+    if isinstance(finding, Finding):
+        rule, severity = finding.rule, finding.severity
+    else:
+        rule, severity = str(finding["rule"]), finding.get("severity")
     if not rule.startswith(OPIOID_RULE_PREFIX):
         return False
-    severity = finding.get("severity")
     if severity is None:
         return rule != OPIOID_HISTORY_RULE
     return str(severity) != "info"

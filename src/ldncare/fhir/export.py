@@ -49,6 +49,15 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from ldncare.core.diary import DiaryEntry
+from ldncare.core.plan_contract import (
+    SCHEMA_ID,
+    CareItem,
+    Citation,
+    Finding,
+    PlanContract,
+    ScheduleStep,
+    read_plan,
+)
 from ldncare.fhir.tags import (
     OUTPUT_TAG,
     contract_extension,
@@ -189,13 +198,13 @@ def _entry(full_url: str, resource: dict[str, Any]) -> dict[str, Any]:
     return {"fullUrl": full_url, "resource": resource}
 
 
-def _citation_url(citation: Mapping[str, Any]) -> str | None:
-    if citation.get("url"):
-        return str(citation["url"])
-    if citation.get("pmid"):
-        return f"https://pubmed.ncbi.nlm.nih.gov/{citation['pmid']}/"
-    if citation.get("doi"):
-        return f"https://doi.org/{citation['doi']}"
+def _citation_url(citation: Citation) -> str | None:
+    if citation.url:
+        return citation.url
+    if citation.pmid:
+        return f"https://pubmed.ncbi.nlm.nih.gov/{citation.pmid}/"
+    if citation.doi:
+        return f"https://doi.org/{citation.doi}"
     return None
 
 
@@ -209,16 +218,19 @@ def _issue_code(rule: str) -> dict[str, Any]:
     return {"text": rule}
 
 
-def _dosage(step: Mapping[str, Any]) -> dict[str, Any]:
-    dose_mg = Decimal(str(step["dose"]["value"] if "dose" in step else step["dose_mg"]))
-    when = _WHEN.get(str(step.get("time_of_day", "bedtime")), "HS")
+def _dosage(step: ScheduleStep) -> dict[str, Any]:
+    dose_mg = Decimal(str(step.dose.value))
+    when = _WHEN.get(step.time_of_day, "HS")
     value: int | float = int(dose_mg) if dose_mg == dose_mg.to_integral() else float(dose_mg)
     return {
-        "sequence": int(step["step"]),
-        "text": str(step["instruction"]),
+        "sequence": step.step,
+        "text": step.instruction,
         "timing": {
             "repeat": {
-                "boundsPeriod": {"start": step["start_date"], "end": step["end_date"]},
+                "boundsPeriod": {
+                    "start": step.start_date.isoformat(),
+                    "end": step.end_date.isoformat(),
+                },
                 "frequency": 1,
                 "period": 1,
                 "periodUnit": "d",
@@ -232,18 +244,18 @@ def _dosage(step: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _medication_request(
-    contract: Mapping[str, Any], patient_ref: str, cite: Mapping[str, Mapping[str, Any]]
+    plan: PlanContract, patient_ref: str, cite: Mapping[str, Citation]
 ) -> dict[str, Any]:
-    ldn = contract["ldn"]
-    steps = sorted(ldn["schedule"], key=lambda s: int(s["step"]))
+    ldn = plan.ldn
+    steps = sorted(ldn.schedule, key=lambda s: s.step)
     # The off-label wording is the evidence base's own notice (care item of kind "notice").
-    notices = [str(c["text"]) for c in contract.get("care", []) if c.get("kind") == "notice"]
+    notices = [c.text for c in plan.care if c.kind == "notice"]
     notes = notices or ["Off-label use of naltrexone at low dose; compounded."]
-    notes.append(f"Maximum {ldn['max_daily_dose_mg']:g} mg a day.")
-    if ldn.get("formulation"):
-        notes.append(f"Formulation: {ldn['formulation']}.")
-    notes += [str(n) for n in ldn.get("notes", [])]
-    refs = [cite[c]["reference"] for c in ldn.get("citations", []) if c in cite]
+    notes.append(f"Maximum {ldn.max_daily_dose_mg:g} mg a day.")
+    if ldn.formulation:
+        notes.append(f"Formulation: {ldn.formulation}.")
+    notes += ldn.notes
+    refs = [cite[c].reference for c in ldn.citations if c in cite]
     if refs:
         notes.append("Basis: " + "; ".join(refs))
     resource: dict[str, Any] = {
@@ -255,7 +267,7 @@ def _medication_request(
             "text": NALTREXONE_TEXT,
         },
         "subject": {"reference": patient_ref},
-        "authoredOn": contract["as_of"],
+        "authoredOn": plan.as_of.isoformat(),
         "note": [{"text": n} for n in notes],
         "dosageInstruction": [_dosage(s) for s in steps],
     }
@@ -263,23 +275,23 @@ def _medication_request(
 
 
 def _detected_issue(
-    finding: Mapping[str, Any],
-    contract: Mapping[str, Any],
+    finding: Finding,
+    plan: PlanContract,
     patient_ref: str,
     implicated: str | None,
-    cite: Mapping[str, Mapping[str, Any]],
+    cite: Mapping[str, Citation],
 ) -> dict[str, Any]:
-    citations = [cite[c] for c in finding.get("citations", []) if c in cite]
-    evidence_refs: list[dict[str, Any]] = [{"display": f"Rationale: {finding['rationale']}"}]
-    evidence_refs += [{"display": c["reference"]} for c in citations]
+    citations = [cite[c] for c in finding.citations if c in cite]
+    evidence_refs: list[dict[str, Any]] = [{"display": f"Rationale: {finding.rationale}"}]
+    evidence_refs += [{"display": c.reference} for c in citations]
     resource: dict[str, Any] = {
         "resourceType": "DetectedIssue",
         "status": "final",
-        "code": _issue_code(str(finding["rule"])),
-        "severity": _ISSUE_SEVERITY[str(finding["severity"])],
+        "code": _issue_code(finding.rule),
+        "severity": _ISSUE_SEVERITY[finding.severity],
         "patient": {"reference": patient_ref},
-        "identifiedDateTime": contract["as_of"],
-        "detail": str(finding["message"]),
+        "identifiedDateTime": plan.as_of.isoformat(),
+        "detail": finding.message,
         "evidence": [{"detail": evidence_refs}],
     }
     urls = [u for u in map(_citation_url, citations) if u]
@@ -322,14 +334,14 @@ def _recorded(day: PainDiaryDay) -> bool:
     return isinstance(day, DiaryEntry) and day != DiaryEntry(day=day.day)
 
 
-def _care_activity(item: Mapping[str, Any], review: str | None) -> dict[str, Any]:
+def _care_activity(item: CareItem, review: str | None) -> dict[str, Any]:
     detail: dict[str, Any] = {
-        "kind": "ServiceRequest" if item.get("kind") in {"referral", "physical_therapy"} else None,
-        "code": {"text": str(item["title"])},
+        "kind": "ServiceRequest" if item.kind in {"referral", "physical_therapy"} else None,
+        "code": {"text": item.title},
         "status": "not-started",
-        "description": str(item["text"]),
+        "description": item.text,
     }
-    if item.get("kind") == "monitoring" and review:
+    if item.kind == "monitoring" and review:
         detail["scheduledString"] = f"Review on {review}"
     return {"detail": {k: v for k, v in detail.items() if v is not None}}
 
@@ -351,35 +363,36 @@ def plan_to_bundle(
     plan has none), then ``contract``, so that a re-import stores the same plans.
     The ids are derived from the patient and the plan date, so re-exporting is idempotent.
     """
-    if contract.get("schema") != "ldncare.plan/1":
-        raise ValueError(f"expected an ldncare.plan/1 contract, got {contract.get('schema')!r}")
-    as_of = str(contract["as_of"])
+    if contract.get("schema") != SCHEMA_ID:
+        raise ValueError(f"expected an {SCHEMA_ID} contract, got {contract.get('schema')!r}")
+    plan = read_plan(contract)
+    as_of = plan.as_of.isoformat()
     key = (patient_ref, as_of)
-    ldn = contract["ldn"]
-    cite = {str(c["id"]): c for c in contract.get("citations", [])}
+    ldn = plan.ldn
+    cite = {c.id: c for c in plan.citations}
     entries: list[dict[str, Any]] = []
 
     careplan_url = _urn(*key, "CarePlan")
     medrx_url: str | None = None
-    if ldn.get("schedule"):
+    if ldn.schedule:
         medrx_url = _urn(*key, "MedicationRequest")
 
     issue_urls: list[str] = []
     issues: list[dict[str, Any]] = []
-    for finding in ldn.get("findings", []):
-        if finding.get("severity") not in _ISSUE_SEVERITY:
+    for finding in ldn.findings:
+        if finding.severity not in _ISSUE_SEVERITY:
             continue
-        url = _urn(*key, "DetectedIssue", str(finding["rule"]), str(len(issues)))
+        url = _urn(*key, "DetectedIssue", finding.rule, str(len(issues)))
         issue_urls.append(url)
-        issues.append(_entry(url, _detected_issue(finding, contract, patient_ref, medrx_url, cite)))
+        issues.append(_entry(url, _detected_issue(finding, plan, patient_ref, medrx_url, cite)))
 
     activities: list[dict[str, Any]] = []
     if medrx_url is not None:
         activities.append({"reference": {"reference": medrx_url}})
-    review = ldn.get("review_date")
-    notices = [c for c in contract.get("care", []) if c.get("kind") == "notice"]
-    for item in contract.get("care", []):
-        if item.get("kind") != "notice":  # notices are notes, not things to do
+    review = None if ldn.review_date is None else ldn.review_date.isoformat()
+    notices = [c for c in plan.care if c.kind == "notice"]
+    for item in plan.care:
+        if item.kind != "notice":  # notices are notes, not things to do
             activities.append(_care_activity(item, review))
     if review:
         activities.append(
@@ -395,33 +408,33 @@ def plan_to_bundle(
             }
         )
 
-    schedule = ldn.get("schedule") or []
-    period_end = review or (schedule[-1]["end_date"] if schedule else None)
+    schedule = ldn.schedule
+    period_end = review or (schedule[-1].end_date.isoformat() if schedule else None)
     careplan: dict[str, Any] = {
         "resourceType": "CarePlan",
         "status": "active",
         "intent": "plan",
         "title": "Low-dose naltrexone (LDN) and pudendal neuralgia care plan",
-        "description": f"ldncare plan of {as_of}; LDN eligibility: {ldn['eligibility']}.",
+        "description": f"ldncare plan of {as_of}; LDN eligibility: {ldn.eligibility}.",
         "subject": {"reference": patient_ref},
-        "period": {"start": schedule[0]["start_date"] if schedule else as_of},
+        "period": {"start": schedule[0].start_date.isoformat() if schedule else as_of},
         "created": as_of,
         "activity": activities,
         "extension": [contract_extension(c) for c in (*earlier, contract)],
     }
     if period_end:
         careplan["period"]["end"] = period_end
-    if contract.get("evidence"):
+    if plan.evidence is not None:
         # Plans stored before issue 22 carry no evidence version; they are exported without one.
-        careplan["extension"].insert(0, evidence_extension(contract["evidence"]))
+        careplan["extension"].insert(0, evidence_extension(plan.evidence.model_dump(mode="json")))
     if notices:
-        careplan["note"] = [{"text": str(n["text"])} for n in notices]
+        careplan["note"] = [{"text": n.text} for n in notices]
     if issue_urls:
         careplan["supportingInfo"] = [{"reference": u} for u in issue_urls]
 
     entries.append(_entry(careplan_url, careplan))
     if medrx_url is not None:
-        entries.append(_entry(medrx_url, _medication_request(contract, patient_ref, cite)))
+        entries.append(_entry(medrx_url, _medication_request(plan, patient_ref, cite)))
     entries += issues
     for day in sorted(diary, key=lambda d: d.day):
         if not _recorded(day):

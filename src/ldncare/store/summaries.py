@@ -14,6 +14,7 @@ import orjson
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, defer
 
+from ldncare.core.plan_contract import read_ldn
 from ldncare.core.status import SIDE_EFFECT_DAYS, PlanFacts, plan_facts
 from ldncare.store.models import (
     DiaryRow,
@@ -220,7 +221,7 @@ def patient_summaries(
             if summary is not None:
                 facts: PlanFacts | None = _facts(summary)
             elif part is not None:
-                facts = plan_facts({"ldn": part})
+                facts = plan_facts(read_ldn(part))
             else:
                 facts = None
             n, last_day = counts.get(p.id, (0, None))

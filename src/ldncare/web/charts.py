@@ -19,14 +19,13 @@ from __future__ import annotations
 import functools
 import hashlib
 import math
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, timedelta
-from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
 from ldncare.core.diary import DiaryEntry, ScheduledStep
-from ldncare.core.plan_contract import PlanContract
+from ldncare.core.plan_contract import PlanLike, ldn_of
 from ldncare.core.quantity import format_decimal
 from ldncare.web.views import steps_of
 
@@ -69,7 +68,7 @@ Series = tuple[tuple[date, int], ...]
 
 def diary_chart_svg(
     entries: Sequence[DiaryEntry],
-    contract: PlanContract | Mapping[str, Any] | None,
+    contract: PlanLike | None,
     *,
     title: str = "Diary",
 ) -> str:
@@ -94,7 +93,7 @@ def diary_chart_svg(
 
 def diary_chart_html(
     entries: Sequence[DiaryEntry],
-    contract: PlanContract | Mapping[str, Any] | None,
+    contract: PlanLike | None,
     *,
     title: str = "Diary",
 ) -> str:
@@ -107,7 +106,7 @@ def diary_chart_html(
 
 def diary_chart_table(
     entries: Sequence[DiaryEntry],
-    contract: PlanContract | Mapping[str, Any] | None,
+    contract: PlanLike | None,
     *,
     title: str = "Diary",
 ) -> str:
@@ -125,16 +124,14 @@ def diary_chart_table(
 
 
 def _plan_marks(
-    contract: PlanContract | Mapping[str, Any] | None,
+    contract: PlanLike | None,
 ) -> tuple[date | None, tuple[ScheduledStep, ...]]:
-    """The review date and the LDN steps a chart marks. A parsed plan is read by attribute;
-    a mapping may be the contract's ``ldn`` part alone (the steps are read by the core)."""
-    if isinstance(contract, PlanContract):
-        return contract.ldn.review_date, tuple(steps_of(contract))
-    review: date | None = None
-    if contract and contract.get("ldn", {}).get("review_date"):
-        review = date.fromisoformat(contract["ldn"]["review_date"])
-    return review, tuple(steps_of(contract))
+    """The review date and the LDN steps a chart marks, read from the plan's typed ``ldn``
+    part (the part alone, as the dashboard loads it, or a whole plan)."""
+    if contract is None:
+        return None, ()
+    ldn = ldn_of(contract)
+    return ldn.review_date, tuple(steps_of(ldn))
 
 
 def _cell(value: int | None, unit: str = "") -> str:

@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from ldncare.core.diary import DiaryEntry, ScheduledStep, scheduled_steps, step_on
-from ldncare.core.plan_contract import PlanContract, read_plan
+from ldncare.core.plan_contract import PlanContract, PlanLike, ldn_of, read_ldn, read_plan
 from ldncare.core.quantity import format_decimal
 from ldncare.core.response import ResponseAssessment, assess_response
 from ldncare.core.status import Status, plan_facts, status_from_facts
@@ -23,39 +23,33 @@ from ldncare.store.models import ReviewNoteRow
 from ldncare.store.summaries import PatientSummary
 
 
-def steps_of(contract: PlanContract | Mapping[str, Any] | None) -> list[ScheduledStep]:
-    """The LDN steps, sorted by start. A parsed plan is read by attribute; a mapping is the
-    ``ldn`` part alone (what the dashboard and the charts load), read by the core's parser."""
-    if isinstance(contract, PlanContract):
-        rows = sorted(contract.ldn.schedule, key=lambda s: s.start_date)
-        return [
-            ScheduledStep(s.start_date, s.end_date, Decimal(str(s.dose_mg)), s.time_of_day)
-            for s in rows
-        ]
-    if not contract or not contract.get("ldn", {}).get("schedule"):
+def steps_of(contract: PlanLike | None) -> list[ScheduledStep]:
+    """The LDN steps, sorted by start; none without a plan or for a plan without LDN. Takes
+    the typed ``ldn`` part (what the dashboard and the charts load), a parsed plan or a stored
+    plan dict."""
+    if contract is None:
         return []
-    return scheduled_steps(contract)
+    return scheduled_steps(contract, allow_empty=True)
 
 
 def judge(
     entries: Sequence[DiaryEntry],
-    contract: Mapping[str, Any] | None,
+    contract: PlanLike | None,
     today: date,
     evidence: Evidence,
 ) -> ResponseAssessment | None:
     """The response judgement, or None when the plan has no LDN schedule to judge."""
-    # An emptiness test, not steps_of(): assess_response parses the schedule (and reports a
-    # malformed one) itself, and parsing it twice per patient was a third of the dashboard.
     if contract is None:
         return None
-    ldn = contract.get("ldn") or {}
-    if not ldn.get("schedule") or not ldn.get("review_date"):
+    # Parsed once: assess_response takes the typed part as it is.
+    ldn = ldn_of(contract)
+    if not ldn.schedule or ldn.review_date is None:
         return None
-    return assess_response(entries, contract, today=today, evidence=evidence)
+    return assess_response(entries, ldn, today=today, evidence=evidence)
 
 
 def patient_status(
-    contract: Mapping[str, Any] | None,
+    contract: PlanLike | None,
     entries: Sequence[DiaryEntry],
     today: date,
     evidence: Evidence,
@@ -79,7 +73,8 @@ def summary_status(summary: PatientSummary, today: date, evidence: Evidence) -> 
     if summary.as_of is not None and summary.as_of != today:
         raise ValueError(f"the summary was read for {summary.as_of}, not {today}")
     entries = [repository.entry_from_row(r) for r in summary.diary]
-    contract = summary.contract
+    # Only the ``ldn`` part was loaded (when a verdict needs it): parsed alone, once.
+    contract = None if summary.contract is None or summary.ldn is None else read_ldn(summary.ldn)
 
     def assess() -> ResponseAssessment | None:
         if contract is None:
