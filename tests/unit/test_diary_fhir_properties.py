@@ -3,16 +3,22 @@ it was, so a re-imported diary is judged the same (issue #17, item 2)."""
 
 from __future__ import annotations
 
+import functools
 from datetime import date, time
 from decimal import Decimal
+from importlib import resources
 from typing import Any
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ldncare.core.diary import SEVERITIES, SIDE_EFFECT_KINDS, DiaryEntry, SideEffect
+from ldncare.evidence.loader import load_evidence
 from ldncare.fhir.export import plan_to_bundle, validate_bundle
 from ldncare.fhir.tags import diary_entries
+from ldncare.patient_file import patient_from_data
+from ldncare.planning import make_plan
 
 _pain = st.none() | st.integers(0, 10)
 _effects = st.lists(
@@ -55,8 +61,12 @@ def diary_days(draw: st.DrawFn) -> DiaryEntry:
     return DiaryEntry.model_validate(fields)
 
 
+@functools.cache
 def _contract() -> dict[str, Any]:
-    return {"schema": "ldncare.plan/1", "as_of": "2026-12-01", "ldn": {"eligibility": "eligible"}}
+    """A whole plan (the export reads the typed plan/1 contract): the shipped example patient's."""
+    example = resources.files("ldncare.examples") / "pn-example.yaml"
+    patient = patient_from_data(yaml.safe_load(example.read_text("utf-8")))
+    return make_plan(patient, as_of=date(2026, 12, 1)).to_contract(load_evidence())
 
 
 @settings(max_examples=150, deadline=None)
