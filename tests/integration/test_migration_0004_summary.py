@@ -70,7 +70,7 @@ _WHERE = st.sampled_from(
 
 @settings(max_examples=300, deadline=None)
 @given(st.integers(0, len(VIGNETTES) - 1), st.lists(st.tuples(_WHERE, _DAMAGE), max_size=3))
-def test_a_damaged_contract_is_summarised_or_refused_alike(
+def test_a_damaged_contract_never_breaks_the_migration_and_agrees_where_summarised(
     i: int, damage: list[tuple[str, Any]]
 ) -> None:
     contract = copy.deepcopy(CONTRACTS[i])
@@ -89,4 +89,11 @@ def test_a_damaged_contract_is_summarised_or_refused_alike(
                     schedule[0][where.removeprefix("step.")] = value
         else:
             ldn[where] = value
-    assert MIGRATION._summary(contract) == plan_summary_values(contract)
+    # The migration's copy is frozen as the rule was at 0004; the live rule has since become
+    # stricter (the typed plan contract refuses a damaged LDN part outright). So: the migration
+    # never raises on a damaged contract, and wherever the live rule still summarises, the two
+    # agree.
+    frozen = MIGRATION._summary(contract)
+    live = plan_summary_values(contract)
+    if live is not None:
+        assert frozen == live
