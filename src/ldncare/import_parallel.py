@@ -64,7 +64,7 @@ from ldncare.fhir.importer import (
     _Writer,
 )
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup, Progress, read_bucket
-from ldncare.store.import_claims import claim_patients
+from ldncare.store.import_claims import batch_within_locks, claim_patients, lock_slots
 
 #: A plain NDJSON file larger than this is staged in byte ranges by several workers.
 SHARD_BYTES = 64 * 1024 * 1024
@@ -419,6 +419,11 @@ def import_export(
     report = ParallelImportReport(
         workers=workers, part=part, since=None if since is None else since.isoformat()
     )
+    if pg:
+        # Each batch holds one advisory lock per patient until it commits: keep them in the
+        # lock table (import_claims.batch_within_locks).
+        with engine.connect() as conn:
+            batch_size = batch_within_locks(batch_size, workers, lock_slots(conn))
     # PostgreSQL with workers: each worker writes its buckets (its own connection). Otherwise
     # this process writes (SQLite has one writer at a time), in a background thread on
     # PostgreSQL while the next bucket is read, as the one-process import does.

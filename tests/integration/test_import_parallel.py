@@ -446,3 +446,21 @@ def test_the_import_command_takes_workers_since_and_part(tmp_path: Path) -> None
     bad = subprocess.run([*cmd, "--since", "last week"], env=env, text=True,
                          capture_output=True, timeout=300)  # fmt: skip
     assert bad.returncode == 2 and "instant with a time zone" in bad.stderr
+
+
+def test_a_batch_is_capped_so_its_patient_claims_fit_the_lock_table(
+    db_url: str,
+    engine: Engine,
+) -> None:
+    from ldncare.store.import_claims import batch_within_locks, lock_slots
+
+    with engine.connect() as conn:
+        slots = lock_slots(conn)
+    if db_url.startswith("sqlite"):
+        assert slots is None and batch_within_locks(2000, 8, slots) == 2000
+        return
+    assert slots is not None and slots >= 64 * 100 - 1  # PostgreSQL defaults: 64 x 100
+    # Default server: two writers keep their 2,000-patient batches, eight do not.
+    assert batch_within_locks(2000, 8, 6400) == 200
+    assert batch_within_locks(2000, 2, 64 * 100 * 4) == 2000
+    assert batch_within_locks(2000, 1000, 6400) == 20

@@ -13,6 +13,11 @@ order, and only then reads which of its patients are already stored. So:
 - locks are taken in ascending key order, so two batches that share patients cannot deadlock
   on them; two ids whose hashes collide are merely serialised.
 
+Every lock held takes an entry of PostgreSQL's shared lock table (``max_locks_per_transaction`` x
+``max_connections`` entries in all: 6,400 by default), so a batch is capped to fit a quarter of
+it across this machine's writers (:func:`batch_within_locks`); raise
+``max_locks_per_transaction`` when several machines write at once (docs/SCALE.md).
+
 The unique index on ``patients.external_id`` stays the last line of defence. SQLite has one
 writer at a time anyway (its write lock covers the whole transaction); nothing is taken there.
 Design and the PostgreSQL settings that matter: docs/SCALE.md.
@@ -53,3 +58,26 @@ def held_import_locks(conn: Connection) -> int:
         (IMPORT_LOCK_CLASS,),
     ).one()
     return int(row[0])
+
+
+def lock_slots(conn: Connection) -> int | None:
+    """Entries of PostgreSQL's shared lock table (``max_locks_per_transaction`` x
+    (``max_connections`` + ``max_prepared_transactions``)), which every advisory lock held
+    uses one of; None on SQLite."""
+    if conn.dialect.name != "postgresql":
+        return None
+    row = conn.exec_driver_sql(
+        "SELECT current_setting('max_locks_per_transaction')::int * "
+        "(current_setting('max_connections')::int "
+        "+ current_setting('max_prepared_transactions')::int)"
+    ).one()
+    return int(row[0])
+
+
+def batch_within_locks(batch_size: int, writers: int, slots: int | None) -> int:
+    """The batch size whose claims of ``writers`` concurrent batch transactions fit in a
+    quarter of the lock table (the rest is left to other machines, the web app and ordinary
+    relation locks): a batch larger than that would fail with "out of shared memory"."""
+    if slots is None:
+        return batch_size
+    return max(20, min(batch_size, slots // (4 * max(1, writers))))
