@@ -31,7 +31,8 @@ resources (or the Patient itself) has ``meta.lastUpdated`` at or after it, or ha
 ``meta.lastUpdated`` (then it cannot be known unchanged). Every resource of such a patient is
 read -- the export must still be a *complete* export (every resource of every patient), never
 a ``_since`` export holding only the changed resources, which would import as a patient who
-lost everything else. The other patients are counted as ``not_changed_since`` and not read:
+lost everything else. The other patients are counted as ``not_changed_since`` and not read
+(even one missing from the store: ``since`` assumes the earlier export was imported here):
 their stored facts are not refreshed for the new ``as_of`` date (age, kidney function) or a
 newer evidence base either; a full import does that.
 """
