@@ -16,7 +16,13 @@ every id of a copy gets the copy's suffix (``-0000042``), so ids never repeat. T
 deterministic for a given N and seed. Each template is serialised once; a copy is a string
 replace, so writing goes at disk speed.
 
-Run: ``.venv/bin/python bench/generate_realistic.py OUT_DIR -n 1000 [--seed 1]``
+With ``--last-updated INSTANT`` every resource carries ``meta.lastUpdated`` (for the incremental
+import, ``ldncare import --since``); with ``--changed-at INSTANT2 --changed-every K`` as well,
+every K-th patient is a newer version (family name changed) whose resources are stamped
+INSTANT2: the same export taken again after 1/K of the patients changed.
+
+Run: ``.venv/bin/python bench/generate_realistic.py OUT_DIR -n 1000 [--seed 1]
+[--last-updated 2026-10-01T00:00:00Z [--changed-at 2026-11-15T00:00:00Z --changed-every 100]]``
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ HERE = Path(__file__).resolve().parent
 SYNTHEA = HERE.parent / "tests" / "fixtures" / "synthea"
 #: Marks where a copy's suffix goes in a template (never in Synthea text).
 _MARK = "\x00"
+#: Marks where a copy's meta.lastUpdated goes (with ``--last-updated``).
+_STAMP = "\x01"
 _GENDER = re.compile(r'"gender":"[a-z]+"')
 _BIRTH = re.compile(r'"birthDate":"[0-9-]+"')
 
@@ -56,15 +64,19 @@ def _bulk_reference(value: Any, kinds: dict[str, str]) -> Any:
 class Template:
     """One Synthea patient as NDJSON text per resource type, ids marked for the copy suffix."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, stamped: bool = False) -> None:
         bundle = json.loads(path.read_text(encoding="utf-8"))
         entries = [e["resource"] for e in bundle["entry"]]
+        if stamped:
+            for res in entries:
+                res["meta"] = {**res.get("meta", {}), "lastUpdated": _STAMP}
         kinds = {r["id"]: r["resourceType"] for r in entries if "id" in r}
         by_type: dict[str, list[str]] = {}
         self.patient = ""
         for res in entries:
             res = _bulk_reference(res, kinds)
             line = json.dumps(res, separators=(",", ":"), ensure_ascii=False)
+            line = line.replace("\\u0001", _STAMP)
             if res["resourceType"] == "Patient":
                 self.patient = line
             else:
@@ -80,13 +92,13 @@ class Template:
         self.patient_id = next(r["id"] for r in entries if r["resourceType"] == "Patient")
 
 
-def templates() -> list[Template]:
+def templates(*, stamped: bool = False) -> list[Template]:
     out = []
     for path in sorted(SYNTHEA.glob("*.json")):
         head = json.loads(path.read_text(encoding="utf-8"))
         entries = head.get("entry", []) if isinstance(head, dict) else []
         if any(e.get("resource", {}).get("resourceType") == "Patient" for e in entries):
-            out.append(Template(path))
+            out.append(Template(path, stamped=stamped))
     return out
 
 
@@ -108,10 +120,13 @@ class Files:
             fh.close()
 
 
-def generate(out: Path, n: int, *, seed: int = 1) -> int:
+def generate(
+    out: Path, n: int, *, seed: int = 1, last_updated: str | None = None,
+    changed_at: str | None = None, changed_every: int = 0,
+) -> int:  # fmt: skip
     """Write ``n`` patients into ``out``; returns the bytes written."""
     opioids = opioid_codes()
-    temps = templates()
+    temps = templates(stamped=last_updated is not None)
     rng = random.Random(seed)
     files = Files(out)
     try:
@@ -121,16 +136,25 @@ def generate(out: Path, n: int, *, seed: int = 1) -> int:
             pid = t.patient_id + suffix
             mix = patient_resources(i, seed, opioids)
             person = mix[0]
+            changed = bool(changed_at and changed_every and i % changed_every == 0)
+            stamp = changed_at if changed else last_updated
             patient = t.patient.replace(_MARK, suffix)
             patient = _GENDER.sub(f'"gender":"{person["gender"]}"', patient, count=1)
             patient = _BIRTH.sub(f'"birthDate":"{person["birthDate"]}"', patient, count=1)
+            if changed:  # a newer version of this patient: the family name was corrected
+                patient = patient.replace('"family":"', '"family":"Changed', 1)
+            if stamp is not None:
+                patient = patient.replace(_STAMP, stamp)
             files.write("Patient", patient + "\n")
             for rtype, text in t.texts.items():
-                files.write(rtype, text.replace(_MARK, suffix))
+                text = text.replace(_MARK, suffix)
+                files.write(rtype, text if stamp is None else text.replace(_STAMP, stamp))
             for res in mix[1:]:
                 # The mix's resources, given to this patient (ids keep the mix's own form).
                 res["id"] = f"{res['id']}{suffix}"
                 res["subject"] = {"reference": f"Patient/{pid}"}
+                if stamp is not None:
+                    res["meta"] = {"lastUpdated": stamp}
                 line = json.dumps(res, separators=(",", ":"))
                 files.write(res["resourceType"], line + "\n")
     finally:
@@ -151,8 +175,12 @@ def main() -> None:
     parser.add_argument("out", type=Path)
     parser.add_argument("-n", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--last-updated", default=None, help="meta.lastUpdated of every resource")
+    parser.add_argument("--changed-at", default=None, help="... of the changed patients")
+    parser.add_argument("--changed-every", type=int, default=0, help="every K-th patient changed")
     args = parser.parse_args()
-    size = generate(args.out, args.n, seed=args.seed)
+    size = generate(args.out, args.n, seed=args.seed, last_updated=args.last_updated,
+                    changed_at=args.changed_at, changed_every=args.changed_every)  # fmt: skip
     used = used_bytes(args.out)
     print(
         f"wrote {args.n} patients, {size / 1e6:.1f} MB ({used / 1e6:.1f} MB of the types "

@@ -12,12 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs, urlencode, urlsplit
 
-import pytest
-
-pytest.importorskip("authlib")
-pytest.importorskip("flask")
-
 import httpx
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import given
 from hypothesis import strategies as st

@@ -50,15 +50,34 @@ def _engine(url: str | None = None) -> Engine:
 
 
 def _run_import(
-    engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1
-) -> ImportReport:
+    engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1,
+    since: str | None = None, part: str | None = None,
+) -> ImportReport:  # fmt: skip
     from ldncare.importing import import_bundle, import_ndjson
 
+    if (since or part) and not (ndjson or path.is_dir()):
+        from ldncare.errors import InvalidInput
+
+        raise InvalidInput("--since and --part apply to a Bulk NDJSON export folder only")
     if path.is_dir() and not ndjson and (bundles := _bundle_files(path)) is not None:
+        if since or part:
+            from ldncare.errors import InvalidInput
+
+            raise InvalidInput("--since and --part apply to a Bulk NDJSON export folder only")
         return _import_bundle_folder(engine, path, bundles)
     if path.is_dir() and not ndjson:
         _refuse_a_folder_of_neither(path)
     if ndjson or path.is_dir():
+        if workers > 1 or since or part:
+            # Parallel staging and writing, a share of the export, or only what changed.
+            from ldncare.import_parallel import import_export, parse_part, parse_since
+
+            options: dict[str, Any] = {
+                "workers": workers,
+                "since": parse_since(since) if since else None,
+                "part": parse_part(part) if part else None,
+            }
+            return import_export(engine, path, _actor(), **options)
         if quiet:
             return import_ndjson(engine, path, _actor(), workers=workers)
         from rich.progress import (
@@ -230,6 +249,11 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
         ("patients updated", report.patients_updated),
         ("patients with facts refreshed", report.patients_facts_refreshed),
         ("patients unchanged", report.patients_unchanged),
+        *(
+            [("patients not changed since --since", report.patients_not_changed_since)]
+            if hasattr(report, "patients_not_changed_since")
+            else []
+        ),
         ("patients skipped", report.patients_skipped),
         ("medications (active)", f"{report.medications_total} ({report.medications_active})"),
         ("conditions (active)", f"{report.conditions} ({report.conditions_active})"),
@@ -398,7 +422,8 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int,
             typer.Option(
-                help="Worker processes reading a Bulk export (pays off with spare cores)."
+                help="Worker processes staging, checking (and on PostgreSQL writing) a Bulk "
+                "export; large files are split by byte range (pays off with spare cores)."
             ),
         ] = 1,
         fhir_server: Annotated[
@@ -419,6 +444,21 @@ def register(app: typer.Typer) -> None:
                 "--download-dir",
                 help="With --fhir-server: where the export is kept (run again to resume); "
                 "default: a folder per server and group in ldncare's data folder.",
+            ),
+        ] = None,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                help="Bulk export: import only patients with a resource whose meta.lastUpdated "
+                "is at or after this instant (e.g. the transactionTime of the export imported "
+                "last); the export must still hold every resource of every patient."
+            ),
+        ] = None,
+        part: Annotated[
+            str | None,
+            typer.Option(
+                help="Bulk export shared by M machines: I/M imports only machine I's share of "
+                "the patients (I from 0), each patient whole; see docs/SCALE.md."
             ),
         ] = None,
     ) -> None:
@@ -457,7 +497,9 @@ def register(app: typer.Typer) -> None:
         elif path is None:
             fail("give PATH (a Bundle, a folder of Bundles or a Bulk export) or --fhir-server URL")
         assert path is not None
-        report = _run_import(_engine(), path, ndjson, quiet=as_json, workers=workers)
+        report = _run_import(
+            _engine(), path, ndjson, quiet=as_json, workers=workers, since=since, part=part
+        )
         if failed_files:
             # Reported by name; the files that did come are imported all the same.
             for name, reason in failed_files.items():

@@ -395,11 +395,16 @@ class NdjsonExport:
         lineno = 0
         dropped = resources = 0
         unterminated = [False]
+        # Observations ldncare never reads are dropped before a full parse (fhir/prefilter.py).
+        unused = _unused_observation() if expected == "Observation" else None
         with _open(path) as fh:
             for line in _lines(fh, unterminated):
                 lineno += 1
                 if progress is not None and not lineno & 4095:
                     progress("stage", done + (fh.tell() if raw else 0), total)
+                if unused is not None and unused(line):
+                    dropped += 1
+                    continue
                 try:
                     res = loads(line)
                 except json_errors as exc:
@@ -542,6 +547,12 @@ def _json_kind(value: Any) -> str:
 
 #: Clinical resource types, as a set for the staging loop (Observation is tested first).
 _CLINICAL_TYPES = frozenset(PATIENT_TYPES)
+
+
+def _unused_observation() -> Callable[[bytes], bool] | None:
+    from ldncare.fhir.prefilter import unused_observation  # imports this module
+
+    return unused_observation
 
 
 def _deep(line: bytes) -> bool:
