@@ -36,7 +36,7 @@ from typing import Any
 try:
     from ldncare.importing import DEFAULT_BATCH
 except ImportError:  # a --baseline-src tree from before the importer was split by job
-    from ldncare.fhir.importer import DEFAULT_BATCH  # type: ignore[import-not-found,no-redef]
+    from ldncare.fhir.importer import DEFAULT_BATCH  # type: ignore[import-not-found,import-untyped,no-redef,unused-ignore]
 
 HERE = Path(__file__).resolve().parent
 AS_OF = date(2026, 6, 1)
@@ -64,7 +64,7 @@ def worker(url: str, folder: Path, repeat: int, batch: int) -> dict[str, Any]:
     try:
         from ldncare.importing import import_ndjson
     except ImportError:  # a --baseline-src tree from before the importer was split by job
-        from ldncare.fhir.importer import import_ndjson  # type: ignore[import-not-found,no-redef]
+        from ldncare.fhir.importer import import_ndjson  # type: ignore[import-not-found,import-untyped,no-redef,unused-ignore]
     from ldncare.store.db import make_engine, migrate
     from ldncare.store.population import screen_population
 
