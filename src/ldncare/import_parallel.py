@@ -49,16 +49,16 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 
 from ldncare.errors import InvalidInput
 from ldncare.fhir import ndjson
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup, Progress, read_bucket
 from ldncare.import_report import ImportReport
 from ldncare.importing import _Chunk, _consume, _pool, _prepare_all, _worker_facts
-from ldncare.store.bulk import DEFAULT_BATCH, BulkWriter
+from ldncare.store.bulk import DEFAULT_BATCH
 from ldncare.store.bulk import analyze as _analyze
-from ldncare.store.import_claims import batch_within_locks, claim_patients, lock_slots
+from ldncare.store.import_claims import ClaimingWriter, batch_within_locks, lock_slots
 
 #: A plain NDJSON file larger than this is staged in byte ranges by several workers.
 SHARD_BYTES = 64 * 1024 * 1024
@@ -302,15 +302,6 @@ def _join_parts(folder: Path, index: int) -> None:
             os.unlink(part)
 
 
-class _ClaimingWriter(BulkWriter):
-    """The importer's batch writer, each batch transaction first claiming its patients
-    (advisory locks, :mod:`ldncare.store.import_claims`) before it reads what is stored."""
-
-    def _write(self, conn: Connection, batch: Sequence[Any]) -> list[int]:
-        claim_patients(conn, [p.pid for p in batch])
-        return super()._write(conn, batch)
-
-
 @dataclass
 class _Grouped:
     """What one bucket gave: prepared patients (SQLite: this process writes them) or the
@@ -324,7 +315,7 @@ class _Grouped:
 _PROCESS: dict[str, Any] = {}
 
 
-def _process_writer(url: str, actor: str, as_of: date, batch_size: int) -> _ClaimingWriter:
+def _process_writer(url: str, actor: str, as_of: date, batch_size: int) -> ClaimingWriter:
     """One engine and writer per worker process (vocabulary loaded once)."""
     key = f"{url}|{actor}|{as_of}|{batch_size}"
     writer = _PROCESS.get(key)
@@ -332,10 +323,10 @@ def _process_writer(url: str, actor: str, as_of: date, batch_size: int) -> _Clai
         from ldncare.store.db import make_engine
 
         engine = make_engine(url)
-        writer = _PROCESS[key] = _ClaimingWriter(
+        writer = _PROCESS[key] = ClaimingWriter(
             engine, actor, as_of, ImportReport(), _SOURCE, batch_size
         )
-    assert isinstance(writer, _ClaimingWriter)
+    assert isinstance(writer, ClaimingWriter)
     return writer
 
 
@@ -424,7 +415,7 @@ def import_export(
     write = (_url(engine), actor, batch_size) if pg and workers > 1 else None
     writer = None
     if write is None:
-        writer = _ClaimingWriter(engine, actor, as_of, report, _SOURCE, batch_size, background=pg)
+        writer = ClaimingWriter(engine, actor, as_of, report, _SOURCE, batch_size, background=pg)
     with NdjsonExport(Path(directory), workdir=workdir) as export:
         folder = str(export.staging_dir)
         shards = plan_shards(export.files, workers, shard_bytes)

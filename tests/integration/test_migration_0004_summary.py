@@ -68,7 +68,7 @@ _WHERE = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=500, deadline=None)
 @given(st.integers(0, len(VIGNETTES) - 1), st.lists(st.tuples(_WHERE, _DAMAGE), max_size=3))
 def test_a_damaged_contract_never_breaks_the_migration_and_agrees_where_summarised(
     i: int, damage: list[tuple[str, Any]]
@@ -89,11 +89,11 @@ def test_a_damaged_contract_never_breaks_the_migration_and_agrees_where_summaris
                     schedule[0][where.removeprefix("step.")] = value
         else:
             ldn[where] = value
-    # The migration's copy is frozen as the rule was at 0004; the live rule has since become
-    # stricter (the typed plan contract refuses a damaged LDN part outright). So: the migration
-    # never raises on a damaged contract, and wherever the live rule still summarises, the two
-    # agree.
+    # The migration's copy is frozen as the rule was at 0004; the live rule has moved since (the
+    # typed plan contract reads the LDN part whole, refusing some damage the copy let through
+    # and accepting some it refused). So: the migration never raises on a damaged contract, and
+    # wherever both summarise, they agree.
     frozen = MIGRATION._summary(contract)
     live = plan_summary_values(contract)
-    if live is not None:
+    if frozen is not None and live is not None:
         assert frozen == live

@@ -37,6 +37,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "patient_file": ("core", "errors", "fhir", "json_input"),
     "store": ("store", "core", "errors", "evidence", "import_report", "json_input"),
     "importing": ("core", "errors", "fhir", "import_report", "patient_file", "store"),
+    # Parallel, multi-machine and incremental import: orchestration beside importing.
+    "import_parallel": ("errors", "fhir", "import_report", "importing", "store"),
     "cdshooks": (
         "cdshooks",
         "core",
@@ -69,6 +71,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "errors",
         "evidence",
         "fhir",
+        "import_parallel",
         "importing",
         "json_input",
         "patient_file",
@@ -206,9 +209,9 @@ def test_the_core_imports_no_adapter_framework_and_does_no_io() -> None:
     ("part", "forbidden"),
     [
         ("core", ("fhir", "store", "web", "cdshooks", "cli", "render", "ask", "importing",
-                  "planning", "patient_file")),
-        ("fhir", ("store", "importing", "web", "cdshooks", "cli")),
-        ("store", ("web", "cli", "cdshooks", "fhir", "importing")),
+                  "import_parallel", "planning", "patient_file")),
+        ("fhir", ("store", "importing", "import_parallel", "web", "cdshooks", "cli")),
+        ("store", ("web", "cli", "cdshooks", "fhir", "importing", "import_parallel")),
         ("evidence", ("store", "web", "cdshooks", "cli", "fhir", "render")),
         ("render", ("store", "web", "cdshooks", "cli", "fhir")),
     ],

@@ -26,8 +26,11 @@ Design and the PostgreSQL settings that matter: docs/SCALE.md.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from sqlalchemy import Connection
+
+from ldncare.store.bulk import BulkWriter
 
 #: First key of ldncare's import advisory locks (``pg_advisory_xact_lock(int4, int4)``): keeps
 #: them apart from any other advisory locks an operator's tooling takes on the same database.
@@ -81,3 +84,12 @@ def batch_within_locks(batch_size: int, writers: int, slots: int | None) -> int:
     if slots is None:
         return batch_size
     return max(20, min(batch_size, slots // (4 * max(1, writers))))
+
+
+class ClaimingWriter(BulkWriter):
+    """The importer's batch writer, each batch transaction first claiming its patients
+    (advisory locks, :mod:`ldncare.store.import_claims`) before it reads what is stored."""
+
+    def _write(self, conn: Connection, batch: Sequence[Any]) -> list[int]:
+        claim_patients(conn, [p.pid for p in batch])
+        return super()._write(conn, batch)
