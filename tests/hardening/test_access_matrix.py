@@ -183,13 +183,13 @@ MATRIX: dict[tuple[str, str], tuple[Req, dict[str, int]]] = {
     ("GET", "/login/sso/callback"): (Req("/login/sso/callback?code=x&state=y"), everyone(404)),
     # Setting it up: staff accounts only.
     ("GET", "/account/totp"): (Req("/account/totp"), codes(303, 403, 403, 200, 200, 200)),
-    ("POST", "/account/totp/start"): (
+    ("POST", "/account/totp/start"): (  # no password typed again: refused (review L6)
         Req("/account/totp/start", form={}),
-        codes(303, 403, 403, 200, 200, 200),
-    ),
-    ("POST", "/account/totp/confirm"): (  # not six digits: never a valid code
-        Req("/account/totp/confirm", form={"code": "abc"}),
         codes(303, 403, 403, 401, 401, 401),
+    ),
+    ("POST", "/account/totp/confirm"): (  # no setup page of a started enrolment (review H1)
+        Req("/account/totp/confirm", form={"code": "abc"}),
+        codes(303, 403, 403, 409, 409, 409),
     ),
     # --- pages: clinician ------------------------------------------------------------------------
     ("GET", "/"): (Req("/"), codes(303, 303, 303, 200, 200, 200)),

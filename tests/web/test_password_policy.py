@@ -180,3 +180,16 @@ def test_every_long_enough_breached_password_is_refused(password: str) -> None:
     for form in (password, password.upper(), password.capitalize()):
         with pytest.raises(InvalidInput):
             check_password(form, username="nurse.ward4")
+
+
+# --- issue #21 (review L8): letter-for-digit swaps ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "password", ["L1verp00l1987", "P@ssw0rd2026!", "1l0veyou123", "Ldnc4re2026!"]
+)
+def test_a_leaked_or_common_password_with_digits_for_letters_is_still_refused(
+    password: str,
+) -> None:
+    with pytest.raises(InvalidInput, match="too easy to guess"):
+        check_password(password)

@@ -51,6 +51,7 @@ def world(tmp_path: Path, provider: Provider) -> Iterator[World]:
         oidc_client_secret=CLIENT_SECRET,
         oidc_scopes="openid profile groups",
         oidc_group_roles=GROUP_ROLES,
+        oidc_redirect_url="http://testserver/login/sso/callback",
     )
     app = create_app(settings, clock=lambda: TODAY)
     anna, bert, carl = seed_people(app.state.engine)
@@ -290,3 +291,121 @@ def test_the_accounts_page_shows_an_sso_account_as_signing_in_at_the_hospital(
     world.login("root")
     page = world.client.get("/admin/users").text
     assert re.search(r"dr.house</td>.*?<td>hospital</td>", page, flags=re.S)
+
+
+# --- issue #21: the security review's findings on single sign-on -------------------------------
+
+
+def test_dr_house_whose_entra_username_is_his_email_address_signs_in(
+    world: World, provider: Provider
+) -> None:
+    """M6: Entra ID sends preferred_username user@hospital.org; it is his ldncare username."""
+    provider.user = Person("sub-house-entra", "Gregory.House@Hospital.org", ["ldn-clinic-1"])
+    r = sign_in(world)
+    assert r.status_code == 303, r.text
+    assert session(world)["username"] == "gregory.house@hospital.org"
+
+
+@given(
+    name=st.from_regex(
+        r"[A-Za-z0-9][A-Za-z0-9_.+\-]{1,20}@[a-z0-9]{1,10}\.[a-z]{2,5}", fullmatch=True
+    )
+)
+def test_every_plain_email_address_is_a_usable_sso_username(name: str) -> None:
+    from ldncare.store.accounts import SSO_USERNAME_RE
+
+    assert SSO_USERNAME_RE.match(name.lower())
+
+
+def test_removing_dr_house_from_the_groups_ends_his_open_session_at_his_next_sign_in(
+    world: World, provider: Provider
+) -> None:
+    """L5: the refused sign-in ends the sessions of the account, on every device."""
+    provider.user = Person("sub-house-1", "dr.house", ["ldn-clinic-1"])
+    assert sign_in(world).status_code == 303
+    other_device = dict(world.client.cookies)
+    provider.user = Person("sub-house-1", "dr.house", ["porters"])
+    assert sign_in(world).status_code == 403
+    world.client.cookies.clear()
+    for name, value in other_device.items():
+        world.client.cookies.set(name, value)
+    assert session(world)["username"] is None
+    assert world.client.get("/api/patients").status_code == 401
+
+
+def test_without_a_registered_callback_url_single_sign_on_works_only_on_loopback(
+    tmp_path: Path, provider: Provider
+) -> None:
+    """L2: the callback URL is not taken from a Host header an attacker chooses."""
+    settings = WebSettings(
+        database_url=f"sqlite:///{tmp_path / 'web.db'}",
+        secret_key="k" * 48,
+        cookie_secure=False,
+        oidc_issuer=provider.issuer,
+        oidc_client_id=CLIENT_ID,
+        oidc_client_secret=CLIENT_SECRET,
+        oidc_group_roles=GROUP_ROLES,
+    )
+    app = create_app(settings, clock=lambda: TODAY)
+    with TestClient(app) as client:
+        r = client.get("/login/sso", headers={"host": "evil.example"}, follow_redirects=False)
+        assert r.status_code == 500 and "LDNCARE_OIDC_REDIRECT_URL" in r.text
+        r = client.get("/login/sso", headers={"host": "localhost:8000"}, follow_redirects=False)
+        assert r.status_code == 303
+        redirect = parse_qs(urlsplit(r.headers["location"]).query)["redirect_uri"]
+        assert redirect == ["http://localhost:8000/login/sso/callback"]
+
+
+def _id_token_check(
+    claims: dict[str, object], header: dict[str, str] | None = None, raw: str | None = None
+) -> str:
+    """What OidcClient.validate says of a token (review t7.py): "accepted" or the refusal."""
+    import base64
+    import json
+    import time
+
+    from joserfc import jwt
+    from joserfc.jwk import RSAKey
+
+    from ldncare.web.sso import OidcClient, OidcConfig
+
+    key = RSAKey.generate_key(2048, parameters={"kid": "k1"})
+    client = OidcClient(OidcConfig("https://idp.example", "ours", "s", "openid", "groups", {}))
+    client._metadata = {
+        "issuer": "https://idp.example",
+        "id_token_signing_alg_values_supported": ["RS256", "HS256", "none"],
+    }
+    client._jwks = {"keys": [key.as_dict(private=False)]}
+    now = int(time.time())
+    base = {"iss": "https://idp.example", "sub": "x", "aud": "ours", "iat": now, "exp": now + 300}
+    base["nonce"] = "n"
+
+    def b64(d: dict[str, object]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(d).encode()).rstrip(b"=").decode()
+
+    token = (
+        b64({"alg": "none"}) + "." + b64({**base, **claims}) + "."
+        if raw == "none"
+        else jwt.encode(header or {"alg": "RS256", "kid": "k1"}, {**base, **claims}, key)
+    )
+    try:
+        client.validate(token, nonce="n")
+    except SsoRefused as exc:
+        return exc.message
+    return "accepted"
+
+
+def test_an_id_token_issued_for_another_app_is_refused_naming_the_audience() -> None:
+    """L1: aud other-app with azp ours, and an empty aud, were accepted."""
+    assert _id_token_check({}) == "accepted"
+    assert "(aud)" in _id_token_check({"aud": "other-app", "azp": "ours"})
+    assert "(aud)" in _id_token_check({"aud": [], "azp": "ours"})
+    assert "(aud)" in _id_token_check({"aud": "other-app"})
+    assert "(azp)" in _id_token_check({"aud": ["other-app", "ours"]})
+    assert "(azp)" in _id_token_check({"aud": ["other-app", "ours"], "azp": "other-app"})
+    assert _id_token_check({"aud": ["other-app", "ours"], "azp": "ours"}) == "accepted"
+
+
+def test_an_unsigned_id_token_is_refused_even_when_discovery_lists_none() -> None:
+    """L1: alg none was accepted whenever the discovery document listed it."""
+    assert _id_token_check({}, raw="none") != "accepted"

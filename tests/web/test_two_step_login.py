@@ -87,6 +87,12 @@ def _secret(html: str) -> str:
     return found.group(1)
 
 
+def _key(html: str) -> str:
+    found = re.search(r'name="key" value="([0-9a-f]+)"', html)
+    assert found, html
+    return found.group(1)
+
+
 def _recovery_codes(html: str) -> list[str]:
     return re.findall(r"<li><code>([a-z2-7]{5}-[a-z2-7]{5})</code></li>", html)
 
@@ -106,12 +112,15 @@ def enrol_from_account_page(world: World, username: str, clock: Clock) -> tuple[
     """Log in, set up two-step login on /account/totp; returns (secret, recovery codes)."""
     token = world.login(username)
     assert "Set up" in world.client.get("/account/totp").text
-    started = world.client.post("/account/totp/start", data={"csrf_token": token})
+    started = world.client.post(
+        "/account/totp/start", data={"csrf_token": token, "password": PASSWORD}
+    )
     assert started.status_code == 200, started.text
     secret = _secret(started.text)
     assert f"otpauth://totp/ldncare%3A{username}?secret={secret}" in started.text
     done = world.client.post(
-        "/account/totp/confirm", data={"csrf_token": token, "code": _code(secret, clock.now)}
+        "/account/totp/confirm",
+        data={"csrf_token": token, "key": _key(started.text), "code": _code(secret, clock.now)},
     )
     assert done.status_code == 200, done.text
     codes = _recovery_codes(done.text)
@@ -231,12 +240,10 @@ def test_a_clinician_of_a_clinic_that_requires_it_enrols_at_the_first_login(
     assert "requires a second factor" in page.text
     secret = _secret(page.text)
     assert world.client.get("/api/patients").status_code == 401
-    r = world.client.post("/login/enrol", data={"csrf_token": _csrf(page.text), "code": "123456"})
+    form = {"csrf_token": _csrf(page.text), "key": _key(page.text)}
+    r = world.client.post("/login/enrol", data={**form, "code": "123456"})
     assert r.status_code in (401, 200) and ("does not match" in r.text or r.status_code == 200)
-    r = world.client.post(
-        "/login/enrol",
-        data={"csrf_token": _csrf(page.text), "code": _code(secret, clock.now)},
-    )
+    r = world.client.post("/login/enrol", data={**form, "code": _code(secret, clock.now)})
     assert r.status_code == 200
     assert len(_recovery_codes(r.text)) == 10
     assert world.client.get("/api/patients").status_code == 200

@@ -341,6 +341,24 @@ def reset_totp(engine: Engine, username: str, *, actor: str) -> bool:
 NO_LOCAL_PASSWORD = "!sso-only"
 
 
+def end_sso_sessions(engine: Engine, *, issuer: str, subject: str, actor: str) -> bool:
+    """End every session of the account of (``issuer``, ``subject``), if there is one (a
+    sign-in found it no longer in an allowed group). Audited; False if no such account."""
+    with Session(engine) as s, s.begin():
+        row = s.scalars(
+            select(UserRow).where(UserRow.oidc_issuer == issuer, UserRow.oidc_subject == subject)
+        ).first()
+        if row is None:
+            return False
+        bump_generation(row)
+        record_audit(s, actor, "logout", "user", row.id, {"why": "no allowed group at sign-in"})
+        return True
+
+
+#: An SSO username: a local-style name, or an e-mail address (Entra ID's preferred_username).
+SSO_USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.+\-]*(@[a-z0-9][a-z0-9.\-]*[a-z0-9])?$")
+
+
 def sso_user(
     engine: Engine,
     *,
@@ -376,10 +394,11 @@ def sso_user(
                 )
             return row
         name = normal_name(username)
-        if not re.match(r"^[a-z0-9][a-z0-9_.\-]{2,63}$", name):
+        if not (3 <= len(name) <= 64 and SSO_USERNAME_RE.match(name)):
             raise InvalidInput(
                 f"the sign-in provider's username {username[:64]!r} cannot be used here "
-                "(3-64 lower-case letters, digits, '.', '_' or '-'); ask your administrator",
+                "(3-64 lower-case letters, digits, '.', '_', '+' or '-', or an e-mail "
+                "address); ask your administrator",
                 field="username",
             )
         if s.scalars(select(UserRow.id).where(UserRow.username == name)).first() is not None:

@@ -200,8 +200,10 @@ def login(request: Request, body: LoginIn, engine: Engine_) -> Any:
                 status_code=401,
             )
         user = attempt.user
+        # The password check above counted this attempt for the address already: one wrong
+        # code costs one of the allowed attempts, not two.
         attempt = attempt_second_factor(
-            engine, limiter, ip, user.id, user.session_generation, body.totp
+            engine, limiter, ip, user.id, user.session_generation, body.totp, ip_counted=True
         )
         if attempt.user is None and not attempt.retry_after:
             return JSONResponse(

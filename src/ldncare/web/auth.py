@@ -5,7 +5,9 @@
 - A session is a signed, timestamped cookie (itsdangerous) holding the user id and the session's
   CSRF token; it is HttpOnly, SameSite=Lax and Secure unless the demo runs on plain http.
 - Failed logins are counted per (client IP, username); past the limit the login is refused
-  for the rest of the window, even with the right password.
+  for the rest of the window, even with the right password. Second-factor codes are also
+  counted per account alone (:data:`SECOND_FACTOR_KEY`), whatever the address: a stolen
+  password and many addresses still give only ``max_failures`` code guesses a window.
 - Roles: ``clinician`` sees the patients of their clinic, ``patient`` their own record,
   ``admin`` everything. A refused patient looks exactly like a missing one (404).
 """
@@ -13,6 +15,8 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import re
 import secrets
 import threading
@@ -41,6 +45,8 @@ SESSION_COOKIE = "ldncare_session"
 #: The half-done login's cookie (password right, second factor next) and its lifetime.
 PENDING_COOKIE = "ldncare_2fa"
 PENDING_MAX_AGE = 300
+#: The limiter's "address" under which second-factor failures are counted per account alone.
+SECOND_FACTOR_KEY = "*second-factor*"
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.\-]{2,63}$")
 
 _hasher = PasswordHasher()
@@ -122,11 +128,18 @@ def create_user(
     )
 
 
+def _spend_one_verification(password: str) -> None:
+    with contextlib.suppress(VerificationError):
+        _hasher.verify(_DUMMY_HASH, password)
+
+
 def authenticate(engine: Engine, username: str, password: str) -> UserRow | None:
+    """The account if ``password`` is its password. Every refusal spends one argon2
+    verification, so that the time taken does not tell an unknown, disabled or single-sign-on
+    account (no local password) from a wrong password."""
     user = store.user_by_name(engine, username)
-    if user is None or not user.active:
-        with contextlib.suppress(VerificationError):
-            _hasher.verify(_DUMMY_HASH, password)
+    if user is None or not user.active or not user.password_hash.startswith("$argon2"):
+        _spend_one_verification(password)
         return None
     try:
         _hasher.verify(user.password_hash, password)
@@ -151,6 +164,8 @@ class LoginAttempt:
     user: UserRow | None
     retry_after: int | None = None
     second_factor: str | None = None
+    #: Why a half-done login cannot go on at all ("disabled", "expired"), not a wrong code.
+    refused: str | None = None
 
 
 def _no_totp_required(role: str, clinic_id: str | None) -> bool:
@@ -202,6 +217,24 @@ def _pending_user(engine: Engine, user_id: int, generation: int) -> UserRow | No
     return row
 
 
+def _why_pending_ended(engine: Engine, user_id: int) -> str:
+    row = store.user_by_id(engine, user_id)
+    return "disabled" if row is not None and not row.active else "expired"
+
+
+def _begin_code(limiter: Limiter, ip: str, username: str, *, ip_counted: bool = False) -> int:
+    """Count one second-factor attempt: per (address, username) like a password (unless the
+    caller's password check in the same request counted it already), and per account alone.
+    The seconds to wait if either is over the limit, else 0."""
+    wait = 0 if ip_counted else limiter.begin(ip, username)
+    return wait or limiter.begin(SECOND_FACTOR_KEY, username)
+
+
+def _code_succeeded(limiter: Limiter, ip: str, username: str) -> None:
+    limiter.succeed(ip, username)
+    limiter.succeed(SECOND_FACTOR_KEY, username)
+
+
 def attempt_second_factor(
     engine: Engine,
     limiter: Limiter,
@@ -211,14 +244,19 @@ def attempt_second_factor(
     code: str,
     *,
     now: float | None = None,
+    ip_counted: bool = False,
 ) -> LoginAttempt:
     """The second step of a login: an authenticator code (each time step accepted once) or
-    one of the account's recovery codes (each usable once), under the same rate limit."""
+    one of the account's recovery codes (each usable once), under the same rate limit and a
+    per-account one. ``ip_counted``: the password check of this same request (the API's
+    one-call login) already counted the attempt for this address: it costs one, not two."""
     user = _pending_user(engine, user_id, generation)
-    if user is None or not user.totp_enabled or not user.totp_secret:
-        return LoginAttempt(None)
+    if user is None:
+        return LoginAttempt(None, refused=_why_pending_ended(engine, user_id))
+    if not user.totp_enabled or not user.totp_secret:
+        return LoginAttempt(None, refused="expired")
     who = f"web:{user.username}"
-    wait = limiter.begin(ip, user.username)
+    wait = _begin_code(limiter, ip, user.username, ip_counted=ip_counted)
     if wait:
         _audit(engine, who, "denied", "login", user.id, {"ip": ip, "second_factor": "limited"})
         return LoginAttempt(None, wait)
@@ -233,27 +271,53 @@ def attempt_second_factor(
     if not ok:
         _audit(engine, who, "denied", "login", user.id, {"ip": ip, "second_factor": method})
         return LoginAttempt(None)
-    limiter.succeed(ip, user.username)
+    _code_succeeded(limiter, ip, user.username)
     _audit(engine, who, "login", "user", user.id, {"ip": ip, "second_factor": method})
     return LoginAttempt(user)
 
 
-def enrolment_secret(
-    engine: Engine, user_id: int, generation: int | None
-) -> tuple[str, str] | None:
-    """(username, base32 secret) for a staff account setting up its second factor: the secret
-    not yet confirmed, or a new one. None if the account cannot enrol (gone, disabled, a
-    patient account, logged out since, or already enrolled)."""
+def enrolment_key(secret: str) -> str:
+    """Names one enrolment's secret on its page (a hidden field) without revealing it: the
+    confirmation must come from the page that showed this very secret."""
+    return hashlib.sha256(b"ldncare.enrolment:" + secret.encode("ascii")).hexdigest()[:32]
+
+
+def _may_enrol(engine: Engine, user_id: int, generation: int | None) -> UserRow | None:
     row = store.user_by_id(engine, user_id)
     if row is None or not row.active or row.role not in STAFF_ROLES or row.totp_enabled:
         return None
+    if row.password_hash == store.NO_LOCAL_PASSWORD:  # single sign-on: the provider's factor
+        return None
     if generation is not None and row.session_generation != generation:
         return None
-    if row.totp_secret:
-        return row.username, row.totp_secret
+    return row
+
+
+def begin_enrolment(engine: Engine, user_id: int, generation: int | None) -> tuple[str, str] | None:
+    """(username, base32 secret) for a staff account starting to set up its second factor:
+    always a new secret, which replaces any earlier one not confirmed (a key shown to someone
+    else before, e.g. to whoever had only the password, is never handed on). None if the account
+    cannot enrol (gone, disabled, a patient or single-sign-on account, logged out since, or
+    already enrolled)."""
+    row = _may_enrol(engine, user_id, generation)
+    if row is None:
+        return None
     secret = totp.new_secret()
     store.start_totp(engine, user_id, secret, actor=f"web:{row.username}")
     return row.username, secret
+
+
+def enrolment_in_progress(
+    engine: Engine, user_id: int, generation: int | None, key: str
+) -> tuple[str, str] | None:
+    """The secret of the enrolment whose page carried ``key`` (to show it again after a wrong
+    code); None if the account cannot enrol or another enrolment has started since."""
+    row = _may_enrol(engine, user_id, generation)
+    if row is None or not row.totp_secret:
+        return None
+    if not hmac.compare_digest(enrolment_key(row.totp_secret), key):
+        return None
+    return row.username, row.totp_secret
 
 
 @dataclass(frozen=True)
@@ -273,19 +337,24 @@ def confirm_enrolment(
     generation: int | None,
     code: str,
     *,
+    key: str,
     now: float | None = None,
 ) -> Enrolment:
     """Turn the second factor on with its first code; ten recovery codes are made (only their
-    hashes are stored). Wrong codes count against the login limit. ``generation`` is that of
-    the half-done login (None: a logged-in user, whose session was checked already)."""
+    hashes are stored). ``key`` is the :func:`enrolment_key` of the page the code was typed on:
+    a secret started elsewhere since is not confirmed. Wrong codes count against the login
+    limit and the per-account second-factor limit. ``generation`` is that of the half-done
+    login (None: a logged-in user, whose session was checked already)."""
     if generation is None:
         row = store.user_by_id(engine, user_id)
         generation = row.session_generation if row else -1
     user = _pending_user(engine, user_id, generation)
     if user is None or user.totp_enabled or not user.totp_secret:
         return Enrolment(None, [])
+    if not hmac.compare_digest(enrolment_key(user.totp_secret), key):
+        return Enrolment(None, [])
     who = f"web:{user.username}"
-    wait = limiter.begin(ip, user.username)
+    wait = _begin_code(limiter, ip, user.username)
     if wait:
         _audit(engine, who, "denied", "totp_confirm", user.id, {"ip": ip})
         return Enrolment(None, [], wait)
@@ -295,8 +364,25 @@ def confirm_enrolment(
     if step is None or not store.confirm_totp(engine, user.id, step, hashes, actor=who):
         _audit(engine, who, "denied", "totp_confirm", user.id, {"ip": ip})
         return Enrolment(None, [])
-    limiter.succeed(ip, user.username)
+    _code_succeeded(limiter, ip, user.username)
     return Enrolment(user, codes)
+
+
+def check_password_again(
+    engine: Engine, limiter: Limiter, ip: str, user: CurrentUser, password: str
+) -> int | None:
+    """A logged-in user types the password again before a security change (setting up the
+    second factor): a stolen session cookie alone cannot. None when right; else the seconds to
+    wait (rate-limited like a login), 0 for a wrong password."""
+    wait = limiter.begin(ip, user.username)
+    if wait:
+        _audit(engine, user.actor, "denied", "reauth", user.id, {"ip": ip})
+        return wait
+    if authenticate(engine, user.username, password) is None:
+        _audit(engine, user.actor, "denied", "reauth", user.id, {"ip": ip})
+        return 0
+    limiter.succeed(ip, user.username)
+    return None
 
 
 def reset_totp(engine: Engine, username: str, *, actor: str) -> bool:

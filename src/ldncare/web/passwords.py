@@ -15,7 +15,9 @@ Refused, besides a length outside 10–256 characters:
 - a breached password: one of the 30,000 most frequent passwords of the "ten million passwords"
   leak compilation (``breached_passwords.txt.gz`` beside this module; origin and MIT licence in
   its header and in docs/SECURITY.md), as typed or without the digits or symbols around it
-  (``iloveyou1``, ``Liverpool1987!``). Loaded once into a set: a lookup is O(1).
+  (``iloveyou1``, ``Liverpool1987!``), and with common letter-for-digit swaps undone
+  (``L1verp00l1987``, ``P@ssw0rd!``: 0→o, 1→i or l, 3→e, 4→a, 5→s, 7→t, @→a, $→s). Loaded
+  once into a set: a lookup is O(1).
 """
 
 from __future__ import annotations
@@ -61,9 +63,28 @@ def breached_passwords() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
-def _breached(password: str) -> bool:
+#: Letter-for-digit swaps ("leet") undone before the list lookups; "1" is tried as i and as l.
+_LEET = (
+    str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}),
+    str.maketrans({"0": "o", "1": "l", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"}),
+)
+
+
+def _listed_forms(password: str) -> set[str]:
+    """What the common and breached lists are looked up with: the password (lower case), without
+    digits or symbols around it, and that with the swaps undone (``l1verp00l`` of
+    ``L1verp00l1987``: the year around it is cut first, then the swaps inside undone)."""
     low = password.lower()
-    return bool({low, _AROUND.sub("", low)} & breached_passwords())
+    bare = _AROUND.sub("", low)
+    forms = {low, bare}
+    for table in _LEET:
+        forms.add(bare.translate(table))
+        forms.add(_AROUND.sub("", low.translate(table)))
+    return {f for f in forms if f}
+
+
+def _breached(password: str) -> bool:
+    return bool(_listed_forms(password) & breached_passwords())
 
 
 def _forms(password: str) -> set[str]:
@@ -110,7 +131,7 @@ def check_password(password: str, *, username: str | None = None) -> None:
         why = "it is a run of letters, digits or keys"
     elif username and username.strip().lower() in password.lower():
         why = "it contains the username"
-    elif _AROUND.sub("", password.lower()) in common_passwords():
+    elif _listed_forms(password) & common_passwords():
         why = "it is a commonly used password"
     elif _breached(password):
         why = "it is on a list of passwords leaked in data breaches"

@@ -16,8 +16,15 @@ PKCE S256 and a nonce), using authlib as the client.
    ``preferred_username``; it has no local password. Every sign-in, refusal, creation and role
    change is audited.
 
-Local passwords remain for small clinics; the provider's own second factor applies to SSO
-sign-ins (ldncare's TOTP is for local accounts).
+Local passwords remain for small clinics. ldncare's second factor (TOTP, and the settings
+``LDNCARE_REQUIRE_TOTP`` / ``LDNCARE_TOTP_CLINICS`` that require it) is for local accounts:
+a single sign-on is not asked for an ldncare code, and the hospital's provider is responsible
+for the second factor of SSO sign-ins (docs/SECURITY.md says so).
+
+A sign-in whose groups no longer give a role ends the open sessions of the account that
+subject had (review L5); without a new sign-in, a session lasts its usual time
+(``LDNCARE_SESSION_MAX_AGE_SECONDS``, 8 hours by default) after the groups are removed at
+the provider.
 """
 
 from __future__ import annotations
@@ -44,6 +51,8 @@ if TYPE_CHECKING:  # authlib and joserfc are imported when single sign-on is use
     from joserfc.jwk import KeySet
 
 SSO_COOKIE = "ldncare_sso"
+#: Host names under which the callback URL may be taken from the request (no setting needed).
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1", "[::1]"})
 SSO_MAX_AGE = 600
 LEEWAY_SECONDS = 60
 router = APIRouter(include_in_schema=False)
@@ -225,10 +234,11 @@ class OidcClient:
         from joserfc.jws import JWSRegistry
 
         meta = self.metadata()
-        registry = JWSRegistry(
-            algorithms=meta.get("id_token_signing_alg_values_supported") or ["RS256"],
-            strict_check_header=False,
-        )
+        # The provider's keys are public keys (JWKS): never "none", never a shared-secret HMAC,
+        # whatever the discovery document lists.
+        listed = meta.get("id_token_signing_alg_values_supported") or ["RS256"]
+        algorithms = [a for a in listed if isinstance(a, str) and a[:2] in _SIGNING_FAMILIES]
+        registry = JWSRegistry(algorithms=algorithms or ["RS256"], strict_check_header=False)
         try:
             try:
                 decoded = jwt.decode(id_token, self._keys(), registry=registry)
@@ -236,6 +246,7 @@ class OidcClient:
                 if exc.error != "invalid_key_id":
                     raise
                 decoded = jwt.decode(id_token, self._keys(force=True), registry=registry)
+            self._check_audience(decoded.claims)
             params: dict[str, Any] = {"nonce": nonce, "client_id": self.config.client_id}
             if access_token:
                 params["access_token"] = access_token
@@ -249,6 +260,28 @@ class OidcClient:
         except (JoseError, ValueError) as exc:
             raise SsoRefused(f"The sign-in provider's ID token was refused: {_why(exc)}.") from None
         return dict(claims)
+
+    def _check_audience(self, claims: Mapping[str, Any]) -> None:
+        """OpenID Connect Core 3.1.3.7: our client id among the audiences (a non-empty string
+        or list), and ``azp``, when present or when there are several audiences, ours too."""
+        aud = claims.get("aud")
+        audiences = [aud] if isinstance(aud, str) else aud
+        ours = self.config.client_id
+        if not isinstance(audiences, list) or ours not in audiences:
+            raise SsoRefused(
+                "The sign-in provider's ID token was refused: it was issued for another "
+                "application (aud), not this one."
+            )
+        azp = claims.get("azp")
+        if (azp is not None or len(audiences) > 1) and azp != ours:
+            raise SsoRefused(
+                "The sign-in provider's ID token was refused: it names several audiences "
+                "and was not issued to this application (azp)."
+            )
+
+
+#: JWS algorithm families of public-key signatures (RSA, RSA-PSS, ECDSA, EdDSA).
+_SIGNING_FAMILIES = ("RS", "PS", "ES", "Ed")
 
 
 def _why(exc: Exception) -> str:
@@ -299,6 +332,14 @@ def _refused(request: Request, message: str, status: int) -> Response:
 async def sso_start(request: Request) -> Response:
     client = _oidc(request)
     redirect_uri = client.config.redirect_url or str(request.url_for("sso_callback"))
+    if not client.config.redirect_url and request.url.hostname not in _LOOPBACK_HOSTS:
+        # Built from the Host header, which the caller chooses: only on this machine.
+        return _refused(
+            request,
+            "Single sign-on is not finished being set up on this server: the administrator "
+            "must set LDNCARE_OIDC_REDIRECT_URL (the callback URL registered at the provider).",
+            500,
+        )
     try:
         url, pending = await run_in_threadpool(client.begin, redirect_uri)
     except SsoRefused as exc:
@@ -336,9 +377,22 @@ async def sso_callback(request: Request) -> Response:
             400,
         )
     params = dict(request.query_params)
+    identity: Identity | None = None
     try:
         identity = await run_in_threadpool(client.finish, pending, params)
-        role, clinic = role_for(identity.groups, client.config.group_roles)
+        try:
+            role, clinic = role_for(identity.groups, client.config.group_roles)
+        except SsoRefused:
+            # Removed from the groups (or put in several clinics'): an account made by an
+            # earlier sign-in loses its open sessions now, not when they time out.
+            await run_in_threadpool(
+                store.end_sso_sessions,
+                engine,
+                issuer=client.config.issuer,
+                subject=identity.subject,
+                actor=f"sso:{client.config.issuer}",
+            )
+            raise
         user = await run_in_threadpool(
             store.sso_user,
             engine,

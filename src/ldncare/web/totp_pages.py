@@ -17,8 +17,11 @@ from ldncare.web import csrf, deps, totp
 from ldncare.web.accounts import recovery_codes_left, user_by_id
 from ldncare.web.auth import (
     attempt_second_factor,
+    begin_enrolment,
+    check_password_again,
     confirm_enrolment,
-    enrolment_secret,
+    enrolment_in_progress,
+    enrolment_key,
     new_token,
     require_clinician,
 )
@@ -49,7 +52,7 @@ async def _login_form(request: Request) -> dict[str, str] | None:
     form = await request.form(max_files=0, max_fields=10)
     if not request.state.csrf or form.get("csrf_token") != request.state.csrf:
         return None
-    return {"code": str(form.get("code") or "")[:64]}
+    return {"code": str(form.get("code") or "")[:64], "key": str(form.get("key") or "")[:64]}
 
 
 def _logged_in(request: Request, user_id: int, generation: int, role: str) -> Response:
@@ -93,6 +96,16 @@ async def code_submit(request: Request) -> Response:
         error = f"Too many failed attempts. Try again in {attempt.retry_after} s."
         return _anonymous_page(request, "totp_code.html.j2", 429, error=error)
     found = attempt.user
+    if found is None and attempt.refused:
+        error = (
+            "This account is disabled; ask your administrator."
+            if attempt.refused == "disabled"
+            else "This login has ended (the account was logged out everywhere or changed). "
+            "Log in again."
+        )
+        response = _anonymous_page(request, "totp_code.html.j2", 403, error=error, ended=True)
+        request.app.state.sessions.clear_pending(response)
+        return response
     if found is None:
         return _anonymous_page(
             request, "totp_code.html.j2", 401, error="Wrong or already used code."
@@ -104,11 +117,16 @@ def _enrol_page(
     request: Request, username: str, secret: str, action: str, status: int = 200, **ctx: Any
 ) -> Response:
     uri = totp.otpauth_uri(secret, username)
+    ctx.update(secret=secret, uri=uri, action=action, key=enrolment_key(secret))
     if action == "/login/enrol":
-        return _anonymous_page(
-            request, "totp_enrol.html.j2", status, secret=secret, uri=uri, action=action, **ctx
-        )
-    return page(request, "totp_enrol.html.j2", status, secret=secret, uri=uri, action=action, **ctx)
+        return _anonymous_page(request, "totp_enrol.html.j2", status, **ctx)
+    return page(request, "totp_enrol.html.j2", status, **ctx)
+
+
+_KEY_CHANGED = (
+    "Setting up was started again elsewhere since that page was shown, so its key no longer "
+    "counts. Add this new key instead (remove the old one from the app)."
+)
 
 
 @router.get("/login/enrol")
@@ -117,7 +135,7 @@ async def enrol_form(request: Request) -> Response:
     if pending is None:
         return _to_login()
     found = await run_in_threadpool(
-        enrolment_secret, deps.engine(request), pending["u"], pending["g"]
+        begin_enrolment, deps.engine(request), pending["u"], pending["g"]
     )
     if found is None:
         return _to_login()
@@ -131,9 +149,14 @@ async def enrol_submit(request: Request) -> Response:
         return _to_login()
     form = await _login_form(request)
     engine = deps.engine(request)
-    found = await run_in_threadpool(enrolment_secret, engine, pending["u"], pending["g"])
+    key = form["key"] if form else ""
+    found = await run_in_threadpool(enrolment_in_progress, engine, pending["u"], pending["g"], key)
     if found is None:
-        return _to_login()
+        fresh = await run_in_threadpool(begin_enrolment, engine, pending["u"], pending["g"])
+        if fresh is None:
+            return _to_login()
+        error = _KEY_CHANGED if form else "The form expired; please try again."
+        return _enrol_page(request, *fresh, "/login/enrol", 409, error=error, required=True)
     if form is None:
         error = "The form expired; please try again."
         return _enrol_page(request, *found, "/login/enrol", 403, error=error, required=True)
@@ -145,6 +168,7 @@ async def enrol_submit(request: Request) -> Response:
         pending["u"],
         pending["g"],
         form["code"],
+        key=key,
     )
     if done.user is None:
         status, error = 401, "That code does not match; check the phone's clock and try again."
@@ -167,20 +191,46 @@ async def enrol_submit(request: Request) -> Response:
 async def account_page(request: Request) -> Response:
     user = deps.user(request)
     require_clinician(user)
+    return await _account_page(request)
+
+
+async def _account_page(request: Request, status: int = 200, **ctx: Any) -> Response:
+    user = deps.user(request)
     engine = deps.engine(request)
     row = await run_in_threadpool(user_by_id, engine, user.id)
     enabled = bool(row and row.totp_enabled)
+    sso = bool(row and row.oidc_issuer)
     left = await run_in_threadpool(recovery_codes_left, engine, user.id) if enabled else 0
-    return page(request, "account_totp.html.j2", enabled=enabled, codes_left=left)
+    return page(
+        request,
+        "account_totp.html.j2",
+        status_code=status,
+        enabled=enabled,
+        sso=sso,
+        codes_left=left,
+        **ctx,
+    )
 
 
 @router.post("/account/totp/start")
 async def account_start(request: Request) -> Response:
+    """Setting up asks for the password again: a stolen session cookie alone cannot tie the
+    account to someone else's phone."""
     user = deps.user(request)
     require_clinician(user)
     form = await request.form(max_files=0, max_fields=10)
     csrf.check_form(request, form)
-    found = await run_in_threadpool(enrolment_secret, deps.engine(request), user.id, None)
+    engine = deps.engine(request)
+    password = str(form.get("password") or "")[:256]
+    wait = await run_in_threadpool(
+        check_password_again, engine, request.app.state.limiter, _ip(request), user, password
+    )
+    if wait:
+        error = f"Too many failed attempts. Try again in {wait} s."
+        return await _account_page(request, 429, error=error)
+    if wait is not None:
+        return await _account_page(request, 401, error="That is not your password.")
+    found = await run_in_threadpool(begin_enrolment, engine, user.id, None)
     if found is None:
         return RedirectResponse("/account/totp", status_code=303)
     return _enrol_page(request, found[0], found[1], "/account/totp/confirm")
@@ -193,6 +243,7 @@ async def account_confirm(request: Request) -> Response:
     form = await request.form(max_files=0, max_fields=10)
     csrf.check_form(request, form)
     engine = deps.engine(request)
+    key = str(form.get("key") or "")[:64]
     done = await run_in_threadpool(
         confirm_enrolment,
         engine,
@@ -201,11 +252,16 @@ async def account_confirm(request: Request) -> Response:
         user.id,
         None,
         str(form.get("code") or "")[:64],
+        key=key,
     )
     if done.user is None:
-        found = await run_in_threadpool(enrolment_secret, engine, user.id, None)
-        if found is None:
-            return RedirectResponse("/account/totp", status_code=303)
+        found = await run_in_threadpool(enrolment_in_progress, engine, user.id, None, key)
+        if found is None:  # started again elsewhere since: start again here, with the password
+            error = (
+                "This setup page is no longer current (setting up was started again since, "
+                "or never was). Start again."
+            )
+            return await _account_page(request, 409, error=error)
         status, error = 401, "That code does not match; check the phone's clock and try again."
         if done.retry_after:
             status, error = 429, f"Too many failed attempts. Try again in {done.retry_after} s."
