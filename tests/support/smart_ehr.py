@@ -554,7 +554,7 @@ class SmartEhr:
                     "issuer": ehr.fhir_base,
                     "jwks_uri": f"{ehr.base}/auth/jwks",
                     "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient"]
-                    + [f"patient/{t}.rs" for t in RESOURCE_TYPES],
+                    + [f"patient/{t}.rs" for t in (*RESOURCE_TYPES, "Medication")],
                     "capabilities": [
                         "launch-ehr",
                         "launch-standalone",

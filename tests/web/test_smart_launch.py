@@ -33,7 +33,7 @@ from tests.integration.test_cdshooks import (
     post,
 )
 from tests.shared_data import SYNTHEA
-from tests.support.smart_ehr import CLIENT_ID, SmartEhr, load_patients
+from tests.support.smart_ehr import CLIENT_ID, RESOURCE_TYPES, SmartEhr, load_patients
 from tests.web.conftest import TODAY, seed_people
 
 #: Synthea patients: Dirk Kuhlman takes meperidine (an opioid) and carbamazepine; Buster Hoeger.
@@ -211,7 +211,13 @@ def test_the_authorization_request_carries_pkce_s256_state_aud_and_the_launch(
     assert query["aud"] == [ldncare.ehr.fhir_base]
     assert query["launch"] == [launch]
     scopes = query["scope"][0].split()
-    for needed in ("openid", "fhirUser", "launch", "patient/MedicationRequest.rs"):
+    for needed in (
+        "openid",
+        "fhirUser",
+        "launch",
+        "patient/MedicationRequest.rs",
+        "patient/Medication.rs",
+    ):
         assert needed in scopes
     assert "launch/patient" not in scopes
 
@@ -392,6 +398,22 @@ def test_a_grant_without_medication_requests_shows_no_plan(ldncare: Ldncare) -> 
     assert page.status_code == 403
     assert _problem(page) == "MissingScope"
     assert "MedicationRequest" in page.text
+    assert "Meperidine" not in page.text
+
+
+def test_a_grant_without_medication_shows_no_plan_since_included_drugs_may_be_dropped(
+    ldncare: Ldncare,
+) -> None:
+    """Every type the plan reads granted except Medication: an EHR may then drop the
+    Medications ``_include`` brings, and an opioid named only there would be missed."""
+    ldncare.ehr.grant_scope = "openid fhirUser launch " + " ".join(
+        f"patient/{t}.rs" for t in RESOURCE_TYPES
+    )
+    answer = ldncare.at_ehr(ldncare.start(ldncare.ehr.new_launch(DIRK)))
+    page = ldncare.callback(answer)
+    assert page.status_code == 403
+    assert _problem(page) == "MissingScope"
+    assert "Medication" in page.text
     assert "Meperidine" not in page.text
 
 
