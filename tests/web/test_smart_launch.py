@@ -304,7 +304,17 @@ def test_follow_without_the_page_token_is_refused(ldncare: Ldncare) -> None:
     ldncare.launch(DIRK)
     r = ldncare.client.post("/smart/follow", data={"csrf_token": "forged"})
     assert r.status_code == 400
-    assert _problem(r) == "StateMismatch"
+    assert _problem(r) == "FormExpired"
+    assert "This page has expired" in r.text
+    assert "sign-in link" not in r.text
+
+
+def test_end_with_a_stale_page_token_says_the_page_expired(ldncare: Ldncare) -> None:
+    ldncare.launch(DIRK)
+    r = ldncare.client.post("/smart/end", data={"csrf_token": "from-an-old-tab"})
+    assert r.status_code == 400
+    assert _problem(r) == "FormExpired"
+    assert "This page has expired" in r.text
 
 
 def test_ending_the_session_forgets_the_tokens(ldncare: Ldncare) -> None:
@@ -364,7 +374,7 @@ def test_a_replayed_callback_is_refused(ldncare: Ldncare) -> None:
 def test_a_pkce_verifier_that_does_not_match_is_refused_by_the_ehr(ldncare: Ldncare) -> None:
     answer = ldncare.at_ehr(ldncare.start(ldncare.ehr.new_launch(DIRK)))
     sessions = ldncare.client.app.state.smart_sessions  # type: ignore[attr-defined]
-    session = next(iter(sessions._sessions.values()))
+    session = next(iter(sessions._pending.values()))
     session.code_verifier = "x" * 48  # not the verifier the challenge was made from
     page = ldncare.callback(answer)
     assert page.status_code == 401
