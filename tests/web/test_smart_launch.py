@@ -300,6 +300,48 @@ def test_following_stores_the_patient_with_where_the_record_came_from(
     assert again.headers["location"] == f"/patients/{number}"
 
 
+def _login(ldncare: Ldncare, username: str) -> None:
+    ldncare.client.post(
+        "/api/session", json={"username": username, "password": "correct horse battery"}
+    ).raise_for_status()
+
+
+def test_a_second_clinic_follows_its_own_copy_and_never_sees_the_first_clinics_record(
+    ldncare: Ldncare,
+) -> None:
+    page = ldncare.launch(DIRK)
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    _login(ldncare, "clin1")  # clinic-1 follows Dirk
+    r = ldncare.client.post("/smart/follow", data={"csrf_token": csrf}, follow_redirects=False)
+    clinic1_number = int(r.headers["location"].rsplit("/", 1)[1])
+    ldncare.client.delete("/api/session")
+    ldncare.client.cookies.clear()
+
+    # A launch without an ldncare login learns nothing of what ldncare stores.
+    anonymous = ldncare.launch(DIRK)
+    assert "(followed)" not in anonymous.text
+    assert f"/patients/{clinic1_number}" not in anonymous.text
+    # clin2 (clinic-2) is offered to follow, not clinic-1's record.
+    _login(ldncare, "clin2")
+    page = ldncare.get("/smart/patient")
+    assert "(followed)" not in page.text
+    assert f"/patients/{clinic1_number}" not in page.text
+    assert 'id="follow"' in page.text
+    follow_form = 'action="/smart/follow"><input type="hidden" name="csrf_token" value="'
+    csrf = page.text.split(follow_form)[1].split('"')[0]
+    r = ldncare.client.post("/smart/follow", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    clinic2_number = int(r.headers["location"].rsplit("/", 1)[1])
+    assert clinic2_number != clinic1_number
+    assert ldncare.client.get(f"/patients/{clinic2_number}").status_code == 200
+    again = ldncare.get("/smart/patient")
+    assert f'href="/patients/{clinic2_number}">Open in ldncare (followed)' in again.text
+    engine = ldncare.client.app.state.engine  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        links = {(link.clinic_id, link.patient_id) for link in s.scalars(select(EhrLinkRow))}
+    assert links == {("clinic-1", clinic1_number), ("clinic-2", clinic2_number)}
+
+
 def test_follow_without_the_page_token_is_refused(ldncare: Ldncare) -> None:
     ldncare.launch(DIRK)
     r = ldncare.client.post("/smart/follow", data={"csrf_token": "forged"})

@@ -267,8 +267,15 @@ async def launch_patient(request: Request) -> Response:
         )
     session.patient = patient  # for "follow": the record exactly as shown
     session.retrieved_at = datetime.now(UTC)
-    followed = await run_in_threadpool(
-        linked_patient, deps.engine(request), session.iss, session.patient_id
+    # Only the clinic's own follow is shown, and only to its logged-in clinician: a launch
+    # alone (no ldncare login) learns nothing about what ldncare stores.
+    user = deps.optional_user(request)
+    followed = (
+        await run_in_threadpool(
+            linked_patient, deps.engine(request), session.iss, session.patient_id, user.clinic_id
+        )
+        if user is not None and user.is_clinician
+        else None
     )
     return page(
         request,
