@@ -246,6 +246,8 @@ class SmartEhr:
         #: Every request the FHIR endpoint answered: (path, Authorization header).
         self.fhir_requests: list[tuple[str, str]] = []
         self.token_requests = 0
+        #: How often ``.well-known/smart-configuration`` was read.
+        self.discovery_requests = 0
         self.app = self._build()
         self._server = make_server("127.0.0.1", 0, self.app, threaded=True)
         self.base = f"http://127.0.0.1:{self._server.server_port}"
@@ -544,6 +546,7 @@ class SmartEhr:
 
         @app.get("/fhir/.well-known/smart-configuration")
         def smart_configuration() -> Response:
+            ehr.discovery_requests += 1
             return jsonify(
                 {
                     "authorization_endpoint": f"{ehr.base}/auth/authorize",
@@ -554,7 +557,7 @@ class SmartEhr:
                     "issuer": ehr.fhir_base,
                     "jwks_uri": f"{ehr.base}/auth/jwks",
                     "scopes_supported": ["openid", "fhirUser", "launch", "launch/patient"]
-                    + [f"patient/{t}.rs" for t in RESOURCE_TYPES],
+                    + [f"patient/{t}.rs" for t in (*RESOURCE_TYPES, "Medication")],
                     "capabilities": [
                         "launch-ehr",
                         "launch-standalone",

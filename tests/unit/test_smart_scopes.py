@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ldncare.web.smart.scopes import (
-    RESOURCE_TYPES,
+    SCOPE_TYPES,
     grants_read,
     missing_reads,
     requested_scopes,
@@ -21,6 +21,14 @@ def test_what_ldncare_asks_for_in_an_ehr_launch_is_enough_for_the_plan() -> None
     asked = requested_scopes(standalone=False)
     assert missing_reads(asked) == []
     assert "launch" in asked.split() and "launch/patient" not in asked.split()
+
+
+def test_the_medications_a_prescription_includes_are_asked_for_and_required() -> None:
+    asked = requested_scopes(standalone=False).split()
+    assert "patient/Medication.rs" in asked
+    assert "patient/Medication.read" in requested_scopes(standalone=False, v1=True).split()
+    without = " ".join(s for s in asked if s != "patient/Medication.rs")
+    assert missing_reads(without) == ["Medication"]
 
 
 def test_a_standalone_launch_asks_the_ehr_to_pick_a_patient() -> None:
@@ -59,7 +67,7 @@ _SCOPE = st.one_of(
     st.builds(
         lambda ctx, rtype, perms: f"{ctx}/{rtype}.{perms}",
         st.sampled_from(["patient", "user", "system"]),
-        st.sampled_from([*RESOURCE_TYPES, "*", "Encounter"]),
+        st.sampled_from([*SCOPE_TYPES, "*", "Encounter"]),
         st.sampled_from(["rs", "r", "s", "read", "write", "cruds", "cud", "*", "rs?x=y"]),
     ),
     st.sampled_from(["openid", "fhirUser", "launch", "launch/patient", "offline_access"]),
@@ -71,11 +79,11 @@ _SCOPE = st.one_of(
 def test_missing_reads_is_exactly_the_types_no_scope_grants(scopes: list[str]) -> None:
     granted = " ".join(scopes)
     missing = missing_reads(granted)
-    for rtype in RESOURCE_TYPES:
+    for rtype in SCOPE_TYPES:
         assert (rtype in missing) == (not grants_read(granted, rtype))
 
 
-@given(st.lists(_SCOPE, max_size=12), st.sampled_from(RESOURCE_TYPES))
+@given(st.lists(_SCOPE, max_size=12), st.sampled_from(SCOPE_TYPES))
 def test_a_grant_never_covers_a_type_without_a_scope_naming_it_or_a_wildcard(
     scopes: list[str], rtype: str
 ) -> None:

@@ -33,7 +33,7 @@ from tests.integration.test_cdshooks import (
     post,
 )
 from tests.shared_data import SYNTHEA
-from tests.support.smart_ehr import CLIENT_ID, SmartEhr, load_patients
+from tests.support.smart_ehr import CLIENT_ID, RESOURCE_TYPES, SmartEhr, load_patients
 from tests.web.conftest import TODAY, seed_people
 
 #: Synthea patients: Dirk Kuhlman takes meperidine (an opioid) and carbamazepine; Buster Hoeger.
@@ -211,7 +211,13 @@ def test_the_authorization_request_carries_pkce_s256_state_aud_and_the_launch(
     assert query["aud"] == [ldncare.ehr.fhir_base]
     assert query["launch"] == [launch]
     scopes = query["scope"][0].split()
-    for needed in ("openid", "fhirUser", "launch", "patient/MedicationRequest.rs"):
+    for needed in (
+        "openid",
+        "fhirUser",
+        "launch",
+        "patient/MedicationRequest.rs",
+        "patient/Medication.rs",
+    ):
         assert needed in scopes
     assert "launch/patient" not in scopes
 
@@ -294,11 +300,63 @@ def test_following_stores_the_patient_with_where_the_record_came_from(
     assert again.headers["location"] == f"/patients/{number}"
 
 
+def _login(ldncare: Ldncare, username: str) -> None:
+    ldncare.client.post(
+        "/api/session", json={"username": username, "password": "correct horse battery"}
+    ).raise_for_status()
+
+
+def test_a_second_clinic_follows_its_own_copy_and_never_sees_the_first_clinics_record(
+    ldncare: Ldncare,
+) -> None:
+    page = ldncare.launch(DIRK)
+    csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+    _login(ldncare, "clin1")  # clinic-1 follows Dirk
+    r = ldncare.client.post("/smart/follow", data={"csrf_token": csrf}, follow_redirects=False)
+    clinic1_number = int(r.headers["location"].rsplit("/", 1)[1])
+    ldncare.client.delete("/api/session")
+    ldncare.client.cookies.clear()
+
+    # A launch without an ldncare login learns nothing of what ldncare stores.
+    anonymous = ldncare.launch(DIRK)
+    assert "(followed)" not in anonymous.text
+    assert f"/patients/{clinic1_number}" not in anonymous.text
+    # clin2 (clinic-2) is offered to follow, not clinic-1's record.
+    _login(ldncare, "clin2")
+    page = ldncare.get("/smart/patient")
+    assert "(followed)" not in page.text
+    assert f"/patients/{clinic1_number}" not in page.text
+    assert 'id="follow"' in page.text
+    follow_form = 'action="/smart/follow"><input type="hidden" name="csrf_token" value="'
+    csrf = page.text.split(follow_form)[1].split('"')[0]
+    r = ldncare.client.post("/smart/follow", data={"csrf_token": csrf}, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    clinic2_number = int(r.headers["location"].rsplit("/", 1)[1])
+    assert clinic2_number != clinic1_number
+    assert ldncare.client.get(f"/patients/{clinic2_number}").status_code == 200
+    again = ldncare.get("/smart/patient")
+    assert f'href="/patients/{clinic2_number}">Open in ldncare (followed)' in again.text
+    engine = ldncare.client.app.state.engine  # type: ignore[attr-defined]
+    with Session(engine) as s:
+        links = {(link.clinic_id, link.patient_id) for link in s.scalars(select(EhrLinkRow))}
+    assert links == {("clinic-1", clinic1_number), ("clinic-2", clinic2_number)}
+
+
 def test_follow_without_the_page_token_is_refused(ldncare: Ldncare) -> None:
     ldncare.launch(DIRK)
     r = ldncare.client.post("/smart/follow", data={"csrf_token": "forged"})
     assert r.status_code == 400
-    assert _problem(r) == "StateMismatch"
+    assert _problem(r) == "FormExpired"
+    assert "This page has expired" in r.text
+    assert "sign-in link" not in r.text
+
+
+def test_end_with_a_stale_page_token_says_the_page_expired(ldncare: Ldncare) -> None:
+    ldncare.launch(DIRK)
+    r = ldncare.client.post("/smart/end", data={"csrf_token": "from-an-old-tab"})
+    assert r.status_code == 400
+    assert _problem(r) == "FormExpired"
+    assert "This page has expired" in r.text
 
 
 def test_ending_the_session_forgets_the_tokens(ldncare: Ldncare) -> None:
@@ -358,7 +416,7 @@ def test_a_replayed_callback_is_refused(ldncare: Ldncare) -> None:
 def test_a_pkce_verifier_that_does_not_match_is_refused_by_the_ehr(ldncare: Ldncare) -> None:
     answer = ldncare.at_ehr(ldncare.start(ldncare.ehr.new_launch(DIRK)))
     sessions = ldncare.client.app.state.smart_sessions  # type: ignore[attr-defined]
-    session = next(iter(sessions._sessions.values()))
+    session = next(iter(sessions._pending.values()))
     session.code_verifier = "x" * 48  # not the verifier the challenge was made from
     page = ldncare.callback(answer)
     assert page.status_code == 401
@@ -392,6 +450,22 @@ def test_a_grant_without_medication_requests_shows_no_plan(ldncare: Ldncare) -> 
     assert page.status_code == 403
     assert _problem(page) == "MissingScope"
     assert "MedicationRequest" in page.text
+    assert "Meperidine" not in page.text
+
+
+def test_a_grant_without_medication_shows_no_plan_since_included_drugs_may_be_dropped(
+    ldncare: Ldncare,
+) -> None:
+    """Every type the plan reads granted except Medication: an EHR may then drop the
+    Medications ``_include`` brings, and an opioid named only there would be missed."""
+    ldncare.ehr.grant_scope = "openid fhirUser launch " + " ".join(
+        f"patient/{t}.rs" for t in RESOURCE_TYPES
+    )
+    answer = ldncare.at_ehr(ldncare.start(ldncare.ehr.new_launch(DIRK)))
+    page = ldncare.callback(answer)
+    assert page.status_code == 403
+    assert _problem(page) == "MissingScope"
+    assert "Medication" in page.text
     assert "Meperidine" not in page.text
 
 

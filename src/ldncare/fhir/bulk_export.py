@@ -56,6 +56,9 @@ EXPORT_TYPES = (
 )
 ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 ALGORITHMS = ("RS384", "ES384")
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
+#: 401s in a row from the status URL before giving up (each one asks for a new token first).
+MAX_UNAUTHORIZED = 3
 
 
 class BulkExportFailed(LdncareError):
@@ -163,6 +166,40 @@ class _Token:
         self._value = None
 
 
+def _encrypted_or_local(url: str) -> bool:
+    """``https``, or plain ``http`` to this machine only (a test or a tunnel)."""
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (
+        parts.scheme == "http" and (parts.hostname or "") in _LOOPBACK_HOSTS
+    )
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def same_server(url: str, base: str) -> bool:
+    """Whether ``url`` is on the EHR's own server, by scheme, host and port: the access token
+    goes nowhere else, and never over plain http from an https base."""
+    return _origin(url) == _origin(base)
+
+
+def check_server_url(base: str) -> str:
+    """The FHIR base URL, refused unless https (plain http only to this machine): the Bulk
+    access token must not travel unencrypted."""
+    parts = urlsplit(base)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise InvalidInput(f"{base!r} is not an http(s) URL", field="--fhir-server")
+    if not _encrypted_or_local(base):
+        raise InvalidInput(
+            f"{base!r} must use https: the access token is not sent over plain http (plain "
+            "http is accepted for a server on this machine only)",
+            field="--fhir-server",
+        )
+    return base.rstrip("/")
+
+
 def _oauth_error(response: httpx.Response) -> str:
     try:
         body = response.json()
@@ -204,7 +241,17 @@ def retry_after(response: httpx.Response, default: float) -> float:
 
 def _token_url(http: httpx.Client, base: str, settings: BulkSettings) -> str:
     if settings.token_url:
-        return settings.token_url
+        token_url: object = settings.token_url
+    else:
+        token_url = _discovered_token_url(http, base)
+    if not isinstance(token_url, str) or not _encrypted_or_local(token_url):
+        raise BulkExportFailed(
+            f"the token URL {token_url!r} is not https; ldncare does not sign in over plain http"
+        )
+    return token_url
+
+
+def _discovered_token_url(http: httpx.Client, base: str) -> str:
     url = f"{base}/.well-known/smart-configuration"
     try:
         response = http.get(url, headers={"Accept": "application/json"})
@@ -238,6 +285,11 @@ def _kick_off(http: httpx.Client, base: str, group: str | None, token: _Token) -
             + (f": {detail}" if detail else "")
             + ")"
         )
+    if not same_server(location, base):
+        raise BulkExportFailed(
+            "the EHR named an export status URL on another server or not on https; the access "
+            "token is not sent there"
+        )
     return str(location)
 
 
@@ -245,20 +297,34 @@ def _poll(
     http: httpx.Client, status_url: str, token: _Token, settings: BulkSettings, progress: Progress
 ) -> dict[str, Any]:
     started = time.monotonic()
+    unauthorized = 0
     while True:
         response = http.get(
             status_url,
             headers={"Accept": "application/json", "Authorization": f"Bearer {token.value()}"},
         )
         if response.status_code == 200:
+            unauthorized = 0
             manifest = response.json()
             if not isinstance(manifest, dict) or not isinstance(manifest.get("output"), list):
                 raise BulkExportFailed("the EHR's export manifest has no output list")
             return manifest
         if response.status_code == 401:
+            # A new token once at once; then back off (1 s, 2 s, ...) and give up after a few:
+            # an EHR that keeps refusing is not asked thousands of times a second.
+            unauthorized += 1
+            if unauthorized > MAX_UNAUTHORIZED:
+                raise BulkExportFailed(
+                    f"the EHR refused ldncare's access to the export status {unauthorized} times "
+                    "in a row (HTTP 401) even with a new token; check the client's scopes at "
+                    "the EHR"
+                )
             token.forget()
-            wait = 0.0
+            wait = min(float(2 ** (unauthorized - 1) - 1), settings.max_wait_seconds)
+            if wait:
+                progress(f"the EHR refused the access token (401); asking again in {wait:g} s")
         elif response.status_code in (202, 429):
+            unauthorized = 0
             wait = min(retry_after(response, 1.0), settings.max_wait_seconds)
             what = "busy (429)" if response.status_code == 429 else "in progress"
             shown = response.headers.get("X-Progress", "")
@@ -289,8 +355,10 @@ def _download(http: httpx.Client, url: str, target: Path, token: _Token | None, 
     headers = {"Accept": "application/fhir+ndjson"}
     if token is not None:
         # The token goes only to the EHR's own server, never to another host named in a manifest.
-        if urlsplit(url).netloc != urlsplit(base).netloc:
-            raise BulkExportFailed("its URL is on another server; the access token is not sent")
+        if not same_server(url, base):
+            raise BulkExportFailed(
+                "its URL is on another server or not https; the access token is not sent"
+            )
         headers["Authorization"] = f"Bearer {token.value()}"
     partial = target.with_name(target.name + ".part")
     with http.stream("GET", url, headers=headers) as response:
@@ -300,6 +368,50 @@ def _download(http: httpx.Client, url: str, target: Path, token: _Token | None, 
             for chunk in response.iter_bytes():
                 out.write(chunk)
     partial.replace(target)
+
+
+def _error_file(http: httpx.Client, url: str, token: _Token | None, base: str) -> list[str]:
+    """The diagnostics of one of the manifest's error files (NDJSON OperationOutcomes); a
+    line that is not an OperationOutcome object is counted, not a crash."""
+    headers = {"Accept": "application/fhir+ndjson"}
+    if token is not None:
+        if not same_server(url, base):  # as for output files: the token stays with the EHR
+            return [
+                "an error file on another server or not on https was not read (the access "
+                "token is not sent there)"
+            ]
+        headers["Authorization"] = f"Bearer {token.value()}"
+    try:
+        response = http.get(url, headers=headers)
+    except httpx.HTTPError as exc:
+        return [f"error file not read ({type(exc).__name__})"]
+    if response.status_code != 200:
+        return [f"error file not read (HTTP {response.status_code})"]
+    texts: list[str] = []
+    unreadable = 0
+    for line in response.text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            outcome = json.loads(line)
+        except ValueError:
+            outcome = None
+        issues = outcome.get("issue") if isinstance(outcome, dict) else None
+        if not isinstance(issues, list):
+            unreadable += 1
+            continue
+        for issue in issues:
+            if not isinstance(issue, dict):
+                continue
+            details = issue.get("details")
+            text = issue.get("diagnostics") or (
+                details.get("text") if isinstance(details, dict) else None
+            )
+            if text:
+                texts.append(str(text)[:300])
+    if unreadable:
+        texts.append(f"{unreadable} line(s) of an error file were not OperationOutcomes")
+    return texts
 
 
 def pull_export(
@@ -314,7 +426,7 @@ def pull_export(
     """Run (or resume) the export of ``base`` into ``folder``; the NDJSON lands in
     ``folder/files``. Raises :class:`BulkExportFailed` when there is nothing to import."""
     settings = (settings or BulkSettings()).checked()
-    base = base.rstrip("/")
+    base = check_server_url(base)
     folder.mkdir(parents=True, exist_ok=True)
     files = folder / "files"
     partial = folder / "partial"
@@ -364,23 +476,8 @@ def pull_export(
                 reason = exc.message if isinstance(exc, BulkExportFailed) else type(exc).__name__
                 result.failed[name] = reason
         for item in manifest.get("error") or ():
-            if not isinstance(item, dict):
-                continue
-            try:
-                headers = {"Accept": "application/fhir+ndjson"}
-                if needs_token:
-                    headers["Authorization"] = f"Bearer {token.value()}"
-                response = http.get(str(item.get("url")), headers=headers)
-            except httpx.HTTPError as exc:
-                result.server_errors.append(f"error file not read ({type(exc).__name__})")
-                continue
-            for line in response.text.splitlines():
-                try:
-                    outcome = json.loads(line)
-                except ValueError:
-                    continue
-                for issue in outcome.get("issue") or ():
-                    text = issue.get("diagnostics") or issue.get("details", {}).get("text")
-                    if text:
-                        result.server_errors.append(str(text)[:300])
+            if isinstance(item, dict):
+                result.server_errors.extend(
+                    _error_file(http, str(item.get("url")), token if needs_token else None, base)
+                )
     return result

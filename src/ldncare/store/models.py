@@ -206,12 +206,17 @@ class EhrLinkRow(Base):
     patient's FHIR id there, who followed it and when the record was read (issue #21)."""
 
     __tablename__ = "ehr_links"
-    __table_args__ = (UniqueConstraint("iss", "fhir_patient_id", name="uq_ehr_links_patient"),)
+    __table_args__ = (
+        UniqueConstraint("iss", "fhir_patient_id", "clinic_id", name="uq_ehr_links_patient"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patients.id"), index=True)
     iss: Mapped[str] = mapped_column(String(512))
     fhir_patient_id: Mapped[str] = mapped_column(String(128))
+    #: The clinic that followed the patient ("" for an account without one): each clinic
+    #: follows its own copy (migration 0010).
+    clinic_id: Mapped[str] = mapped_column(String(64), server_default="")
     #: The ``fhirUser`` of the launch when the EHR named one (e.g. ``Practitioner/123``).
     fhir_user: Mapped[str | None] = mapped_column(String(512))
     retrieved_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -157,51 +157,61 @@ def add_patient(
 ) -> PatientRow:
     """Store a patient, the input snapshot as the first assessment and, if given, plan v1."""
     check_external_id(patient.id)
-    snapshot = patient.model_dump(mode="json")
     try:
         with _transaction(engine) as s:
-            existing = s.scalars(
-                select(PatientRow.id).where(PatientRow.external_id == patient.id)
-            ).first()
-            if existing is not None:
-                raise unusable(patient.id)
-            now = _now()
-            row = PatientRow(
-                clinic_id=clinic_id,
-                external_id=patient.id,
-                name=patient.name,
-                birth_date=patient.birth_date,
-                snapshot=snapshot,
-                created_at=now,
-                created_by=actor,
+            return add_patient_in(
+                s, patient, plan_contract=plan_contract, clinic_id=clinic_id, actor=actor
             )
-            s.add(row)
-            s.flush()
-            s.add(
-                AssessmentRow(
-                    patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor
-                )
-            )
-            # The facts screening reads, derived from this first assessment (as an import
-            # does): a patient added here is screened like one imported from FHIR.
-            replace_facts(s.connection(), row.id, patient, as_of=now.date())
-            record_audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
-            if plan_contract is not None:
-                plan = PlanRow(
-                    patient_id=row.id,
-                    version=1,
-                    contract=dict(plan_contract),
-                    reason="initial plan",
-                    created_at=now,
-                    created_by=actor,
-                )
-                s.add(plan)
-                s.flush()
-                _add_summary(s, plan)
-                record_audit(s, actor, "create", "plan", row.id, {"version": 1})
-            return row
     except IntegrityError:
         raise unusable(patient.id) from None
+
+
+def add_patient_in(
+    s: Session,
+    patient: Patient,
+    *,
+    plan_contract: Mapping[str, Any] | None = None,
+    clinic_id: str | None = None,
+    actor: str,
+) -> PatientRow:
+    """:func:`add_patient` inside the caller's transaction ``s`` (which commits or rolls back
+    it with whatever else it stores, e.g. the EHR link of a follow)."""
+    check_external_id(patient.id)
+    snapshot = patient.model_dump(mode="json")
+    existing = s.scalars(select(PatientRow.id).where(PatientRow.external_id == patient.id)).first()
+    if existing is not None:
+        raise unusable(patient.id)
+    now = _now()
+    row = PatientRow(
+        clinic_id=clinic_id,
+        external_id=patient.id,
+        name=patient.name,
+        birth_date=patient.birth_date,
+        snapshot=snapshot,
+        created_at=now,
+        created_by=actor,
+    )
+    s.add(row)
+    s.flush()
+    s.add(AssessmentRow(patient_id=row.id, snapshot=snapshot, created_at=now, created_by=actor))
+    # The facts screening reads, derived from this first assessment (as an import
+    # does): a patient added here is screened like one imported from FHIR.
+    replace_facts(s.connection(), row.id, patient, as_of=now.date())
+    record_audit(s, actor, "create", "patient", row.id, {"external_id": patient.id})
+    if plan_contract is not None:
+        plan = PlanRow(
+            patient_id=row.id,
+            version=1,
+            contract=dict(plan_contract),
+            reason="initial plan",
+            created_at=now,
+            created_by=actor,
+        )
+        s.add(plan)
+        s.flush()
+        _add_summary(s, plan)
+        record_audit(s, actor, "create", "plan", row.id, {"version": 1})
+    return row
 
 
 def list_patients(engine: Engine, *, actor: str) -> list[PatientRow]:

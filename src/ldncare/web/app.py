@@ -168,12 +168,14 @@ def _add_smart(app: FastAPI, settings: WebSettings, smart: SmartSettings) -> Non
     if not smart.enabled:
         return
     from ldncare.web.smart import routes
+    from ldncare.web.smart.oauth import DiscoveryCache
     from ldncare.web.smart.sessions import SmartSessions
 
     app.state.smart = smart
     app.state.smart_sessions = SmartSessions(
         settings.secret_key, max_age=smart.session_max_age_seconds, secure=settings.cookie_secure
     )
+    app.state.smart_discovery = DiscoveryCache(smart.discovery_ttl_seconds)
     app.include_router(routes.router)
 
 

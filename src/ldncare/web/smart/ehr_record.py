@@ -3,8 +3,9 @@
 The searches are the resource types the plan reads (``scopes.RESOURCE_TYPES``), with the
 access token as a Bearer token (SMART App Launch, "Access FHIR API"). They run
 concurrently; each response is read up to ``max_response_bytes``; a searchset's ``next`` links
-are followed up to ``max_pages``, and only on the same server. The resources are gathered into
-one collection Bundle and read by :func:`ldncare.fhir.patient_bundle.patient_from_bundle` --
+are followed up to ``max_pages``, and only on the same server (scheme, host and port, so the
+token never goes over plain http from an https base). The resources are gathered into one
+collection Bundle and read by :func:`ldncare.fhir.patient_bundle.patient_from_bundle` --
 the reader of the file import and of CDS Hooks prefetch -- so a record reads the same whichever
 way it arrives.
 
@@ -98,6 +99,12 @@ async def _get_json(http: httpx.AsyncClient, url: str, limit: int) -> dict[str, 
     return data
 
 
+def same_server(url: str, base: str) -> bool:
+    """Same scheme, host and port as the FHIR base: where the access token may go."""
+    a, b = urlsplit(url), urlsplit(base)
+    return (a.scheme.lower(), a.netloc.lower()) == (b.scheme.lower(), b.netloc.lower())
+
+
 def _path(url: str) -> str:
     """The resource type and search of ``url`` without its query values (no patient id in
     messages that may be logged)."""
@@ -117,22 +124,31 @@ async def _search(
         if data.get("resourceType") != "Bundle":
             resources.append(data)
             return resources
-        for entry in data.get("entry") or ():
+        entries, links = data.get("entry") or [], data.get("link") or []
+        if not isinstance(entries, list) or not isinstance(links, list):
+            raise FhirServerDown(
+                f"the EHR's answer to {relative.split('?')[0]} is not a valid FHIR Bundle "
+                "(its entry or link is not a list)"
+            )
+        for entry in entries:
             resource = entry.get("resource") if isinstance(entry, dict) else None
             if isinstance(resource, dict) and resource.get("resourceType") != "OperationOutcome":
                 resources.append(resource)
         nxt = next(
             (
                 link.get("url")
-                for link in data.get("link") or ()
+                for link in links
                 if isinstance(link, dict) and link.get("relation") == "next"
             ),
             None,
         )
         if not isinstance(nxt, str):
             return resources
-        if urlsplit(nxt).netloc != urlsplit(base).netloc:
-            raise FhirServerDown("the EHR's search pointed to another server; it was not read")
+        if not same_server(nxt, base):
+            raise FhirServerDown(
+                "the EHR's search pointed to another server or to plain http; it was not read "
+                "(the access token is sent only to the EHR's own https address)"
+            )
         url = nxt
     raise FhirServerDown(
         f"the EHR's answer to {relative.split('?')[0]} has more than {settings.max_pages} pages "
@@ -141,11 +157,17 @@ async def _search(
 
 
 async def read_record(
-    iss: str, access_token: str, patient_id: str, settings: SmartSettings
+    iss: str,
+    access_token: str,
+    patient_id: str,
+    settings: SmartSettings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> dict[str, Any]:
-    """The launch patient's resources as one FHIR collection Bundle."""
+    """The launch patient's resources as one FHIR collection Bundle (``transport``: tests)."""
     base = iss.rstrip("/")
     async with httpx.AsyncClient(
+        transport=transport,
         timeout=settings.timeout_seconds,
         headers={"Authorization": f"Bearer {access_token}"},
         follow_redirects=False,

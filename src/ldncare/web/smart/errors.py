@@ -47,6 +47,14 @@ class StateMismatch(SmartError):
     title = "This sign-in link does not belong to your launch"
 
 
+class FormExpired(SmartError):
+    """A Follow or End form came without this page's token (an old tab, a reloaded session,
+    or a form posted from another site)."""
+
+    status = 400
+    title = "This page has expired"
+
+
 class TokenRefused(SmartError):
     """The token endpoint refused the code (expired, used, PKCE verifier mismatch...)."""
 

@@ -17,6 +17,9 @@ refresh); this module adds only what SMART App Launch 2.x asks on top of OAuth 2
 
 from __future__ import annotations
 
+import asyncio
+import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -28,7 +31,7 @@ from joserfc import jwt as jose_jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
-from ldncare.web.smart.errors import DiscoveryFailed, SessionExpired, TokenRefused
+from ldncare.web.smart.errors import DiscoveryFailed, SessionExpired, SmartError, TokenRefused
 from ldncare.web.smart.settings import SmartSettings, is_loopback, tls_context
 
 # authlib's HTTP layer is httpx2 when installed, httpx otherwise (its own fallback): a transport
@@ -78,26 +81,41 @@ def _endpoint(config: dict[str, Any], name: str, iss: str) -> str:
     return value
 
 
+async def _get_limited_json(
+    url: str, settings: SmartSettings, what: str, error: type[SmartError]
+) -> object:
+    """The JSON body of ``GET url``, read up to ``max_response_bytes`` and refused past it
+    while it arrives (a huge answer is not read whole before being refused)."""
+    limit = settings.max_response_bytes
+    body = bytearray()
+    try:
+        async with (
+            httpx.AsyncClient(timeout=settings.timeout_seconds, verify=tls_context()) as http,
+            http.stream("GET", url, headers={"Accept": "application/json"}) as response,
+        ):
+            if response.status_code != 200:
+                raise error(f"{what} ({url}) answered HTTP {response.status_code}")
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) > limit:
+                    raise error(f"{what} ({url}) answered with more than {limit} bytes")
+    except httpx.HTTPError as exc:
+        raise error(
+            f"{what} ({url}) did not answer ({type(exc).__name__}); the EHR may be down, try "
+            "again later"
+        ) from None
+    try:
+        return json.loads(bytes(body))
+    except ValueError:
+        raise error(f"{what} ({url}) did not answer with JSON") from None
+
+
 async def discover(iss: str, settings: SmartSettings) -> SmartConfiguration:
     """Read and check ``{iss}/.well-known/smart-configuration``."""
     url = iss.rstrip("/") + WELL_KNOWN
-    try:
-        async with httpx.AsyncClient(
-            timeout=settings.timeout_seconds, verify=tls_context()
-        ) as http:
-            response = await http.get(url, headers={"Accept": "application/json"})
-    except httpx.HTTPError as exc:
-        raise DiscoveryFailed(
-            f"{url} did not answer ({type(exc).__name__}); the EHR may be down, try again later"
-        ) from None
-    if response.status_code != 200:
-        raise DiscoveryFailed(f"{url} answered HTTP {response.status_code}")
-    if len(response.content) > settings.max_response_bytes:
-        raise DiscoveryFailed(f"{url} answered with more than {settings.max_response_bytes} bytes")
-    try:
-        config = response.json()
-    except ValueError:
-        raise DiscoveryFailed(f"{url} did not answer with JSON") from None
+    config = await _get_limited_json(
+        url, settings, "the EHR's SMART configuration", DiscoveryFailed
+    )
     if not isinstance(config, dict):
         raise DiscoveryFailed(f"{url} did not answer with a JSON object")
     methods = config.get("code_challenge_methods_supported")
@@ -115,6 +133,29 @@ async def discover(iss: str, settings: SmartSettings) -> SmartConfiguration:
         issuer=issuer if isinstance(issuer, str) and issuer else None,
         jwks_uri=_endpoint(config, "jwks_uri", iss) if config.get("jwks_uri") else None,
     )
+
+
+class DiscoveryCache:
+    """Each EHR's checked SMART configuration, kept ``ttl`` seconds per issuer: a launch does
+    not ask the EHR again each time (a flood of anonymous launches would otherwise make ldncare
+    flood the EHR). Only a configuration that passed the checks is kept; concurrent launches
+    on the same issuer wait for one request."""
+
+    def __init__(self, ttl: float) -> None:
+        self.ttl = ttl
+        self._entries: dict[str, tuple[float, SmartConfiguration]] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def get(self, iss: str, settings: SmartSettings) -> SmartConfiguration:
+        lock = self._locks.setdefault(iss, asyncio.Lock())
+        async with lock:
+            cached = self._entries.get(iss)
+            if cached is not None and time.monotonic() < cached[0]:
+                return cached[1]
+            config = await discover(iss, settings)
+            if self.ttl > 0:
+                self._entries[iss] = (time.monotonic() + self.ttl, config)
+            return config
 
 
 def _client(settings: SmartSettings, scope: str | None = None) -> AsyncOAuth2Client:
@@ -210,15 +251,10 @@ async def verify_id_token(
     published keys, its ``iss`` (the OpenID issuer of the SMART configuration), its ``aud``
     (ldncare's client id) and ``exp`` (SMART App Launch, "openid fhirUser": the app uses the
     ``fhirUser`` claim only from a verified id_token)."""
+    jwks = await _get_limited_json(jwks_uri, settings, "the EHR's signing keys", TokenRefused)
     try:
-        async with httpx.AsyncClient(
-            timeout=settings.timeout_seconds, verify=tls_context()
-        ) as http:
-            response = await http.get(jwks_uri, headers={"Accept": "application/json"})
-        if response.status_code != 200 or len(response.content) > settings.max_response_bytes:
-            raise TokenRefused(f"the EHR's signing keys ({jwks_uri}) could not be read")
-        keys = KeySet.import_key_set(response.json())
-    except (httpx.HTTPError, ValueError, JoseError, TypeError, KeyError):
+        keys = KeySet.import_key_set(jwks)  # type: ignore[arg-type]
+    except (ValueError, JoseError, TypeError, KeyError, AttributeError):
         raise TokenRefused(f"the EHR's signing keys ({jwks_uri}) could not be read") from None
     try:
         token = jose_jwt.decode(id_token, keys, algorithms=ID_TOKEN_ALGORITHMS)

@@ -29,6 +29,7 @@ from ldncare.web.smart.ehr_record import AccessExpired, patient_from_record, rea
 from ldncare.web.smart.errors import (
     ConsentDenied,
     FhirServerDown,
+    FormExpired,
     IssuerRefused,
     MissingScope,
     SessionExpired,
@@ -99,7 +100,8 @@ async def launch(request: Request) -> Response:
     try:
         iss = _issuer(request, params.get("iss"), standalone=standalone)
         settings = _settings(request)
-        config = await oauth.discover(iss, settings)
+        discovery: oauth.DiscoveryCache = request.app.state.smart_discovery
+        config = await discovery.get(iss, settings)
         scope = requested_scopes(standalone=standalone, v1=config.v1_scopes_only)
         verifier = oauth.new_verifier()
         url, state = await oauth.authorization_url(
@@ -192,6 +194,7 @@ async def callback(request: Request) -> Response:
     session.patient_id = patient_id
     session.card_topic = card_topic(token.get("appContext"))
     session.code_verifier = ""
+    _sessions(request).establish(request)
     return RedirectResponse("/smart/patient", status_code=303)
 
 
@@ -264,8 +267,15 @@ async def launch_patient(request: Request) -> Response:
         )
     session.patient = patient  # for "follow": the record exactly as shown
     session.retrieved_at = datetime.now(UTC)
-    followed = await run_in_threadpool(
-        linked_patient, deps.engine(request), session.iss, session.patient_id
+    # Only the clinic's own follow is shown, and only to its logged-in clinician: a launch
+    # alone (no ldncare login) learns nothing about what ldncare stores.
+    user = deps.optional_user(request)
+    followed = (
+        await run_in_threadpool(
+            linked_patient, deps.engine(request), session.iss, session.patient_id, user.clinic_id
+        )
+        if user is not None and user.is_clinician
+        else None
     )
     return page(
         request,
@@ -287,7 +297,9 @@ async def _smart_form(request: Request, session: SmartSession) -> None:
     form = await request.form(max_fields=5)
     supplied = form.get("csrf_token")
     if not isinstance(supplied, str) or not secrets.compare_digest(supplied, session.csrf):
-        raise StateMismatch("the form has expired or did not come from this page; reload it")
+        raise FormExpired(
+            "the form has expired or did not come from this page; reload the page and try again"
+        )
 
 
 @router.post("/follow")

@@ -23,6 +23,11 @@ RESOURCE_TYPES: tuple[str, ...] = (
     "Observation",
     "AllergyIntolerance",
 )
+#: What the scopes must cover: the searched types and Medication, which arrives only through
+#: ``_include=MedicationRequest:medication``. Many EHRs drop included resources the app has no
+#: scope for, and a MedicationRequest whose Medication is missing names no drug the opioid
+#: check could see, so a grant without it is treated like any other missing read.
+SCOPE_TYPES: tuple[str, ...] = (*RESOURCE_TYPES, "Medication")
 IDENTITY_SCOPES = ("openid", "fhirUser")
 
 _CLINICAL = re.compile(r"^(patient|user|system)/(\*|[A-Za-z]+)\.(\*|read|[cruds]+)(\?.*)?$")
@@ -33,7 +38,7 @@ def requested_scopes(*, standalone: bool, v1: bool = False) -> str:
     the user's identity, and the launch context (``launch`` in an EHR launch, ``launch/patient``
     in a standalone launch). ``v1`` writes ``.read`` for servers without ``permission-v2``."""
     permission = "read" if v1 else "rs"
-    clinical = [f"patient/{rtype}.{permission}" for rtype in RESOURCE_TYPES]
+    clinical = [f"patient/{rtype}.{permission}" for rtype in SCOPE_TYPES]
     context = "launch/patient" if standalone else "launch"
     return " ".join([*IDENTITY_SCOPES, context, *clinical])
 
@@ -58,5 +63,5 @@ def grants_read(granted: str, resource_type: str) -> bool:
 
 
 def missing_reads(granted: str) -> list[str]:
-    """The resource types of :data:`RESOURCE_TYPES` that ``granted`` does not let ldncare read."""
-    return [rtype for rtype in RESOURCE_TYPES if not grants_read(granted, rtype)]
+    """The resource types of :data:`SCOPE_TYPES` that ``granted`` does not let ldncare read."""
+    return [rtype for rtype in SCOPE_TYPES if not grants_read(granted, rtype)]

@@ -8,6 +8,12 @@ they can ("App Protection", https://hl7.org/fhir/smart-app-launch/app-launch.htm
 clinician ends it, when it is older than ``LDNCARE_SMART_SESSION_MAX_AGE_SECONDS``, or when the
 process stops; nothing is written to disk.
 
+A launch is *pending* from ``/smart/launch`` until its callback has traded the code for a token;
+only then is it *established*. The two are held apart, each with its own cap: anyone can open
+``/smart/launch?iss=<allowed EHR>`` without signing in, so a flood of launches can at most push
+out other pending launches (each lives ``PENDING_MAX_AGE`` seconds), never an open session with
+the EHR -- establishing one needs a real sign-in at the EHR.
+
 One process only: with ``ldncare serve --workers N`` a launch must return to the same worker
 (docs/SMART.md).
 """
@@ -28,9 +34,13 @@ from starlette.responses import Response
 from ldncare.core.patient import Patient
 
 SMART_COOKIE = "ldncare_smart"
-#: Sessions held at most; past it the oldest are dropped (a flood of launches cannot grow
-#: memory without bound).
+#: Established sessions held at most; past it the oldest are dropped (memory stays bounded).
 MAX_SESSIONS = 10_000
+#: Pending launches held at most, apart from the established sessions; past it the oldest
+#: pending launch is dropped.
+MAX_PENDING = 2_000
+#: Seconds a launch may wait for its callback (the clinician signs in at the EHR meanwhile).
+PENDING_MAX_AGE = 600
 
 
 @dataclass
@@ -74,20 +84,21 @@ class SmartSessions:
     def __init__(self, secret_key: str, *, max_age: int, secure: bool) -> None:
         self._serializer = URLSafeTimedSerializer(secret_key, salt="ldncare.smart")
         self._sessions: dict[str, SmartSession] = {}
+        self._pending: dict[str, SmartSession] = {}
         self._lock = threading.Lock()
         self.max_age = max_age
         self.secure = secure
 
     def start(self, response: Response, session: SmartSession) -> str:
-        """Hold ``session`` under a new id and set the cookie naming it."""
+        """Hold ``session`` as a pending launch under a new id and set the cookie naming it."""
         sid = secrets.token_urlsafe(32)
         now = time.monotonic()
         with self._lock:
-            for old in [k for k, s in self._sessions.items() if now - s.created > self.max_age]:
-                del self._sessions[old]
-            while len(self._sessions) >= MAX_SESSIONS:
-                del self._sessions[next(iter(self._sessions))]
-            self._sessions[sid] = session
+            for old in [k for k, s in self._pending.items() if now - s.created > PENDING_MAX_AGE]:
+                del self._pending[old]
+            while len(self._pending) >= MAX_PENDING:
+                del self._pending[next(iter(self._pending))]
+            self._pending[sid] = session
         response.set_cookie(
             SMART_COOKIE,
             self._serializer.dumps(sid),
@@ -110,15 +121,39 @@ class SmartSessions:
         return sid if isinstance(sid, str) else None
 
     def get(self, request: Request) -> SmartSession | None:
+        """The browser's session, established or still pending."""
         sid = self._sid(request)
         if sid is None:
             return None
+        now = time.monotonic()
         with self._lock:
             session = self._sessions.get(sid)
-            if session is not None and time.monotonic() - session.created > self.max_age:
-                del self._sessions[sid]
+            if session is not None:
+                if now - session.created > self.max_age:
+                    del self._sessions[sid]
+                    return None
+                return session
+            session = self._pending.get(sid)
+            if session is not None and now - session.created > PENDING_MAX_AGE:
+                del self._pending[sid]
                 return None
             return session
+
+    def establish(self, request: Request) -> None:
+        """The browser's pending launch got its token: hold it among the open sessions."""
+        sid = self._sid(request)
+        if sid is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            session = self._pending.pop(sid, None)
+            if session is None:
+                return
+            for old in [k for k, s in self._sessions.items() if now - s.created > self.max_age]:
+                del self._sessions[old]
+            while len(self._sessions) >= MAX_SESSIONS:
+                del self._sessions[next(iter(self._sessions))]
+            self._sessions[sid] = session
 
     def end(self, request: Request, response: Response) -> None:
         """Forget the session (its tokens with it) and clear the cookie."""
@@ -126,8 +161,14 @@ class SmartSessions:
         if sid is not None:
             with self._lock:
                 self._sessions.pop(sid, None)
+                self._pending.pop(sid, None)
         response.delete_cookie(SMART_COOKIE, path="/smart", secure=self.secure, httponly=True)
 
     def held(self) -> int:
+        """Established and pending sessions held."""
+        with self._lock:
+            return len(self._sessions) + len(self._pending)
+
+    def held_established(self) -> int:
         with self._lock:
             return len(self._sessions)

@@ -54,6 +54,9 @@ class SmartSettings(BaseSettings):
     max_response_bytes: int = Field(default=10_000_000, ge=10_000, le=200_000_000)
     #: Pages of one FHIR search read at most (``next`` links on the same server).
     max_pages: int = Field(default=20, ge=1, le=1000)
+    #: Seconds an EHR's checked ``.well-known/smart-configuration`` is reused (per issuer);
+    #: 0 reads it at every launch.
+    discovery_ttl_seconds: int = Field(default=300, ge=0, le=24 * 3600)
     #: Seconds a SMART session (and the tokens in it) lives on the server at most.
     session_max_age_seconds: int = Field(default=8 * 3600, ge=60, le=24 * 3600)
 
