@@ -122,8 +122,8 @@ def main() -> int:
         order = list(trees.items())
         for tree, path in order if r % 2 == 0 else order[::-1]:
             env = dict(os.environ, PYTHONPATH=path)
-            cmd = [sys.executable, __file__, "--child", "--calls", str(args.calls),
-                   "--rounds", str(args.rounds)]  # fmt: skip
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--child",
+                   "--calls", str(args.calls), "--rounds", str(args.rounds)]  # fmt: skip
             done = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True)
             runs[tree].append(json.loads(done.stdout.strip().splitlines()[-1]))
     names = list(next(iter(runs.values()))[0])
