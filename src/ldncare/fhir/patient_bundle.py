@@ -268,6 +268,27 @@ def _concept_text(concept: Mapping[str, Any], codes: tuple[Coding, ...], where: 
 def _status_code(concept: Any, where: _Where, field: str) -> str | None:
     if concept is None:
         return None
+    if type(concept) is dict:
+        # Fast path (every clinicalStatus and verificationStatus of a record): codings that
+        # are plain JSON objects with string members, as _codings checks them, give the first
+        # code without a Coding built for each; anything else is read the long way below.
+        raw_list = concept.get("coding")
+        if type(raw_list) is list and raw_list:
+            first: str | None = None
+            for raw in raw_list:
+                if type(raw) is not dict:
+                    break
+                code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+                if not (
+                    type(code) is str
+                    and (system is None or type(system) is str)
+                    and (display is None or type(display) is str)
+                ):
+                    break
+                if first is None:
+                    first = code
+            else:
+                return first
     obj = _obj(concept, where, field)
     for c in _codings(obj, where, field):
         return c.code
