@@ -85,3 +85,16 @@ def test_every_source_a_card_may_cite_renders_with_its_fit() -> None:
         assert int(match["year"]) == source.year
         if source.size:
             assert source.size in match["design"]
+
+
+def test_a_reloaded_source_with_a_new_year_is_cited_with_it_not_with_the_old_line() -> None:
+    """The reference lines are made once per loaded source: an evidence base reloaded with a
+    changed source (a newer edition of a label) must show the change on the next card."""
+    sources = load_evidence().sources
+    cid, source = next(iter(sources.items()))
+    (before,) = reference_lines([cid], sources)
+    newer = source.model_copy(update={"year": source.year + 1})
+    (after,) = reference_lines([cid], {cid: newer})
+    match = _ITEM.match(after)
+    assert match is not None and int(match["year"]) == source.year + 1, after
+    assert reference_lines([cid], sources) == [before]

@@ -56,11 +56,20 @@ def reference_lines(citations: Iterable[str], sources: Mapping[str, Any]) -> lis
         if src is None:
             lines.append(f"- {cid}")
             continue
-        text = src.reference_text()
-        url = src.url or (f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else None)
-        line = f"- [{text}]({url})" if url else f"- {text}"
-        lines.append(f"{line} *({src.fit_text()})*")
+        # The line of a source is the same on every card: made once per loaded source (a
+        # reloaded evidence base has new source objects, so it never gets an old line).
+        made = _LINES.get(cid)
+        if made is None or made[0] is not src:
+            text = src.reference_text()
+            url = src.url or (f"https://pubmed.ncbi.nlm.nih.gov/{src.pmid}/" if src.pmid else None)
+            line = f"- [{text}]({url})" if url else f"- {text}"
+            made = _LINES[cid] = (src, f"{line} *({src.fit_text()})*")
+        lines.append(made[1])
     return lines
+
+
+#: Each source's reference line, by citation id, with the source object it was made from.
+_LINES: dict[str, tuple[Any, str]] = {}
 
 
 _references = reference_lines

@@ -53,6 +53,8 @@ from ldncare.fhir.patient_bundle import (
     find_medication,
     medication_from_resource,
     patient_from_bundle,
+    patient_from_resources,
+    reads_nothing_of,
 )
 from ldncare.fhir.references import full_urls, index_resources, literal_patient_id, refers_to
 from ldncare.planning import context_for
@@ -153,7 +155,9 @@ def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> b
     """
     for key in ("subject", "patient"):
         ref = resource.get(key)
-        target = ref.get("reference") if isinstance(ref, Mapping) else None
+        if ref is None:
+            continue
+        target = ref.get("reference") if type(ref) is dict or isinstance(ref, Mapping) else None
         if target == own:
             return False
         if isinstance(target, str):
@@ -203,11 +207,37 @@ def _build_patient(
     someone else's opioid or diagnosis on this chart).
 
     Only the latest lab of each kind is kept (what the core's decisions read): see
-    ``patient_from_bundle(latest_labs_only=True)``.
+    ``patient_from_bundle(latest_labs_only=True)``. The usual prefetch is read once
+    (:func:`_read_prefetch`); one with anything unreadable in it is read again by
+    :func:`_read_via_bundle`, which finds the culprits and leaves them out.
     """
     pid = patient_id or "unknown"
-    patients = [r for r in resources if r.get("resourceType") == "Patient"]
-    chosen = next((p for p in patients if bare_id(p.get("id")) == pid), None)
+    chosen = next(
+        (
+            r
+            for r in resources
+            if r.get("resourceType") == "Patient" and bare_id(r.get("id")) == pid
+        ),
+        None,
+    )
+    try:
+        head = chosen if chosen is not None else {"resourceType": "Patient", "id": pid}
+        return _read_prefetch(patient_id, head, resources, urls)
+    except (LdncareError, ValueError, TypeError, AttributeError):
+        pass  # something unreadable: read again the long way, which finds and drops it
+    return _read_via_bundle(patient_id, chosen, resources, urls)
+
+
+def _read_via_bundle(
+    patient_id: str | None,
+    chosen: Mapping[str, Any] | None,
+    resources: Sequence[dict[str, Any]],
+    urls: Mapping[int, str],
+) -> Patient:
+    """The prefetch wrapped into a Bundle and read by the importer's Bundle reader; on an
+    error, each resource is tried alone and the unreadable ones are dropped (and so is an
+    unreadable Patient, for a stub with the id of the call)."""
+    pid = patient_id or "unknown"
     stub = {"resourceType": "Patient", "id": pid}
     # The fullUrls matter for the Medications references name (kept as they are by _legacy).
     others = [_legacy(r) for r in resources if r.get("resourceType") in _READ]
@@ -215,12 +245,7 @@ def _build_patient(
         own = f"Patient/{pid}"
         foreign = [r for r in others if _names_another_patient(r, pid, own)]
         if foreign:
-            log.warning(
-                "CDS patient %s: ignoring %d resource(s) about another patient (%s)",
-                pid,
-                len(foreign),
-                ", ".join(sorted({f"{r.get('resourceType')}/{r.get('id')}" for r in foreign})),
-            )
+            _log_foreign(pid, foreign)
             others = [r for r in others if all(r is not f for f in foreign)]
     head = chosen if chosen is not None else stub
     try:
@@ -239,6 +264,51 @@ def _build_patient(
             continue
         kept.append(r)
     return patient_from_bundle(_bundle(head, kept, urls), latest_labs_only=True)
+
+
+def _read_prefetch(
+    patient_id: str | None,
+    head: Mapping[str, Any],
+    resources: Sequence[dict[str, Any]],
+    urls: Mapping[int, str],
+) -> Patient:
+    """The common case of :func:`_build_patient`, every resource readable: each resource read
+    once, straight into the core's patient by the importer's own per-resource rules
+    (:func:`ldncare.fhir.patient_bundle.patient_from_resources`), with no Bundle built and
+    re-read. Observations with no code ldncare reads are dropped before anything else is done
+    with them. Raises what the Bundle reader would raise; the caller then drops the culprits."""
+    pid = patient_id or "unknown"
+    own = f"Patient/{pid}"
+    kept: list[dict[str, Any]] = []
+    foreign: list[dict[str, Any]] = []
+    any_medication = False
+    for r in resources:
+        rtype = r.get("resourceType")
+        if rtype not in _READ or (rtype == "Observation" and reads_nothing_of(r)):
+            continue
+        if rtype == "MedicationOrder":
+            r = _legacy(r)
+        elif rtype == "Medication":
+            any_medication = True
+        if patient_id is not None and _names_another_patient(r, pid, own):
+            foreign.append(r)
+        else:
+            kept.append(r)
+    # Only a medicationReference needs the index (the importer's own: fhir/references.py).
+    medications = medication_index(kept, urls) if any_medication else {}
+    patient = patient_from_resources(head, kept, medications)
+    if foreign:  # logged once, by whichever reading succeeds
+        _log_foreign(pid, foreign)
+    return patient
+
+
+def _log_foreign(pid: str, foreign: Sequence[Mapping[str, Any]]) -> None:
+    log.warning(
+        "CDS patient %s: ignoring %d resource(s) about another patient (%s)",
+        pid,
+        len(foreign),
+        ", ".join(sorted({f"{r.get('resourceType')}/{r.get('id')}" for r in foreign})),
+    )
 
 
 @dataclass(frozen=True)

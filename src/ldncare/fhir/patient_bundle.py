@@ -23,7 +23,7 @@ resource in the bundle is taken as that patient's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -268,6 +268,27 @@ def _concept_text(concept: Mapping[str, Any], codes: tuple[Coding, ...], where: 
 def _status_code(concept: Any, where: _Where, field: str) -> str | None:
     if concept is None:
         return None
+    if type(concept) is dict:
+        # Fast path (every clinicalStatus and verificationStatus of a record): codings that
+        # are plain JSON objects with string members, as _codings checks them, give the first
+        # code without a Coding built for each; anything else is read the long way below.
+        raw_list = concept.get("coding")
+        if type(raw_list) is list and raw_list:
+            first: str | None = None
+            for raw in raw_list:
+                if type(raw) is not dict:
+                    break
+                code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+                if not (
+                    type(code) is str
+                    and (system is None or type(system) is str)
+                    and (display is None or type(display) is str)
+                ):
+                    break
+                if first is None:
+                    first = code
+            else:
+                return first
     obj = _obj(concept, where, field)
     for c in _codings(obj, where, field):
         return c.code
@@ -608,106 +629,164 @@ def patient_from_bundle(
     """
     reader = _BundleReader(bundle, patient_id)
     pwhere = _Where(reader.patient_index, reader.patient)
-    pid = reader.patient.get("id")
-    if not isinstance(pid, str) or not pid:
-        raise pwhere.error("id", "is missing: the Patient needs an id")
-
-    conditions: list[Condition] = []
-    medications: list[MedicationUse] = []
-    labs: list[LabResult] = []
-    allergies: list[Allergy] = []
-    weight: tuple[date, float] | None = None
-    height: tuple[date, float] | None = None
-    pregnant: tuple[date, bool] | None = None
-    latest: dict[LabKind, tuple[date, Mapping[str, Any], _Where, Coding, date | None]] = {}
-
+    _patient_id(reader.patient, pwhere)  # before any resource: the first error to name
+    parts = _PatientParts(reader.medications, latest_labs_only)
     for index, _url, resource in reader.items:
         rtype = resource["resourceType"]
         if rtype not in _CLINICAL:
             continue
-        if latest_labs_only and rtype == "Observation" and _reads_nothing_of(resource):
+        if latest_labs_only and rtype == "Observation" and reads_nothing_of(resource):
             continue  # a vital sign or lab ldncare never reads (most of a Synthea record)
         where = _Where(index, resource)
         if ("meta" in resource and is_ldncare_output(resource)) or not reader.belongs(
             resource, where
         ):
             continue  # ldncare's own plan output is not patient data
+        parts.add(resource, where)
+    return parts.patient(reader.patient, pwhere)
+
+
+def patient_from_resources(
+    patient: Mapping[str, Any],
+    resources: Iterable[Mapping[str, Any]],
+    medications: Mapping[str, Mapping[str, Any]],
+) -> Patient:
+    """The core :class:`Patient` from ``patient`` and the resources of that patient alone (a
+    CDS Hooks prefetch), read once each: the same as ``patient_from_bundle(latest_labs_only=
+    True)`` on a Bundle of ``patient`` followed by ``resources``, without building one.
+
+    ``medications`` is the index :func:`~ldncare.fhir.references.index_resources` makes of the
+    Medication resources a ``medicationReference`` may point at. A resource that is not a
+    clinical one ldncare reads is skipped; errors name the resource as its position in that
+    Bundle would (``entry[i]``). Every Observation given is read: the caller leaves out those
+    :func:`reads_nothing_of` (once, before its other work with them; reading one gives nothing
+    either way, so this only saves time).
+    """
+    _patient_id(patient, _Where(0, patient))
+    parts = _PatientParts(medications, latest_labs_only=True)
+    for index, resource in enumerate(resources, start=1):
+        rtype = resource.get("resourceType")
+        if rtype not in _CLINICAL:
+            continue
+        if "meta" in resource and is_ldncare_output(resource):
+            continue
+        parts.add(resource, _Where(index, resource))
+    return parts.patient(patient, _Where(0, patient))
+
+
+def _patient_id(patient: Mapping[str, Any], where: _Where) -> str:
+    pid = patient.get("id")
+    if not isinstance(pid, str) or not pid:
+        raise where.error("id", "is missing: the Patient needs an id")
+    return pid
+
+
+class _PatientParts:
+    """What the clinical resources of one patient add up to, read one resource at a time (the
+    FHIR -> core rules of every reader of a patient: Bundle, CDS Hooks prefetch)."""
+
+    def __init__(
+        self, medications: Mapping[str, Mapping[str, Any]], latest_labs_only: bool
+    ) -> None:
+        self.medications_index = medications
+        self.latest_labs_only = latest_labs_only
+        self.conditions: list[Condition] = []
+        self.medications: list[MedicationUse] = []
+        self.labs: list[LabResult] = []
+        self.allergies: list[Allergy] = []
+        self.weight: tuple[date, float] | None = None
+        self.height: tuple[date, float] | None = None
+        self.pregnant: tuple[date, bool] | None = None
+        self.latest: dict[LabKind, tuple[date, Mapping[str, Any], _Where, Coding, date | None]] = {}
+
+    def add(self, resource: Mapping[str, Any], where: _Where) -> None:
+        """Read one Condition, MedicationRequest/Statement, AllergyIntolerance or Observation
+        of this patient (ldncare's own output already left out)."""
+        rtype = where.rtype
         if rtype == "Condition":
             cond = _condition(resource, where)
             if cond is not None:
-                conditions.append(cond)
+                self.conditions.append(cond)
         elif rtype in ("MedicationRequest", "MedicationStatement"):
-            medications.append(_medication(resource, reader.medications, where))
+            self.medications.append(_medication(resource, self.medications_index, where))
         elif rtype == "AllergyIntolerance":
             allergy = _allergy(resource, where)
             if allergy is not None:
-                allergies.append(allergy)
+                self.allergies.append(allergy)
         else:
-            if _str(resource.get("status"), where, "status") in _SKIP_OBS_STATUS:
-                continue
-            concept = _obj(resource.get("code"), where, "code")
-            loincs = [c for c in _codings(concept, where, "code") if c.system in (LOINC, None)]
-            when = _obs_date(resource, where)
-            rank = when or date.min
-            for coding in loincs:
-                code = coding.code
-                if code == BODY_WEIGHT:
-                    value, unit = _quantity(resource, where)
-                    factor = _WEIGHT_TO_KG.get(unit or "kg")
-                    if value is not None and factor and (weight is None or rank >= weight[0]):
-                        weight = (rank, round(value * factor, 2))
-                elif code == BODY_HEIGHT:
-                    value, unit = _quantity(resource, where)
-                    factor = _HEIGHT_TO_CM.get(unit or "cm")
-                    if value is not None and factor and (height is None or rank >= height[0]):
-                        height = (rank, round(value * factor, 1))
-                elif code == PREGNANCY_STATUS:
-                    answer = _obj(resource.get("valueCodeableConcept"), where,
-                                  "valueCodeableConcept")  # fmt: skip
-                    for c in _codings(answer, where, "valueCodeableConcept"):
-                        if c.code in _PREGNANT and (pregnant is None or rank >= pregnant[0]):
-                            pregnant = (rank, _PREGNANT[c.code])
-                elif code in LAB_LOINC:
-                    kind = LAB_LOINC[code]
-                    if not latest_labs_only:
-                        labs.append(_lab(resource, where, kind, coding, when))
-                    elif kind not in latest or rank > latest[kind][0]:
-                        latest[kind] = (rank, resource, where, coding, when)
-                else:
-                    continue
-                break
+            self._observation(resource, where)
 
-    labs.extend(_lab(r, w, kind, c, when) for kind, (_, r, w, c, when) in latest.items())
-    name = _patient_name(reader.patient, pwhere)
-    gender = _str(reader.patient.get("gender"), pwhere, "gender") or "unknown"
-    if gender not in ("female", "male", "other", "unknown"):
-        raise pwhere.error("gender", f"{gender!r} is not one of female, male, other, unknown")
-    try:
-        return Patient(
-            id=pid,
-            name=name,
-            birth_date=parse_fhir_birth_date(reader.patient.get("birthDate"), pwhere, "birthDate"),
-            sex=gender,
-            weight_kg=weight[1] if weight else None,
-            height_cm=height[1] if height else None,
-            conditions=tuple(conditions),
-            medications=tuple(medications),
-            labs=tuple(labs),
-            allergies=tuple(allergies),
-            pregnant=pregnant[1] if pregnant else None,
-            **_extensions(reader.patient, pwhere),
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        loc = ".".join(str(p) for p in first["loc"])
-        raise InvalidInput(f"Patient/{pid}: {loc} {first['msg']}", field=loc) from None
+    def _observation(self, resource: Mapping[str, Any], where: _Where) -> None:
+        if _str(resource.get("status"), where, "status") in _SKIP_OBS_STATUS:
+            return
+        concept = _obj(resource.get("code"), where, "code")
+        loincs = [c for c in _codings(concept, where, "code") if c.system in (LOINC, None)]
+        when = _obs_date(resource, where)
+        rank = when or date.min
+        for coding in loincs:
+            code = coding.code
+            if code == BODY_WEIGHT:
+                value, unit = _quantity(resource, where)
+                factor = _WEIGHT_TO_KG.get(unit or "kg")
+                if value is not None and factor and (self.weight is None or rank >= self.weight[0]):
+                    self.weight = (rank, round(value * factor, 2))
+            elif code == BODY_HEIGHT:
+                value, unit = _quantity(resource, where)
+                factor = _HEIGHT_TO_CM.get(unit or "cm")
+                if value is not None and factor and (self.height is None or rank >= self.height[0]):
+                    self.height = (rank, round(value * factor, 1))
+            elif code == PREGNANCY_STATUS:
+                answer = _obj(resource.get("valueCodeableConcept"), where,
+                              "valueCodeableConcept")  # fmt: skip
+                for c in _codings(answer, where, "valueCodeableConcept"):
+                    if c.code in _PREGNANT and (self.pregnant is None or rank >= self.pregnant[0]):
+                        self.pregnant = (rank, _PREGNANT[c.code])
+            elif code in LAB_LOINC:
+                kind = LAB_LOINC[code]
+                if not self.latest_labs_only:
+                    self.labs.append(_lab(resource, where, kind, coding, when))
+                elif kind not in self.latest or rank > self.latest[kind][0]:
+                    self.latest[kind] = (rank, resource, where, coding, when)
+            else:
+                continue
+            break
+
+    def patient(self, patient: Mapping[str, Any], pwhere: _Where) -> Patient:
+        """The core Patient: ``patient`` (the FHIR Patient) with everything added."""
+        pid = _patient_id(patient, pwhere)
+        labs = self.labs + [
+            _lab(r, w, kind, c, when) for kind, (_, r, w, c, when) in self.latest.items()
+        ]
+        name = _patient_name(patient, pwhere)
+        gender = _str(patient.get("gender"), pwhere, "gender") or "unknown"
+        if gender not in ("female", "male", "other", "unknown"):
+            raise pwhere.error("gender", f"{gender!r} is not one of female, male, other, unknown")
+        try:
+            return Patient(
+                id=pid,
+                name=name,
+                birth_date=parse_fhir_birth_date(patient.get("birthDate"), pwhere, "birthDate"),
+                sex=gender,
+                weight_kg=self.weight[1] if self.weight else None,
+                height_cm=self.height[1] if self.height else None,
+                conditions=tuple(self.conditions),
+                medications=tuple(self.medications),
+                labs=tuple(labs),
+                allergies=tuple(self.allergies),
+                pregnant=self.pregnant[1] if self.pregnant else None,
+                **_extensions(patient, pwhere),
+            )
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            loc = ".".join(str(p) for p in first["loc"])
+            raise InvalidInput(f"Patient/{pid}: {loc} {first['msg']}", field=loc) from None
 
 
 #: The Observation codes the reader takes anything from.
 _READ_CODES = frozenset({BODY_WEIGHT, BODY_HEIGHT, PREGNANCY_STATUS, *LAB_LOINC})
 
 
-def _reads_nothing_of(observation: Mapping[str, Any]) -> bool:
+def reads_nothing_of(observation: Mapping[str, Any]) -> bool:
     """Whether an Observation plainly has no code the reader takes anything from: a list of
     plain codings, none of them one of :data:`_READ_CODES`. Anything unusual in its ``code``
     (no coding list, a coding that is not an object) is read the long way, with its checks."""
