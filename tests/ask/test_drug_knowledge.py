@@ -4,8 +4,8 @@ pregnancy, breastfeeding and the kidney, answers with the cited statement for th
 Each case reads like the clinical question it is; the answer must carry the statement, its key
 words and the source it cites (a label, LactMed, UKTIS or a regulator), numbered in the answer's
 references. Medicines whose pregnancy, breastfeeding or kidney text was not confirmed from a
-source (capsaicin patch, lidocaine plaster; tricyclics and the kidney) must get an honest "not
-covered", never another medicine's advice.
+source (the capsaicin patch in pregnancy and breastfeeding; tricyclics and the kidney) must get an
+honest "not covered", never another medicine's advice.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def test_venlafaxine_in_liver_disease_halves_the_dose() -> None:
 
 UNCONFIRMED = [
     "Is the capsaicin patch safe in pregnancy?",
-    "Can I use a lidocaine plaster while breastfeeding?",
+    "Can I use the capsaicin patch while breastfeeding?",
     "Does the capsaicin patch need a lower dose in kidney disease?",
     "nortriptyline in kidney disease",
 ]
@@ -570,3 +570,21 @@ def test_topical_warnings_are_about_the_topical_asked_or_named_plainly(drug: str
                 ask.format(drug),
                 sentence.statement,
             )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Can I use a lidocaine plaster while breastfeeding?",
+        "Is the lidocaine plaster safe in pregnancy?",
+    ],
+)
+def test_lidocaine_plaster_before_birth_and_when_breastfeeding_gets_the_labels_caution(
+    question: str,
+) -> None:
+    _assert_cited(
+        question,
+        "drug_safety.lidocaine_plaster.pregnancy",
+        ("caution", "labour and delivery", "fed at the breast"),
+        "label_lidoderm",
+    )
