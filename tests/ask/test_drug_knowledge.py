@@ -454,6 +454,12 @@ STOPPING = [
         ("abrupt cessation", "nausea, headache and malaise"),
         "label_amitriptyline",
     ),
+    (
+        "Can I stop nortriptyline suddenly?",
+        "drug_warnings.nortriptyline.stopping",
+        ("abrupt cessation", "nausea, headache and malaise"),
+        "label_nortriptyline",
+    ),
 ]
 
 
@@ -489,7 +495,7 @@ def test_duloxetine_with_tramadol_and_seizures_gets_tramadols_seizure_warning() 
     _assert_cited(
         "Can duloxetine and tramadol cause seizures?",
         "drug_warnings.tramadol.seizures",
-        ("seizures", "tricyclic antidepressants", "seizure threshold"),
+        ("seizures", "tricyclic antidepressants", "SNRIs", "duloxetine", "seizure threshold"),
         "label_tramadol",
     )
 
