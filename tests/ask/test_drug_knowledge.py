@@ -4,8 +4,8 @@ pregnancy, breastfeeding and the kidney, answers with the cited statement for th
 Each case reads like the clinical question it is; the answer must carry the statement, its key
 words and the source it cites (a label, LactMed, UKTIS or a regulator), numbered in the answer's
 references. Medicines whose pregnancy, breastfeeding or kidney text was not confirmed from a
-source (capsaicin patch, lidocaine plaster; tricyclics and the kidney) must get an honest "not
-covered", never another medicine's advice.
+source (the capsaicin patch in pregnancy and breastfeeding; tricyclics and the kidney) must get an
+honest "not covered", never another medicine's advice.
 """
 
 from __future__ import annotations
@@ -326,7 +326,7 @@ def test_venlafaxine_in_liver_disease_halves_the_dose() -> None:
 
 UNCONFIRMED = [
     "Is the capsaicin patch safe in pregnancy?",
-    "Can I use a lidocaine plaster while breastfeeding?",
+    "Can I use the capsaicin patch while breastfeeding?",
     "Does the capsaicin patch need a lower dose in kidney disease?",
     "nortriptyline in kidney disease",
 ]
@@ -391,4 +391,206 @@ def test_a_cyp2d6_poor_metaboliser_on_amitriptyline_gets_the_cpic_advice() -> No
         "drug_warnings.tca.cyp2d6",
         ("poor metabolisers", "half the usual dose"),
         "hicks2017",
+    )
+
+
+# --- second round: the independent pharmacist's review (issue 15 item 5) -----------------------
+
+
+def test_capsaicin_patch_for_pudendal_neuralgia_says_clinic_only_mucosa_and_blood_pressure() -> (
+    None
+):
+    # The review's unsafe finding (q25): the patch dosing was given for PN with no warning.
+    _assert_cited(
+        "Is the capsaicin 8% patch suitable for pudendal neuralgia?",
+        "drug_warnings.capsaicin_patch.application",
+        ("physician", "mucous membranes", "blood pressure", "off-label"),
+        "label_qutenza",
+    )
+
+
+def test_capsaicin_patch_warning_comes_before_its_dosing() -> None:
+    answer = answer_question("Is the capsaicin 8% patch suitable for pudendal neuralgia?")
+    order = [s.statement for s in answer.sentences()]
+    assert order.index("drug_warnings.capsaicin_patch.application") < order.index(
+        "drug.capsaicin_patch.dosing"
+    )
+
+
+def test_lidocaine_plaster_on_the_perineum_is_for_intact_skin_only() -> None:
+    _assert_cited(
+        "Can I use lidocaine plaster on the perineum / genital area?",
+        "drug_warnings.lidocaine_plaster.skin",
+        ("intact skin", "broken or inflamed skin", "mucous membranes", "off-label"),
+        "label_lidoderm",
+    )
+
+
+def test_lidocaine_plaster_interactions_name_class_i_antiarrhythmics() -> None:
+    _assert_cited(
+        "Does the lidocaine plaster interact with anything?",
+        "drug_warnings.lidocaine_plaster.interactions",
+        ("Class I antiarrhythmic", "mexiletine", "other local anaesthetics"),
+        "label_lidoderm",
+    )
+
+
+STOPPING = [
+    (
+        "How do I stop taking duloxetine?",
+        "drug_warnings.duloxetine.stopping",
+        ("not stopped abruptly", "gradually", "dizziness"),
+        "label_duloxetine",
+    ),
+    (
+        "how to stop venlafaxine",
+        "drug_warnings.venlafaxine.stopping",
+        ("not stopped abruptly", "gradually"),
+        "label_venlafaxine",
+    ),
+    (
+        "How do I come off amitriptyline?",
+        "drug_warnings.amitriptyline.stopping",
+        ("abrupt cessation", "nausea, headache and malaise"),
+        "label_amitriptyline",
+    ),
+    (
+        "Can I stop nortriptyline suddenly?",
+        "drug_warnings.nortriptyline.stopping",
+        ("abrupt cessation", "nausea, headache and malaise"),
+        "label_nortriptyline",
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "statement", "words", "source"), STOPPING)
+def test_a_patient_asking_how_to_stop_an_antidepressant_is_told_to_taper(
+    question: str, statement: str, words: tuple[str, ...], source: str
+) -> None:
+    # q17 was answered with the up-titration schedule.
+    _assert_cited(question, statement, words, source)
+
+
+def test_can_pregabalin_be_misused_opens_on_its_schedule_v_misuse_warning() -> None:
+    _assert_cited(
+        "Can pregabalin be misused?",
+        "drug_warnings.pregabalin.misuse",
+        ("Schedule V", "euphoria", "drug-seeking"),
+        "label_pregabalin",
+    )
+    answer = answer_question("Can pregabalin be misused?")
+    assert answer.sentences()[0].statement == "drug_warnings.pregabalin.misuse"
+
+
+def test_tramadol_contraindications_include_children_and_maois() -> None:
+    _assert_cited(
+        "tramadol contraindications",
+        "drug_warnings.tramadol.contraindications",
+        ("younger than 12", "tonsils", "MAO inhibitor", "14 days"),
+        "label_tramadol",
+    )
+
+
+def test_duloxetine_with_tramadol_and_seizures_gets_tramadols_seizure_warning() -> None:
+    _assert_cited(
+        "Can duloxetine and tramadol cause seizures?",
+        "drug_warnings.tramadol.seizures",
+        ("seizures", "tricyclic antidepressants", "SNRIs", "duloxetine", "seizure threshold"),
+        "label_tramadol",
+    )
+
+
+def test_tramadol_with_a_cyp2d6_inhibitor_gets_the_m1_and_cpic_advice() -> None:
+    question = "tramadol interaction with CYP2D6 inhibitors"
+    _assert_cited(
+        question, "drug_warnings.tramadol.cyp2d6", ("M1", "poor metabolisers"), "label_tramadol"
+    )
+    _assert_cited(question, "drug_warnings.tramadol.cyp2d6", ("ultrarapid",), "crews2021")
+
+
+DOSE_LIMITS = [
+    (
+        "Is tramadol safe for a 80 year old?",
+        "drug_warnings.tramadol.older_adults",
+        ("over the age of 75", "300 mg a day"),
+    ),
+    (
+        "tramadol dose in kidney disease",
+        "drug_warnings.tramadol.kidney",
+        ("below 30 mL/min", "12 hours apart", "200 mg a day"),
+    ),
+    (
+        "tramadol dose in cirrhosis",
+        "drug_warnings.tramadol.liver",
+        ("cirrhosis", "50 mg every 12 hours"),
+    ),
+]
+
+
+@pytest.mark.parametrize(("question", "statement", "words"), DOSE_LIMITS)
+def test_tramadol_label_dose_limits_reach_the_answer(
+    question: str, statement: str, words: tuple[str, ...]
+) -> None:
+    # q49 (unsafe): an 80-year-old was shown the 400 mg maximum; q50: renal "not covered".
+    _assert_cited(question, statement, words, "label_tramadol")
+
+
+def test_nortriptyline_after_a_heart_attack_gets_the_post_infarction_warning() -> None:
+    _assert_cited(
+        "Is nortriptyline safe after a heart attack?",
+        "drug_warnings.tca.heart_attack",
+        ("acute recovery period", "myocardial infarction", "arrhythmias"),
+        "label_nortriptyline",
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(age=st.integers(min_value=76, max_value=104))
+def test_tramadol_for_anyone_over_75_states_the_300_mg_cap(age: int) -> None:
+    """Whatever age over 75 is stated, the answer carries the label's 300 mg a day cap."""
+    answer = answer_question(f"Is tramadol safe for a {age} year old?")
+    assert "drug_warnings.tramadol.older_adults" in {s.statement for s in answer.sentences()}
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    drug=st.sampled_from(["capsaicin patch", "lidocaine plaster"]),
+    ask=st.sampled_from(
+        ["Is the {} safe?", "{} warnings", "Can I use the {} down there?", "{} side effects"]
+    ),
+)
+def test_topical_warnings_are_about_the_topical_asked_or_named_plainly(drug: str, ask: str) -> None:
+    """A topical's label warning in an answer is either that topical's or names its own medicine:
+    the capsaicin patch's clinic-only warning is never given as the lidocaine plaster's."""
+    index = ask_index()
+    answer = answer_question(ask.format(drug))
+    asked = drug.replace(" ", "_")
+    for sentence in answer.sentences():
+        if not sentence.statement.startswith("drug_warnings."):
+            continue
+        subjects = index.by_id[sentence.statement].subjects
+        if asked not in subjects:
+            # Another medicine's warning must say whose it is.
+            other = subjects[0].replace("_", " ").split()[0]
+            assert other in sentence.text.lower(), (
+                ask.format(drug),
+                sentence.statement,
+            )
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Can I use a lidocaine plaster while breastfeeding?",
+        "Is the lidocaine plaster safe in pregnancy?",
+    ],
+)
+def test_lidocaine_plaster_before_birth_and_when_breastfeeding_gets_the_labels_caution(
+    question: str,
+) -> None:
+    _assert_cited(
+        question,
+        "drug_safety.lidocaine_plaster.pregnancy",
+        ("caution", "labour and delivery", "fed at the breast"),
+        "label_lidoderm",
     )
