@@ -33,6 +33,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from common import scratch_pg_database
+
 try:
     from ldncare.importing import DEFAULT_BATCH
 except ImportError:  # a --baseline-src tree from before the importer was split by job
@@ -97,23 +99,6 @@ def worker(url: str, folder: Path, repeat: int, batch: int) -> dict[str, Any]:
     }
 
 
-def _pg_database(base: str) -> tuple[str, Any]:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"ldncare_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
-
-
 def run_one(db: str, folder: Path, work: Path, repeat: int, batch: int, pg_base: str | None
             ) -> dict[str, Any]:  # fmt: skip
     drop = None
@@ -122,7 +107,7 @@ def run_one(db: str, folder: Path, work: Path, repeat: int, batch: int, pg_base:
         url = f"sqlite:///{path}"
     else:
         assert pg_base
-        url, drop = _pg_database(pg_base)
+        url, drop = scratch_pg_database(pg_base, "ldncare_bench")
     try:
         out = subprocess.run(
             [sys.executable, __file__, "--worker", url, str(folder), "--repeat", str(repeat),

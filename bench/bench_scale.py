@@ -39,6 +39,8 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from common import scratch_pg_database
+
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
 AS_OF = date(2026, 12, 1)
@@ -146,23 +148,6 @@ def worker(mode: str, url: str, t0: Path, t1: Path) -> dict[str, Any]:
     return out
 
 
-def _pg_database(base: str) -> tuple[str, Callable[[], None]]:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"ldncare_scale_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
-
-
 def run(mode: str, db: str, t0: Path, t1: Path, work: Path, pg: str | None) -> dict[str, Any]:
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(SRC), *sys.path[1:]])}
     if mode == "no-prefilter":
@@ -173,7 +158,7 @@ def run(mode: str, db: str, t0: Path, t1: Path, work: Path, pg: str | None) -> d
         url = f"sqlite:///{path}"
     else:
         assert pg
-        url, drop = _pg_database(pg)
+        url, drop = scratch_pg_database(pg, "ldncare_scale")
     try:
         proc = subprocess.run(
             [sys.executable, __file__, "--worker", mode, url, str(t0), str(t1)],
