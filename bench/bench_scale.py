@@ -33,13 +33,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from common import scratch_pg_database
+from common import scratch_database
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -152,25 +151,13 @@ def run(mode: str, db: str, t0: Path, t1: Path, work: Path, pg: str | None) -> d
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(SRC), *sys.path[1:]])}
     if mode == "no-prefilter":
         env["LDNCARE_NO_PREFILTER"] = "1"
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if db == "sqlite":
-        path = work / f"scale-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-    else:
-        assert pg
-        url, drop = scratch_pg_database(pg, "ldncare_scale")
-    try:
+    with scratch_database(db, work, pg, "scale") as url:
         proc = subprocess.run(
             [sys.executable, __file__, "--worker", mode, url, str(t0), str(t1)],
             check=True, capture_output=True, text=True, env=env,
         )  # fmt: skip
         row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         return row
-    finally:
-        drop()
-        if db == "sqlite":
-            for p in work.glob(f"{Path(url[10:]).name}*"):
-                p.unlink()
 
 
 def main() -> None:

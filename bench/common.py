@@ -5,8 +5,10 @@ from __future__ import annotations
 import statistics
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,26 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+@contextmanager
+def scratch_database(db: str, work: Path, pg_base: str | None, prefix: str) -> Iterator[str]:
+    """The URL of a new empty database, removed afterwards: a SQLite file in ``work`` (with
+    its -wal/-shm files), or, for ``db="postgresql"``, a database next to ``pg_base``."""
+    if db == "sqlite":
+        url = f"sqlite:///{work / f'{prefix}-{uuid.uuid4().hex[:8]}.db'}"
+        try:
+            yield url
+        finally:
+            for p in work.glob(f"{Path(url[10:]).name}*"):
+                p.unlink()
+        return
+    assert pg_base
+    url, drop = scratch_pg_database(pg_base, f"ldncare_{prefix}")
+    try:
+        yield url
+    finally:
+        drop()
 
 
 def scratch_pg_database(base: str, prefix: str) -> tuple[str, Callable[[], None]]:
