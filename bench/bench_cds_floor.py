@@ -25,17 +25,16 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_http import LDNCARE, _pin, _post_script, cds_request, free_port, wrk
+from bench_http import _post_script, cds_request, wrk
+from bench_http import server as http_server
 
 ROOT = Path(__file__).resolve().parents[1]
 SYNTHEA = ROOT / "tests" / "fixtures" / "synthea"
@@ -118,34 +117,9 @@ def order_sign_request() -> dict[str, Any]:
 @contextmanager
 def server(db_url: str, src: Path | None, workers: int = 1) -> Iterator[str]:
     """``ldncare serve --demo`` from ``src`` (default: this tree), pinned to core 0."""
-    port = free_port()
-    env = dict(os.environ, LDNCARE_DATABASE_URL=db_url)
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    pin = _pin(0) if workers == 1 else []
-    args = [*pin, str(LDNCARE), "serve", "--demo", "--workers", str(workers), "--host",
-            "127.0.0.1", "--port", str(port), "--loop", "asyncio"]  # fmt: skip
-    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-        else:
-            raise RuntimeError("server did not start")
-        if workers > 1:
-            time.sleep(5)
+    # This bench has always waited up to 90 s for a server to start; kept as it was.
+    with http_server(db_url, workers=workers, src=src, start_timeout=90) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def _run(base: str, service: str, body: dict[str, Any], seconds: int) -> dict[str, float]:

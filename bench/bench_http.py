@@ -252,10 +252,22 @@ def cds_request(hook: str, *, ordered: str = "naltrexone") -> dict[str, Any]:
 
 
 @contextmanager
-def server(db_url: str, loop: str = "asyncio", workers: int = 1) -> Iterator[str]:
-    """``ldncare serve --demo``: one worker pinned to core 0, or ``workers`` on every core."""
+def server(
+    db_url: str,
+    loop: str = "asyncio",
+    workers: int = 1,
+    *,
+    src: Path | None = None,
+    start_timeout: float = 60,
+) -> Iterator[str]:
+    """``ldncare serve --demo``: one worker pinned to core 0, or ``workers`` on every core.
+
+    ``src`` runs another tree's code (its ``src`` folder) instead of the installed one.
+    """
     port = free_port()
     env = dict(os.environ, LDNCARE_DATABASE_URL=db_url)
+    if src is not None:
+        env["PYTHONPATH"] = str(src)
     host = ["--host", "127.0.0.1", "--port", str(port), "--loop", loop]
     pin = _pin(0) if workers == 1 else []
     proc = subprocess.Popen(
@@ -266,7 +278,7 @@ def server(db_url: str, loop: str = "asyncio", workers: int = 1) -> Iterator[str
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:

@@ -28,10 +28,11 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from common import scratch_database
 
 try:
     from ldncare.importing import DEFAULT_BATCH
@@ -97,33 +98,9 @@ def worker(url: str, folder: Path, repeat: int, batch: int) -> dict[str, Any]:
     }
 
 
-def _pg_database(base: str) -> tuple[str, Any]:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"ldncare_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
-
-
 def run_one(db: str, folder: Path, work: Path, repeat: int, batch: int, pg_base: str | None
             ) -> dict[str, Any]:  # fmt: skip
-    drop = None
-    if db == "sqlite":
-        path = work / f"bench-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-    else:
-        assert pg_base
-        url, drop = _pg_database(pg_base)
-    try:
+    with scratch_database(db, work, pg_base, "bench") as url:
         out = subprocess.run(
             [sys.executable, __file__, "--worker", url, str(folder), "--repeat", str(repeat),
              "--batch", str(batch)],
@@ -131,12 +108,6 @@ def run_one(db: str, folder: Path, work: Path, repeat: int, batch: int, pg_base:
         )  # fmt: skip
         result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
         return result
-    finally:
-        if drop is not None:
-            drop()
-        if db == "sqlite":
-            for p in work.glob(f"{Path(url[10:]).name}*"):
-                p.unlink()
 
 
 def main() -> None:

@@ -33,11 +33,12 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 from typing import Any
+
+from common import scratch_database
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parent / "src"
@@ -146,46 +147,17 @@ def worker(mode: str, url: str, t0: Path, t1: Path) -> dict[str, Any]:
     return out
 
 
-def _pg_database(base: str) -> tuple[str, Callable[[], None]]:
-    from sqlalchemy import create_engine, make_url, text
-
-    name = f"ldncare_scale_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = make_url(base).set(database=name).render_as_string(hide_password=False)
-
-    def drop() -> None:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return url, drop
-
-
 def run(mode: str, db: str, t0: Path, t1: Path, work: Path, pg: str | None) -> dict[str, Any]:
     env = os.environ | {"PYTHONPATH": os.pathsep.join([str(SRC), *sys.path[1:]])}
     if mode == "no-prefilter":
         env["LDNCARE_NO_PREFILTER"] = "1"
-    drop: Callable[[], None] = lambda: None  # noqa: E731
-    if db == "sqlite":
-        path = work / f"scale-{uuid.uuid4().hex[:8]}.db"
-        url = f"sqlite:///{path}"
-    else:
-        assert pg
-        url, drop = _pg_database(pg)
-    try:
+    with scratch_database(db, work, pg, "scale") as url:
         proc = subprocess.run(
             [sys.executable, __file__, "--worker", mode, url, str(t0), str(t1)],
             check=True, capture_output=True, text=True, env=env,
         )  # fmt: skip
         row: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
         return row
-    finally:
-        drop()
-        if db == "sqlite":
-            for p in work.glob(f"{Path(url[10:]).name}*"):
-                p.unlink()
 
 
 def main() -> None:

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import statistics
 import time
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -53,3 +56,41 @@ def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
     return ordered[index]
+
+
+@contextmanager
+def scratch_database(db: str, work: Path, pg_base: str | None, prefix: str) -> Iterator[str]:
+    """The URL of a new empty database, removed afterwards: a SQLite file in ``work`` (with
+    its -wal/-shm files), or, for ``db="postgresql"``, a database next to ``pg_base``."""
+    if db == "sqlite":
+        url = f"sqlite:///{work / f'{prefix}-{uuid.uuid4().hex[:8]}.db'}"
+        try:
+            yield url
+        finally:
+            for p in work.glob(f"{Path(url[10:]).name}*"):
+                p.unlink()
+        return
+    assert pg_base
+    url, drop = scratch_pg_database(pg_base, f"ldncare_{prefix}")
+    try:
+        yield url
+    finally:
+        drop()
+
+
+def scratch_pg_database(base: str, prefix: str) -> tuple[str, Callable[[], None]]:
+    """A new empty PostgreSQL database next to ``base``: its URL and the function that drops it."""
+    from sqlalchemy import create_engine, make_url, text
+
+    name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base).set(database=name).render_as_string(hide_password=False)
+
+    def drop() -> None:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return url, drop

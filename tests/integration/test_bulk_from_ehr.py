@@ -9,7 +9,9 @@ from __future__ import annotations
 import itertools
 import json
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -21,6 +23,7 @@ from typer.testing import CliRunner
 from ldncare.cli import EXIT_FAILED, EXIT_PARTIAL, app
 from ldncare.store.db import open_engine
 from ldncare.store.models import PatientRow
+from tests.integration.test_cdshooks import med_request
 from tests.shared_data import SYNTHEA
 from tests.support.smart_ehr import BULK_CLIENT_ID, BULK_GROUP, SmartEhr, load_patients
 
@@ -35,16 +38,8 @@ def pn_patient_on_ldn_and_oxycodone(folder: Path) -> Path:
     """A woman with pudendal neuralgia on LDN who was also prescribed oxycodone: the
     population screening must flag her (a Bundle file the test EHR serves)."""
 
-    def med(rid: str, text: str) -> dict[str, object]:
-        return {
-            "resourceType": "MedicationRequest",
-            "id": rid,
-            "status": "active",
-            "intent": "order",
-            "subject": {"reference": "Patient/pn-1"},
-            "authoredOn": "2026-02-01",
-            "medicationCodeableConcept": {"text": text},
-        }
+    def med(rid: str, text: str) -> dict[str, Any]:
+        return med_request(text, rid=rid, pid="pn-1", authored=date(2026, 2, 1))
 
     resources = [
         {"resourceType": "Patient", "id": "pn-1", "birthDate": "1980-03-14", "gender": "female"},

@@ -239,6 +239,22 @@ def _observation(i: int, code: str, day: date | None, value: float) -> dict[str,
     return obs
 
 
+def _bundle_of_observations(rows: list[tuple[str, int | None, float]]) -> dict[str, Any]:
+    """A patient's Bundle with one Observation a row: (code, days after 1 Jan 2026 or no
+    date, value)."""
+    start = date(2026, 1, 1)
+    resources = [
+        _observation(i, code, None if d is None else start + timedelta(days=d), value)
+        for i, (code, d, value) in enumerate(rows)
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "collection",
+        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]
+        + [{"resource": r} for r in resources],
+    }
+
+
 _LAB_CODES = sorted(LAB_LOINC)
 
 
@@ -256,17 +272,7 @@ _LAB_CODES = sorted(LAB_LOINC)
 def test_latest_labs_only_keeps_the_lab_latest_lab_picks(
     labs: list[tuple[str, int | None, float]],
 ) -> None:
-    start = date(2026, 1, 1)
-    resources = [
-        _observation(i, code, None if d is None else start + timedelta(days=d), value)
-        for i, (code, d, value) in enumerate(labs)
-    ]
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]
-        + [{"resource": r} for r in resources],
-    }
+    bundle = _bundle_of_observations(labs)
     full = patient_from_bundle(bundle)
     lean = patient_from_bundle(bundle, latest_labs_only=True)
     for kind in KINDS:
@@ -294,17 +300,7 @@ def test_vital_signs_and_labs_ldncare_never_reads_change_no_decision(
 ) -> None:
     """A Synthea-like mix of vital signs and labs: skipping the unread ones leaves every lab,
     the weight and the height the full reader gives."""
-    start = date(2026, 1, 1)
-    resources = [
-        _observation(i, code, None if d is None else start + timedelta(days=d), value)
-        for i, (code, d, value) in enumerate(observations)
-    ]
-    bundle = {
-        "resourceType": "Bundle",
-        "type": "collection",
-        "entry": [{"resource": {"resourceType": "Patient", "id": "p"}}]
-        + [{"resource": r} for r in resources],
-    }
+    bundle = _bundle_of_observations(observations)
     full = patient_from_bundle(bundle)
     lean = patient_from_bundle(bundle, latest_labs_only=True)
     _same_for_decisions(full, lean)

@@ -9,8 +9,6 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine, select, text
@@ -18,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from ldncare.core.patient import Patient
 from ldncare.store import ehr_links
-from ldncare.store.db import _migrations_dir, make_engine, open_engine
+from ldncare.store.db import make_engine, migrate, open_engine
 from ldncare.store.ehr_links import (
     EhrSource,
     clinic_copy_id,
@@ -141,11 +139,7 @@ def test_a_clinic_copy_id_is_always_a_valid_external_id(fhir_id: str, clinic: st
 def test_links_stored_before_migration_0010_take_their_patients_clinic(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = make_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", _migrations_dir())
-    with old.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0009")
+    migrate(old, "0009")
     with old.begin() as conn:
         for pid, clinic in ((1, "'clinic-a'"), (2, "NULL")):
             conn.execute(

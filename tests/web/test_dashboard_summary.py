@@ -7,8 +7,6 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -17,7 +15,7 @@ from ldncare.core.status import plan_facts, response_status
 from ldncare.evidence.loader import load_evidence
 from ldncare.patient_file import patient_from_data
 from ldncare.store import repository
-from ldncare.store.db import _migrations_dir, make_engine, open_engine
+from ldncare.store.db import make_engine, migrate, open_engine
 from ldncare.store.models import PlanSummaryRow
 from ldncare.store.population import safety_alerts
 from ldncare.store.summaries import patient_summaries
@@ -83,11 +81,7 @@ def test_dashboard_status_of_every_demo_patient_equals_the_patient_page_status(
 def test_migration_fills_plan_summaries_for_plans_stored_before_it(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
     engine = make_engine(url)
-    cfg = Config()
-    cfg.set_main_option("script_location", _migrations_dir())
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "0003")
+    migrate(engine, "0003")
     on_tramadol = patient_from_data({**PN, "medications": [{"name": "Tramadol 50 MG Oral Tablet"}]})
     contract = plan_contract(on_tramadol, start=TODAY, today=TODAY, nantes=None)
     with engine.begin() as conn:

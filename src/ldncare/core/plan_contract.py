@@ -21,11 +21,13 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from datetime import date
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ldncare.errors import InvalidInput
+
+_M = TypeVar("_M", bound=BaseModel)
 
 SCHEMA_ID = "ldncare.plan/1"
 
@@ -334,12 +336,18 @@ def read_plan(contract: PlanContract | Mapping[str, Any]) -> PlanContract:
     A document that is not a valid ``ldncare.plan/1`` raises :class:`InvalidInput` naming the
     first field that is wrong.
     """
-    if isinstance(contract, PlanContract):
-        return contract
+    return _read(PlanContract, contract, "plan", "")
+
+
+def _read(model: type[_M], value: _M | Mapping[str, Any], what: str, prefix: str) -> _M:
+    """``value`` as a ``model`` (an instance passes through); a document that is not valid
+    raises :class:`InvalidInput` naming its first wrong field, under ``prefix``."""
+    if isinstance(value, model):
+        return value
     try:
-        return PlanContract.model_validate(contract)
+        return model.model_validate(value)
     except ValidationError as exc:
-        raise _invalid(exc, "plan", "") from None
+        raise _invalid(exc, what, prefix) from None
 
 
 def _invalid(exc: ValidationError, what: str, prefix: str) -> InvalidInput:
@@ -356,12 +364,7 @@ def read_ldn(part: Ldn | Mapping[str, Any]) -> Ldn:
     """Parse the ``ldn`` part of a plan alone (what the dashboard loads from the database);
     a model passes through. A part that is not valid raises :class:`InvalidInput` naming the
     first wrong field from the plan's top (``ldn.schedule.0.dose_mg``)."""
-    if isinstance(part, Ldn):
-        return part
-    try:
-        return Ldn.model_validate(part)
-    except ValidationError as exc:
-        raise _invalid(exc, "ldn part", "ldn") from None
+    return _read(Ldn, part, "ldn part", "ldn")
 
 
 #: What a reader of the LDN part takes: the typed part, a parsed plan, or a stored plan dict

@@ -26,20 +26,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from fractions import Fraction
-from typing import Any, Literal
+from typing import Any
 
 from ldncare.core.advice import Advice, RuleBook, response_advice, side_effect_advice
 from ldncare.core.diary import PGIC_LABELS, DiaryEntry, review_date, scheduled_steps
-from ldncare.core.plan_contract import PlanLike, ldn_of
-
-ResponseStatus = Literal[
-    "too_early",
-    "insufficient_data",
-    "responder_substantial",
-    "responder_moderate",
-    "minimal",
-    "non_responder",
-]
+from ldncare.core.plan_contract import PlanLike, ResponseStatus, ldn_of
 
 WINDOW_DAYS = 14
 MIN_DAYS = 7

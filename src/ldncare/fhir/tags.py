@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -62,15 +62,46 @@ def evidence_extension(evidence: Mapping[str, Any]) -> dict[str, Any]:
 
 def contract_extension(contract: Mapping[str, Any]) -> dict[str, Any]:
     """The CarePlan extension carrying ``contract`` (base64 JSON in an Attachment)."""
-    data = json.dumps(contract, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _json_extension(PLAN_CONTRACT_EXT, contract, title=PLAN_SCHEMA)
+
+
+def _json_extension(url: str, payload: Any, *, title: str) -> dict[str, Any]:
+    """An extension ``url`` carrying ``payload`` as base64 JSON in an Attachment."""
+    data = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return {
-        "url": PLAN_CONTRACT_EXT,
+        "url": url,
         "valueAttachment": {
             "contentType": "application/json",
             "data": base64.b64encode(data.encode("utf-8")).decode("ascii"),
-            "title": PLAN_SCHEMA,
+            "title": title,
         },
     }
+
+
+def _extension_json(resource: Mapping[str, Any], url: str, what: str) -> Iterator[tuple[str, Any]]:
+    """Each extension ``url`` of ``resource`` as (where, its decoded JSON), in order.
+
+    ``what`` names the payload in errors ("plan contract"); an extension with no data or
+    data that is not base64 JSON is refused with the reason, never skipped.
+    """
+    extensions = resource.get("extension")
+    for i, ext in enumerate(extensions if isinstance(extensions, list) else []):
+        if not isinstance(ext, Mapping) or ext.get("url") != url:
+            continue
+        where = f"{resource['resourceType']}.extension[{i}].valueAttachment.data"
+        attachment = ext.get("valueAttachment")
+        data = attachment.get("data") if isinstance(attachment, Mapping) else None
+        if not isinstance(data, str):
+            raise InvalidInput(
+                f"an ldncare {what.replace(' ', '-')} extension holds no data", field=where
+            )
+        try:
+            payload = json.loads(base64.b64decode(data, validate=True).decode("utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput(
+                f"the ldncare {what} is not base64 JSON ({exc})", field=where
+            ) from None
+        yield where, payload
 
 
 def plan_contracts(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -81,22 +112,8 @@ def plan_contracts(resource: Mapping[str, Any]) -> list[dict[str, Any]]:
     """
     if resource.get("resourceType") != "CarePlan" or not is_ldncare_output(resource):
         return []
-    extensions = resource.get("extension")
     out: list[dict[str, Any]] = []
-    for i, ext in enumerate(extensions if isinstance(extensions, list) else []):
-        if not isinstance(ext, Mapping) or ext.get("url") != PLAN_CONTRACT_EXT:
-            continue
-        where = f"CarePlan.extension[{i}].valueAttachment.data"
-        attachment = ext.get("valueAttachment")
-        data = attachment.get("data") if isinstance(attachment, Mapping) else None
-        if not isinstance(data, str):
-            raise InvalidInput("an ldncare plan-contract extension holds no data", field=where)
-        try:
-            contract = json.loads(base64.b64decode(data, validate=True).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(
-                f"the ldncare plan contract is not base64 JSON ({exc})", field=where
-            ) from None
+    for where, contract in _extension_json(resource, PLAN_CONTRACT_EXT, "plan contract"):
         if not isinstance(contract, dict) or contract.get("schema") != PLAN_SCHEMA:
             found = contract.get("schema") if isinstance(contract, dict) else type(contract)
             raise InvalidInput(
@@ -121,20 +138,7 @@ def diary_extension(entry: DiaryEntry) -> dict[str, Any]:
     if entry.dose_mg is not None:
         # A dose is written with its unit: the diary reader refuses a bare number in text.
         day["dose_mg"] = f"{entry.dose_mg} mg"
-    data = json.dumps(
-        day,
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return {
-        "url": DIARY_ENTRY_EXT,
-        "valueAttachment": {
-            "contentType": "application/json",
-            "data": base64.b64encode(data.encode("utf-8")).decode("ascii"),
-            "title": DIARY_SCHEMA,
-        },
-    }
+    return _json_extension(DIARY_ENTRY_EXT, day, title=DIARY_SCHEMA)
 
 
 def _pain_score_only(resource: Mapping[str, Any]) -> DiaryEntry | None:
@@ -160,22 +164,8 @@ def diary_entries(resource: Mapping[str, Any]) -> list[DiaryEntry]:
     """
     if resource.get("resourceType") != "Observation" or not is_ldncare_output(resource):
         return []
-    extensions = resource.get("extension")
     out: list[DiaryEntry] = []
-    for i, ext in enumerate(extensions if isinstance(extensions, list) else []):
-        if not isinstance(ext, Mapping) or ext.get("url") != DIARY_ENTRY_EXT:
-            continue
-        where = f"Observation.extension[{i}].valueAttachment.data"
-        attachment = ext.get("valueAttachment")
-        data = attachment.get("data") if isinstance(attachment, Mapping) else None
-        if not isinstance(data, str):
-            raise InvalidInput("an ldncare diary-entry extension holds no data", field=where)
-        try:
-            day = json.loads(base64.b64decode(data, validate=True).decode("utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput(
-                f"the ldncare diary entry is not base64 JSON ({exc})", field=where
-            ) from None
+    for where, day in _extension_json(resource, DIARY_ENTRY_EXT, "diary entry"):
         if not isinstance(day, dict):
             raise InvalidInput(
                 f"the ldncare diary entry is not a JSON object but {type(day).__name__}",

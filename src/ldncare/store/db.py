@@ -66,14 +66,15 @@ def _migrations_dir() -> str:
     return str(resources.files("ldncare.store") / "migrations")
 
 
-def migrate(url_or_engine: str | Engine | None = None) -> None:
-    """Bring the schema to the latest revision (no alembic.ini needed)."""
+def migrate(url_or_engine: str | Engine | None = None, revision: str = "head") -> None:
+    """Bring the schema to the latest revision, or up to ``revision`` (a test of a migration
+    starts from the schema before it); no alembic.ini needed."""
     engine = url_or_engine if isinstance(url_or_engine, Engine) else make_engine(url_or_engine)
     cfg = Config()
     cfg.set_main_option("script_location", _migrations_dir().replace("%", "%%"))
     with engine.begin() as conn:
         cfg.attributes["connection"] = conn
-        command.upgrade(cfg, "head")
+        command.upgrade(cfg, revision)
     if not isinstance(url_or_engine, Engine):
         engine.dispose()
 
