@@ -51,7 +51,7 @@ from typing import IO, Any
 
 from sqlalchemy import Connection, Engine
 
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, UnreadableFile
 from ldncare.fhir import ndjson
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup, Progress, read_bucket
 from ldncare.import_report import ImportReport
@@ -447,7 +447,7 @@ def import_export(
             done = 0
             for shard, result in zip(shards, staged, strict=True):
                 if result.damaged is not None:
-                    raise InvalidInput(result.damaged)
+                    raise UnreadableFile(result.damaged)
                 _add_staged(export, report, result)
                 size = Path(shard.path).stat().st_size if shard.end is None else shard.end
                 done += size - shard.start

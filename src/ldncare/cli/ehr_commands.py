@@ -105,6 +105,14 @@ def _run_import(
                 bar.update(tasks[phase], completed=done, total=total)
 
             return import_ndjson(engine, path, _actor(), progress, workers=workers)
+    if path.is_file() and path.name.lower().endswith(_NDJSON_SUFFIXES):
+        from ldncare.errors import InvalidInput
+
+        raise InvalidInput(
+            f"{path} is one NDJSON file of a Bulk Data export: pass the export folder "
+            f"({path.parent}), which ldncare reads whole (each patient's resources are spread "
+            "over the Patient, MedicationRequest, Observation, ... files)"
+        )
     return import_bundle(engine, _read_json(path), _actor())
 
 
@@ -121,7 +129,13 @@ def _read_json(path: Path) -> Any:
     except JsonProblem as exc:
         raise InvalidInput(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+        hint = ""
+        if exc.msg == "Extra data" and exc.lineno > 1:
+            hint = (
+                "; it looks like NDJSON (one resource per line): a Bulk Data export is "
+                "imported by giving its folder, with each file named after its resource type"
+            )
+        raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno}){hint}") from None
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
@@ -285,10 +299,17 @@ def _not_imported(report: ImportReport) -> str | None:
     """What an import left out, in a few words; None when it left nothing out."""
     if not report.errors and not report.patients_skipped:
         return None
+    # Read = every patient the import looked at: written, unchanged, skipped and (--since)
+    # left alone as not changed; ``patients_read`` counts only those it took in.
+    read = (
+        report.patients_read
+        + report.patients_skipped
+        + getattr(report, "patients_not_changed_since", 0)
+    )
     return (
         f"{_n(report.patients_skipped, 'patient')} skipped, "
         f"{_n(len(report.errors), 'problem')} reported "
-        f"({_n(report.patients_read, 'patient')} read)"
+        f"({_n(read, 'patient')} read, {report.patients_read:,} imported)"
     )
 
 
@@ -422,8 +443,10 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int,
             typer.Option(
+                min=1,
                 help="Worker processes staging, checking (and on PostgreSQL writing) a Bulk "
-                "export; large files are split by byte range (pays off with spare cores)."
+                "export; large files are split by byte range (pays off with spare cores). "
+                "1 or more.",
             ),
         ] = 1,
         fhir_server: Annotated[
@@ -485,8 +508,9 @@ def register(app: typer.Typer) -> None:
         name and the others are imported; the same command again resumes the same export.
 
         Exit status: 0 = everything imported; 4 = imported in part: some patients or resources
-        were not (listed; the others are in the store); 1 = no patient imported, or a file or
-        the database could not be used; 2 = bad input (e.g. a folder with no file to read).
+        were not (listed; the others are in the store); 1 = no patient imported, or a file (a
+        truncated .gz) or the database could not be used; 2 = bad input (e.g. a folder with no
+        file to read, one NDJSON file instead of its export folder).
         """
         failed_files: dict[str, str] = {}
         if fhir_server is not None:

@@ -46,7 +46,7 @@ from typing import IO, Any
 
 import orjson
 
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, UnreadableFile
 from ldncare.fhir.patient_bundle import BODY_HEIGHT, BODY_WEIGHT, LAB_LOINC, PREGNANCY_STATUS
 from ldncare.fhir.references import index_resources, parse_reference, patient_key, resolve
 
@@ -360,7 +360,7 @@ class NdjsonExport:
                     # Stop the whole import (nothing is written before staging ends): going
                     # on would import the patients whose resources were in the lost part as
                     # if they had none.
-                    raise InvalidInput(_damaged(path, exc)) from None
+                    raise UnreadableFile(_damaged(path, exc)) from None
                 done += path.stat().st_size
                 self.stats.bytes_read = done
                 if progress is not None:

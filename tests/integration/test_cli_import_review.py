@@ -1,0 +1,128 @@
+"""``ldncare import`` as an integrator meets it (review L1): ``python -m ldncare``, a
+``--workers`` below 1, the summary's counts, a truncated ``.gz`` file's exit status, and one
+NDJSON file given where its export folder is meant."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ldncare.cli import EXIT_FAILED, EXIT_INVALID, EXIT_PARTIAL, app
+
+SRC = Path(__file__).resolve().parents[2] / "src"
+
+
+def _patient(pid: str) -> dict[str, Any]:
+    return {"resourceType": "Patient", "id": pid, "gender": "female", "birthDate": "1970-01-01"}
+
+
+def _opioid_by_unknown_reference(pid: str) -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "id": f"mr-{pid}",
+        "status": "active",
+        "intent": "order",
+        "subject": {"reference": f"Patient/{pid}"},
+        "authoredOn": "2026-11-01",
+        "medicationReference": {"reference": "Medication/missing"},
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    monkeypatch.setenv("LDNCARE_DATABASE_URL", url)
+    return url
+
+
+def _run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def _export(folder: Path, patients: list[str]) -> Path:
+    folder.mkdir(parents=True)
+    text = "".join(json.dumps(_patient(p)) + "\n" for p in patients)
+    (folder / "Patient.ndjson").write_text(text, encoding="utf-8")
+    return folder
+
+
+def test_python_dash_m_ldncare_runs_the_command_line(tmp_path: Path) -> None:
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "ldncare", "import", "--help"],
+        capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "Exit status" in done.stdout and "--workers" in done.stdout
+
+
+@pytest.mark.parametrize("workers", ["0", "-3"])
+def test_workers_below_one_is_refused_naming_the_option(
+    tmp_path: Path, store: str, workers: str
+) -> None:
+    export = _export(tmp_path / "export", ["a"])
+    code, _, err = _run("import", "--workers", workers, str(export))
+    assert code == EXIT_INVALID
+    assert "--workers" in err and "greater than or equal to 1" in err
+
+
+def test_four_patients_read_and_three_refused_reports_four_read_and_one_imported(
+    tmp_path: Path, store: str
+) -> None:
+    """Three of four pudendal-neuralgia patients have an active order for a medicine that
+    cannot be identified (``Medication/missing``): they are skipped, and the summary says the
+    import read 4 patients and imported 1."""
+    export = _export(tmp_path / "export", ["r0", "r1", "r2", "r3"])
+    orders = [_opioid_by_unknown_reference(p) for p in ("r1", "r2", "r3")]
+    (export / "MedicationRequest.ndjson").write_text(
+        "".join(json.dumps(o) + "\n" for o in orders), encoding="utf-8"
+    )
+    code, _, err = _run("import", str(export))
+    assert code == EXIT_PARTIAL
+    assert "3 patients skipped" in err and "(4 patients read, 1 imported)" in err
+
+
+def test_a_truncated_gzip_file_exits_1_as_a_file_that_cannot_be_read(
+    tmp_path: Path, store: str
+) -> None:
+    folder = tmp_path / "export"
+    folder.mkdir()
+    data = gzip.compress(
+        b"".join(json.dumps(_patient(f"p{i}")).encode() + b"\n" for i in range(200))
+    )
+    (folder / "Patient.ndjson.gz").write_bytes(data[: len(data) // 2])
+    code, _, err = _run("import", str(folder))
+    assert code == EXIT_FAILED == 1
+    assert "Patient.ndjson.gz" in err and "truncated" in err and "nothing was imported" in err
+
+
+@pytest.mark.parametrize("name", ["Patient.ndjson", "Patient.ndjson.gz", "Observation_2.jsonl"])
+def test_one_ndjson_file_of_an_export_says_to_pass_the_folder(
+    tmp_path: Path, store: str, name: str
+) -> None:
+    export = _export(tmp_path / "exp200", ["a", "b"])
+    given = export / name
+    if name != "Patient.ndjson":
+        given.write_bytes((export / "Patient.ndjson").read_bytes())
+    code, _, err = _run("import", str(given))
+    assert code == EXIT_INVALID
+    assert "pass the export folder" in err and str(export) in err
+    assert "is not JSON" not in err
+
+
+def test_ndjson_lines_in_a_json_file_are_recognised_as_ndjson(tmp_path: Path, store: str) -> None:
+    export = _export(tmp_path / "exp", ["a", "b"])
+    renamed = tmp_path / "patients.json"
+    renamed.write_bytes((export / "Patient.ndjson").read_bytes())
+    code, _, err = _run("import", str(renamed))
+    assert code == EXIT_INVALID
+    assert "looks like NDJSON" in err and "folder" in err
