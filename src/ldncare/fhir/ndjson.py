@@ -267,7 +267,7 @@ def _observation_used(resource: Mapping[str, Any]) -> bool:
             return True
         value = coding.get("code")
         if type(value) is str:
-            if value in USED_OBSERVATION_CODES:
+            if value in USED_OBSERVATION_CODES or value != value.strip():
                 return True
         elif isinstance(value, (list, dict)):
             return True  # malformed (and not hashable): keep it, the reader reports it
@@ -419,7 +419,10 @@ class NdjsonExport:
                     code = res.get("code")
                     codings = code.get("coding") if type(code) is dict else None
                     if type(codings) is list and all(
-                        type(c) is dict and type(v := c.get("code")) is str and v not in used_codes
+                        type(c) is dict
+                        and type(v := c.get("code")) is str
+                        and v not in used_codes
+                        and v == v.strip()  # " 33914-3" is kept: the reader refuses it aloud
                         for c in codings
                     ):
                         dropped += 1
