@@ -126,3 +126,71 @@ def test_ndjson_lines_in_a_json_file_are_recognised_as_ndjson(tmp_path: Path, st
     code, _, err = _run("import", str(renamed))
     assert code == EXIT_INVALID
     assert "looks like NDJSON" in err and "folder" in err
+
+
+def _record_staging(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
+    """The ``dir`` each staging folder is created in (the folder itself is gone at the end)."""
+    from ldncare.fhir import ndjson
+
+    seen: list[Any] = []
+    real = ndjson.tempfile.mkdtemp
+
+    def mkdtemp(*args: Any, **kwargs: Any) -> str:
+        seen.append(kwargs.get("dir"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(ndjson.tempfile, "mkdtemp", mkdtemp)
+    return seen
+
+
+@pytest.mark.parametrize("how", ["option", "env"])
+@pytest.mark.parametrize("extra", [[], ["--part", "0/1"]], ids=["one-process", "part"])
+def test_the_staging_folder_can_be_chosen_by_option_or_environment(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch, how: str, extra: list[str]
+) -> None:
+    export = _export(tmp_path / "export", ["a", "b"])
+    staging = tmp_path / "big-disk"
+    staging.mkdir()
+    seen = _record_staging(monkeypatch)
+    args = ["import", *extra, str(export)]
+    if how == "option":
+        args[1:1] = ["--staging-dir", str(staging)]
+    else:
+        monkeypatch.setenv("LDNCARE_STAGING_DIR", str(staging))
+    code, _, err = _run(*args)
+    assert code == 0, err
+    assert seen and all(Path(d).is_relative_to(staging) for d in seen)
+    assert list(staging.iterdir()) == [], "the staging files were left behind"
+
+
+def test_a_staging_folder_that_does_not_exist_is_refused_before_reading(
+    tmp_path: Path, store: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    export = _export(tmp_path / "export", ["a"])
+    seen = _record_staging(monkeypatch)
+    monkeypatch.setenv("LDNCARE_STAGING_DIR", str(tmp_path / "nowhere"))
+    code, _, err = _run("import", str(export))
+    assert code == EXIT_INVALID
+    assert "LDNCARE_STAGING_DIR" in err and "nowhere" in err and "not an existing folder" in err
+    assert seen == []
+
+
+def test_three_machines_sharing_an_export_each_report_their_part_and_together_cover_it(
+    tmp_path: Path, store: str
+) -> None:
+    """What docs/SCALE.md says to check after a shared import: every part I/M ran with the
+    same M and bucket total, and the parts' buckets and patients add up to the export's."""
+    export = _export(tmp_path / "export", [f"p{i}" for i in range(30)])
+    reports = []
+    for i in range(3):
+        code, out, err = _run("import", "--json", "--part", f"{i}/3", str(export))
+        assert code == 0, err
+        reports.append(json.loads(out))
+    parts = [r["parallel"]["part"] for r in reports]
+    assert parts == ["0/3", "1/3", "2/3"]
+    totals = {r["parallel"]["buckets"]["total"] for r in reports}
+    assert len(totals) == 1
+    assert sum(r["parallel"]["buckets"]["imported"] for r in reports) == totals.pop()
+    assert sum(r["patients"]["imported"] for r in reports) == 30
+    code, out, _ = _run("import", "--part", "1/3", str(export))
+    assert code == 0 and "1/3: buckets b % 3 == 1" in out
