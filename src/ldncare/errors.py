@@ -31,6 +31,11 @@ class MissingFile(InvalidInput):
     used"), like any other file it cannot read; elsewhere it is bad input like its parent."""
 
 
+class UnreadableFile(InvalidInput):
+    """A file was found but cannot be read to its end (a truncated or corrupt ``.gz``). The
+    CLI exits 1 for it, as README says for "a file that cannot be read"."""
+
+
 class UnknownMedication(LdncareError):
     """A medication name or code could not be resolved where resolution is required."""
 

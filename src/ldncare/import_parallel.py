@@ -51,7 +51,7 @@ from typing import IO, Any
 
 from sqlalchemy import Engine
 
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, UnreadableFile
 from ldncare.fhir import ndjson
 from ldncare.fhir.ndjson import LineIssue, NdjsonExport, PatientGroup, Progress, read_bucket
 from ldncare.import_report import ImportReport
@@ -79,6 +79,10 @@ class ParallelImportReport(ImportReport):
     patients_not_changed_since: int = 0
     shards: int = 0
     seconds_staging: float = 0.0
+    #: Staging buckets of the export, and how many of them this run imported (all, or with
+    #: ``part`` the ``b % M == I`` ones): machines sharing an export must agree on the total.
+    buckets_total: int = 0
+    buckets_imported: int = 0
 
     def to_json(self) -> dict[str, Any]:
         out = super().to_json()
@@ -89,6 +93,7 @@ class ParallelImportReport(ImportReport):
             "since": self.since,
             "shards": self.shards,
             "seconds_staging": round(self.seconds_staging, 3),
+            "buckets": {"total": self.buckets_total, "imported": self.buckets_imported},
         }
         return out
 
@@ -438,7 +443,7 @@ def import_export(
             done = 0
             for shard, result in zip(shards, staged, strict=True):
                 if result.damaged is not None:
-                    raise InvalidInput(result.damaged)
+                    raise UnreadableFile(result.damaged)
                 _add_staged(export, report, result)
                 size = Path(shard.path).stat().st_size if shard.end is None else shard.end
                 done += size - shard.start
@@ -449,6 +454,7 @@ def import_export(
             report.seconds_staging = time.perf_counter() - started
             # Phase 2: group, check and write each owned bucket.
             buckets = [i for i in range(n) if _owned(i, part)]
+            report.buckets_total, report.buckets_imported = n, len(buckets)
             seen = 0
             for grouped in _grouped(pool, workers, buckets, folder, as_of, dialect, since, write):
                 report.patients_not_changed_since += grouped.not_changed

@@ -99,8 +99,9 @@ def test_tramadol_named_by_reference_is_beside_ldn_on_bundle_import(
     assert ("ldn_with_opioid", "critical") in _checks(url)
 
 
-#: NDJSON has no fullUrl (urn:uuid), and a conditional reference is a transaction-Bundle form.
-NDJSON_FORMS = [f for f in FORMS if f not in ("urn-uuid", "conditional")]
+#: NDJSON has no fullUrl (urn:uuid). A conditional reference is resolved against the export's
+#: Medication file by the same resolver as in a Bundle (review M2).
+NDJSON_FORMS = [f for f in FORMS if f != "urn-uuid"]
 
 
 @pytest.mark.parametrize("form", NDJSON_FORMS)
@@ -124,10 +125,10 @@ def test_tramadol_named_by_reference_is_beside_ldn_on_ndjson_import(
     assert ("ldn_with_opioid", "critical") in _checks(url)
 
 
-def test_an_ndjson_conditional_reference_without_display_keeps_the_patient_out(
+def test_an_ndjson_conditional_reference_matching_no_medication_keeps_the_patient_out(
     tmp_path: Path,
 ) -> None:
-    reference, _ = FORMS["conditional"]
+    reference = "Medication?identifier=https://ehr.example.org/formulary|T99"
     folder = tmp_path / "export"
     folder.mkdir()
     by_type: dict[str, list[str]] = {}

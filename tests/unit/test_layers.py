@@ -23,6 +23,8 @@ SRC = Path(ldncare.__file__).parent
 #: docs/ARCHITECTURE.md says. A part is a package (``core``) or a top-level module (``planning``).
 ALLOWED: dict[str, tuple[str, ...]] = {
     "__init__": ("errors",),
+    # `python -m ldncare`: the CLI's entry point, nothing more.
+    "__main__": ("cli",),
     "errors": (),
     "json_input": (),
     "import_report": (),

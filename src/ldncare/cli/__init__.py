@@ -48,7 +48,7 @@ def handle_errors(func: F) -> F:
     """Map the core's exceptions to one stderr line and an exit code, in one place."""
     import functools
 
-    from ldncare.errors import MissingFile, NotFound
+    from ldncare.errors import MissingFile, NotFound, UnreadableFile
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -56,7 +56,7 @@ def handle_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NotFound as exc:
             fail(str(exc), EXIT_NOT_FOUND)
-        except MissingFile as exc:
+        except (MissingFile, UnreadableFile) as exc:
             fail(str(exc), EXIT_FAILED)
         except LdncareError as exc:
             fail(str(exc))

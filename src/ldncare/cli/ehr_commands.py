@@ -49,9 +49,35 @@ def _engine(url: str | None = None) -> Engine:
     return open_engine(url)
 
 
+def _staging_folder(option: Path | None) -> Path | None:
+    """Where a Bulk import stages its bucket files: ``--staging-dir``, else
+    ``LDNCARE_STAGING_DIR``, else None (the system temp folder). Checked before anything is
+    read, so a wrong folder is named at once rather than after an hour of staging."""
+    import os
+
+    from ldncare.errors import InvalidInput
+
+    given = option if option is not None else os.environ.get("LDNCARE_STAGING_DIR") or None
+    if given is None:
+        return None
+    folder = Path(given)
+    source = "--staging-dir" if option is not None else "LDNCARE_STAGING_DIR"
+    if not folder.is_dir():
+        raise InvalidInput(
+            f"{source} {folder} is not an existing folder: create it (on a disk with room for "
+            "about the size of the export's uncompressed Patient, Medication, Condition, "
+            "MedicationRequest, MedicationStatement, Observation and AllergyIntolerance files) "
+            "or name another",
+            field="staging_dir",
+        )
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise InvalidInput(f"{source} {folder} is not writable", field="staging_dir")
+    return folder
+
+
 def _run_import(
     engine: Engine, path: Path, ndjson: bool, quiet: bool, workers: int = 1,
-    since: str | None = None, part: str | None = None,
+    since: str | None = None, part: str | None = None, staging_dir: Path | None = None,
 ) -> ImportReport:  # fmt: skip
     from ldncare.importing import import_bundle, import_ndjson
 
@@ -76,10 +102,11 @@ def _run_import(
                 "workers": workers,
                 "since": parse_since(since) if since else None,
                 "part": parse_part(part) if part else None,
+                "workdir": staging_dir,
             }
             return import_export(engine, path, _actor(), **options)
         if quiet:
-            return import_ndjson(engine, path, _actor(), workers=workers)
+            return import_ndjson(engine, path, _actor(), workers=workers, workdir=staging_dir)
         from rich.progress import (
             BarColumn,
             MofNCompleteColumn,
@@ -104,7 +131,17 @@ def _run_import(
                     tasks[phase] = bar.add_task(label, total=total)
                 bar.update(tasks[phase], completed=done, total=total)
 
-            return import_ndjson(engine, path, _actor(), progress, workers=workers)
+            return import_ndjson(
+                engine, path, _actor(), progress, workers=workers, workdir=staging_dir
+            )
+    if path.is_file() and path.name.lower().endswith(_NDJSON_SUFFIXES):
+        from ldncare.errors import InvalidInput
+
+        raise InvalidInput(
+            f"{path} is one NDJSON file of a Bulk Data export: pass the export folder "
+            f"({path.parent}), which ldncare reads whole (each patient's resources are spread "
+            "over the Patient, MedicationRequest, Observation, ... files)"
+        )
     return import_bundle(engine, _read_json(path), _actor())
 
 
@@ -121,7 +158,13 @@ def _read_json(path: Path) -> Any:
     except JsonProblem as exc:
         raise InvalidInput(f"{path}: {exc}") from None
     except json.JSONDecodeError as exc:
-        raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno})") from None
+        hint = ""
+        if exc.msg == "Extra data" and exc.lineno > 1:
+            hint = (
+                "; it looks like NDJSON (one resource per line): a Bulk Data export is "
+                "imported by giving its folder, with each file named after its resource type"
+            )
+        raise InvalidInput(f"{path} is not JSON ({exc.msg} at line {exc.lineno}){hint}") from None
     except UnicodeDecodeError as exc:
         raise InvalidInput(
             f"{path} is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset "
@@ -261,6 +304,14 @@ def _print_report(report: ImportReport, max_errors: int) -> None:
         ("errors", len(report.errors)),
     ):
         table.add_row(label, str(value))
+    part = getattr(report, "part", None)
+    if part is not None:
+        # What shows that every part of a shared export ran: docs/SCALE.md.
+        table.add_row(
+            "part",
+            f"{part[0]}/{part[1]}: buckets b % {part[1]} == {part[0]}, "
+            f"{getattr(report, 'buckets_imported', 0)} of {getattr(report, 'buckets_total', 0)}",
+        )
     if report.seconds > 0 and report.patients_read:
         rate = report.patients_read / report.seconds
         table.add_row("time", f"{report.seconds:.2f} s ({rate:,.0f} patients/s)")
@@ -285,10 +336,17 @@ def _not_imported(report: ImportReport) -> str | None:
     """What an import left out, in a few words; None when it left nothing out."""
     if not report.errors and not report.patients_skipped:
         return None
+    # Read = every patient the import looked at: written, unchanged, skipped and (--since)
+    # left alone as not changed; ``patients_read`` counts only those it took in.
+    read = (
+        report.patients_read
+        + report.patients_skipped
+        + getattr(report, "patients_not_changed_since", 0)
+    )
     return (
         f"{_n(report.patients_skipped, 'patient')} skipped, "
         f"{_n(len(report.errors), 'problem')} reported "
-        f"({_n(report.patients_read, 'patient')} read)"
+        f"({_n(read, 'patient')} read, {report.patients_read:,} imported)"
     )
 
 
@@ -422,8 +480,10 @@ def register(app: typer.Typer) -> None:
         workers: Annotated[
             int,
             typer.Option(
+                min=1,
                 help="Worker processes staging, checking (and on PostgreSQL writing) a Bulk "
-                "export; large files are split by byte range (pays off with spare cores)."
+                "export; large files are split by byte range (pays off with spare cores). "
+                "1 or more.",
             ),
         ] = 1,
         fhir_server: Annotated[
@@ -461,6 +521,15 @@ def register(app: typer.Typer) -> None:
                 "the patients (I from 0), each patient whole; see docs/SCALE.md."
             ),
         ] = None,
+        staging_dir: Annotated[
+            Path | None,
+            typer.Option(
+                "--staging-dir",
+                help="Bulk export: the folder for the temporary staging files (about the "
+                "uncompressed size of the files read; removed when the import ends). Default: "
+                "LDNCARE_STAGING_DIR, else the system temp folder.",
+            ),
+        ] = None,
     ) -> None:
         """Import patients from FHIR R4 into the store (re-import updates, never duplicates).
 
@@ -485,8 +554,9 @@ def register(app: typer.Typer) -> None:
         name and the others are imported; the same command again resumes the same export.
 
         Exit status: 0 = everything imported; 4 = imported in part: some patients or resources
-        were not (listed; the others are in the store); 1 = no patient imported, or a file or
-        the database could not be used; 2 = bad input (e.g. a folder with no file to read).
+        were not (listed; the others are in the store); 1 = no patient imported, or a file (a
+        truncated .gz) or the database could not be used; 2 = bad input (e.g. a folder with no
+        file to read, one NDJSON file instead of its export folder).
         """
         failed_files: dict[str, str] = {}
         if fhir_server is not None:
@@ -497,9 +567,11 @@ def register(app: typer.Typer) -> None:
         elif path is None:
             fail("give PATH (a Bundle, a folder of Bundles or a Bulk export) or --fhir-server URL")
         assert path is not None
+        staging = _staging_folder(staging_dir)
         report = _run_import(
-            _engine(), path, ndjson, quiet=as_json, workers=workers, since=since, part=part
-        )
+            _engine(), path, ndjson, quiet=as_json, workers=workers, since=since, part=part,
+            staging_dir=staging,
+        )  # fmt: skip
         if failed_files:
             # Reported by name; the files that did come are imported all the same.
             for name, reason in failed_files.items():

@@ -46,9 +46,9 @@ from typing import IO, Any
 
 import orjson
 
-from ldncare.errors import InvalidInput
+from ldncare.errors import InvalidInput, UnreadableFile
 from ldncare.fhir.patient_bundle import BODY_HEIGHT, BODY_WEIGHT, LAB_LOINC, PREGNANCY_STATUS
-from ldncare.fhir.references import parse_reference, patient_key
+from ldncare.fhir.references import index_resources, parse_reference, patient_key, resolve
 
 _loads = orjson.loads
 _dumps = orjson.dumps
@@ -267,7 +267,7 @@ def _observation_used(resource: Mapping[str, Any]) -> bool:
             return True
         value = coding.get("code")
         if type(value) is str:
-            if value in USED_OBSERVATION_CODES:
+            if value in USED_OBSERVATION_CODES or value != value.strip():
                 return True
         elif isinstance(value, (list, dict)):
             return True  # malformed (and not hashable): keep it, the reader reports it
@@ -360,7 +360,7 @@ class NdjsonExport:
                     # Stop the whole import (nothing is written before staging ends): going
                     # on would import the patients whose resources were in the lost part as
                     # if they had none.
-                    raise InvalidInput(_damaged(path, exc)) from None
+                    raise UnreadableFile(_damaged(path, exc)) from None
                 done += path.stat().st_size
                 self.stats.bytes_read = done
                 if progress is not None:
@@ -419,7 +419,10 @@ class NdjsonExport:
                     code = res.get("code")
                     codings = code.get("coding") if type(code) is dict else None
                     if type(codings) is list and all(
-                        type(c) is dict and type(v := c.get("code")) is str and v not in used_codes
+                        type(c) is dict
+                        and type(v := c.get("code")) is str
+                        and v not in used_codes
+                        and v == v.strip()  # " 33914-3" is kept: the reader refuses it aloud
                         for c in codings
                     ):
                         dropped += 1
@@ -572,15 +575,42 @@ class _Medications:
     def _lookup(self, reference: str) -> Mapping[str, Any] | None:
         # ``Medication/x``, ``https://host/fhir/Medication/x``, either with ``/_history/3``
         # (parsed by fhir/references.py, as every path does): the export holds one version of
-        # each Medication, looked up by its id. A conditional reference (a transaction Bundle
-        # form, not a Bulk Data one) is not looked up: without a display the importer refuses
-        # the patient rather than hide the drug.
+        # each Medication, looked up by its id. A conditional reference
+        # (``Medication?identifier=system|value``, ``?code=``) is resolved by
+        # :func:`ldncare.fhir.references.resolve` over the export's Medications that could
+        # match it (:meth:`_candidates`), exactly as the Bundle reader resolves it.
         ref = parse_reference(reference)
-        if ref is None or ref.resource_type != "Medication" or ref.relative is None:
+        if ref is None or ref.resource_type != "Medication":
             return None
-        key = ref.relative
-        row = self._db.execute("SELECT body FROM med WHERE ref = ?", (key,)).fetchone()
+        if ref.kind == "conditional":
+            index = index_resources((None, med) for med in self._candidates(ref.query))
+            found = resolve(reference, index, resource_type="Medication")
+            return None if found is None else dict(found)
+        if ref.relative is None:
+            return None
+        row = self._db.execute("SELECT body FROM med WHERE ref = ?", (ref.relative,)).fetchone()
         return None if row is None else dict(_loads(row[0]))
+
+    def _candidates(self, query: Sequence[tuple[str, str]]) -> Iterator[Mapping[str, Any]]:
+        """Every staged Medication that could match a conditional reference's ``query``: those
+        whose line holds each searched value (the part after ``|``) as written, so a superset
+        of the matches (the resolver then decides, and wants exactly one). A value JSON would
+        escape (a quote, a backslash, non-ASCII) may be written escaped in the line: then
+        every Medication is a candidate."""
+        needles = [value.rpartition("|")[2] for _, value in query]
+        if not needles or any(not n or not n.isascii() or '"' in n or "\\" in n or "/" in n
+                              for n in needles):  # fmt: skip
+            rows = self._db.execute("SELECT body FROM med")
+        else:
+            where = " AND ".join("instr(body, ?) > 0" for _ in needles)
+            rows = self._db.execute(
+                f"SELECT body FROM med WHERE {where}",  # only "?" placeholders are formatted in
+                [_dumps(n) for n in needles],
+            )
+        for (body,) in rows:
+            med = _loads(body)
+            if type(med) is dict:
+                yield med
 
     def attach(self, group: PatientGroup) -> None:
         if self.empty:

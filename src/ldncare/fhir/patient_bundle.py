@@ -23,7 +23,7 @@ resource in the bundle is taken as that patient's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import date, timedelta
 from typing import Any
 
@@ -721,6 +721,7 @@ class _PatientParts:
             return
         concept = _obj(resource.get("code"), where, "code")
         loincs = [c for c in _codings(concept, where, "code") if c.system in (LOINC, None)]
+        _refuse_padded_codes(loincs, where)
         when = _obs_date(resource, where)
         rank = when or date.min
         for coding in loincs:
@@ -782,6 +783,22 @@ class _PatientParts:
             raise InvalidInput(f"Patient/{pid}: {loc} {first['msg']}", field=loc) from None
 
 
+def _refuse_padded_codes(codings: Sequence[Coding], where: _Where) -> None:
+    """A LOINC code with leading or trailing whitespace (``" 33914-3"``) that the reader would
+    take once trimmed is refused aloud, never read as "some other code" and dropped: a FHIR
+    ``code`` has no leading or trailing whitespace (FHIR R4 datatypes, code: regex
+    ``[^\\s]+( [^\\s]+)*``, https://hl7.org/fhir/R4/datatypes.html#code)."""
+    for coding in codings:
+        code = coding.code
+        if code != code.strip() and code.strip() in _READ_CODES:
+            raise where.error(
+                "code.coding.code",
+                f"{code!r} has leading or trailing whitespace, which a FHIR code may not have; "
+                f"it reads as the LOINC code {code.strip()!r}, but it is not taken as that "
+                "unasked: remove the whitespace in the source system and export again",
+            )
+
+
 #: The Observation codes the reader takes anything from.
 _READ_CODES = frozenset({BODY_WEIGHT, BODY_HEIGHT, PREGNANCY_STATUS, *LAB_LOINC})
 
@@ -800,7 +817,7 @@ def reads_nothing_of(observation: Mapping[str, Any]) -> bool:
         if type(c) is not dict:
             return False
         code = c.get("code")
-        if type(code) is not str or code in _READ_CODES:
+        if type(code) is not str or code in _READ_CODES or code != code.strip():
             return False
     return True
 

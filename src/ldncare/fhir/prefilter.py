@@ -17,9 +17,11 @@ the JSON can.
 The guarantee (tested by ``tests/integration/test_prefilter.py`` with hypothesis): a line is
 dropped here only when it is one JSON object, ASCII, whose (last) ``resourceType`` is
 ``"Observation"``, whose ``code`` is an object whose ``coding`` is a list of objects each with a
-string ``code`` not in the codes ldncare reads -- exactly the lines the staging loop itself drops
-after ``orjson.loads``. Anything else (not ASCII, not JSON, another shape, another type, a used
-code) returns False and takes the usual path, which parses it and reports what is wrong with it.
+string ``code`` not in the codes ldncare reads and without leading or trailing whitespace
+(``" 33914-3"`` is kept, so that the reader can refuse it aloud) -- exactly the lines the
+staging loop itself drops after ``orjson.loads``. Anything else (not ASCII, not JSON, another
+shape, another type, a used code) returns False and takes the usual path, which parses it and
+reports what is wrong with it.
 One difference remains and is accepted: a number beyond the range of a double (``1e999``),
 which orjson refuses and msgspec reads as infinity, in an Observation that carries no code
 ldncare reads, is dropped as unused instead of reported as a broken line.
@@ -80,7 +82,9 @@ def _build() -> Callable[[bytes], bool] | None:
             return False
         for coding in code.coding:
             value = coding.code
-            if type(value) is not str or value in used:
+            # A code with leading/trailing whitespace (not a FHIR code) is never dropped here:
+            # the reader refuses it with a message if it is one it reads once trimmed.
+            if type(value) is not str or value in used or value != value.strip():
                 return False
         return True
 
