@@ -39,7 +39,13 @@ from ldncare.core.patient import (
     Patient,
 )
 from ldncare.errors import InvalidInput
-from ldncare.fhir.references import contained, index_resources, patient_key, resolve
+from ldncare.fhir.references import (
+    contained,
+    index_resources,
+    patient_key,
+    resolve,
+    resolve_identifier,
+)
 from ldncare.fhir.tags import is_ldncare_output
 
 LOINC = "http://loinc.org"
@@ -366,6 +372,24 @@ def find_medication(
     return resolve(reference, medications, resource_type="Medication")
 
 
+def medication_reference_text(resource: Mapping[str, Any]) -> str | None:
+    """How a MedicationRequest/Statement names its Medication, for messages: the
+    ``medicationReference.reference``, else its identifier written as the conditional reference
+    ``Medication?identifier=system|value`` that would find it; None when neither is given."""
+    ref_obj = resource.get("medicationReference")
+    if not isinstance(ref_obj, Mapping):
+        return None
+    ref = ref_obj.get("reference")
+    if isinstance(ref, str) and ref.strip():
+        return ref.strip()
+    ident = ref_obj.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        system = ident.get("system")
+        token = f"{system}|{ident['value']}" if isinstance(system, str) else ident["value"]
+        return f"Medication?identifier={token}"
+    return None
+
+
 def _medication(
     resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]], where: _Where
 ) -> MedicationUse:
@@ -374,6 +398,7 @@ def _medication(
         raise where.error("status", f"{status!r} is not a MedicationRequest/Statement status")
     codes: tuple[Coding, ...] = ()
     name: str | None = None
+    identified = True
     if "medicationCodeableConcept" in resource:
         concept = _obj(resource["medicationCodeableConcept"], where, "medicationCodeableConcept")
         codes = _codings(concept, where, "medicationCodeableConcept")
@@ -388,6 +413,9 @@ def _medication(
             med = contained(resource, ref, "Medication")
         elif ref:
             med = find_medication(ref, medications)
+        elif "identifier" in ref_obj:  # a logical reference: the Medication carrying it
+            med = resolve_identifier(ref_obj["identifier"], medications, "Medication")
+            ref = medication_reference_text(resource)
         if med is not None:
             mwhere = _Where(where.index, med)
             concept = _obj(med.get("code"), mwhere, "code")
@@ -396,6 +424,8 @@ def _medication(
         if name is None:
             display = _str(ref_obj.get("display"), where, "medicationReference.display")
             fallback = f"medication {ref} without code" if med else f"unresolved medication {ref}"
+            # Neither a code, a name nor a display: the drug is unknown (it may be an opioid).
+            identified = bool(display)
             name = display or fallback
     if not name:
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
@@ -435,7 +465,13 @@ def _medication(
                     unit = q.get("unit") or q.get("code") or ""
                     dose_text = f"{q['value']} {unit}".strip() + _timing_text(first.get("timing"))
     return MedicationUse(
-        name=name, codes=codes, status=status, start=start, end=end, dose_text=dose_text
+        name=name,
+        codes=codes,
+        status=status,
+        start=start,
+        end=end,
+        dose_text=dose_text,
+        identified=identified,
     )
 
 
