@@ -65,6 +65,7 @@ from ldncare.cdshooks.hooks import (
     DraftOrders,
     HookCall,
     order_cards,
+    medication_index,
     orders_to_check,
     patient_view_cards,
     unresolved_medications,
@@ -74,6 +75,7 @@ from ldncare.cdshooks.settings import CdsSettings
 from ldncare.cdshooks.state import CdsState
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
+from ldncare.fhir.patient_bundle import unidentified_medicines
 from ldncare.fhir.references import full_urls, refers_to
 
 log = logging.getLogger(__name__)
@@ -594,6 +596,55 @@ class CdsCalls:
         await send({"type": "http.response.body", "body": content})
 
 
+async def _identify_medicines(
+    service: Service,
+    body: Mapping[str, Any],
+    resources: list[dict[str, Any]],
+    urls: Mapping[int, str],
+    limits: FetchLimits,
+    transport: httpx.AsyncBaseTransport | None,
+) -> None:
+    """An active medicine on record whose drug no resource at hand identifies (a Medication not
+    prefetched, a conditional or identifier reference matching none) could be an opioid (or
+    naltrexone): it is never dropped (review H1). Its ``Medication/{id}`` is read from
+    fhirServer when the reference names one there (added to ``resources``); otherwise, or when
+    the server does not answer with it, :class:`DataMissing` (412) names the reference."""
+    today = date.today()
+    unknown = unidentified_medicines(resources, medication_index(resources, urls), today)
+    if not unknown:
+        return
+    if service.has_work is not None and (
+        service.has_work(service.hook, body["context"], resources, urls) is None
+    ):
+        return  # no order this service checks: the unknown drug changes no card
+    fetched = await fetch_missing(
+        body,
+        PATIENT_TEMPLATES,
+        limits=limits,
+        transport=transport,
+        medications=unknown,
+        keys=[],
+        more={},
+        medication_key="medications",
+    )
+    if fetched.missing:
+        raise DataMissing(fetched.missing)
+    resources += fetched.resources
+    still = unidentified_medicines(resources, medication_index(resources, urls), today)
+    if still:
+        raise DataMissing(
+            [
+                MissingData(
+                    "medications",
+                    ref,
+                    "the FHIR server's answer for an active medicine's medicationReference is "
+                    "not that Medication",
+                )
+                for ref in still
+            ]
+        )
+
+
 async def _answer(
     service: Service,
     body: Mapping[str, Any],
@@ -654,6 +705,7 @@ async def _answer(
                     for ref in still
                 ]
             )
+    await _identify_medicines(service, body, resources, urls, limits, transport)
     unique: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(resources):  # prefetch and server may both return a resource
         unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)

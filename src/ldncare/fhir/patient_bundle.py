@@ -23,7 +23,7 @@ resource in the bundle is taken as that patient's.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, timedelta
 from typing import Any
 
@@ -612,6 +612,35 @@ def _timing_text(timing: Any) -> str:
             if isinstance(coding, Mapping) and coding.get("code") in _TIMING_CODES:
                 return " " + _TIMING_CODES[str(coding["code"])]
     return ""
+
+
+def unidentified_medicines(
+    resources: Iterable[Mapping[str, Any]],
+    medications: Mapping[str, Mapping[str, Any]],
+    as_of: date,
+) -> list[str]:
+    """How each active MedicationRequest/MedicationStatement of ``resources`` names a drug that
+    ``medications`` (Medication resources by every key, :func:`index_resources`) cannot identify:
+    the references (or ``Medication?identifier=`` for a logical one) a CDS service must fetch, or
+    answer 412 for, before deciding. Read as :func:`patient_from_bundle` reads them (so what it
+    would flag with rule ``ldn.medication.unidentified`` is listed); unreadable ones are skipped,
+    as the patient reader skips them for CDS Hooks."""
+    refs: list[str] = []
+    for r in resources:
+        if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
+            continue
+        if "medicationReference" not in r or "medicationCodeableConcept" in r:
+            continue
+        try:
+            med = medication_from_resource(r, medications)
+        except InvalidInput:
+            continue
+        if med is None or med.identified or not med.is_active(as_of):
+            continue
+        ref = medication_reference_text(r) or "medicationReference (empty)"
+        if ref not in refs:
+            refs.append(ref)
+    return refs
 
 
 def medication_from_resource(
