@@ -64,14 +64,14 @@ from ldncare.cdshooks.fetch import (
 from ldncare.cdshooks.hooks import (
     DraftOrders,
     HookCall,
-    order_cards,
     medication_index,
+    order_cards,
     orders_to_check,
     patient_view_cards,
     unresolved_medications,
 )
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
-from ldncare.cdshooks.settings import CdsSettings
+from ldncare.cdshooks.settings import LOCAL_APP_URL, CdsSettings
 from ldncare.cdshooks.state import CdsState
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
@@ -392,6 +392,12 @@ def build_router(
         log.warning(
             "LDNCARE_CDS_PUBLIC_URL is not set: the JWT audience is checked against the URL "
             "of each request, whose host the caller chooses; set it to the URL the EHR calls"
+        )
+    if not settings.demo and not settings.app_url and not settings.public_url:
+        log.warning(
+            "Neither LDNCARE_CDS_APP_URL nor LDNCARE_CDS_PUBLIC_URL is set: card links point to "
+            "%s, which the clinician's browser cannot open; set LDNCARE_CDS_APP_URL",
+            LOCAL_APP_URL,
         )
 
     def public(url: str) -> str:
@@ -715,7 +721,7 @@ async def _answer(
         context=context,
         resources=tuple(unique.values()),
         as_of=date.today(),
-        app_url=settings.app_url,
+        app_url=settings.links_base(),
         full_urls=urls,
         # Read before the fetch: every draft's Medication was resolved then (else `unresolved`).
         drafts=drafts,
@@ -724,6 +730,10 @@ async def _answer(
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and
     # buys nothing in one worker process, where the GIL serialises the two anyway.
     cards = service.decide(call)
-    if settings.smart_launch_url and call.patient_id:
+    if (
+        settings.smart_launch_url
+        and call.patient_id
+        and settings.smart_link_for(body.get("fhirServer"))
+    ):
         cards = [with_smart_link(card, settings.smart_launch_url) for card in cards]
     return cards
