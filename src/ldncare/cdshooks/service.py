@@ -469,6 +469,16 @@ def build_router(
             sizes.append(size)
         checked = [kept(item, service_id) for item in items]
         if state is not None:
+            # A card shown by another service is not this service's card (review M1).
+            shown_by = await run_in_threadpool(state.card_services, [c["card"] for c in checked])
+            for i, c in enumerate(checked):
+                other = shown_by.get(str(c["card"]))
+                if other is not None and other != service_id:
+                    return _error(
+                        400,
+                        f"feedback[{i}]: card {c['card']} was shown by {other}, not {service_id}; "
+                        f"send its feedback to /cds-services/{other}/feedback",
+                    )
             # Written before the answer: an acknowledged feedback item is never lost.
             await run_in_threadpool(state.record_feedback, checked)
         for item, size in zip(checked, sizes, strict=True):
