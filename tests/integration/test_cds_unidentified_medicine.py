@@ -151,3 +151,13 @@ def test_a_cancelled_order_for_an_unidentified_medicine_needs_no_fetch() -> None
     body = request("patient-view", closed_port_url(), prefetch=pn_prefetch(order))
     cards = cards_of(post(client(), "ldncare-patient-view", body))
     assert any("naltrexone" in c["summary"].lower() for c in cards), cards
+
+
+def test_an_unidentified_medicine_of_another_patient_in_the_prefetch_does_not_hold_the_check() -> (
+    None
+):
+    stray = by_reference({"reference": "Medication/missing"}, rid="stray")
+    stray["subject"] = {"reference": "Patient/someone-else"}
+    body = request("patient-view", None, prefetch=pn_prefetch(stray))
+    cards = cards_of(post(client(), "ldncare-patient-view", body))
+    assert any("naltrexone" in c["summary"].lower() for c in cards), cards

@@ -65,6 +65,7 @@ from ldncare.cdshooks.hooks import (
     DraftOrders,
     HookCall,
     medication_index,
+    names_another_patient,
     order_cards,
     orders_to_check,
     patient_view_cards,
@@ -626,7 +627,10 @@ async def _identify_medicines(
     fhirServer when the reference names one there (added to ``resources``); otherwise, or when
     the server does not answer with it, :class:`DataMissing` (412) names the reference."""
     today = date.today()
-    unknown = unidentified_medicines(resources, medication_index(resources, urls), today)
+    pid = bare_id(body["context"].get("patientId"))
+    # Resources naming another patient are skipped, as build_patient skips them.
+    mine = [r for r in resources if pid is None or not names_another_patient(r, pid)]
+    unknown = unidentified_medicines(mine, medication_index(resources, urls), today)
     if not unknown:
         return
     if service.has_work is not None and (
@@ -646,7 +650,7 @@ async def _identify_medicines(
     if fetched.missing:
         raise DataMissing(fetched.missing)
     resources += fetched.resources
-    still = unidentified_medicines(resources, medication_index(resources, urls), today)
+    still = unidentified_medicines(mine, medication_index(resources, urls), today)
     if still:
         raise DataMissing(
             [
