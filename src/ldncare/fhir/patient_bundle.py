@@ -372,6 +372,18 @@ def find_medication(
     return resolve(reference, medications, resource_type="Medication")
 
 
+def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
+    """ldncare's own export of a medicine whose drug its source did not identify
+    (``patient_export``: extension ``medication-unidentified``)."""
+    exts = resource.get("extension")
+    return any(
+        isinstance(e, Mapping)
+        and e.get("url") == f"{EXT}/medication-unidentified"
+        and e.get("valueBoolean") is True
+        for e in (exts if isinstance(exts, list) else [])
+    )
+
+
 def medication_reference_text(resource: Mapping[str, Any]) -> str | None:
     """How a MedicationRequest/Statement names its Medication, for messages: the
     ``medicationReference.reference``, else its identifier written as the conditional reference
@@ -429,6 +441,8 @@ def _medication(
             name = display or fallback
     if not name:
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
+    if _flagged_unidentified(resource):
+        identified = False
 
     start = end = None
     if where.rtype == "MedicationRequest":
