@@ -38,7 +38,7 @@ _TOP_KEYS = {
     "labs", "allergies", "pregnant", "breastfeeding", "planned_surgery", "frail", "phenotypes",
 }  # fmt: skip
 _CONDITION_KEYS = {"name", "code", "system", "status", "onset", "resolved"}
-_MEDICATION_KEYS = {"name", "rxnorm", "status", "start", "end", "dose", "frequency"}
+_MEDICATION_KEYS = {"name", "rxnorm", "status", "start", "end", "dose", "frequency", "identified"}
 _LAB_KEYS = {"test", "value", "unit", "date", "upper_limit"}
 _ALLERGY_KEYS = {"substance", "code", "system", "active"}
 _LAB_TESTS = ("egfr", "creatinine", "alt", "ast", "bilirubin", "albumin", "inr", "hcg", "tsh")
@@ -209,7 +209,18 @@ def _medication(raw: Any, field: str) -> MedicationUse:
         start=start,
         end=end,
         dose_text=dose,
+        identified=_flag(raw.get("identified"), f"{field}.identified"),
     )
+
+
+def _flag(value: Any, field: str) -> bool:
+    """``identified``: false for a medicine the source record names by a reference nobody could
+    resolve (the drug is unknown); true when absent."""
+    if value is None:
+        return True
+    if not isinstance(value, bool):
+        raise _fail(field, f"must be true or false, not {value!r}")
+    return value
 
 
 def _with_frequency(dose: str | None, frequency: str | None, field: str) -> str | None:

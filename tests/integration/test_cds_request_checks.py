@@ -130,7 +130,7 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
         "outcome": "overridden",
         "outcomeTimestamp": NOW,
         "overrideReason": {
-            "reason": {"system": "https://ldncare.org/cds/override", "code": "opioid-stopped"},
+            "reason": {"system": OVERRIDE_SYSTEM, "code": "record-out-of-date"},
             "userComment": "oxycodone stopped 10 days ago",
         },
     }
@@ -146,7 +146,7 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
         ("overridden", "ldncare-order-select"),
         ("accepted", "ldncare-order-select"),
     ]
-    assert log[0]["overrideReason"]["reason"]["code"] == "opioid-stopped"
+    assert log[0]["overrideReason"]["reason"]["code"] == "record-out-of-date"
 
 
 @pytest.mark.parametrize(
@@ -185,6 +185,24 @@ def test_an_overridden_card_with_a_coded_reason_is_recorded() -> None:
             "accepts no suggestions",
         ),
         ({"outcome": "accepted", "outcomeTimestamp": NOW}, "'card' uuid"),
+        (  # a reason from a system no card offers (integrator review M1)
+            {
+                "card": CARD,
+                "outcome": "overridden",
+                "outcomeTimestamp": NOW,
+                "overrideReason": {"reason": {"system": "http://evil", "code": "zzz"}},
+            },
+            "override reason system must be",
+        ),
+        (  # a coded reason without a system is not one the cards offer either
+            {
+                "card": CARD,
+                "outcome": "overridden",
+                "outcomeTimestamp": NOW,
+                "overrideReason": {"reason": {"code": "record-out-of-date"}},
+            },
+            "override reason system must be",
+        ),
     ],
 )
 def test_malformed_feedback_is_400_and_nothing_is_recorded(item: dict[str, Any], says: str) -> None:

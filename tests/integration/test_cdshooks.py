@@ -620,6 +620,8 @@ def test_missing_jwt_is_401_with_message() -> None:
         ({"aud": f"{BASE}/cds-services/ldncare-order-sign"}, "audience"),
         ({"exp": int(time.time()) - 3600, "iat": int(time.time()) - 3700}, "expired"),
         ({"jti": None}, "jti"),
+        ({"jti": ""}, "jti"),  # integrator review L1: an empty id protects against no replay
+        ({"jti": "   "}, "jti"),
     ],
 )
 def test_bad_jwt_is_401(claims: dict[str, Any], reason: str) -> None:

@@ -79,6 +79,7 @@ FORMS = {
     "absolute": (MED_URL, False),
     "absolute-versioned": (MED_URL + "/_history/4", False),
     "conditional": ("Medication?identifier=https://ehr.example.org/formulary|T50", False),
+    "conditional-id": ("Medication?_id=tram", False),  # integrator review H1
     "contained": ("#m1", True),
     "urn-uuid": (MED_UUID, False),
 }
@@ -97,6 +98,31 @@ def test_tramadol_named_by_reference_is_beside_ldn_on_bundle_import(
     engine.dispose()
     assert report.patients_imported == 1 and not report.errors, report.errors
     assert ("ldn_with_opioid", "critical") in _checks(url)
+
+
+@pytest.mark.parametrize("value", ["T50", "NOPE"])
+def test_tramadol_named_by_its_formulary_identifier_alone_is_seen_or_the_patient_kept_out(
+    value: str, tmp_path: Path
+) -> None:
+    """A ``medicationReference.identifier`` without ``reference`` (integrator review H1): the
+    Medication carrying it is the drug; with none, the import refuses the patient, as for any
+    reference it cannot resolve."""
+    resources = _resources("Medication/tram")
+    order = next(r for r in resources if r["resourceType"] == "MedicationRequest")
+    order["medicationReference"] = {
+        "identifier": {"system": "https://ehr.example.org/formulary", "value": value}
+    }
+    url = f"sqlite:///{tmp_path / 'b.db'}"
+    migrate(url)
+    engine = make_engine(url)
+    report = import_bundle(engine, _bundle(resources), "t", as_of=AS_OF)
+    engine.dispose()
+    if value == "T50":
+        assert report.patients_imported == 1 and not report.errors, report.errors
+        assert ("ldn_with_opioid", "critical") in _checks(url)
+    else:
+        assert report.patients_imported == 0
+        assert any("cannot be resolved" in e.message for e in report.errors), report.errors
 
 
 #: NDJSON has no fullUrl (urn:uuid). A conditional reference is resolved against the export's

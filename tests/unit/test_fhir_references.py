@@ -17,6 +17,7 @@ from ldncare.fhir.references import (
     parse_reference,
     patient_key,
     resolve,
+    resolve_identifier,
 )
 
 TRAMADOL: dict[str, Any] = {
@@ -31,12 +32,26 @@ PARACETAMOL: dict[str, Any] = {
     "identifier": [{"system": "http://example.org/formulary", "value": "P1"}],
     "code": {"text": "Paracetamol 1 g"},
 }
+OXYCODONE: dict[str, Any] = {
+    "resourceType": "Medication",
+    "id": "oxy",
+    "code": {
+        "coding": [
+            {
+                "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+                "code": "1049621",
+                "display": "oxycodone hydrochloride 5 MG Oral Tablet",
+            }
+        ]
+    },
+}
 PATIENT: dict[str, Any] = {"resourceType": "Patient", "id": "034AB16"}
 UUID = "urn:uuid:04121321-4af5-424c-a0e1-ed3aab1c349d"
 INDEX = index_resources(
     [
         ("https://example.org/fhir/Medication/tram", TRAMADOL),
         (UUID, PARACETAMOL),
+        (None, OXYCODONE),
         ("https://example.org/fhir/Patient/034AB16", PATIENT),
     ]
 )
@@ -54,6 +69,10 @@ INDEX = index_resources(
         ("Medication/para", PARACETAMOL),
         ("Medication?identifier=http://example.org/formulary|T50", TRAMADOL),  # conditional
         ("Medication?identifier=P1", PARACETAMOL),
+        ("Medication?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621", OXYCODONE),
+        ("Medication?code=1049621", OXYCODONE),  # token without system: any system
+        ("Medication?_id=oxy", OXYCODONE),
+        ("Medication?_id=oxy&code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621", OXYCODONE),
     ],
 )
 def test_every_reference_form_names_the_medication(reference: str, expected: Any) -> None:
@@ -66,7 +85,10 @@ def test_every_reference_form_names_the_medication(reference: str, expected: Any
         "Medication/unknown",
         "urn:uuid:00000000-0000-0000-0000-000000000000",
         "Medication?identifier=http://example.org/formulary|NOPE",
-        "Medication?code=http://www.nlm.nih.gov/research/umls/rxnorm|10689",  # not judged here
+        "Medication?code=http://www.nlm.nih.gov/research/umls/rxnorm|10689",  # no such code
+        "Medication?_id=nope",
+        "Medication?name=oxycodone",  # a parameter not judged here
+        "Medication?_id=oxy&name=oxycodone",
         "Patient/034AB16",  # a Patient is no Medication
         "#tram",  # not contained in any source given
         "",
@@ -81,6 +103,23 @@ def test_a_conditional_reference_matching_two_resources_resolves_to_neither() ->
     twin = {**PARACETAMOL, "id": "para2"}
     index = index_resources([(None, PARACETAMOL), (None, twin)])
     assert resolve("Medication?identifier=P1", index) is None
+
+
+def test_a_code_search_matching_two_medications_resolves_to_neither() -> None:
+    twin = {**OXYCODONE, "id": "oxy2"}
+    index = index_resources([(None, OXYCODONE), (None, twin)])
+    assert resolve("Medication?code=1049621", index) is None
+    assert resolve("Medication?code=http://other.example|1049621", INDEX) is None
+
+
+def test_a_logical_reference_by_identifier_names_the_one_medication_carrying_it() -> None:
+    ident = {"system": "http://example.org/formulary", "value": "T50"}
+    assert resolve_identifier(ident, INDEX, "Medication") is TRAMADOL
+    assert resolve_identifier({"value": "P1"}, INDEX, "Medication") is PARACETAMOL
+    assert resolve_identifier({**ident, "value": "NOPE"}, INDEX, "Medication") is None
+    assert resolve_identifier(ident, INDEX, "Patient") is None
+    assert resolve_identifier({"system": "http://x"}, INDEX, "Medication") is None
+    assert resolve_identifier("T50", INDEX, "Medication") is None
 
 
 def test_contained_medication_is_found_in_the_referring_resource_only() -> None:

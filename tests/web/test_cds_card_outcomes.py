@@ -84,15 +84,19 @@ class Clinic:
         card: dict[str, Any] = next(c for c in r.json()["cards"] if c["indicator"] == "critical")
         return card
 
-    def feedback(self, card: dict[str, Any], outcome: str, **extra: Any) -> None:
+    def feedback(
+        self, card: dict[str, Any], outcome: str, *, status: int = 200, service: str = PATIENT_VIEW,
+        **extra: Any,
+    ) -> str:  # fmt: skip
         item = {"card": card["uuid"], "outcome": outcome,
                 "outcomeTimestamp": "2026-12-04T13:52:00Z", **extra}  # fmt: skip
         r = self.client.post(
-            f"/cds-services/{PATIENT_VIEW}/feedback",
+            f"/cds-services/{service}/feedback",
             json={"feedback": [item]},
-            headers={"Authorization": f"Bearer {_token(PATIENT_VIEW + '/feedback')}"},
+            headers={"Authorization": f"Bearer {_token(service + '/feedback')}"},
         )
-        assert r.status_code == 200, r.text
+        assert r.status_code == status, r.text
+        return r.text
 
     def login(self, username: str) -> None:
         self.client.cookies.clear()
@@ -142,6 +146,48 @@ def test_admin_sees_three_opioid_cards_shown_one_accepted_two_overridden_and_why
     page = clinic.client.get("/admin/cds-cards")
     assert page.status_code == 200
     assert "ldn-opioid-conflict" in page.text and "The record is out of date: 1" in page.text
+
+
+def test_an_ehr_retrying_feedback_counts_each_card_once_by_its_latest_outcome(
+    clinic: Clinic,
+) -> None:
+    """Integrator review M1: EHRs retry feedback; one card is one outcome (the latest)."""
+    accepted_twice, overridden_twice, changed_mind = (clinic.show_card() for _ in range(3))
+    reason = {"system": "https://ldncare.org/cds/override-reason", "code": "record-out-of-date"}
+    for _ in range(2):
+        clinic.feedback(accepted_twice, "accepted")
+        clinic.feedback(overridden_twice, "overridden", overrideReason={"reason": reason})
+    clinic.feedback(changed_mind, "accepted")
+    clinic.feedback(changed_mind, "overridden")
+    clinic.login("root")
+    fare = _fare(clinic.client.get("/api/admin/cds-cards").json(), "ldn-opioid-conflict")
+    assert (fare["shown"], fare["accepted"], fare["overridden"]) == (3, 1, 2)
+    assert {r["code"]: r["count"] for r in fare["override_reasons"]} == {
+        "record-out-of-date": 1,
+        "no reason": 1,
+    }
+
+
+def test_feedback_on_a_card_of_another_service_is_refused_naming_the_right_one(
+    clinic: Clinic,
+) -> None:
+    card = clinic.show_card()  # shown by the patient-view service
+    text = clinic.feedback(card, "overridden", status=400, service="ldncare-order-select")
+    assert PATIENT_VIEW in text and card["uuid"] in text
+    clinic.login("root")
+    rows = clinic.client.get("/api/admin/cds-cards").json()
+    assert all(r["service"] != "ldncare-order-select" for r in rows)
+    assert _fare(rows, "ldn-opioid-conflict")["overridden"] == 0
+
+
+def test_an_override_reason_outside_the_offered_system_is_refused(clinic: Clinic) -> None:
+    card = clinic.show_card()
+    evil = {"reason": {"system": "http://evil", "code": "zzz"}}
+    text = clinic.feedback(card, "overridden", status=400, overrideReason=evil)
+    assert "https://ldncare.org/cds/override-reason" in text
+    clinic.login("root")
+    fare = _fare(clinic.client.get("/api/admin/cds-cards").json(), "ldn-opioid-conflict")
+    assert fare["overridden"] == 0 and fare["override_reasons"] == []
 
 
 def test_an_override_comment_with_markup_is_shown_as_text(clinic: Clinic) -> None:

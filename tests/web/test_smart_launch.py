@@ -137,7 +137,9 @@ def test_a_card_link_from_the_ehr_opens_ldncare_on_the_cards_topic(ldncare: Ldnc
     # The card the CDS service gives for a patient on LDN with oxycodone, with its smart link.
     body = hook_request("patient-view", resources=on_ldn_and_oxycodone())
     launch_url = "http://testserver/smart/launch"
-    cards = cards_of(post(make_client(smart_launch_url=launch_url), "ldncare-patient-view", body))
+    # The EHR calling is one the SMART launch accepts (else no smart link, review L1).
+    client = make_client(smart_launch_url=launch_url, smart_issuers=[body["fhirServer"]])
+    cards = cards_of(post(client, "ldncare-patient-view", body))
     card = next(c for c in cards if c["indicator"] == "critical")
     link = next(link for link in card["links"] if link["type"] == "smart")
     assert link["url"] == launch_url

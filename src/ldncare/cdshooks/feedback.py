@@ -83,11 +83,15 @@ def feedback_problem(item: Any) -> str | None:
         isinstance(coding, dict) and isinstance(coding.get("code"), str)
     ):
         return "'overrideReason.reason' must be a Coding with a 'code'"
-    if (
-        coding is not None
-        and coding.get("system") == OVERRIDE_SYSTEM
-        and coding["code"] not in OVERRIDE_CODES
-    ):
+    if coding is not None and coding.get("system") != OVERRIDE_SYSTEM:
+        # A card offers only ldncare's reasons (CDS Hooks 2.0: the overrideReason is one of
+        # the card's overrideReasons); another system's code would be counted as a reason.
+        shown = str(coding.get("system"))[:100]
+        return (
+            f"override reason system must be {OVERRIDE_SYSTEM!r}, the one the cards offer, "
+            f"not {shown!r}"
+        )
+    if coding is not None and coding["code"] not in OVERRIDE_CODES:
         return (
             f"override reason {coding['code']!r} is not one ldncare offers; accepted: "
             + ", ".join(sorted(OVERRIDE_CODES))

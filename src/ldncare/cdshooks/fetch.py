@@ -408,6 +408,10 @@ def fhir_server_problem(server: Any) -> str | None:
     return None
 
 
+def _whose(key: str) -> str:
+    return "a draft order's" if key == DRAFT_MEDICATION else "an active medicine's"
+
+
 async def fetch_missing(
     request: Mapping[str, Any],
     templates: Mapping[str, str],
@@ -417,11 +421,14 @@ async def fetch_missing(
     medications: Sequence[str] = (),
     keys: Sequence[str] | None = None,
     more: Mapping[str, str] | None = None,
+    medication_key: str = DRAFT_MEDICATION,
 ) -> Fetched:
     """Resources for the templates the EHR did not prefetch, the rest of prefetched searches
     with more pages, and the Medications of ``medications`` (references of draft orders that
     no resource of the request holds); and what could not be read. ``keys`` and ``more``:
-    :func:`templates_to_fetch` and :func:`unfinished_prefetch` when the caller has them."""
+    :func:`templates_to_fetch` and :func:`unfinished_prefetch` when the caller has them.
+    ``medication_key``: what the missing ``medications`` are reported under (``draftOrders``, or
+    ``medications`` for the Medication of an active medicine on record)."""
     keys = templates_to_fetch(request, templates) if keys is None else keys
     more = unfinished_prefetch(request, templates) if more is None else more
     if not keys and not more and not medications:
@@ -459,10 +466,10 @@ async def fetch_missing(
                 ),
                 *(
                     MissingData(
-                        DRAFT_MEDICATION,
+                        medication_key,
                         ref,
-                        f"a draft order's medicationReference is in neither draftOrders nor the "
-                        f"prefetch, and {problem}",
+                        f"{_whose(medication_key)} medicationReference is in neither draftOrders "
+                        f"nor the prefetch, and {problem}",
                     )
                     for ref in medications
                 ),
@@ -480,14 +487,15 @@ async def fetch_missing(
     for ref in medications:
         relative = _medication_on_server(ref, base)
         if relative is not None:
-            jobs.append((DRAFT_MEDICATION, relative, 0))
+            jobs.append((medication_key, relative, 0))
         else:
             missing.append(
                 MissingData(
-                    DRAFT_MEDICATION,
+                    medication_key,
                     ref,
-                    "a draft order's medicationReference is in neither draftOrders nor the "
-                    "prefetch, and is not a Medication on the FHIR server",
+                    f"{_whose(medication_key)} medicationReference is in neither draftOrders "
+                    "nor the prefetch, and is not a Medication read on the FHIR server "
+                    "(Medication/{id})",
                 )
             )
     headers = {"Accept": "application/fhir+json"}

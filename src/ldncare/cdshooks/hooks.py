@@ -146,6 +146,11 @@ def _bundle(
     return {"resourceType": "Bundle", "type": "collection", "entry": entries}
 
 
+def names_another_patient(resource: Mapping[str, Any], pid: str) -> bool:
+    """Whether ``resource`` clearly names a Patient other than ``pid`` (see below)."""
+    return _names_another_patient(resource, pid, f"Patient/{pid}")
+
+
 def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> bool:
     """Whether ``subject``/``patient`` clearly points at a Patient other than ``pid``.
 

@@ -158,6 +158,10 @@ class JwtVerifier:
             raise JwtRejected(
                 f"the JWT lives too long: exp - iat is over {self.settings.max_token_lifetime} s"
             )
+        if not str(claims["jti"]).strip():
+            # An empty id cannot tell one token from another: replay protection would rest on
+            # the empty string (integrator review L1).
+            raise JwtRejected("the JWT id (jti) is empty")
         self._forget_expired(now)
         jti = f"{iss}|{claims['jti']}"
         if jti in self._seen_jti:

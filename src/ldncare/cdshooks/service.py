@@ -64,16 +64,19 @@ from ldncare.cdshooks.fetch import (
 from ldncare.cdshooks.hooks import (
     DraftOrders,
     HookCall,
+    medication_index,
+    names_another_patient,
     order_cards,
     orders_to_check,
     patient_view_cards,
     unresolved_medications,
 )
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
-from ldncare.cdshooks.settings import CdsSettings
+from ldncare.cdshooks.settings import LOCAL_APP_URL, CdsSettings
 from ldncare.cdshooks.state import CdsState
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
+from ldncare.fhir.patient_bundle import unidentified_medicines
 from ldncare.fhir.references import full_urls, refers_to
 
 log = logging.getLogger(__name__)
@@ -391,6 +394,12 @@ def build_router(
             "LDNCARE_CDS_PUBLIC_URL is not set: the JWT audience is checked against the URL "
             "of each request, whose host the caller chooses; set it to the URL the EHR calls"
         )
+    if not settings.demo and not settings.app_url and not settings.public_url:
+        log.warning(
+            "Neither LDNCARE_CDS_APP_URL nor LDNCARE_CDS_PUBLIC_URL is set: card links point to "
+            "%s, which the clinician's browser cannot open; set LDNCARE_CDS_APP_URL",
+            LOCAL_APP_URL,
+        )
 
     def public(url: str) -> str:
         """The endpoint URL the EHR signed (``aud``): ``public_url`` when set behind a proxy."""
@@ -461,6 +470,16 @@ def build_router(
             sizes.append(size)
         checked = [kept(item, service_id) for item in items]
         if state is not None:
+            # A card shown by another service is not this service's card (review M1).
+            shown_by = await run_in_threadpool(state.card_services, [c["card"] for c in checked])
+            for i, c in enumerate(checked):
+                other = shown_by.get(str(c["card"]))
+                if other is not None and other != service_id:
+                    return _error(
+                        400,
+                        f"feedback[{i}]: card {c['card']} was shown by {other}, not {service_id}; "
+                        f"send its feedback to /cds-services/{other}/feedback",
+                    )
             # Written before the answer: an acknowledged feedback item is never lost.
             await run_in_threadpool(state.record_feedback, checked)
         for item, size in zip(checked, sizes, strict=True):
@@ -594,6 +613,58 @@ class CdsCalls:
         await send({"type": "http.response.body", "body": content})
 
 
+async def _identify_medicines(
+    service: Service,
+    body: Mapping[str, Any],
+    resources: list[dict[str, Any]],
+    urls: Mapping[int, str],
+    limits: FetchLimits,
+    transport: httpx.AsyncBaseTransport | None,
+) -> None:
+    """An active medicine on record whose drug no resource at hand identifies (a Medication not
+    prefetched, a conditional or identifier reference matching none) could be an opioid (or
+    naltrexone): it is never dropped (review H1). Its ``Medication/{id}`` is read from
+    fhirServer when the reference names one there (added to ``resources``); otherwise, or when
+    the server does not answer with it, :class:`DataMissing` (412) names the reference."""
+    today = date.today()
+    pid = bare_id(body["context"].get("patientId"))
+    # Resources naming another patient are skipped, as build_patient skips them.
+    mine = [r for r in resources if pid is None or not names_another_patient(r, pid)]
+    unknown = unidentified_medicines(mine, medication_index(resources, urls), today)
+    if not unknown:
+        return
+    if service.has_work is not None and (
+        service.has_work(service.hook, body["context"], resources, urls) is None
+    ):
+        return  # no order this service checks: the unknown drug changes no card
+    fetched = await fetch_missing(
+        body,
+        PATIENT_TEMPLATES,
+        limits=limits,
+        transport=transport,
+        medications=unknown,
+        keys=[],
+        more={},
+        medication_key="medications",
+    )
+    if fetched.missing:
+        raise DataMissing(fetched.missing)
+    resources += fetched.resources
+    still = unidentified_medicines(mine, medication_index(resources, urls), today)
+    if still:
+        raise DataMissing(
+            [
+                MissingData(
+                    "medications",
+                    ref,
+                    "the FHIR server's answer for an active medicine's medicationReference is "
+                    "not that Medication",
+                )
+                for ref in still
+            ]
+        )
+
+
 async def _answer(
     service: Service,
     body: Mapping[str, Any],
@@ -654,6 +725,7 @@ async def _answer(
                     for ref in still
                 ]
             )
+    await _identify_medicines(service, body, resources, urls, limits, transport)
     unique: dict[tuple[str, str], dict[str, Any]] = {}
     for i, r in enumerate(resources):  # prefetch and server may both return a resource
         unique.setdefault((str(r.get("resourceType")), str(r.get("id") or f"#{i}")), r)
@@ -663,7 +735,7 @@ async def _answer(
         context=context,
         resources=tuple(unique.values()),
         as_of=date.today(),
-        app_url=settings.app_url,
+        app_url=settings.links_base(),
         full_urls=urls,
         # Read before the fetch: every draft's Medication was resolved then (else `unresolved`).
         drafts=drafts,
@@ -672,6 +744,10 @@ async def _answer(
     # loads it): run it on the event loop. A thread hop would cost more than the work itself and
     # buys nothing in one worker process, where the GIL serialises the two anyway.
     cards = service.decide(call)
-    if settings.smart_launch_url and call.patient_id:
+    if (
+        settings.smart_launch_url
+        and call.patient_id
+        and settings.smart_link_for(body.get("fhirServer"))
+    ):
         cards = [with_smart_link(card, settings.smart_launch_url) for card in cards]
     return cards

@@ -22,9 +22,14 @@ read up to ``LDNCARE_CDS_FHIR_MAX_BYTES`` and a search follows at most
 ``LDNCARE_CDS_FHIR_MAX_PAGES`` pages. In demo mode (no JWT, so anyone may call) only the
 servers in ``LDNCARE_CDS_DEMO_FHIR_SERVERS`` are fetched from: JSON list of base URLs, or
 ``"loopback"`` for this machine (the default); ``[]`` fetches from none.
-``LDNCARE_CDS_APP_URL`` is the base of the ldncare web app that card links point to.
+``LDNCARE_CDS_APP_URL`` is the base of the ldncare web app that card links point to (the
+card's ``source.url`` and "Open the LDN plan"); unset, it is the server of
+``LDNCARE_CDS_PUBLIC_URL`` (the web app and CDS Hooks are one server), and only with neither set
+``http://localhost:8000`` (a warning is logged outside demo mode).
 ``LDNCARE_CDS_SMART_LAUNCH_URL`` (set by the web app when SMART is configured) adds a SMART
-link to every card on a patient (docs/SMART.md).
+link to every card on a patient (docs/SMART.md) whose request's ``fhirServer`` is one of
+``LDNCARE_CDS_SMART_ISSUERS`` (JSON list; the web app sets it from
+``LDNCARE_SMART_ALLOWED_ISSUERS``): a launch from any other EHR would be refused.
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ from typing import Any
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+#: Card links with neither LDNCARE_CDS_APP_URL nor LDNCARE_CDS_PUBLIC_URL set (a local demo).
+LOCAL_APP_URL = "http://localhost:8000"
+
 
 class CdsSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LDNCARE_CDS_", extra="ignore")
@@ -41,9 +49,12 @@ class CdsSettings(BaseSettings):
     trusted_issuers: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
     demo: bool = False
     public_url: str | None = None
-    app_url: str = "http://localhost:8000"
+    #: Base of the web app card links point to; None: the server of ``public_url``.
+    app_url: str | None = None
     #: ldncare's SMART launch URL: cards on a patient carry a ``smart`` link to it (issue #21).
     smart_launch_url: str | None = None
+    #: FHIR servers (SMART ``iss``) the launch accepts: only their cards get the ``smart`` link.
+    smart_issuers: list[str] = Field(default_factory=list)
     #: Seconds to wait for a JWKS URL.
     fhir_timeout: float = 10.0
     #: Seconds for all FHIR fallback queries of one call together (pages included).
@@ -62,3 +73,19 @@ class CdsSettings(BaseSettings):
     max_token_lifetime: int = 300
     #: Days the cards shown and their feedback are kept in the database (the outcomes page).
     outcomes_keep_days: int = Field(default=400, ge=1)
+
+    def smart_link_for(self, fhir_server: object) -> bool:
+        """Whether a card for a request from ``fhir_server`` gets the ``smart`` launch link."""
+        if not self.smart_launch_url or not isinstance(fhir_server, str):
+            return False
+        allowed = {i.strip().rstrip("/") for i in self.smart_issuers}
+        return fhir_server.strip().rstrip("/") in allowed
+
+    def links_base(self) -> str:
+        """The web app base card links use: ``app_url``, else the server of ``public_url``
+        (without a ``/cds-services`` suffix), else :data:`LOCAL_APP_URL`."""
+        if self.app_url and self.app_url.strip():
+            return self.app_url.strip().rstrip("/")
+        if self.public_url and self.public_url.strip():
+            return self.public_url.strip().rstrip("/").removesuffix("/cds-services").rstrip("/")
+        return LOCAL_APP_URL

@@ -117,6 +117,12 @@ class CdsState:
         """Store checked feedback items (blocking: call in a thread)."""
         store.record_feedback(self.engine, items)
 
+    def card_services(self, uuids: Iterable[str]) -> dict[str, str]:
+        """The service that showed each recorded card of ``uuids`` (blocking), the cards still
+        waiting in the buffer included."""
+        self.flush()
+        return store.card_services(self.engine, uuids)
+
     def outcomes(self) -> list[store.CardFare]:
         """How each card fares, this process's waiting cards included."""
         self.flush()

@@ -83,6 +83,11 @@ class MedicationUse(_Model):
     start: date | None = None
     end: date | None = None
     dose_text: str | None = None
+    #: False when the source names the medicine by a reference the reader could not resolve
+    #: (a Medication not in the record, a conditional or identifier reference matching none) and
+    #: gives no code or name: the drug is unknown, so it could be an opioid (rule
+    #: ``ldn.medication.unidentified``).
+    identified: bool = True
 
     @property
     def rxnorm_codes(self) -> tuple[str, ...]:

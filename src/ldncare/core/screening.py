@@ -105,6 +105,14 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         yield finding(ev, "ldn.opioid.history", medication=_names(history))
 
 
+def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
+    """An active medicine the source names only by a reference nobody resolved: it could be an
+    opioid, so LDN waits until it is identified (never dropped silently, review H1)."""
+    unknown = tuple(m.med for m in ctx.medications if m.active and not m.med.identified)
+    if unknown:
+        yield finding(ev, "ldn.medication.unidentified", medication=_names(unknown))
+
+
 def check_surgery(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     when = ctx.patient.planned_surgery
     if when is not None and when >= ctx.as_of:
@@ -384,6 +392,7 @@ def check_adult(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 
 CHECKS: tuple[Check, ...] = (
     check_opioids,
+    check_unidentified_medicines,
     check_opioid_stop_date,
     check_opioid_acting,
     check_opioid_companions,

@@ -26,8 +26,8 @@ from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
 from ldncare.errors import InvalidInput
 from ldncare.fhir.ndjson import PATIENT_TYPES, LineIssue, PatientGroup
-from ldncare.fhir.patient_bundle import patient_from_bundle
-from ldncare.fhir.references import index_resources, patient_key, resolve
+from ldncare.fhir.patient_bundle import medication_reference_text, patient_from_bundle
+from ldncare.fhir.references import index_resources, patient_key, resolve, resolve_identifier
 from ldncare.fhir.tags import diary_entries, is_ldncare_output, plan_contracts
 from ldncare.import_report import ImportIssue
 
@@ -221,9 +221,16 @@ def _unresolved_medications(
         ):
             continue
         ref, display = ref_obj.get("reference"), ref_obj.get("display")
-        if not isinstance(ref, str) or not ref or (isinstance(display, str) and display.strip()):
+        if isinstance(display, str) and display.strip():
             continue
-        found = resolve(ref, known, source=res, resource_type="Medication") is not None
+        if (not isinstance(ref, str) or not ref) and "identifier" in ref_obj:
+            # A logical reference (identifier, no reference): the Medication carrying it.
+            found = resolve_identifier(ref_obj["identifier"], known, "Medication") is not None
+            ref = medication_reference_text(res) or "medicationReference.identifier"
+        elif not isinstance(ref, str) or not ref:
+            continue
+        else:
+            found = resolve(ref, known, source=res, resource_type="Medication") is not None
         if ref.startswith("#"):
             why = "no contained Medication of this resource has that id"
         else:

@@ -39,7 +39,13 @@ from ldncare.core.patient import (
     Patient,
 )
 from ldncare.errors import InvalidInput
-from ldncare.fhir.references import contained, index_resources, patient_key, resolve
+from ldncare.fhir.references import (
+    contained,
+    index_resources,
+    patient_key,
+    resolve,
+    resolve_identifier,
+)
 from ldncare.fhir.tags import is_ldncare_output
 
 LOINC = "http://loinc.org"
@@ -387,6 +393,36 @@ def find_medication(
     return resolve(reference, medications, resource_type="Medication")
 
 
+def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
+    """ldncare's own export of a medicine whose drug its source did not identify
+    (``patient_export``: extension ``medication-unidentified``)."""
+    exts = resource.get("extension")
+    return any(
+        isinstance(e, Mapping)
+        and e.get("url") == f"{EXT}/medication-unidentified"
+        and e.get("valueBoolean") is True
+        for e in (exts if isinstance(exts, list) else [])
+    )
+
+
+def medication_reference_text(resource: Mapping[str, Any]) -> str | None:
+    """How a MedicationRequest/Statement names its Medication, for messages: the
+    ``medicationReference.reference``, else its identifier written as the conditional reference
+    ``Medication?identifier=system|value`` that would find it; None when neither is given."""
+    ref_obj = resource.get("medicationReference")
+    if not isinstance(ref_obj, Mapping):
+        return None
+    ref = ref_obj.get("reference")
+    if isinstance(ref, str) and ref.strip():
+        return ref.strip()
+    ident = ref_obj.get("identifier")
+    if isinstance(ident, Mapping) and isinstance(ident.get("value"), str):
+        system = ident.get("system")
+        token = f"{system}|{ident['value']}" if isinstance(system, str) else ident["value"]
+        return f"Medication?identifier={token}"
+    return None
+
+
 def _medication(
     resource: Mapping[str, Any], medications: Mapping[str, Mapping[str, Any]], where: _Where
 ) -> MedicationUse:
@@ -395,6 +431,7 @@ def _medication(
         raise where.error("status", f"{status!r} is not a MedicationRequest/Statement status")
     codes: tuple[Coding, ...] = ()
     name: str | None = None
+    identified = True
     if "medicationCodeableConcept" in resource:
         concept = _obj(resource["medicationCodeableConcept"], where, "medicationCodeableConcept")
         codes = _codings(concept, where, "medicationCodeableConcept")
@@ -409,6 +446,9 @@ def _medication(
             med = contained(resource, ref, "Medication")
         elif ref:
             med = find_medication(ref, medications)
+        elif "identifier" in ref_obj:  # a logical reference: the Medication carrying it
+            med = resolve_identifier(ref_obj["identifier"], medications, "Medication")
+            ref = medication_reference_text(resource)
         if med is not None:
             mwhere = _Where(where.index, med)
             concept = _obj(med.get("code"), mwhere, "code")
@@ -417,9 +457,13 @@ def _medication(
         if name is None:
             display = _str(ref_obj.get("display"), where, "medicationReference.display")
             fallback = f"medication {ref} without code" if med else f"unresolved medication {ref}"
+            # Neither a code, a name nor a display: the drug is unknown (it may be an opioid).
+            identified = bool(display)
             name = display or fallback
     if not name:
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
+    if _flagged_unidentified(resource):
+        identified = False
 
     start = end = None
     if where.rtype == "MedicationRequest":
@@ -456,7 +500,13 @@ def _medication(
                     unit = q.get("unit") or q.get("code") or ""
                     dose_text = f"{q['value']} {unit}".strip() + _timing_text(first.get("timing"))
     return MedicationUse(
-        name=name, codes=codes, status=status, start=start, end=end, dose_text=dose_text
+        name=name,
+        codes=codes,
+        status=status,
+        start=start,
+        end=end,
+        dose_text=dose_text,
+        identified=identified,
     )
 
 
@@ -597,6 +647,35 @@ def _timing_text(timing: Any) -> str:
             if isinstance(coding, Mapping) and coding.get("code") in _TIMING_CODES:
                 return " " + _TIMING_CODES[str(coding["code"])]
     return ""
+
+
+def unidentified_medicines(
+    resources: Iterable[Mapping[str, Any]],
+    medications: Mapping[str, Mapping[str, Any]],
+    as_of: date,
+) -> list[str]:
+    """How each active MedicationRequest/MedicationStatement of ``resources`` names a drug that
+    ``medications`` (Medication resources by every key, :func:`index_resources`) cannot identify:
+    the references (or ``Medication?identifier=`` for a logical one) a CDS service must fetch, or
+    answer 412 for, before deciding. Read as :func:`patient_from_bundle` reads them (so what it
+    would flag with rule ``ldn.medication.unidentified`` is listed); unreadable ones are skipped,
+    as the patient reader skips them for CDS Hooks."""
+    refs: list[str] = []
+    for r in resources:
+        if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
+            continue
+        if "medicationReference" not in r or "medicationCodeableConcept" in r:
+            continue
+        try:
+            med = medication_from_resource(r, medications)
+        except InvalidInput:
+            continue
+        if med is None or med.identified or not med.is_active(as_of):
+            continue
+        ref = medication_reference_text(r) or "medicationReference (empty)"
+        if ref not in refs:
+            refs.append(ref)
+    return refs
 
 
 def medication_from_resource(

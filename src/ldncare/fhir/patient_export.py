@@ -114,6 +114,10 @@ def _medication(m: MedicationUse, ref: str, i: int, pid: str) -> dict[str, Any]:
                 "end": m.end.isoformat() if m.end else None,
             }
             res["effectivePeriod"] = {k: v for k, v in period.items() if v}
+    if not m.identified:
+        # The source named the drug by a reference nobody resolved: the export says so, so
+        # that reading it back keeps rule ldn.medication.unidentified (an unknown drug).
+        res["extension"] = [{"url": f"{EXT}/medication-unidentified", "valueBoolean": True}]
     if m.dose_text:
         res["dosage" if res["resourceType"] == "MedicationStatement" else "dosageInstruction"] = [
             {"text": m.dose_text}

@@ -8,7 +8,10 @@ check (issue #17). The forms (FHIR R4, "Resource References", references.html):
 - relative: ``Medication/123``; versioned: ``Medication/123/_history/2``;
 - absolute: ``https://example.org/fhir/Medication/123`` (optionally versioned);
 - ``urn:uuid:...`` (and ``urn:oid:...``): the ``fullUrl`` of a Bundle entry;
-- conditional: ``Medication?identifier=http://example.org/ids|123``, in transaction Bundles.
+- conditional: ``Medication?identifier=http://example.org/ids|123``, ``Medication?code=
+  http://www.nlm.nih.gov/research/umls/rxnorm|1049621`` or ``Medication?_id=123``, in
+  transaction Bundles (resolved against the resources at hand, :func:`resolve`);
+- logical: ``Reference.identifier`` without ``reference`` (:func:`resolve_identifier`).
 
 A versioned reference resolves to the resource of that id whatever its version: an export or a
 Bundle holds one version of each resource, and leaving a drug unnamed because the version
@@ -199,7 +202,8 @@ def resolve(
     ``source`` the referring resource, for ``#id``; ``resource_type`` the type expected
     (``Medication`` for a ``medicationReference``): a reference to another type resolves to
     nothing. A conditional reference resolves when exactly one resource of its type matches
-    every ``identifier`` it gives (other search parameters cannot be judged here).
+    every ``identifier``, ``code`` and ``_id`` it gives (FHIR token search; other search
+    parameters cannot be judged here, so a reference using one resolves to nothing).
     """
     found = _resolve(reference, index, source, resource_type)
     if (
@@ -235,17 +239,64 @@ def _resolve(
     return index.get(ref.relative) if ref.relative else None
 
 
+#: Search parameters a conditional reference may use that :func:`_conditional` can judge.
+_JUDGED = frozenset({"identifier", "code", "_id"})
+
+
 def _conditional(
     ref: Reference, index: Mapping[str, Mapping[str, Any]]
 ) -> Mapping[str, Any] | None:
-    wanted = [value for name, value in ref.query if name == "identifier"]
-    if not wanted or len(wanted) != len(ref.query):
+    if not ref.query or any(name not in _JUDGED for name, _ in ref.query):
         return None
     seen: dict[int, Mapping[str, Any]] = {}
     for res in index.values():
         if res.get("resourceType") == ref.resource_type:
             seen[id(res)] = res
-    matches = [r for r in seen.values() if all(_has_identifier(r, w) for w in wanted)]
+    matches = [r for r in seen.values() if all(_matches(r, n, v) for n, v in ref.query)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def _matches(resource: Mapping[str, Any], name: str, value: str) -> bool:
+    """One search parameter; a comma is FHIR's "or" between values."""
+    values = value.split(",")
+    if name == "_id":
+        return resource.get("id") in values
+    if name == "identifier":
+        return any(_has_identifier(resource, v) for v in values)
+    return any(_has_code(resource, v) for v in values)
+
+
+def _has_code(resource: Mapping[str, Any], token: str) -> bool:
+    """FHIR token search on ``code.coding`` (``system|code``, ``|code``, ``code``)."""
+    concept = resource.get("code")
+    codings = concept.get("coding") if isinstance(concept, Mapping) else None
+    return any(
+        isinstance(c, Mapping) and _token_matches(c.get("system"), c.get("code"), token)
+        for c in (codings if isinstance(codings, list) else [])
+    )
+
+
+def _token_matches(system: Any, value: Any, token: str) -> bool:
+    want_system, bar, want = token.rpartition("|")
+    if not want or value != want:
+        return False
+    if not bar:
+        return True
+    return system is None if want_system == "" else system == want_system
+
+
+def resolve_identifier(
+    identifier: Any, index: Mapping[str, Mapping[str, Any]], resource_type: str
+) -> Mapping[str, Any] | None:
+    """The one resource of ``resource_type`` in ``index`` carrying ``identifier`` (a FHIR
+    Identifier: a ``Reference.identifier`` without ``reference``), or None when none or several
+    do, or the identifier has no value."""
+    if not isinstance(identifier, Mapping) or not isinstance(identifier.get("value"), str):
+        return None
+    system = identifier.get("system")
+    token = f"{system}|{identifier['value']}" if isinstance(system, str) else identifier["value"]
+    seen = {id(r): r for r in index.values() if r.get("resourceType") == resource_type}
+    matches = [r for r in seen.values() if _has_identifier(r, token)]
     return matches[0] if len(matches) == 1 else None
 
 

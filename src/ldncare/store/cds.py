@@ -175,6 +175,18 @@ def record_feedback(
     return len(rows)
 
 
+def card_services(engine: Engine, uuids: Iterable[str]) -> dict[str, str]:
+    """The service that showed each of ``uuids`` this database recorded (others are absent)."""
+    wanted = sorted({u[:36] for u in uuids})
+    if not wanted:
+        return {}
+    with Session(engine) as s:
+        rows = s.execute(
+            select(ShownCardRow.uuid, ShownCardRow.service).where(ShownCardRow.uuid.in_(wanted))
+        )
+        return {str(u): str(svc) for u, svc in rows}
+
+
 def _text(value: Any, limit: int | None = None) -> str | None:
     if not isinstance(value, str) or not value:
         return None
@@ -217,8 +229,9 @@ class CardFare:
 
 def card_outcomes(engine: Engine) -> list[CardFare]:
     """Per service and card topic: cards shown, accepted, overridden, and why (grouped by
-    reason code), with the newest comments; feedback on a card never recorded here is counted
-    under :data:`UNKNOWN_TOPIC`. Three grouped queries, whatever the number of rows."""
+    reason code; each card counted once, by its latest feedback), with the newest comments;
+    feedback on a card never recorded here is counted under :data:`UNKNOWN_TOPIC`. Three
+    grouped queries, whatever the number of rows."""
     fares: dict[tuple[str, str], CardFare] = {}
 
     def fare(service: str, topic: str | None) -> CardFare:
@@ -233,9 +246,20 @@ def card_outcomes(engine: Engine) -> list[CardFare]:
             select(ShownCardRow.service, topic, func.count()).group_by(ShownCardRow.service, topic)
         ):
             fare(service, t).shown = int(n)
-        joined = select(
-            FeedbackRow.service, topic, FeedbackRow.outcome, FeedbackRow.reason_code, func.count()
-        ).outerjoin(ShownCardRow, ShownCardRow.uuid == FeedbackRow.card)
+        # One outcome per card and service, the latest received: EHRs retry feedback, and a
+        # clinician may change their mind (integrator review M1).
+        latest = select(func.max(FeedbackRow.id)).group_by(FeedbackRow.card, FeedbackRow.service)
+        joined = (
+            select(
+                FeedbackRow.service,
+                topic,
+                FeedbackRow.outcome,
+                FeedbackRow.reason_code,
+                func.count(),
+            )
+            .outerjoin(ShownCardRow, ShownCardRow.uuid == FeedbackRow.card)
+            .where(FeedbackRow.id.in_(latest))
+        )
         grouped = joined.group_by(
             FeedbackRow.service, topic, FeedbackRow.outcome, FeedbackRow.reason_code
         )

@@ -275,4 +275,7 @@ def _cds_router(
         cds = cds.model_copy(update={"demo": True})
     if smart is not None and smart.enabled and not cds.smart_launch_url:
         cds = cds.model_copy(update={"smart_launch_url": smart.launch_url})
+    if smart is not None and smart.enabled and not cds.smart_issuers:
+        # A smart link only for an EHR the launch accepts (LDNCARE_SMART_ALLOWED_ISSUERS).
+        cds = cds.model_copy(update={"smart_issuers": list(smart.issuers)})
     return build_router(cds, engine=engine)

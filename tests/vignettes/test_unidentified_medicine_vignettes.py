@@ -1,0 +1,217 @@
+"""Vignettes for an active medicine the reader cannot identify (integrator review H1).
+
+A MedicationRequest/Statement naming its drug by a reference that resolves to nothing (a
+Medication not sent, a conditional or identifier reference matching none) must never be dropped
+silently: it could be an opioid, and naltrexone is contraindicated with opioids. What the one
+reference resolver can resolve (``Medication?code=``, ``Medication?_id=``, an identifier) is
+read as the drug it names. Each case is told as a patient file and as a FHIR Bundle.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ldncare.core.patient import Condition, MedicationUse, Patient
+from ldncare.errors import InvalidInput
+from ldncare.evidence.loader import load_evidence
+from ldncare.fhir import patient_from_bundle
+from ldncare.patient_file import load_patient
+from ldncare.planning import make_plan
+
+HERE = Path(__file__).parent / "patients"
+AS_OF = date(2026, 11, 25)
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+RULE = "ldn.medication.unidentified"
+OXYCODONE: dict[str, Any] = {
+    "resourceType": "Medication",
+    "id": "oxy",
+    "identifier": [{"system": "http://example.org/formulary", "value": "O1"}],
+    "code": {"coding": [{"system": RXNORM, "code": "1049621", "display": "oxycodone 5 MG"}]},
+}
+
+
+def contract(patient: Patient) -> dict[str, Any]:
+    result: dict[str, Any] = make_plan(patient, as_of=AS_OF).to_contract(load_evidence())
+    return result
+
+
+def bundle(*resources: dict[str, Any]) -> dict[str, Any]:
+    entries: list[dict[str, Any]] = [
+        {"resourceType": "Patient", "id": "p1", "gender": "female", "birthDate": "1978-06-02"},
+        {
+            "resourceType": "Condition",
+            "subject": {"reference": "Patient/p1"},
+            "code": {"text": "Pudendal neuralgia"},
+        },
+        *resources,
+    ]
+    return {
+        "resourceType": "Bundle",
+        "type": "transaction",
+        "entry": [{"resource": r} for r in entries],
+    }
+
+
+def order(
+    reference: dict[str, Any], rtype: str = "MedicationRequest", status: str = "active"
+) -> dict[str, Any]:
+    res: dict[str, Any] = {
+        "resourceType": rtype,
+        "status": status,
+        "subject": {"reference": "Patient/p1"},
+        "medicationReference": reference,
+    }
+    if rtype == "MedicationRequest":
+        res["intent"] = "order"
+    return res
+
+
+def findings(plan: dict[str, Any], severity: str | None = None) -> dict[str, dict[str, Any]]:
+    return {
+        f["rule"]: f
+        for f in plan["ldn"]["findings"]
+        if severity is None or f["severity"] == severity
+    }
+
+
+def assert_held_for_the_unknown_medicine(plan: dict[str, Any]) -> None:
+    found = findings(plan, "contraindication")
+    assert RULE in found, plan["ldn"]["findings"]
+    assert found[RULE]["citations"] == ["label_naltrexone"]
+    assert "confirmed not to be an opioid" in found[RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
+
+
+def test_pn_patient_with_an_active_prescription_nobody_can_identify_does_not_start_ldn_file() -> (
+    None
+):
+    assert_held_for_the_unknown_medicine(
+        contract(load_patient(HERE / "pn-unidentified-active-medicine.yaml"))
+    )
+
+
+def test_pn_patient_whose_unidentified_prescription_ended_long_ago_is_not_held_file() -> None:
+    plan = contract(load_patient(HERE / "pn-unidentified-medicine-stopped.yaml"))
+    assert RULE not in findings(plan)
+    assert plan["ldn"]["eligibility"] != "not_recommended"
+
+
+def test_patient_file_refuses_an_identified_flag_that_is_not_true_or_false(tmp_path: Path) -> None:
+    path = tmp_path / "p.yaml"
+    path.write_text(
+        "id: x\nbirth_date: 1978-06-02\nsex: female\n"
+        "medications: [{name: something, identified: 'no'}]\n"
+    )
+    with pytest.raises(InvalidInput, match="identified"):
+        load_patient(path)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"reference": "Medication/missing"},  # the Medication was never sent
+        {"reference": "Medication?code=http://www.nlm.nih.gov/research/umls/rxnorm|999999"},
+        {"reference": "Medication?_id=absent"},
+        {"reference": "https://ehr.example.org/fhir/Medication/missing/_history/2"},
+        {"identifier": {"system": "http://example.org/formulary", "value": "NOPE"}},
+        {"reference": "#gone"},  # contained, but not there
+    ],
+    ids=["missing", "cond-code", "cond-id", "absolute-versioned", "identifier", "contained"],
+)
+@pytest.mark.parametrize("rtype", ["MedicationRequest", "MedicationStatement"])
+def test_pn_patient_on_a_medicine_named_by_an_unresolvable_reference_does_not_start_ldn_fhir(
+    reference: dict[str, Any], rtype: str
+) -> None:
+    plan = contract(patient_from_bundle(bundle(order(reference, rtype))))
+    assert_held_for_the_unknown_medicine(plan)
+
+
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {"reference": "Medication?code=http://www.nlm.nih.gov/research/umls/rxnorm|1049621"},
+        {"reference": "Medication?_id=oxy"},
+        {"reference": "Medication?identifier=http://example.org/formulary|O1"},
+        {"identifier": {"system": "http://example.org/formulary", "value": "O1"}},
+    ],
+    ids=["cond-code", "cond-id", "cond-identifier", "identifier"],
+)
+def test_pn_patient_on_oxycodone_named_by_a_conditional_or_identifier_reference_is_on_an_opioid(
+    reference: dict[str, Any],
+) -> None:
+    plan = contract(patient_from_bundle(bundle(order(reference), OXYCODONE)))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.active" in found
+    assert "oxycodone" in found["ldn.opioid.active"]["message"]
+    assert RULE not in found
+    assert plan["ldn"]["schedule"] == []
+
+
+def test_an_unresolvable_reference_with_a_display_name_is_read_by_that_name() -> None:
+    ref = {"reference": "Medication/missing", "display": "Oxycodone 5 mg tablet"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    assert "ldn.opioid.active" in findings(plan)
+    assert RULE not in findings(plan)
+
+
+def test_a_stopped_order_for_an_unidentified_medicine_does_not_hold_ldn() -> None:
+    plan = contract(
+        patient_from_bundle(bundle(order({"reference": "Medication/missing"}, status="cancelled")))
+    )
+    assert RULE not in findings(plan)
+
+
+# -- property: an unidentified active medicine is never lost ---------------------------------
+OTHER_MEDS = ["Gabapentin 300 mg", "Amitriptyline 10 mg", "Paracetamol 1 g", "Pregabalin 75 mg"]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from(["active", "on-hold", "intended", "unknown"]),
+    others=st.lists(st.sampled_from(OTHER_MEDS), max_size=3),
+    ref=st.sampled_from(
+        ["Medication/missing", "Medication?_id=zz", "Medication?code=http://x|1", "urn:uuid:abc"]
+    ),
+    with_pn=st.booleans(),
+    from_fhir=st.booleans(),
+)
+def test_an_active_medicine_the_reader_cannot_identify_never_yields_a_plan_without_that_finding(
+    status: str, others: list[str], ref: str, with_pn: bool, from_fhir: bool
+) -> None:
+    if from_fhir:
+        resources = [order({"reference": ref}, status=status)]
+        resources += [
+            {
+                "resourceType": "MedicationStatement",
+                "status": "active",
+                "subject": {"reference": "Patient/p1"},
+                "medicationCodeableConcept": {"text": name},
+            }
+            for name in others
+        ]
+        doc = bundle(*resources)
+        if not with_pn:
+            doc["entry"].pop(1)
+        patient = patient_from_bundle(doc)
+    else:
+        patient = Patient(
+            id="p",
+            birth_date=date(1978, 6, 2),
+            sex="female",
+            conditions=(Condition(display="Pudendal neuralgia"),) if with_pn else (),
+            medications=(
+                MedicationUse(name=f"unresolved medication {ref}", status=status, identified=False),  # type: ignore[arg-type]
+                *(MedicationUse(name=name) for name in others),
+            ),
+        )
+    plan = contract(patient)
+    assert RULE in findings(plan, "contraindication")
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
