@@ -39,6 +39,7 @@ from ldncare.core.answer import (
 from ldncare.core.question import (
     ACTION_FACETS,
     ANSWER,
+    BOXED,
     Pick,
     Question,
     QuestionVocabulary,
@@ -159,6 +160,79 @@ def _uncovered(question: Question, statements: list[Statement]) -> tuple[str, ..
     return tuple(uncovered_point(label) for label in labels)
 
 
+def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
+    """A question naming medicines is answered about them: a statement whose main subject is
+    none of the medicines it names (their classes, or the members it asks about in turn) is
+    filler ("naltrexone must not ..." in a gabapentin and oxycodone question, tramadol's boxed
+    warning for oxycodone, oral first-line medicines for a plaster question) and is left out.
+    An overview of LDN keeps its alternatives (they are part of what it covers)."""
+    if not question.named or (question.overview and "ldn" in question.named):
+        return picks
+    vocabulary = _vocabulary()
+    wanted = set(question.named) | set(question.per_drug)
+    wanted |= {vocabulary.drug_class[m] for m in question.named if m in vocabulary.drug_class}
+    for m in list(wanted):
+        wanted |= set(vocabulary.members.get(m, ())) if m in question.per_drug else set()
+    kept = [p for p in picks if _about(p.statement, wanted)]
+    return kept or picks
+
+
+def _about(statement: Statement, wanted: set[str]) -> bool:
+    """Whether ``statement`` is about the medicines asked: it names one of them, and is not
+    LDN's or another medicine's own warning that merely mentions their class."""
+    subjects = statement.subjects
+    if wanted.isdisjoint(subjects):
+        return False
+    main = subjects[0]
+    if main == "ldn" and "ldn" not in wanted:
+        return False
+    return not (BOXED in statement.topics and main not in wanted)
+
+
+#: The monograph's usual adult dosing line ("... maximum 400 mg a day").
+_ADULT_DOSING = ".dosing"
+
+
+def _for_population(
+    question: Question, picks: list[Pick], statements: list[Statement]
+) -> list[Pick]:
+    """An older adult, or kidney or liver disease, never gets the adult maximum alone: a
+    medicine's usual dosing line is replaced by its lower limits for those groups (the label's
+    dose limits, its kidney table) when it has them, else shown beside its older-adult caution
+    (review 4, q49: tramadol over 75 is at most 300 mg a day, not 400 mg)."""
+    elderly = "elderly" in question.topics
+    organ = bool(question.organ_parts) or "organ" in question.asked
+    if not (elderly or organ):
+        return picks
+    by_id = {s.id: s for s in statements}
+    used = {p.statement.id for p in picks}
+    out: list[Pick] = []
+    for pick in picks:
+        s = pick.statement
+        if not (s.id.startswith("drug.") and s.id.endswith(_ADULT_DOSING)):
+            out.append(pick)
+            continue
+        drug = s.id.split(".")[1]
+        limits = [f"drug.{drug}.dose_limits"]
+        if organ:
+            limits.append(f"drug.{drug}.renal")
+        instead = [by_id[i] for i in limits if i in by_id]
+        if elderly:
+            instead += [
+                x for x in statements if "elderly" in x.topics and x.subjects[:1] == (drug,)
+            ]
+        instead = [x for x in dict.fromkeys(instead) if x.id not in used]
+        if not instead and (organ or any(i in by_id for i in limits)):
+            continue
+        if not any(i in by_id for i in limits) and not organ:
+            # No lower limit recorded: the usual dosing, with the older-adult caution beside it.
+            out.append(pick)
+        for x in instead:
+            out.append(Pick(pick.facet, x))
+            used.add(x.id)
+    return out
+
+
 def answer_question(
     question: str,
     *,
@@ -213,7 +287,26 @@ def _answer_question(
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
+    picks = _for_population(asked, _about_named(asked, picks), statements)
     points = _uncovered(asked, statements)
+    topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
+    if topical and "pn" in asked.subjects:
+        # A patch or plaster asked about for the pudendal (perineal, genital) area: the labels
+        # in the base cover neither that site nor PN (review 4, q24 q25).
+        drug = " and ".join(_display(m) for m in topical)
+        points = (
+            *points,
+            uncovered_point(
+                f"the {drug} on the perineum or genital area, or in pudendal neuralgia"
+            ),
+        )
+    if asked.named and picks and picks[0].facet != ANSWER and asked.unmatched:
+        # The question names a medicine and asks something about it no cited opening answers
+        # ("the lidocaine plaster on the perineum"): said plainly, then what is covered.
+        words = index.specific_terms(asked.unmatched)
+        if words:
+            drug = " and ".join(_display(m) for m in asked.named)
+            points = (*points, uncovered_point(f"{drug} and {', '.join(words)}"))
     scope = (
         general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
     )

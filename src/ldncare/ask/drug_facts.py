@@ -33,6 +33,9 @@ _FACETS: dict[str, tuple[str, ...]] = {
     "side_effects": ("side_effects", "overview"),
     "nnt": ("evidence", "overview"),
     "with_ldn": ("interactions",),
+    # A label's lower maximum for a group (kidney, liver, older age): answers questions about
+    # that group's dose and safety.
+    "dose_limits": ("organ", "dose", "warnings"),
 }
 _ORGAN = re.compile(r"creatinine|kidney|renal|hepatic|liver|cirrhosis", re.IGNORECASE)
 #: Words that make a monograph statement a warning for older people ("in older people", "the
@@ -122,6 +125,24 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
             ("kidney", "dosing"),
             f"{mono.name} dose by kidney function: {bands}.",
             _cites(*(b.citations for b in mono.renal_bands)),
+        )
+    if mono.dose_limits:
+        limits = "; ".join(
+            f"{d.group}: at most {_dose(d.max_daily)} a day, {d.frequency}"
+            for d in mono.dose_limits
+        )
+        group_topics = {
+            "crcl_below": ("kidney", "renal"),
+            "age_over": ("elderly",),
+            "condition": ("liver",),
+        }
+        groups = tuple(dict.fromkeys(t for d in mono.dose_limits for t in group_topics[d.when]))
+        yield _statement(
+            mono,
+            "dose_limits",
+            ("dosing", "dose-limit", "safety", *groups),
+            f"{mono.name} lower daily maximum for some patients: {limits}.",
+            _cites(*(d.citations for d in mono.dose_limits)),
         )
     for part, heading, topics, items in (
         ("hepatic", "and the liver", ("liver", "safety"), mono.hepatic),

@@ -689,6 +689,13 @@ def select(
             if question.comparison:
                 # A comparison is answered only by an opening that weighs the options.
                 candidates = [s for s in candidates if "comparison" in s.topics]
+            # A question naming a medicine is opened only about that medicine: "can I use the
+            # lidocaine plaster on the perineum?" is not answered by the opening about the oral
+            # first-line medicines (review 4, q24 q25 q47).
+            if question.named:
+                candidates = [
+                    s for s in candidates if not set(s.subjects).isdisjoint(question.named)
+                ]
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]

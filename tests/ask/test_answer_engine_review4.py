@@ -1,0 +1,99 @@
+"""Fourth round of `ldncare ask` (issue 15): faults an independent pharmacist found.
+
+Each test is a clinical question the review graded WRONG or UNSAFE, checked against what the
+label or the question's own subject requires; the property tests hold the safety invariants for
+any age, drug and organ named."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ldncare.ask import answer_question
+from ldncare.core.answer import Answer
+
+STOCK_FIRST_LINE = "answer.np.first_line_for_pn"
+
+
+def _text(answer: Answer) -> str:
+    return " ".join(s.text for s in answer.sentences())
+
+
+def _opening(answer: Answer) -> str:
+    return answer.sections["from_the_guidelines"][0].text
+
+
+def test_80_year_old_asking_about_tramadol_gets_the_over_75_limit_not_400_mg() -> None:
+    answer = answer_question("Is tramadol safe for a 80 year old?")
+    text = _text(answer)
+    assert "patients over 75: at most 300 mg a day" in text
+    assert "maximum 400 mg a day" not in text
+    assert "drug.tramadol.dosing" not in answer.statement_ids()
+
+
+def test_tramadol_in_kidney_disease_gives_the_crcl_below_30_limit_not_not_covered() -> None:
+    answer = answer_question("tramadol dose in kidney disease")
+    assert answer.covered
+    assert "creatinine clearance below 30 mL/min: at most 200 mg a day" in _text(answer)
+    assert "maximum 400 mg a day" not in _text(answer)
+
+
+def test_tramadol_with_cirrhosis_gets_the_liver_limit() -> None:
+    text = _text(answer_question("Can I take tramadol with liver cirrhosis?"))
+    assert "cirrhosis of the liver: at most 100 mg a day" in text
+    assert "maximum 400 mg a day" not in text
+
+
+def test_older_adult_asking_about_gabapentin_sees_the_older_adult_caution_with_any_dosing() -> None:
+    answer = answer_question("Should older adults avoid gabapentin?")
+    ids = answer.statement_ids()
+    if "drug.gabapentin.dosing" in ids:
+        assert "drug.gabapentin.cautions" in ids
+
+
+def test_lidocaine_plaster_on_the_perineum_is_not_opened_with_oral_first_line_text() -> None:
+    answer = answer_question("Can I use lidocaine plaster on the perineum / genital area?")
+    assert STOCK_FIRST_LINE not in answer.statement_ids()
+    assert not _opening(answer).startswith("They may")
+    assert any("perineum" in p or "genital" in p for p in answer.not_covered_points)
+
+
+def test_capsaicin_patch_for_pn_is_not_opened_with_oral_first_line_text() -> None:
+    answer = answer_question("Is the capsaicin 8% patch suitable for pudendal neuralgia?")
+    assert STOCK_FIRST_LINE not in answer.statement_ids()
+    assert not _opening(answer).startswith("They may")
+
+
+def test_lidocaine_for_post_herpetic_neuralgia_is_not_a_pn_first_line_answer() -> None:
+    answer = answer_question("Does lidocaine patch help post herpetic neuralgia?")
+    assert STOCK_FIRST_LINE not in answer.statement_ids()
+
+
+def test_gabapentin_with_oxycodone_carries_no_naltrexone_filler() -> None:
+    answer = answer_question("can i take gabapentin with oxycodone")
+    assert "naltrexone" not in _text(answer).lower()
+
+
+_DRUGS = ["tramadol", "gabapentin", "pregabalin", "amitriptyline", "duloxetine", "nortriptyline"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(drug=st.sampled_from(["tramadol"]), age=st.integers(min_value=76, max_value=104))
+def test_any_age_over_75_never_shows_tramadol_adult_maximum(drug: str, age: int) -> None:
+    text = _text(answer_question(f"Is {drug} safe for a {age} year old?"))
+    assert "maximum 400 mg a day" not in text
+
+
+@settings(max_examples=25, deadline=None)
+@given(
+    drug=st.sampled_from(_DRUGS),
+    where=st.sampled_from(["kidney disease", "liver disease", "an elderly patient"]),
+)
+def test_a_named_medicine_is_never_opened_with_the_stock_first_line_text(
+    drug: str, where: str
+) -> None:
+    answer = answer_question(f"Can I use {drug} in {where}?")
+    if answer.covered:
+        assert not _opening(answer).startswith("They may")
+        if drug == "tramadol":
+            assert "maximum 400 mg a day" not in _text(answer)
