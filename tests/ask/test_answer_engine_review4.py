@@ -97,3 +97,49 @@ def test_a_named_medicine_is_never_opened_with_the_stock_first_line_text(
         assert not _opening(answer).startswith("They may")
         if drug == "tramadol":
             assert "maximum 400 mg a day" not in _text(answer)
+
+
+def test_how_to_stop_duloxetine_never_gives_the_up_titration_and_says_taper_is_not_covered() -> (
+    None
+):
+    answer = answer_question("How do I stop taking duloxetine?")
+    assert "increase by 30 mg" not in _text(answer)
+    assert "drug.duloxetine.dosing" not in answer.statement_ids()
+    assert any("stop or taper duloxetine" in p for p in answer.not_covered_points)
+
+
+def test_stopping_gabapentin_suddenly_still_gets_the_taper_statement() -> None:
+    answer = answer_question("Can I stop gabapentin suddenly?")
+    assert "drug_warnings.gabapentinoid.withdrawal" in answer.statement_ids()
+    assert not any("taper gabapentin" in p for p in answer.not_covered_points)
+
+
+def test_pregabalin_in_pregnancy_opens_on_pregnancy_not_breastfeeding() -> None:
+    answer = answer_question("Is pregabalin safe in pregnancy?")
+    lead = answer.sections["from_the_guidelines"]
+    assert "drug_safety.pregabalin.pregnancy" in [s.statement for s in lead]
+    assert "drug_safety.pregabalin.breastfeeding" not in [s.statement for s in lead]
+
+
+def test_duloxetine_while_breastfeeding_opens_on_the_breastfed_baby_not_pregnancy() -> None:
+    answer = answer_question("Is duloxetine okay while breastfeeding?")
+    lead = [s.statement for s in answer.sections["from_the_guidelines"]]
+    assert "drug_safety.duloxetine.breastfeeding" in lead
+    assert "drug_safety.duloxetine.pregnancy" not in lead
+
+
+def test_seizure_question_about_duloxetine_and_tramadol_leads_on_seizures_without_ldn_filler() -> (
+    None
+):
+    answer = answer_question("Can duloxetine and tramadol cause seizures?")
+    lead = " ".join(s.text for s in answer.sections["from_the_guidelines"])
+    assert "seizure" in lead.lower()
+    assert "drug.tramadol.with_ldn" not in answer.statement_ids()
+
+
+@settings(max_examples=20, deadline=None)
+@given(drug=st.sampled_from(["duloxetine", "venlafaxine", "pregabalin", "gabapentin", "tramadol"]))
+def test_a_stopping_question_never_shows_the_start_and_increase_schedule(drug: str) -> None:
+    answer = answer_question(f"How do I stop taking {drug}?")
+    if answer.covered:
+        assert f"drug.{drug}.dosing" not in answer.statement_ids()

@@ -173,7 +173,13 @@ def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
     wanted |= {vocabulary.drug_class[m] for m in question.named if m in vocabulary.drug_class}
     for m in list(wanted):
         wanted |= set(vocabulary.members.get(m, ())) if m in question.per_drug else set()
-    kept = [p for p in picks if _about(p.statement, wanted)]
+    # (what else to try, and the care beyond medicines, are about other things by nature)
+    kept = [
+        p
+        for p in picks
+        if (p.facet in {"alternatives", "non_drug"} and p.facet in question.asked)
+        or _about(p.statement, wanted)
+    ]
     return kept or picks
 
 
@@ -184,7 +190,8 @@ def _about(statement: Statement, wanted: set[str]) -> bool:
     if wanted.isdisjoint(subjects):
         return False
     main = subjects[0]
-    if main == "ldn" and "ldn" not in wanted:
+    if "ldn" in subjects and "ldn" not in wanted:
+        # ("Tramadol with LDN" in a duloxetine and tramadol question)
         return False
     return not (BOXED in statement.topics and main not in wanted)
 
@@ -200,6 +207,9 @@ def _for_population(
     medicine's usual dosing line is replaced by its lower limits for those groups (the label's
     dose limits, its kidney table) when it has them, else shown beside its older-adult caution
     (review 4, q49: tramadol over 75 is at most 300 mg a day, not 400 mg)."""
+    if {"taper", "stopping"} & set(question.topics):
+        # "How do I stop duloxetine?" is never answered with its up-titration schedule.
+        picks = [p for p in picks if not p.statement.id.endswith(_ADULT_DOSING)] or picks
     elderly = "elderly" in question.topics
     organ = bool(question.organ_parts) or "organ" in question.asked
     if not (elderly or organ):
@@ -300,7 +310,14 @@ def _answer_question(
                 f"the {drug} on the perineum or genital area, or in pudendal neuralgia"
             ),
         )
-    if asked.named and picks and picks[0].facet != ANSWER and asked.unmatched:
+    stopping = {"taper", "stopping"} & set(asked.topics)
+    for drug in asked.named if stopping else ():
+        if not any(
+            drug in p.statement.subjects and {"taper", "stopping"} & set(p.statement.topics)
+            for p in picks
+        ):
+            points = (*points, uncovered_point(f"how to stop or taper {_display(drug)}"))
+    if asked.named and picks and picks[0].facet != ANSWER and asked.unmatched and not stopping:
         # The question names a medicine and asks something about it no cited opening answers
         # ("the lidocaine plaster on the perineum"): said plainly, then what is covered.
         words = index.specific_terms(asked.unmatched)
