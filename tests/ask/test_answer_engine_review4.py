@@ -143,3 +143,18 @@ def test_a_stopping_question_never_shows_the_start_and_increase_schedule(drug: s
     answer = answer_question(f"How do I stop taking {drug}?")
     if answer.covered:
         assert f"drug.{drug}.dosing" not in answer.statement_ids()
+
+
+def test_which_alternatives_in_kidney_disease_gives_one_kidney_line_per_medicine() -> None:
+    answer = answer_question("Which alternatives are safe in kidney disease?")
+    ids = answer.statement_ids()
+    assert "ldn_safety.kidney" not in ids
+    for line in ("drug.gabapentin.renal", "drug.pregabalin.renal", "drug.tramadol.dose_limits"):
+        assert line in ids
+    # each medicine without a kidney statement is named, never passed over in silence
+    assert any("amitriptyline in kidney disease" in p for p in answer.not_covered_points)
+
+
+def test_ldn_for_a_75_year_old_on_warfarin_says_warfarin_is_not_covered() -> None:
+    answer = answer_question("Is LDN safe for a 75 year old on warfarin?")
+    assert any("warfarin" in p for p in answer.not_covered_points)

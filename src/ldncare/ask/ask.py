@@ -160,6 +160,19 @@ def _uncovered(question: Question, statements: list[Statement]) -> tuple[str, ..
     return tuple(uncovered_point(label) for label in labels)
 
 
+def _original_word(text: str, stem: str) -> str:
+    """The question's own word that ``stem`` came from ("warfarin"), else the stem."""
+    for word in text.split():
+        clean = word.strip("?,.!;:()'\"").lower()
+        if clean.startswith(stem):
+            return clean
+    return stem
+
+
+#: Facets about other options by nature ("what else can I try?").
+_ELSEWHERE = frozenset({"alternatives", "non_drug"})
+
+
 def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
     """A question naming medicines is answered about them: a statement whose main subject is
     none of the medicines it names (their classes, or the members it asks about in turn) is
@@ -177,10 +190,11 @@ def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
     kept = [
         p
         for p in picks
-        if (p.facet in {"alternatives", "non_drug"} and p.facet in question.asked)
+        if (p.facet in _ELSEWHERE and not _ELSEWHERE.isdisjoint(question.asked))
         or _about(p.statement, wanted)
     ]
-    return kept or picks
+    # (an answer keeps at least an opening and one more point)
+    return kept if len(kept) >= min(2, len(picks)) else picks
 
 
 def _about(statement: Statement, wanted: set[str]) -> bool:
@@ -310,6 +324,24 @@ def _answer_question(
                 f"the {drug} on the perineum or genital area, or in pudendal neuralgia"
             ),
         )
+    if "organ" in asked.asked and asked.per_drug:
+        # "Which alternatives are safe in kidney disease?": one line per medicine, and each
+        # medicine with no kidney or liver statement is named as not covered (review 4, q36).
+        part = " or ".join(asked.organ_parts) or "kidney or liver"
+        points = (
+            *points,
+            *(
+                uncovered_point(f"{_display(d)} in {part} disease")
+                for d in asked.per_drug
+                if not any(d in p.statement.subjects and p.facet == "organ" for p in picks)
+            ),
+        )
+    unknown = index.unknown_terms(asked.unmatched)
+    if unknown and set(asked.asked) & {"warnings", "interactions"}:
+        # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
+        # medicine; whether it combines safely is not studied in the base (review 4, q45).
+        words = ", ".join(_original_word(text, t) for t in unknown)
+        points = (*points, uncovered_point(f"{words} with it"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():
         if not any(
