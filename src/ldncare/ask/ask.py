@@ -340,8 +340,8 @@ def _answer_question(
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
         # medicine; whether it combines safely is not studied in the base (review 4, q45).
-        words = ", ".join(_original_word(text, t) for t in unknown)
-        points = (*points, uncovered_point(f"{words} with it"))
+        others = ", ".join(_original_word(text, t) for t in unknown)
+        points = (*points, uncovered_point(f"{others} with it"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():
         if not any(
