@@ -158,3 +158,29 @@ def test_which_alternatives_in_kidney_disease_gives_one_kidney_line_per_medicine
 def test_ldn_for_a_75_year_old_on_warfarin_says_warfarin_is_not_covered() -> None:
     answer = answer_question("Is LDN safe for a 75 year old on warfarin?")
     assert any("warfarin" in p for p in answer.not_covered_points)
+
+
+def test_venlafaxine_versus_duloxetine_opens_by_saying_no_head_to_head_trial() -> None:
+    answer = answer_question("Is venlafaxine better than duloxetine for nerve pain?")
+    assert _opening(answer).startswith("No head-to-head trial of venlafaxine and duloxetine")
+    lead = answer.sections["from_the_guidelines"]
+    assert "np.nnt" not in [s.statement for s in lead]
+
+
+def test_amitriptyline_versus_nortriptyline_gives_each_sides_side_effects() -> None:
+    answer = answer_question("amitriptyline vs nortriptyline which has fewer side effects")
+    assert _opening(answer).startswith("No head-to-head trial")
+    ids = answer.statement_ids()
+    assert {"drug.amitriptyline.side_effects", "drug.nortriptyline.side_effects"} <= set(ids)
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    pair=st.permutations(["gabapentin", "pregabalin", "duloxetine", "amitriptyline"]).map(
+        lambda p: p[:2]
+    )
+)
+def test_a_comparison_never_opens_with_the_class_nnt_table(pair: list[str]) -> None:
+    answer = answer_question(f"Is {pair[0]} better than {pair[1]}?")
+    if answer.covered:
+        assert answer.sections["from_the_guidelines"][0].statement != "np.nnt"

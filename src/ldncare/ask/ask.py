@@ -44,6 +44,7 @@ from ldncare.core.question import (
     Question,
     QuestionVocabulary,
     derived_opening,
+    head_to_head,
     main_facet,
     select,
     with_subjects,
@@ -154,10 +155,27 @@ def _uncovered(question: Question, statements: list[Statement]) -> tuple[str, ..
     labels = list(question.gaps)
     if question.comparison and len(question.named) >= 2:
         pair = set(question.named[:2])
-        if not any(pair <= set(s.subjects) and "evidence" in s.facets for s in statements):
+        if not any(head_to_head(s, pair) and "evidence" in s.facets for s in statements):
             first, second = (_display(s) for s in question.named[:2])
             labels.append(f"a head-to-head comparison of {first} and {second}")
     return tuple(uncovered_point(label) for label in labels)
+
+
+def _comparison_opening(
+    question: Question, picks: list[Pick], points: tuple[str, ...]
+) -> tuple[str, Statement] | None:
+    """A comparison no trial in the base makes head to head opens by saying so; what is known
+    of each side follows (never the table of every medicine's numbers; review 4, q22 q23 q46)."""
+    if not question.comparison or len(question.named) < 2 or not picks:
+        return None
+    if picks[0].facet == ANSWER or not any("head-to-head" in p for p in points):
+        return None
+    first, second = (_display(s) for s in question.named[:2])
+    return (
+        f"No head-to-head trial of {first} and {second} is in the ldncare evidence base: what "
+        "is known of each is set out below.",
+        picks[0].statement,
+    )
 
 
 def _original_word(text: str, stem: str) -> str:
@@ -349,13 +367,6 @@ def _answer_question(
             for p in picks
         ):
             points = (*points, uncovered_point(f"how to stop or taper {_display(drug)}"))
-    if asked.named and picks and picks[0].facet != ANSWER and asked.unmatched and not stopping:
-        # The question names a medicine and asks something about it no cited opening answers
-        # ("the lidocaine plaster on the perineum"): said plainly, then what is covered.
-        words = index.specific_terms(asked.unmatched)
-        if words:
-            drug = " and ".join(_display(m) for m in asked.named)
-            points = (*points, uncovered_point(f"{drug} and {', '.join(words)}"))
     scope = (
         general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
     )
@@ -386,6 +397,6 @@ def _answer_question(
         understood=asked.to_contract(),
         focus=focus,
         lead_from=_main_statements(picks, asked),
-        opening=derived_opening(asked, picks, names),
+        opening=_comparison_opening(asked, picks, points) or derived_opening(asked, picks, names),
     )
     return replace(composed, not_covered_points=points)

@@ -774,7 +774,7 @@ def select(
                 # A trial that compared the medicines head to head comes first.
                 pair = set(question.per_drug[:2])
                 for s in ranked(facet):
-                    if pair <= set(s.subjects):
+                    if head_to_head(s, pair):
                         picks.append(Pick(facet, s))
                         used.add(s.id)
             # Each medicine in turn, its most specific statements for the facet.
@@ -877,6 +877,13 @@ _SAFETY_FACETS = frozenset(
 )
 #: The topic of a contraindication and the topics of kidney and liver statements.
 _CONTRAINDICATION = "contraindication"
+
+
+def head_to_head(statement: Statement, pair: set[str]) -> bool:
+    """Whether ``statement`` compares the two medicines of ``pair`` with each other: it names
+    both and is about one of them (a class table that lists both, such as the numbers needed to
+    treat of every first-line medicine, is not a head-to-head comparison; review 4, q22 q23)."""
+    return pair <= set(statement.subjects) and statement.subjects[0] in pair
 
 
 def opens_yes_no(text: str) -> bool:
