@@ -184,3 +184,33 @@ def test_a_comparison_never_opens_with_the_class_nnt_table(pair: list[str]) -> N
     answer = answer_question(f"Is {pair[0]} better than {pair[1]}?")
     if answer.covered:
         assert answer.sections["from_the_guidelines"][0].statement != "np.nnt"
+
+
+def _lead_ids(question: str) -> list[str]:
+    return [s.statement for s in answer_question(question).sections["from_the_guidelines"]]
+
+
+def test_venlafaxine_with_high_blood_pressure_leads_on_its_blood_pressure_caution() -> None:
+    answer = answer_question("Is venlafaxine safe with high blood pressure?")
+    lead = " ".join(s.text for s in answer.sections["from_the_guidelines"])
+    assert "blood pressure" in lead
+    # after the yes/no opening, the statement that leads is the blood pressure caution
+    assert answer.sections["from_the_guidelines"][1].statement == "drug.venlafaxine.cautions"
+
+
+def test_nortriptyline_after_a_heart_attack_leads_on_the_post_infarction_contraindication() -> None:
+    answer = answer_question("Is nortriptyline safe after a heart attack?")
+    lead = " ".join(s.text for s in answer.sections["from_the_guidelines"])
+    assert "myocardial infarction" in lead
+
+
+def test_pregabalin_misuse_question_leads_on_misuse_not_on_dosing() -> None:
+    answer = answer_question("Can pregabalin be misused?")
+    lead = " ".join(s.text for s in answer.sections["from_the_guidelines"])
+    assert "Misuse" in lead
+    assert "drug.pregabalin.dosing" not in _lead_ids("Can pregabalin be misused?")
+
+
+def test_ldn_and_thyroid_medication_leads_on_thyroid_not_the_opioid_contraindication() -> None:
+    lead = _lead_ids("LDN and thyroid medication - any interaction?")
+    assert lead[0] == "ldn_safety.thyroid.evidence"
