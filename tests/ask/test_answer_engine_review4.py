@@ -157,7 +157,7 @@ def test_which_alternatives_in_kidney_disease_gives_one_kidney_line_per_medicine
 
 def test_ldn_for_a_75_year_old_on_warfarin_says_warfarin_is_not_covered() -> None:
     answer = answer_question("Is LDN safe for a 75 year old on warfarin?")
-    assert any("warfarin" in p for p in answer.not_covered_points)
+    assert any("taking warfarin with LDN" in p for p in answer.not_covered_points)
 
 
 def test_venlafaxine_versus_duloxetine_opens_by_saying_no_head_to_head_trial() -> None:
@@ -214,3 +214,11 @@ def test_pregabalin_misuse_question_leads_on_misuse_not_on_dosing() -> None:
 def test_ldn_and_thyroid_medication_leads_on_thyroid_not_the_opioid_contraindication() -> None:
     lead = _lead_ids("LDN and thyroid medication - any interaction?")
     assert lead[0] == "ldn_safety.thyroid.evidence"
+
+
+def test_a_heart_attack_or_a_teenager_is_not_mistaken_for_an_unknown_medicine() -> None:
+    for question in (
+        "Is nortriptyline safe after a heart attack?",
+        "What about amitriptyline and suicidal thoughts in a teenager?",
+    ):
+        assert not answer_question(question).not_covered_points, question

@@ -16,6 +16,7 @@ evidence base.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -176,6 +177,11 @@ def _comparison_opening(
         "is known of each is set out below.",
         picks[0].statement,
     )
+
+
+#: "on warfarin", "with sertraline", "and warfarin": the unknown word (marked \x00) is taken
+#: alongside ("after a heart attack", "in a teenager" are not).
+_TAKEN_WITH = re.compile(r"\b(?:on|with|and|taking|plus)\s+\x00")
 
 
 def _original_word(text: str, stem: str) -> str:
@@ -354,12 +360,17 @@ def _answer_question(
                 if not any(d in p.statement.subjects and p.facet == "organ" for p in picks)
             ),
         )
-    unknown = index.unknown_terms(asked.unmatched)
+    unknown = [
+        t
+        for t in index.unknown_terms(asked.unmatched)
+        if _TAKEN_WITH.search(f" {text.lower()}".replace(f" {_original_word(text, t)}", " \x00"))
+    ]
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
         # medicine; whether it combines safely is not studied in the base (review 4, q45).
         others = ", ".join(_original_word(text, t) for t in unknown)
-        points = (*points, uncovered_point(f"{others} with it"))
+        taken = " or ".join(_display(m) for m in asked.named) or "these medicines"
+        points = (*points, uncovered_point(f"taking {others} with {taken}"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():
         if not any(
