@@ -222,3 +222,13 @@ def test_a_heart_attack_or_a_teenager_is_not_mistaken_for_an_unknown_medicine() 
         "What about amitriptyline and suicidal thoughts in a teenager?",
     ):
         assert not answer_question(question).not_covered_points, question
+
+
+def test_lidocaine_plaster_interactions_are_said_not_covered_rather_than_its_cautions() -> None:
+    answer = answer_question("Does the lidocaine plaster interact with anything?")
+    assert any("interactions of lidocaine" in p for p in answer.not_covered_points)
+
+
+def test_lidocaine_for_post_herpetic_neuralgia_is_outside_the_pn_base() -> None:
+    answer = answer_question("Does lidocaine patch help post herpetic neuralgia?")
+    assert not answer.covered or answer.scope is not None

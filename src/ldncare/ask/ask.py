@@ -184,6 +184,15 @@ def _comparison_opening(
 _TAKEN_WITH = re.compile(r"\b(?:on|with|and|taking|plus)\s+\x00")
 
 
+#: The facets a question asks about one medicine whose absence is said plainly.
+_FACET_WORDS = {
+    "interactions": "interactions",
+    "side_effects": "side effects",
+    "pregnancy": "use in pregnancy or breastfeeding",
+}
+_PER_MEDICINE_FACETS = frozenset(_FACET_WORDS)
+
+
 def _original_word(text: str, stem: str) -> str:
     """The question's own word that ``stem`` came from ("warfarin"), else the stem."""
     for word in text.split():
@@ -337,6 +346,7 @@ def _answer_question(
     picks = select(asked, statements, relevance, vocabulary)
     picks = _for_population(asked, _about_named(asked, picks), statements)
     points = _uncovered(asked, statements)
+    names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
     if topical and "pn" in asked.subjects:
         # A patch or plaster asked about for the pudendal (perineal, genital) area: the labels
@@ -371,6 +381,14 @@ def _answer_question(
         others = ", ".join(_original_word(text, t) for t in unknown)
         taken = " or ".join(_display(m) for m in asked.named) or "these medicines"
         points = (*points, uncovered_point(f"taking {others} with {taken}"))
+    for drug in asked.named if main_facet(asked) in _PER_MEDICINE_FACETS else ():
+        # "Does the lidocaine plaster interact with anything?": nothing on its interactions is
+        # said plainly, not answered with what its cautions are (review 4, q42).
+        facet = main_facet(asked)
+        if drug in names and not any(
+            p.facet == facet and drug in p.statement.subjects for p in picks
+        ):
+            points = (*points, uncovered_point(f"the {_FACET_WORDS[facet]} of {names[drug]}"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():
         if not any(
@@ -397,7 +415,6 @@ def _answer_question(
         )
     # A yes/no question no cited opening answers: the first sentence says yes, no or "it
     # depends on ..." as the evidence picked decides (a contraindication, a kidney statement ...).
-    names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     composed = compose_answer(
         text,
         [p.statement for p in picks],
