@@ -16,6 +16,7 @@ evidence base.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
@@ -39,10 +40,12 @@ from ldncare.core.answer import (
 from ldncare.core.question import (
     ACTION_FACETS,
     ANSWER,
+    BOXED,
     Pick,
     Question,
     QuestionVocabulary,
     derived_opening,
+    head_to_head,
     main_facet,
     select,
     with_subjects,
@@ -153,10 +156,138 @@ def _uncovered(question: Question, statements: list[Statement]) -> tuple[str, ..
     labels = list(question.gaps)
     if question.comparison and len(question.named) >= 2:
         pair = set(question.named[:2])
-        if not any(pair <= set(s.subjects) and "evidence" in s.facets for s in statements):
+        if not any(head_to_head(s, pair) and "evidence" in s.facets for s in statements):
             first, second = (_display(s) for s in question.named[:2])
             labels.append(f"a head-to-head comparison of {first} and {second}")
     return tuple(uncovered_point(label) for label in labels)
+
+
+def _comparison_opening(
+    question: Question, picks: list[Pick], points: tuple[str, ...]
+) -> tuple[str, Statement] | None:
+    """A comparison no trial in the base makes head to head opens by saying so; what is known
+    of each side follows (never the table of every medicine's numbers; review 4, q22 q23 q46)."""
+    if not question.comparison or len(question.named) < 2 or not picks:
+        return None
+    if picks[0].facet == ANSWER or not any("head-to-head" in p for p in points):
+        return None
+    first, second = (_display(s) for s in question.named[:2])
+    return (
+        f"No head-to-head trial of {first} and {second} is in the ldncare evidence base: what "
+        "is known of each is set out below.",
+        picks[0].statement,
+    )
+
+
+#: "on warfarin", "with sertraline", "and warfarin": the unknown word (marked \x00) is taken
+#: alongside ("after a heart attack", "in a teenager" are not).
+_TAKEN_WITH = re.compile(r"\b(?:on|with|and|taking|plus)\s+\x00")
+
+
+#: The facets a question asks about one medicine whose absence is said plainly.
+_FACET_WORDS = {
+    "interactions": "interactions",
+    "side_effects": "side effects",
+    "pregnancy": "use in pregnancy or breastfeeding",
+}
+_PER_MEDICINE_FACETS = frozenset(_FACET_WORDS)
+
+
+def _original_word(text: str, stem: str) -> str:
+    """The question's own word that ``stem`` came from ("warfarin"), else the stem."""
+    for word in text.split():
+        clean = word.strip("?,.!;:()'\"").lower()
+        if clean.startswith(stem):
+            return clean
+    return stem
+
+
+#: Facets about other options by nature ("what else can I try?").
+_ELSEWHERE = frozenset({"alternatives", "non_drug"})
+
+
+def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
+    """A question naming medicines is answered about them: a statement whose main subject is
+    none of the medicines it names (their classes, or the members it asks about in turn) is
+    filler ("naltrexone must not ..." in a gabapentin and oxycodone question, tramadol's boxed
+    warning for oxycodone, oral first-line medicines for a plaster question) and is left out.
+    An overview of LDN keeps its alternatives (they are part of what it covers)."""
+    if not question.named or (question.overview and "ldn" in question.named):
+        return picks
+    vocabulary = _vocabulary()
+    wanted = set(question.named) | set(question.per_drug)
+    wanted |= {vocabulary.drug_class[m] for m in question.named if m in vocabulary.drug_class}
+    for m in list(wanted):
+        wanted |= set(vocabulary.members.get(m, ())) if m in question.per_drug else set()
+    # (what else to try, and the care beyond medicines, are about other things by nature)
+    kept = [
+        p
+        for p in picks
+        if (p.facet in _ELSEWHERE and not _ELSEWHERE.isdisjoint(question.asked))
+        or _about(p.statement, wanted)
+    ]
+    # (an answer keeps at least an opening and one more point)
+    return kept if len(kept) >= min(2, len(picks)) else picks
+
+
+def _about(statement: Statement, wanted: set[str]) -> bool:
+    """Whether ``statement`` is about the medicines asked: it names one of them, and is not
+    LDN's or another medicine's own warning that merely mentions their class."""
+    subjects = statement.subjects
+    if wanted.isdisjoint(subjects):
+        return False
+    main = subjects[0]
+    if "ldn" in subjects and "ldn" not in wanted:
+        # ("Tramadol with LDN" in a duloxetine and tramadol question)
+        return False
+    return not (BOXED in statement.topics and main not in wanted)
+
+
+#: The monograph's usual adult dosing line ("... maximum 400 mg a day").
+_ADULT_DOSING = ".dosing"
+
+
+def _for_population(
+    question: Question, picks: list[Pick], statements: list[Statement]
+) -> list[Pick]:
+    """An older adult, or kidney or liver disease, never gets the adult maximum alone: a
+    medicine's usual dosing line is replaced by its lower limits for those groups (the label's
+    dose limits, its kidney table) when it has them, else shown beside its older-adult caution
+    (review 4, q49: tramadol over 75 is at most 300 mg a day, not 400 mg)."""
+    if {"taper", "stopping"} & set(question.topics):
+        # "How do I stop duloxetine?" is never answered with its up-titration schedule.
+        picks = [p for p in picks if not p.statement.id.endswith(_ADULT_DOSING)] or picks
+    elderly = "elderly" in question.topics
+    organ = bool(question.organ_parts) or "organ" in question.asked
+    if not (elderly or organ):
+        return picks
+    by_id = {s.id: s for s in statements}
+    used = {p.statement.id for p in picks}
+    out: list[Pick] = []
+    for pick in picks:
+        s = pick.statement
+        if not (s.id.startswith("drug.") and s.id.endswith(_ADULT_DOSING)):
+            out.append(pick)
+            continue
+        drug = s.id.split(".")[1]
+        limits = [f"drug.{drug}.dose_limits"]
+        if organ:
+            limits.append(f"drug.{drug}.renal")
+        instead = [by_id[i] for i in limits if i in by_id]
+        if elderly:
+            instead += [
+                x for x in statements if "elderly" in x.topics and x.subjects[:1] == (drug,)
+            ]
+        instead = [x for x in dict.fromkeys(instead) if x.id not in used]
+        if not instead and (organ or any(i in by_id for i in limits)):
+            continue
+        if not any(i in by_id for i in limits) and not organ:
+            # No lower limit recorded: the usual dosing, with the older-adult caution beside it.
+            out.append(pick)
+        for x in instead:
+            out.append(Pick(pick.facet, x))
+            used.add(x.id)
+    return out
 
 
 def answer_question(
@@ -213,7 +344,58 @@ def _answer_question(
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
+    picks = _for_population(asked, _about_named(asked, picks), statements)
     points = _uncovered(asked, statements)
+    names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
+    topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
+    if topical and "pn" in asked.subjects:
+        # A patch or plaster asked about for the pudendal (perineal, genital) area: the labels
+        # in the base cover neither that site nor PN (review 4, q24 q25).
+        drug = " and ".join(_display(m) for m in topical)
+        points = (
+            *points,
+            uncovered_point(
+                f"the {drug} on the perineum or genital area, or in pudendal neuralgia"
+            ),
+        )
+    if "organ" in asked.asked and asked.per_drug:
+        # "Which alternatives are safe in kidney disease?": one line per medicine, and each
+        # medicine with no kidney or liver statement is named as not covered (review 4, q36).
+        part = " or ".join(asked.organ_parts) or "kidney or liver"
+        points = (
+            *points,
+            *(
+                uncovered_point(f"{_display(d)} in {part} disease")
+                for d in asked.per_drug
+                if not any(d in p.statement.subjects and p.facet == "organ" for p in picks)
+            ),
+        )
+    unknown = [
+        t
+        for t in index.unknown_terms(asked.unmatched)
+        if _TAKEN_WITH.search(f" {text.lower()}".replace(f" {_original_word(text, t)}", " \x00"))
+    ]
+    if unknown and set(asked.asked) & {"warnings", "interactions"}:
+        # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
+        # medicine; whether it combines safely is not studied in the base (review 4, q45).
+        others = ", ".join(_original_word(text, t) for t in unknown)
+        taken = " or ".join(_display(m) for m in asked.named) or "these medicines"
+        points = (*points, uncovered_point(f"taking {others} with {taken}"))
+    for drug in asked.named if main_facet(asked) in _PER_MEDICINE_FACETS else ():
+        # "Does the lidocaine plaster interact with anything?": nothing on its interactions is
+        # said plainly, not answered with what its cautions are (review 4, q42).
+        facet = main_facet(asked)
+        if drug in names and not any(
+            p.facet == facet and drug in p.statement.subjects for p in picks
+        ):
+            points = (*points, uncovered_point(f"the {_FACET_WORDS[facet]} of {names[drug]}"))
+    stopping = {"taper", "stopping"} & set(asked.topics)
+    for drug in asked.named if stopping else ():
+        if not any(
+            drug in p.statement.subjects and {"taper", "stopping"} & set(p.statement.topics)
+            for p in picks
+        ):
+            points = (*points, uncovered_point(f"how to stop or taper {_display(drug)}"))
     scope = (
         general_scope(asked.condition_label) if asked.outside and asked.condition_label else None
     )
@@ -233,7 +415,6 @@ def _answer_question(
         )
     # A yes/no question no cited opening answers: the first sentence says yes, no or "it
     # depends on ..." as the evidence picked decides (a contraindication, a kidney statement ...).
-    names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     composed = compose_answer(
         text,
         [p.statement for p in picks],
@@ -244,6 +425,6 @@ def _answer_question(
         understood=asked.to_contract(),
         focus=focus,
         lead_from=_main_statements(picks, asked),
-        opening=derived_opening(asked, picks, names),
+        opening=_comparison_opening(asked, picks, points) or derived_opening(asked, picks, names),
     )
     return replace(composed, not_covered_points=points)

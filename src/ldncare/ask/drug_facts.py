@@ -33,11 +33,23 @@ _FACETS: dict[str, tuple[str, ...]] = {
     "side_effects": ("side_effects", "overview"),
     "nnt": ("evidence", "overview"),
     "with_ldn": ("interactions",),
+    # A label's lower maximum for a group (kidney, liver, older age): answers questions about
+    # that group's dose and safety.
+    "dose_limits": ("organ", "dose", "warnings"),
 }
 _ORGAN = re.compile(r"creatinine|kidney|renal|hepatic|liver|cirrhosis", re.IGNORECASE)
 #: Words that make a monograph statement a warning for older people ("in older people", "the
 #: Beers Criteria advise avoiding it at 65 and over"): tagged ``elderly`` for age questions.
 _OLDER = re.compile(r"older (?:people|adults|patients)|elderly|65 and over|beers", re.IGNORECASE)
+#: Words that name what a monograph statement is about, so a question naming the same thing
+#: ("with high blood pressure", "misused", "after a heart attack") finds it first (review 4).
+_TEXT_TOPICS = {
+    "blood-pressure": re.compile(r"blood pressure|hypertens", re.IGNORECASE),
+    "misuse": re.compile(r"misuse|abuse", re.IGNORECASE),
+    "heart": re.compile(r"myocardial|heart attack|arrhythmi|cardiac", re.IGNORECASE),
+    "thyroid": re.compile(r"thyroid", re.IGNORECASE),
+    "seizures": re.compile(r"seizure|convuls", re.IGNORECASE),
+}
 _TIME = {"bedtime": " at bedtime", "morning": " in the morning", "divided": "", "any": ""}
 
 
@@ -123,6 +135,24 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
             f"{mono.name} dose by kidney function: {bands}.",
             _cites(*(b.citations for b in mono.renal_bands)),
         )
+    if mono.dose_limits:
+        limits = "; ".join(
+            f"{d.group}: at most {_dose(d.max_daily)} a day, {d.frequency}"
+            for d in mono.dose_limits
+        )
+        group_topics = {
+            "crcl_below": ("kidney", "renal"),
+            "age_over": ("elderly",),
+            "condition": ("liver",),
+        }
+        groups = tuple(dict.fromkeys(t for d in mono.dose_limits for t in group_topics[d.when]))
+        yield _statement(
+            mono,
+            "dose_limits",
+            ("dosing", "dose-limit", "safety", *groups),
+            f"{mono.name} lower daily maximum for some patients: {limits}.",
+            _cites(*(d.citations for d in mono.dose_limits)),
+        )
     for part, heading, topics, items in (
         ("hepatic", "and the liver", ("liver", "safety"), mono.hepatic),
         (
@@ -138,6 +168,9 @@ def drug_statements(mono: Monograph) -> Iterator[Statement]:
         if items:
             text, item_cites = _listing(mono, heading, items)
             statement = _statement(mono, part, topics, text, item_cites)
+            named = tuple(t for t, words in _TEXT_TOPICS.items() if words.search(text))
+            if named:
+                statement = statement.model_copy(update={"topics": (*statement.topics, *named)})
             if _OLDER.search(text):
                 statement = statement.model_copy(update={"topics": (*statement.topics, "elderly")})
             if part == "cautions" and _ORGAN.search(text):

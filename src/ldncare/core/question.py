@@ -61,6 +61,16 @@ PER_DRUG_FACETS = frozenset(
 #: Topics a question names that outrank the boxed warning when a medicine's statements are
 #: ordered ("I'm 70, which pill is safest?": the warning for older people first).
 _PRIORITY_TOPICS = frozenset({"elderly"})
+#: Topics that name the one point a question asks (seizures, stopping, pregnancy or
+#: breastfeeding): an opening about another point of the same medicine does not answer it.
+INTENT_TOPICS = frozenset({"seizures", "taper", "breastfed-baby", "unborn-baby"})
+#: The statement topics that answer each of them.
+_INTENT_ANSWERED_BY: Mapping[str, frozenset[str]] = {
+    "seizures": frozenset({"seizures"}),
+    "taper": frozenset({"taper", "stopping", "withdrawal"}),
+    "breastfed-baby": frozenset({"breastfed-baby", "breastfeeding", "lactation"}),
+    "unborn-baby": frozenset({"unborn-baby", "pregnancy"}),
+}
 #: Age in years at which the older-adult warnings (Beers Criteria) apply.
 OLDER_ADULT_AGE = 65
 _AGE = re.compile(
@@ -686,9 +696,20 @@ def select(
                 candidates = [
                     s for s in candidates if not set(s.topics).isdisjoint(question.topics)
                 ]
+            for intent in set(question.topics) & INTENT_TOPICS:
+                # "Can duloxetine and tramadol cause seizures?", "how do I stop ...?": only an
+                # opening about the point asked answers it (review 4, q17 q48).
+                candidates = [s for s in candidates if _INTENT_ANSWERED_BY[intent] & set(s.topics)]
             if question.comparison:
                 # A comparison is answered only by an opening that weighs the options.
                 candidates = [s for s in candidates if "comparison" in s.topics]
+            # A question naming a medicine is opened only about that medicine: "can I use the
+            # lidocaine plaster on the perineum?" is not answered by the opening about the oral
+            # first-line medicines (review 4, q24 q25 q47).
+            if question.named:
+                candidates = [
+                    s for s in candidates if not set(s.subjects).isdisjoint(question.named)
+                ]
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
@@ -735,9 +756,11 @@ def select(
                 # The opening that covers more of what was asked ("morning, if I cannot sleep").
                 -len(asked & set(s.facets)) if facet == ANSWER else 0,
                 -len(set(s.topics) & set(question.topics) & _PRIORITY_TOPICS),
-                -(BOXED in s.topics),
-                # The statement about the topic the question's words name ("blood tests").
+                # The statement about the topic the question's words name ("blood tests",
+                # "breastfeeding", "seizures") before the medicine's generic boxed warning
+                # (review 4: the question's intent decides what leads).
                 -len(set(s.topics) & set(question.topics)) if facet != ANSWER else 0,
+                -(BOXED in s.topics),
                 -(OVERVIEW in s.facets),
                 # An overview follows the curated order; a specific question its own words.
                 0 if question.overview else -round(relevance.get(s.id, 0.0), 1),
@@ -751,7 +774,7 @@ def select(
                 # A trial that compared the medicines head to head comes first.
                 pair = set(question.per_drug[:2])
                 for s in ranked(facet):
-                    if pair <= set(s.subjects):
+                    if head_to_head(s, pair):
                         picks.append(Pick(facet, s))
                         used.add(s.id)
             # Each medicine in turn, its most specific statements for the facet.
@@ -854,6 +877,13 @@ _SAFETY_FACETS = frozenset(
 )
 #: The topic of a contraindication and the topics of kidney and liver statements.
 _CONTRAINDICATION = "contraindication"
+
+
+def head_to_head(statement: Statement, pair: set[str]) -> bool:
+    """Whether ``statement`` compares the two medicines of ``pair`` with each other: it names
+    both and is about one of them (a class table that lists both, such as the numbers needed to
+    treat of every first-line medicine, is not a head-to-head comparison; review 4, q22 q23)."""
+    return pair <= set(statement.subjects) and statement.subjects[0] in pair
 
 
 def opens_yes_no(text: str) -> bool:
