@@ -26,6 +26,17 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         migrate(url)
         yield url
         return
+    yield from _postgres_database()
+
+
+@pytest.fixture
+def pg_db_url() -> Iterator[str]:
+    """A fresh, migrated PostgreSQL database only: for what SQLite cannot do (several writers
+    or servers at once). Skipped without LDNCARE_TEST_POSTGRES_URL, required in CI."""
+    yield from _postgres_database()
+
+
+def _postgres_database() -> Iterator[str]:
     base = os.environ.get(PG_ENV)
     if not base:
         if os.environ.get("CI") == "true":

@@ -287,17 +287,16 @@ def _concurrently(url: str, jobs: list[tuple[Path, str]]) -> list[dict[str, Any]
     return outs
 
 
-def _postgres_only(url: str) -> None:
-    if not url.startswith("postgresql"):
-        pytest.skip("several writers at once: PostgreSQL (SQLite has one writer at a time)")
+#: Several writers at once: PostgreSQL only (SQLite has one writer at a time).
+POSTGRES_ONLY = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
 
+@POSTGRES_ONLY
 def test_two_machines_import_disjoint_halves_of_a_hospital_export_at_once(
     db_url: str,
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    _postgres_only(db_url)
     a = write_export(tmp_path / "a", range(0, 300))
     b = write_export(tmp_path / "b", range(300, 600))
     ra, rb = _concurrently(db_url, [(a, "-"), (b, "-")])
@@ -311,12 +310,12 @@ def test_two_machines_import_disjoint_halves_of_a_hospital_export_at_once(
         assert held_import_locks(conn) == 0
 
 
+@POSTGRES_ONLY
 def test_two_machines_whose_exports_share_200_patients_write_each_of_them_once(
     db_url: str,
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    _postgres_only(db_url)
     a = write_export(tmp_path / "a", range(0, 400))
     b = write_export(tmp_path / "b", range(200, 600))
     ra, rb = _concurrently(db_url, [(a, "-"), (b, "-")])
@@ -330,12 +329,12 @@ def test_two_machines_whose_exports_share_200_patients_write_each_of_them_once(
     assert s["medications"] == 200 and s["labs"] == 120
 
 
+@POSTGRES_ONLY
 def test_two_machines_each_taking_their_part_of_one_export_store_it_whole_once(
     db_url: str,
     engine: Engine,
     tmp_path: Path,
 ) -> None:
-    _postgres_only(db_url)
     folder = write_export(tmp_path / "export", range(500))
     r0, r1 = _concurrently(db_url, [(folder, "0/2"), (folder, "1/2")])
     assert r0["errors"] == r1["errors"] == [] and r0["unchanged"] == r1["unchanged"] == 0
@@ -355,11 +354,11 @@ def test_machine_parts_on_sqlite_in_turn_add_up_to_the_whole_export(
     assert stored(engine)["audit"] == [("create", 90)]
 
 
+@POSTGRES_ONLY
 def test_a_patient_claimed_by_one_import_waits_for_its_commit_in_another(
     db_url: str,
     engine: Engine,
 ) -> None:
-    _postgres_only(db_url)
     other = make_engine(db_url)
     claimed, waited = threading.Event(), []
 

@@ -28,7 +28,7 @@ from ldncare.store.login_limits import DbLoginLimiter
 from ldncare.web.app import login_limiter
 from ldncare.web.auth import LoginLimiter, create_user
 from ldncare.web.settings import WebSettings
-from tests.integration.followup_db import PG_ENV, db_url  # noqa: F401
+from tests.integration.followup_db import PG_ENV, db_url, pg_db_url  # noqa: F401
 from tests.web.conftest import PASSWORD
 
 LDNCARE = Path(sys.executable).with_name("ldncare")
@@ -187,15 +187,16 @@ def _wait_up(base: str, log: Path) -> None:
 
 
 @pytest.fixture
-def two_servers(db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa: F811
-    if not db_url.startswith("postgresql"):
-        pytest.skip("two servers share a login limit through PostgreSQL (SQLite: in memory)")
-    eng = make_engine(db_url)
+def two_servers(pg_db_url: str, tmp_path: Path) -> Iterator[tuple[str, str]]:  # noqa: F811
+    """Two servers share a login limit through PostgreSQL (on SQLite the limiter is in memory,
+    per process: docs/SECURITY.md)."""
+    url = pg_db_url
+    eng = make_engine(url)
     create_user(eng, "clin1", PASSWORD, role="clinician", clinic_id="clinic-1", actor="test")
     eng.dispose()
     ports = _free_port(), _free_port()
     logs = [tmp_path / f"server{i}.log" for i in (1, 2)]
-    procs = [_serve(db_url, port, log) for port, log in zip(ports, logs, strict=True)]
+    procs = [_serve(url, port, log) for port, log in zip(ports, logs, strict=True)]
     bases = [f"http://127.0.0.1:{port}" for port in ports]
     try:
         for base, log in zip(bases, logs, strict=True):
