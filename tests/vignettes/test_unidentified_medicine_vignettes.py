@@ -9,7 +9,7 @@ read as the drug it names. Each case is told as a patient file and as a FHIR Bun
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -213,5 +213,108 @@ def test_an_active_medicine_the_reader_cannot_identify_never_yields_a_plan_witho
         )
     plan = contract(patient)
     assert RULE in findings(plan, "contraindication")
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
+
+
+# -- recently stopped (pharmacist review, cases 4, 5, 24, 30) ---------------------------------
+STOPPED_RULE = "ldn.medication.unidentified_stopped"
+
+
+def stopped_order(reference: dict[str, Any], status: str, end: str | None) -> dict[str, Any]:
+    res = order(reference, status=status)
+    res["authoredOn"] = "2026-10-01"
+    if end is not None:
+        res["dispenseRequest"] = {"validityPeriod": {"start": "2026-10-01", "end": end}}
+    return res
+
+
+def test_methadone_order_stopped_3_days_ago_whose_medication_was_not_sent_holds_ldn_fhir() -> None:
+    # Methadone (RxNorm 6813) by a conditional code that matches no Medication in the Bundle,
+    # stopped 3 days before the plan: it may be methadone, still inside its 14-day interval.
+    ref = {"reference": f"Medication?code={RXNORM}|6813"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
+    found = findings(plan, "contraindication")
+    assert STOPPED_RULE in found, plan["ldn"]["findings"]
+    assert found[STOPPED_RULE]["citations"] == ["label_naltrexone"]
+    assert "ended 2026-11-22" in found[STOPPED_RULE]["message"]
+    assert "14 days" in found[STOPPED_RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed"])
+def test_unidentified_order_ended_with_no_stop_date_holds_ldn_fhir(status: str) -> None:
+    plan = contract(
+        patient_from_bundle(bundle(stopped_order({"reference": "Medication/ghost"}, status, None)))
+    )
+    found = findings(plan, "contraindication")
+    assert STOPPED_RULE in found
+    assert "no stop date" in found[STOPPED_RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+
+
+def test_unidentified_order_stopped_15_days_ago_no_longer_holds_ldn_fhir() -> None:
+    # 2026-11-10 + 14 days = 2026-11-24, before the plan date: the longest interval has passed.
+    ref = {"reference": "Medication/ghost"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-10"))))
+    assert STOPPED_RULE not in findings(plan)
+    assert RULE not in findings(plan)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from(["stopped", "completed"]),
+    days_ago=st.one_of(st.none(), st.integers(min_value=0, max_value=13)),
+    ref=st.sampled_from(
+        ["Medication/ghost", "Medication?_id=zz", f"Medication?code={RXNORM}|6813", "urn:uuid:x"]
+    ),
+    others=st.lists(st.sampled_from(OTHER_MEDS), max_size=3),
+    with_pn=st.booleans(),
+    from_fhir=st.booleans(),
+)
+def test_an_unidentified_medicine_stopped_within_14_days_or_undated_never_yields_an_eligible_plan(
+    status: str,
+    days_ago: int | None,
+    ref: str,
+    others: list[str],
+    with_pn: bool,
+    from_fhir: bool,
+) -> None:
+    end = None if days_ago is None else AS_OF - timedelta(days=days_ago)
+    if from_fhir:
+        doc = bundle(
+            stopped_order({"reference": ref}, status, end.isoformat() if end else None),
+            *(
+                {
+                    "resourceType": "MedicationStatement",
+                    "status": "active",
+                    "subject": {"reference": "Patient/p1"},
+                    "medicationCodeableConcept": {"text": name},
+                }
+                for name in others
+            ),
+        )
+        if not with_pn:
+            doc["entry"].pop(1)
+        patient = patient_from_bundle(doc)
+    else:
+        patient = Patient(
+            id="p",
+            birth_date=date(1978, 6, 2),
+            sex="female",
+            conditions=(Condition(display="Pudendal neuralgia"),) if with_pn else (),
+            medications=(
+                MedicationUse(
+                    name=f"unresolved medication {ref}",
+                    status=status,  # type: ignore[arg-type]
+                    end=end,
+                    identified=False,
+                ),
+                *(MedicationUse(name=name) for name in others),
+            ),
+        )
+    plan = contract(patient)
+    assert STOPPED_RULE in findings(plan, "contraindication")
     assert plan["ldn"]["eligibility"] == "not_recommended"
     assert plan["ldn"]["schedule"] == []

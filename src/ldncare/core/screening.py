@@ -20,7 +20,7 @@ from ldncare.core.course import (
     opioid_washouts,
 )
 from ldncare.core.findings import SEVERITY_ORDER, Finding, eligibility, finding
-from ldncare.core.patient import LabKind, LabResult, MedicationUse
+from ldncare.core.patient import LabKind, LabResult, MedicationUse, unidentified_may_still_act
 from ldncare.core.renal import (
     DIAGNOSIS_BOUNDS,
     estimate_renal_function,
@@ -111,6 +111,27 @@ def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator
     unknown = tuple(m.med for m in ctx.medications if m.active and not m.med.identified)
     if unknown:
         yield finding(ev, "ldn.medication.unidentified", medication=_names(unknown))
+    # Stopped or completed within the longest opioid-free interval (methadone/buprenorphine,
+    # ldn.yaml long_acting), or with no stop date: it may have been such an opioid (review 24/30).
+    free = ev.ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    for m in ctx.medications:
+        med = m.med
+        if m.active or not unidentified_may_still_act(med, ctx.as_of, free.long_acting):
+            continue
+        stopped = (
+            f"recorded as {med.status}, ended {med.end.isoformat()}"
+            if med.end is not None
+            else f"recorded as {med.status} with no stop date"
+        )
+        yield finding(
+            ev,
+            "ldn.medication.unidentified_stopped",
+            medication=med.name,
+            stopped=stopped,
+            days=str(free.long_acting),
+        )
 
 
 def check_surgery(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:

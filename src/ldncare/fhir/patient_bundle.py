@@ -37,6 +37,7 @@ from ldncare.core.patient import (
     LabResult,
     MedicationUse,
     Patient,
+    unidentified_may_still_act,
 )
 from ldncare.errors import InvalidInput
 from ldncare.fhir.references import (
@@ -653,13 +654,16 @@ def unidentified_medicines(
     resources: Iterable[Mapping[str, Any]],
     medications: Mapping[str, Mapping[str, Any]],
     as_of: date,
+    interval_days: int,
 ) -> list[str]:
-    """How each active MedicationRequest/MedicationStatement of ``resources`` names a drug that
-    ``medications`` (Medication resources by every key, :func:`index_resources`) cannot identify:
-    the references (or ``Medication?identifier=`` for a logical one) a CDS service must fetch, or
-    answer 412 for, before deciding. Read as :func:`patient_from_bundle` reads them (so what it
-    would flag with rule ``ldn.medication.unidentified`` is listed); unreadable ones are skipped,
-    as the patient reader skips them for CDS Hooks."""
+    """How each MedicationRequest/MedicationStatement of ``resources`` in use, or ended less
+    than ``interval_days`` ago (the longest opioid-free interval) or with no stop date, names a
+    drug that ``medications`` (Medication resources by every key, :func:`index_resources`)
+    cannot identify: the references (or ``Medication?identifier=`` for a logical one) a CDS
+    service must fetch, or answer 412 for, before deciding. Read as :func:`patient_from_bundle`
+    reads them (so what it would flag with rule ``ldn.medication.unidentified`` or
+    ``ldn.medication.unidentified_stopped`` is listed); unreadable ones are skipped, as the
+    patient reader skips them for CDS Hooks."""
     refs: list[str] = []
     for r in resources:
         if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
@@ -670,7 +674,7 @@ def unidentified_medicines(
             med = medication_from_resource(r, medications)
         except InvalidInput:
             continue
-        if med is None or med.identified or not med.is_active(as_of):
+        if med is None or not unidentified_may_still_act(med, as_of, interval_days):
             continue
         ref = medication_reference_text(r) or "medicationReference (empty)"
         if ref not in refs:
