@@ -318,3 +318,37 @@ def test_an_unidentified_medicine_stopped_within_14_days_or_undated_never_yields
     assert STOPPED_RULE in findings(plan, "contraindication")
     assert plan["ldn"]["eligibility"] == "not_recommended"
     assert plan["ldn"]["schedule"] == []
+
+
+# -- a code search that matches no Medication still names the code (review, cases 19, 30) ------
+def test_pn_patient_on_oxycodone_by_a_code_search_with_no_medication_sent_is_on_an_opioid() -> None:
+    # RxNorm 1049621 (Oxycodone Hydrochloride 5 MG Oral Tablet, CDC opioid value set), no
+    # Medication in the Bundle: the code alone is read.
+    ref = {"reference": f"Medication?code={RXNORM}|1049621"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.active" in found, plan["ldn"]["findings"]
+    assert RULE not in found
+    assert plan["ldn"]["schedule"] == []
+
+
+def test_methadone_by_a_code_search_stopped_3_days_ago_gets_the_14_day_washout_fhir() -> None:
+    # RxNorm 864708 (methadone hydrochloride 10 MG Oral Tablet [Dolophine], CDC value set).
+    ref = {"reference": f"Medication?code={RXNORM}|864708"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
+    assert "earliest start 2026-12-06" in found["ldn.opioid.washout"]["message"]
+    assert STOPPED_RULE not in found
+
+
+def test_a_code_search_for_one_of_several_codes_reads_each_of_them() -> None:
+    ref = {"reference": f"Medication?code={RXNORM}|999999,{RXNORM}|1049621"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    assert "ldn.opioid.active" in findings(plan, "contraindication")
+
+
+def test_a_code_search_for_a_code_ldncare_does_not_know_stays_unidentified() -> None:
+    ref = {"reference": f"Medication?code={RXNORM}|999999"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    assert RULE in findings(plan, "contraindication")

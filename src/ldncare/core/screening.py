@@ -108,7 +108,11 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
 def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     """An active medicine the source names only by a reference nobody resolved: it could be an
     opioid, so LDN waits until it is identified (never dropped silently, review H1)."""
-    unknown = tuple(m.med for m in ctx.medications if m.active and not m.med.identified)
+    # A medicine whose code the vocabulary knows (a ``Medication?code=`` search that matched
+    # nothing still gives the code) is checked by its class (opioid, washout), not here.
+    unknown = tuple(
+        m.med for m in ctx.medications if m.active and not m.med.identified and not m.classes
+    )
     if unknown:
         yield finding(ev, "ldn.medication.unidentified", medication=_names(unknown))
     # Stopped or completed within the longest opioid-free interval (methadone/buprenorphine,
@@ -118,7 +122,11 @@ def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator
         raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
     for m in ctx.medications:
         med = m.med
-        if m.active or not unidentified_may_still_act(med, ctx.as_of, free.long_acting):
+        if (
+            m.active
+            or m.classes
+            or not unidentified_may_still_act(med, ctx.as_of, free.long_acting)
+        ):
             continue
         stopped = (
             f"recorded as {med.status}, ended {med.end.isoformat()}"

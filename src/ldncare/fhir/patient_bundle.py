@@ -43,6 +43,7 @@ from ldncare.errors import InvalidInput
 from ldncare.fhir.references import (
     contained,
     index_resources,
+    parse_reference,
     patient_key,
     resolve,
     resolve_identifier,
@@ -394,6 +395,23 @@ def find_medication(
     return resolve(reference, medications, resource_type="Medication")
 
 
+def conditional_codes(reference: str) -> tuple[Coding, ...]:
+    """The codes a conditional ``Medication?code=system|code`` reference searches for (a comma
+    is FHIR's "or": each one is given); none for any other reference."""
+    ref = parse_reference(reference)
+    if ref is None or ref.kind != "conditional" or ref.resource_type != "Medication":
+        return ()
+    found: list[Coding] = []
+    for name, value in ref.query:
+        if name != "code":
+            continue
+        for token in value.split(","):
+            system, _bar, code = token.strip().rpartition("|")
+            if code.strip():
+                found.append(Coding(system=system.strip() or None, code=code.strip()))
+    return tuple(found)
+
+
 def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
     """ldncare's own export of a medicine whose drug its source did not identify
     (``patient_export``: extension ``medication-unidentified``)."""
@@ -450,6 +468,10 @@ def _medication(
         elif "identifier" in ref_obj:  # a logical reference: the Medication carrying it
             med = resolve_identifier(ref_obj["identifier"], medications, "Medication")
             ref = medication_reference_text(resource)
+        if med is None and ref:
+            # A search by code that matches no Medication still names the drug's code
+            # (``Medication?code=rxnorm|7804``): classify by it (pharmacist review, case 19).
+            codes = conditional_codes(ref)
         if med is not None:
             mwhere = _Where(where.index, med)
             concept = _obj(med.get("code"), mwhere, "code")
