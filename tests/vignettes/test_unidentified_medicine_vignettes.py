@@ -352,3 +352,36 @@ def test_a_code_search_for_a_code_ldncare_does_not_know_stays_unidentified() -> 
     ref = {"reference": f"Medication?code={RXNORM}|999999"}
     plan = contract(patient_from_bundle(bundle(order(ref))))
     assert RULE in findings(plan, "contraindication")
+
+
+# -- the message names each record and says what to do (review item 3) -------------------------
+def test_the_unidentified_finding_names_the_order_its_reference_status_and_date_fhir() -> None:
+    req = order({"reference": "Medication/ghost"})
+    req["id"] = "r1"
+    req["authoredOn"] = "2026-10-01"
+    plan = contract(patient_from_bundle(bundle(req)))
+    message = findings(plan, "contraindication")[RULE]["message"]
+    assert "MedicationRequest/r1 naming Medication/ghost (active, dated 2026-10-01)" in message
+    assert "Ask the patient, the pharmacy or the source EHR" in message
+    assert "check when any opioid was last taken" in message
+    assert "no code or name" not in message
+
+
+def test_a_code_search_ldncare_does_not_know_is_named_with_its_code_not_as_codeless() -> None:
+    req = order({"reference": f"Medication?code={RXNORM}|999999"})
+    req["id"] = "r9"
+    plan = contract(patient_from_bundle(bundle(req)))
+    message = findings(plan, "contraindication")[RULE]["message"]
+    assert f"MedicationRequest/r9 naming Medication?code={RXNORM}|999999" in message
+    assert f"searched for by code {RXNORM}|999999" in message
+    assert "no code or name" not in message
+
+
+def test_a_stopped_unidentified_statement_is_named_with_its_end_date_fhir() -> None:
+    ref = {"reference": "Medication/ghost"}
+    res = stopped_order(ref, "stopped", "2026-11-22")
+    res["id"] = "r2"
+    plan = contract(patient_from_bundle(bundle(res)))
+    message = findings(plan, "contraindication")[STOPPED_RULE]["message"]
+    assert "MedicationRequest/r2 naming Medication/ghost (stopped, ended 2026-11-22)" in message
+    assert "Ask the patient, the pharmacy or the source EHR" in message

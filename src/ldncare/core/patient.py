@@ -88,6 +88,9 @@ class MedicationUse(_Model):
     #: gives no code or name: the drug is unknown, so it could be an opioid (rule
     #: ``ldn.medication.unidentified``).
     identified: bool = True
+    #: Which source record gives the medicine and how it names the drug, for messages about
+    #: an unidentified one (``MedicationRequest/r1 naming Medication/ghost``).
+    record: str | None = None
 
     @property
     def rxnorm_codes(self) -> tuple[str, ...]:

@@ -105,16 +105,38 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         yield finding(ev, "ldn.opioid.history", medication=_names(history))
 
 
+def _unidentified_text(med: MedicationUse) -> str:
+    """One unidentified medicine for a message: the record and how it names the drug, its
+    status and date, and any code it gives that ldncare does not know."""
+    when = (
+        f"ended {med.end.isoformat()}"
+        if med.end is not None
+        else (
+            f"dated {med.start.isoformat()}, no stop date"
+            if med.start is not None
+            else "no stop date"
+        )
+        if med.status in _ENDED_STATUSES
+        else (f"dated {med.start.isoformat()}" if med.start is not None else "undated")
+    )
+    text = f"{med.record or med.name} ({med.status}, {when})"
+    if med.codes:
+        codes = ", ".join(f"{c.system}|{c.code}" if c.system else c.code for c in med.codes)
+        text += f", searched for by code {codes}, a code ldncare does not recognise"
+    return text
+
+
 def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     """An active medicine the source names only by a reference nobody resolved: it could be an
     opioid, so LDN waits until it is identified (never dropped silently, review H1)."""
     # A medicine whose code the vocabulary knows (a ``Medication?code=`` search that matched
     # nothing still gives the code) is checked by its class (opioid, washout), not here.
-    unknown = tuple(
+    unknown = [
         m.med for m in ctx.medications if m.active and not m.med.identified and not m.classes
-    )
+    ]
     if unknown:
-        yield finding(ev, "ldn.medication.unidentified", medication=_names(unknown))
+        text = "; ".join(dict.fromkeys(_unidentified_text(m) for m in unknown))
+        yield finding(ev, "ldn.medication.unidentified", medication=text)
     # Stopped or completed within the longest opioid-free interval (methadone/buprenorphine,
     # ldn.yaml long_acting), or with no stop date: it may have been such an opioid (review 24/30).
     free = ev.ldn.opioid_free_days
@@ -128,16 +150,10 @@ def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator
             or not unidentified_may_still_act(med, ctx.as_of, free.long_acting)
         ):
             continue
-        stopped = (
-            f"recorded as {med.status}, ended {med.end.isoformat()}"
-            if med.end is not None
-            else f"recorded as {med.status} with no stop date"
-        )
         yield finding(
             ev,
             "ldn.medication.unidentified_stopped",
-            medication=med.name,
-            stopped=stopped,
+            medication=_unidentified_text(med),
             days=str(free.long_acting),
         )
 

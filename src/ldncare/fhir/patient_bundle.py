@@ -487,6 +487,10 @@ def _medication(
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
     if _flagged_unidentified(resource):
         identified = False
+    record = None
+    if not identified:
+        ref_text = medication_reference_text(resource)
+        record = f"{where.label} naming {ref_text}" if ref_text else where.label
 
     start = end = None
     if where.rtype == "MedicationRequest":
@@ -530,6 +534,7 @@ def _medication(
         end=end,
         dose_text=dose_text,
         identified=identified,
+        record=record,
     )
 
 
