@@ -385,3 +385,18 @@ def test_a_stopped_unidentified_statement_is_named_with_its_end_date_fhir() -> N
     message = findings(plan, "contraindication")[STOPPED_RULE]["message"]
     assert "MedicationRequest/r2 naming Medication/ghost (stopped, ended 2026-11-22)" in message
     assert "Ask the patient, the pharmacy or the source EHR" in message
+
+
+# -- a minor: the age finding leads (review item 6) ---------------------------------------------
+def test_a_16_year_old_on_an_unidentified_medicine_and_oxycodone_is_told_the_age_first_fhir() -> (
+    None
+):
+    doc = bundle(
+        order({"reference": "Medication/ghost"}),
+        order({"reference": f"Medication?code={RXNORM}|1049621"}),
+    )
+    doc["entry"][0]["resource"]["birthDate"] = "2010-06-02"
+    plan = contract(patient_from_bundle(doc))
+    first = plan["ldn"]["findings"][0]
+    assert first["rule"] == "ldn.age.minor", [f["rule"] for f in plan["ldn"]["findings"]]
+    assert {RULE, "ldn.opioid.active"} <= set(findings(plan, "contraindication"))

@@ -460,7 +460,12 @@ def screen(ctx: ClinicalContext, evidence: Evidence) -> tuple[Finding, ...]:
     found = [f for check in CHECKS for f in check(ctx, evidence)]
     if eligibility(tuple(found)) == "not_recommended":
         found = list(_held_not_continued(ctx, evidence, found))
-    return tuple(sorted(found, key=lambda f: SEVERITY_ORDER[f.severity]))
+    # A minor leads: LDN is not for under-18s whatever else the record holds (review item 6).
+    return tuple(sorted(found, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule not in _LEADING)))
+
+
+#: Findings listed first within their severity.
+_LEADING = frozenset({"ldn.age.minor"})
 
 
 def _held_not_continued(
