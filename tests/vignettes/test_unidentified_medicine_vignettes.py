@@ -400,3 +400,23 @@ def test_a_16_year_old_on_an_unidentified_medicine_and_oxycodone_is_told_the_age
     first = plan["ldn"]["findings"][0]
     assert first["rule"] == "ldn.age.minor", [f["rule"] for f in plan["ldn"]["findings"]]
     assert {RULE, "ldn.opioid.active"} <= set(findings(plan, "contraindication"))
+
+
+# -- the report reads "on hold until identified" (review item 5) --------------------------------
+def test_pn_patient_held_only_by_an_unknown_medicine_reads_on_hold_until_identified() -> None:
+    from ldncare.render.report import build_report
+
+    report = build_report(contract(patient_from_bundle(bundle(order({"reference": "#gone"})))))
+    assert report.eligibility.startswith("LDN is on hold until the unidentified medicine")
+    assert "not recommended" not in report.eligibility
+
+
+def test_pn_patient_also_on_oxycodone_still_reads_not_recommended() -> None:
+    from ldncare.render.report import build_report
+
+    doc = bundle(
+        order({"reference": "Medication/ghost"}),
+        order({"reference": f"Medication?code={RXNORM}|1049621"}),
+    )
+    report = build_report(contract(patient_from_bundle(doc)))
+    assert "not recommended" in report.eligibility
