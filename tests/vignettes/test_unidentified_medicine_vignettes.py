@@ -420,3 +420,16 @@ def test_pn_patient_also_on_oxycodone_still_reads_not_recommended() -> None:
     )
     report = build_report(contract(patient_from_bundle(doc)))
     assert "not recommended" in report.eligibility
+
+
+def test_an_unidentified_order_exported_and_read_back_keeps_its_record_in_the_message() -> None:
+    import json
+
+    from ldncare.fhir.patient_export import export_bundle
+
+    req = order({"reference": "Medication/ghost"})
+    req["id"] = "r1"
+    patient = patient_from_bundle(bundle(req))
+    again = patient_from_bundle(json.loads(json.dumps(export_bundle(patient, contract(patient)))))
+    message = findings(contract(again), "contraindication")[RULE]["message"]
+    assert "MedicationRequest/r1 naming Medication/ghost" in message

@@ -424,6 +424,20 @@ def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
     )
 
 
+def _exported_record(resource: Mapping[str, Any]) -> str | None:
+    """The source record ldncare's own export names for an unidentified medicine (extension
+    ``medication-record``), so reading it back gives the same message; None without one."""
+    exts = resource.get("extension")
+    for e in exts if isinstance(exts, list) else []:
+        if (
+            isinstance(e, Mapping)
+            and e.get("url") == f"{EXT}/medication-record"
+            and isinstance(e.get("valueString"), str)
+        ):
+            return str(e["valueString"])
+    return None
+
+
 def medication_reference_text(resource: Mapping[str, Any]) -> str | None:
     """How a MedicationRequest/Statement names its Medication, for messages: the
     ``medicationReference.reference``, else its identifier written as the conditional reference
@@ -485,10 +499,11 @@ def _medication(
             name = display or fallback
     if not name:
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
+    record = None
     if _flagged_unidentified(resource):
         identified = False
-    record = None
-    if not identified:
+        record = _exported_record(resource)
+    elif not identified:
         ref_text = medication_reference_text(resource)
         record = f"{where.label} naming {ref_text}" if ref_text else where.label
 
