@@ -9,6 +9,7 @@ The EHR's FHIR server is the real HTTP server of test_cds_missing_data on 127.0.
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date, timedelta
 from typing import Any
 
 from tests.integration.test_cds_missing_data import (
@@ -161,3 +162,23 @@ def test_an_unidentified_medicine_of_another_patient_in_the_prefetch_does_not_ho
     body = request("patient-view", None, prefetch=pn_prefetch(stray))
     cards = cards_of(post(client(), "ldncare-patient-view", body))
     assert any("naltrexone" in c["summary"].lower() for c in cards), cards
+
+
+def test_pn_patient_view_with_an_unsent_medication_stopped_3_days_ago_is_412_naming_it() -> None:
+    # It may have been methadone or buprenorphine, still inside its 14-day opioid-free interval.
+    order = by_reference({"reference": "Medication/missing"})
+    order["status"] = "stopped"
+    stop = (date.today() - timedelta(days=3)).isoformat()
+    order["dispenseRequest"] = {"validityPeriod": {"end": stop}}
+    body = request("patient-view", None, prefetch=pn_prefetch(order))
+    response = post(client(), "ldncare-patient-view", body)
+    assert missing_keys(response) == ["medications"]
+    (item,) = response.json()["missing"]
+    assert item["query"] == "Medication/missing"
+
+
+def test_a_completed_order_for_an_unidentified_medicine_with_no_stop_date_is_412() -> None:
+    order = by_reference({"reference": "Medication/missing"})
+    order["status"] = "completed"
+    body = request("patient-view", None, prefetch=pn_prefetch(order))
+    assert missing_keys(post(client(), "ldncare-patient-view", body)) == ["medications"]

@@ -9,7 +9,7 @@ read as the drug it names. Each case is told as a patient file and as a FHIR Bun
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -215,3 +215,221 @@ def test_an_active_medicine_the_reader_cannot_identify_never_yields_a_plan_witho
     assert RULE in findings(plan, "contraindication")
     assert plan["ldn"]["eligibility"] == "not_recommended"
     assert plan["ldn"]["schedule"] == []
+
+
+# -- recently stopped (pharmacist review, cases 4, 5, 24, 30) ---------------------------------
+STOPPED_RULE = "ldn.medication.unidentified_stopped"
+
+
+def stopped_order(reference: dict[str, Any], status: str, end: str | None) -> dict[str, Any]:
+    res = order(reference, status=status)
+    res["authoredOn"] = "2026-10-01"
+    if end is not None:
+        res["dispenseRequest"] = {"validityPeriod": {"start": "2026-10-01", "end": end}}
+    return res
+
+
+def test_methadone_order_stopped_3_days_ago_whose_medication_was_not_sent_holds_ldn_fhir() -> None:
+    # Methadone (RxNorm 6813) by a conditional code that matches no Medication in the Bundle,
+    # stopped 3 days before the plan: it may be methadone, still inside its 14-day interval.
+    ref = {"reference": f"Medication?code={RXNORM}|6813"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
+    found = findings(plan, "contraindication")
+    assert STOPPED_RULE in found, plan["ldn"]["findings"]
+    assert found[STOPPED_RULE]["citations"] == ["label_naltrexone"]
+    assert "ended 2026-11-22" in found[STOPPED_RULE]["message"]
+    assert "14 days" in found[STOPPED_RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
+
+
+@pytest.mark.parametrize("status", ["stopped", "completed"])
+def test_unidentified_order_ended_with_no_stop_date_holds_ldn_fhir(status: str) -> None:
+    plan = contract(
+        patient_from_bundle(bundle(stopped_order({"reference": "Medication/ghost"}, status, None)))
+    )
+    found = findings(plan, "contraindication")
+    assert STOPPED_RULE in found
+    assert "no stop date" in found[STOPPED_RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+
+
+def test_unidentified_order_stopped_15_days_ago_no_longer_holds_ldn_fhir() -> None:
+    # 2026-11-10 + 14 days = 2026-11-24, before the plan date: the longest interval has passed.
+    ref = {"reference": "Medication/ghost"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-10"))))
+    assert STOPPED_RULE not in findings(plan)
+    assert RULE not in findings(plan)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    status=st.sampled_from(["stopped", "completed"]),
+    days_ago=st.one_of(st.none(), st.integers(min_value=0, max_value=13)),
+    ref=st.sampled_from(
+        ["Medication/ghost", "Medication?_id=zz", f"Medication?code={RXNORM}|6813", "urn:uuid:x"]
+    ),
+    others=st.lists(st.sampled_from(OTHER_MEDS), max_size=3),
+    with_pn=st.booleans(),
+    from_fhir=st.booleans(),
+)
+def test_an_unidentified_medicine_stopped_within_14_days_or_undated_never_yields_an_eligible_plan(
+    status: str,
+    days_ago: int | None,
+    ref: str,
+    others: list[str],
+    with_pn: bool,
+    from_fhir: bool,
+) -> None:
+    end = None if days_ago is None else AS_OF - timedelta(days=days_ago)
+    if from_fhir:
+        doc = bundle(
+            stopped_order({"reference": ref}, status, end.isoformat() if end else None),
+            *(
+                {
+                    "resourceType": "MedicationStatement",
+                    "status": "active",
+                    "subject": {"reference": "Patient/p1"},
+                    "medicationCodeableConcept": {"text": name},
+                }
+                for name in others
+            ),
+        )
+        if not with_pn:
+            doc["entry"].pop(1)
+        patient = patient_from_bundle(doc)
+    else:
+        patient = Patient(
+            id="p",
+            birth_date=date(1978, 6, 2),
+            sex="female",
+            conditions=(Condition(display="Pudendal neuralgia"),) if with_pn else (),
+            medications=(
+                MedicationUse(
+                    name=f"unresolved medication {ref}",
+                    status=status,  # type: ignore[arg-type]
+                    end=end,
+                    identified=False,
+                ),
+                *(MedicationUse(name=name) for name in others),
+            ),
+        )
+    plan = contract(patient)
+    assert STOPPED_RULE in findings(plan, "contraindication")
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+    assert plan["ldn"]["schedule"] == []
+
+
+# -- a code search that matches no Medication still names the code (review, cases 19, 30) ------
+def test_pn_patient_on_oxycodone_by_a_code_search_with_no_medication_sent_is_on_an_opioid() -> None:
+    # RxNorm 1049621 (Oxycodone Hydrochloride 5 MG Oral Tablet, CDC opioid value set), no
+    # Medication in the Bundle: the code alone is read.
+    ref = {"reference": f"Medication?code={RXNORM}|1049621"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.active" in found, plan["ldn"]["findings"]
+    assert RULE not in found
+    assert plan["ldn"]["schedule"] == []
+
+
+def test_methadone_by_a_code_search_stopped_3_days_ago_gets_the_14_day_washout_fhir() -> None:
+    # RxNorm 864708 (methadone hydrochloride 10 MG Oral Tablet [Dolophine], CDC value set).
+    ref = {"reference": f"Medication?code={RXNORM}|864708"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
+    assert "earliest start 2026-12-06" in found["ldn.opioid.washout"]["message"]
+    assert STOPPED_RULE not in found
+
+
+def test_a_code_search_for_one_of_several_codes_reads_each_of_them() -> None:
+    ref = {"reference": f"Medication?code={RXNORM}|999999,{RXNORM}|1049621"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    assert "ldn.opioid.active" in findings(plan, "contraindication")
+
+
+def test_a_code_search_for_a_code_ldncare_does_not_know_stays_unidentified() -> None:
+    ref = {"reference": f"Medication?code={RXNORM}|999999"}
+    plan = contract(patient_from_bundle(bundle(order(ref))))
+    assert RULE in findings(plan, "contraindication")
+
+
+# -- the message names each record and says what to do (review item 3) -------------------------
+def test_the_unidentified_finding_names_the_order_its_reference_status_and_date_fhir() -> None:
+    req = order({"reference": "Medication/ghost"})
+    req["id"] = "r1"
+    req["authoredOn"] = "2026-10-01"
+    plan = contract(patient_from_bundle(bundle(req)))
+    message = findings(plan, "contraindication")[RULE]["message"]
+    assert "MedicationRequest/r1 naming Medication/ghost (active, dated 2026-10-01)" in message
+    assert "Ask the patient, the pharmacy or the source EHR" in message
+    assert "check when any opioid was last taken" in message
+    assert "no code or name" not in message
+
+
+def test_a_code_search_ldncare_does_not_know_is_named_with_its_code_not_as_codeless() -> None:
+    req = order({"reference": f"Medication?code={RXNORM}|999999"})
+    req["id"] = "r9"
+    plan = contract(patient_from_bundle(bundle(req)))
+    message = findings(plan, "contraindication")[RULE]["message"]
+    assert f"MedicationRequest/r9 naming Medication?code={RXNORM}|999999" in message
+    assert f"searched for by code {RXNORM}|999999" in message
+    assert "no code or name" not in message
+
+
+def test_a_stopped_unidentified_statement_is_named_with_its_end_date_fhir() -> None:
+    ref = {"reference": "Medication/ghost"}
+    res = stopped_order(ref, "stopped", "2026-11-22")
+    res["id"] = "r2"
+    plan = contract(patient_from_bundle(bundle(res)))
+    message = findings(plan, "contraindication")[STOPPED_RULE]["message"]
+    assert "MedicationRequest/r2 naming Medication/ghost (stopped, ended 2026-11-22)" in message
+    assert "Ask the patient, the pharmacy or the source EHR" in message
+
+
+# -- a minor: the age finding leads (review item 6) ---------------------------------------------
+def test_a_16_year_old_on_an_unidentified_medicine_and_oxycodone_is_told_the_age_first_fhir() -> (
+    None
+):
+    doc = bundle(
+        order({"reference": "Medication/ghost"}),
+        order({"reference": f"Medication?code={RXNORM}|1049621"}),
+    )
+    doc["entry"][0]["resource"]["birthDate"] = "2010-06-02"
+    plan = contract(patient_from_bundle(doc))
+    first = plan["ldn"]["findings"][0]
+    assert first["rule"] == "ldn.age.minor", [f["rule"] for f in plan["ldn"]["findings"]]
+    assert {RULE, "ldn.opioid.active"} <= set(findings(plan, "contraindication"))
+
+
+# -- the report reads "on hold until identified" (review item 5) --------------------------------
+def test_pn_patient_held_only_by_an_unknown_medicine_reads_on_hold_until_identified() -> None:
+    from ldncare.render.report import build_report
+
+    report = build_report(contract(patient_from_bundle(bundle(order({"reference": "#gone"})))))
+    assert report.eligibility.startswith("LDN is on hold until the unidentified medicine")
+    assert "not recommended" not in report.eligibility
+
+
+def test_pn_patient_also_on_oxycodone_still_reads_not_recommended() -> None:
+    from ldncare.render.report import build_report
+
+    doc = bundle(
+        order({"reference": "Medication/ghost"}),
+        order({"reference": f"Medication?code={RXNORM}|1049621"}),
+    )
+    report = build_report(contract(patient_from_bundle(doc)))
+    assert "not recommended" in report.eligibility
+
+
+def test_an_unidentified_order_exported_and_read_back_keeps_its_record_in_the_message() -> None:
+    import json
+
+    from ldncare.fhir.patient_export import export_bundle
+
+    req = order({"reference": "Medication/ghost"})
+    req["id"] = "r1"
+    patient = patient_from_bundle(bundle(req))
+    again = patient_from_bundle(json.loads(json.dumps(export_bundle(patient, contract(patient)))))
+    message = findings(contract(again), "contraindication")[RULE]["message"]
+    assert "MedicationRequest/r1 naming Medication/ghost" in message

@@ -74,6 +74,7 @@ from ldncare.cdshooks.hooks import (
 from ldncare.cdshooks.jwt_check import JwtRejected, JwtVerifier
 from ldncare.cdshooks.settings import LOCAL_APP_URL, CdsSettings
 from ldncare.cdshooks.state import CdsState
+from ldncare.errors import EvidenceError
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.vocabulary import load_vocabulary
 from ldncare.fhir.patient_bundle import unidentified_medicines
@@ -630,7 +631,11 @@ async def _identify_medicines(
     pid = bare_id(body["context"].get("patientId"))
     # Resources naming another patient are skipped, as build_patient skips them.
     mine = [r for r in resources if pid is None or not names_another_patient(r, pid)]
-    unknown = unidentified_medicines(mine, medication_index(resources, urls), today)
+    free = load_evidence().ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    interval = free.long_acting
+    unknown = unidentified_medicines(mine, medication_index(resources, urls), today, interval)
     if not unknown:
         return
     if service.has_work is not None and (
@@ -650,7 +655,7 @@ async def _identify_medicines(
     if fetched.missing:
         raise DataMissing(fetched.missing)
     resources += fetched.resources
-    still = unidentified_medicines(mine, medication_index(resources, urls), today)
+    still = unidentified_medicines(mine, medication_index(resources, urls), today, interval)
     if still:
         raise DataMissing(
             [

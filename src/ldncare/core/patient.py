@@ -88,6 +88,9 @@ class MedicationUse(_Model):
     #: gives no code or name: the drug is unknown, so it could be an opioid (rule
     #: ``ldn.medication.unidentified``).
     identified: bool = True
+    #: Which source record gives the medicine and how it names the drug, for messages about
+    #: an unidentified one (``MedicationRequest/r1 naming Medication/ghost``).
+    record: str | None = None
 
     @property
     def rxnorm_codes(self) -> tuple[str, ...]:
@@ -103,6 +106,21 @@ class MedicationUse(_Model):
         if self.start is not None and self.start > as_of and self.status != "intended":
             return False
         return self.end is None or self.end >= as_of
+
+
+#: Statuses of a record whose medicine was never taken (or the record is void).
+NEVER_TAKEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken"})
+
+
+def unidentified_may_still_act(med: MedicationUse, as_of: date, interval_days: int) -> bool:
+    """An unidentified medicine that may still rule out LDN: in use, or ended without a stop
+    date, or stopped less than ``interval_days`` (the longest opioid-free interval, methadone
+    or buprenorphine) before ``as_of``. It could have been such an opioid."""
+    if med.identified or med.status in NEVER_TAKEN_MEDICATION_STATUSES:
+        return False
+    if med.is_active(as_of) or med.end is None:
+        return True
+    return med.end + _dt.timedelta(days=interval_days) > as_of
 
 
 class LabResult(_Model):

@@ -20,7 +20,7 @@ from ldncare.core.course import (
     opioid_washouts,
 )
 from ldncare.core.findings import SEVERITY_ORDER, Finding, eligibility, finding
-from ldncare.core.patient import LabKind, LabResult, MedicationUse
+from ldncare.core.patient import LabKind, LabResult, MedicationUse, unidentified_may_still_act
 from ldncare.core.renal import (
     DIAGNOSIS_BOUNDS,
     estimate_renal_function,
@@ -105,12 +105,57 @@ def check_opioids(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
         yield finding(ev, "ldn.opioid.history", medication=_names(history))
 
 
+def _unidentified_text(med: MedicationUse) -> str:
+    """One unidentified medicine for a message: the record and how it names the drug, its
+    status and date, and any code it gives that ldncare does not know."""
+    when = (
+        f"ended {med.end.isoformat()}"
+        if med.end is not None
+        else (
+            f"dated {med.start.isoformat()}, no stop date"
+            if med.start is not None
+            else "no stop date"
+        )
+        if med.status in _ENDED_STATUSES
+        else (f"dated {med.start.isoformat()}" if med.start is not None else "undated")
+    )
+    text = f"{med.record or med.name} ({med.status}, {when})"
+    if med.codes:
+        codes = ", ".join(f"{c.system}|{c.code}" if c.system else c.code for c in med.codes)
+        text += f", searched for by code {codes}, a code ldncare does not recognise"
+    return text
+
+
 def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
     """An active medicine the source names only by a reference nobody resolved: it could be an
     opioid, so LDN waits until it is identified (never dropped silently, review H1)."""
-    unknown = tuple(m.med for m in ctx.medications if m.active and not m.med.identified)
+    # A medicine whose code the vocabulary knows (a ``Medication?code=`` search that matched
+    # nothing still gives the code) is checked by its class (opioid, washout), not here.
+    unknown = [
+        m.med for m in ctx.medications if m.active and not m.med.identified and not m.classes
+    ]
     if unknown:
-        yield finding(ev, "ldn.medication.unidentified", medication=_names(unknown))
+        text = "; ".join(dict.fromkeys(_unidentified_text(m) for m in unknown))
+        yield finding(ev, "ldn.medication.unidentified", medication=text)
+    # Stopped or completed within the longest opioid-free interval (methadone/buprenorphine,
+    # ldn.yaml long_acting), or with no stop date: it may have been such an opioid (review 24/30).
+    free = ev.ldn.opioid_free_days
+    if free is None:
+        raise EvidenceError("ldn.yaml: opioid_free_days is required for the washout check")
+    for m in ctx.medications:
+        med = m.med
+        if (
+            m.active
+            or m.classes
+            or not unidentified_may_still_act(med, ctx.as_of, free.long_acting)
+        ):
+            continue
+        yield finding(
+            ev,
+            "ldn.medication.unidentified_stopped",
+            medication=_unidentified_text(med),
+            days=str(free.long_acting),
+        )
 
 
 def check_surgery(ctx: ClinicalContext, ev: Evidence) -> Iterator[Finding]:
@@ -415,7 +460,12 @@ def screen(ctx: ClinicalContext, evidence: Evidence) -> tuple[Finding, ...]:
     found = [f for check in CHECKS for f in check(ctx, evidence)]
     if eligibility(tuple(found)) == "not_recommended":
         found = list(_held_not_continued(ctx, evidence, found))
-    return tuple(sorted(found, key=lambda f: SEVERITY_ORDER[f.severity]))
+    # A minor leads: LDN is not for under-18s whatever else the record holds (review item 6).
+    return tuple(sorted(found, key=lambda f: (SEVERITY_ORDER[f.severity], f.rule not in _LEADING)))
+
+
+#: Findings listed first within their severity.
+_LEADING = frozenset({"ldn.age.minor"})
 
 
 def _held_not_continued(

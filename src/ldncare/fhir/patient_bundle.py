@@ -37,11 +37,13 @@ from ldncare.core.patient import (
     LabResult,
     MedicationUse,
     Patient,
+    unidentified_may_still_act,
 )
 from ldncare.errors import InvalidInput
 from ldncare.fhir.references import (
     contained,
     index_resources,
+    parse_reference,
     patient_key,
     resolve,
     resolve_identifier,
@@ -393,6 +395,23 @@ def find_medication(
     return resolve(reference, medications, resource_type="Medication")
 
 
+def conditional_codes(reference: str) -> tuple[Coding, ...]:
+    """The codes a conditional ``Medication?code=system|code`` reference searches for (a comma
+    is FHIR's "or": each one is given); none for any other reference."""
+    ref = parse_reference(reference)
+    if ref is None or ref.kind != "conditional" or ref.resource_type != "Medication":
+        return ()
+    found: list[Coding] = []
+    for name, value in ref.query:
+        if name != "code":
+            continue
+        for token in value.split(","):
+            system, _bar, code = token.strip().rpartition("|")
+            if code.strip():
+                found.append(Coding(system=system.strip() or None, code=code.strip()))
+    return tuple(found)
+
+
 def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
     """ldncare's own export of a medicine whose drug its source did not identify
     (``patient_export``: extension ``medication-unidentified``)."""
@@ -403,6 +422,20 @@ def _flagged_unidentified(resource: Mapping[str, Any]) -> bool:
         and e.get("valueBoolean") is True
         for e in (exts if isinstance(exts, list) else [])
     )
+
+
+def _exported_record(resource: Mapping[str, Any]) -> str | None:
+    """The source record ldncare's own export names for an unidentified medicine (extension
+    ``medication-record``), so reading it back gives the same message; None without one."""
+    exts = resource.get("extension")
+    for e in exts if isinstance(exts, list) else []:
+        if (
+            isinstance(e, Mapping)
+            and e.get("url") == f"{EXT}/medication-record"
+            and isinstance(e.get("valueString"), str)
+        ):
+            return str(e["valueString"])
+    return None
 
 
 def medication_reference_text(resource: Mapping[str, Any]) -> str | None:
@@ -449,6 +482,10 @@ def _medication(
         elif "identifier" in ref_obj:  # a logical reference: the Medication carrying it
             med = resolve_identifier(ref_obj["identifier"], medications, "Medication")
             ref = medication_reference_text(resource)
+        if med is None and ref:
+            # A search by code that matches no Medication still names the drug's code
+            # (``Medication?code=rxnorm|7804``): classify by it (pharmacist review, case 19).
+            codes = conditional_codes(ref)
         if med is not None:
             mwhere = _Where(where.index, med)
             concept = _obj(med.get("code"), mwhere, "code")
@@ -462,8 +499,13 @@ def _medication(
             name = display or fallback
     if not name:
         raise where.error("medication[x]", "is missing: no medicationCodeableConcept or Reference")
+    record = None
     if _flagged_unidentified(resource):
         identified = False
+        record = _exported_record(resource)
+    elif not identified:
+        ref_text = medication_reference_text(resource)
+        record = f"{where.label} naming {ref_text}" if ref_text else where.label
 
     start = end = None
     if where.rtype == "MedicationRequest":
@@ -507,6 +549,7 @@ def _medication(
         end=end,
         dose_text=dose_text,
         identified=identified,
+        record=record,
     )
 
 
@@ -653,13 +696,16 @@ def unidentified_medicines(
     resources: Iterable[Mapping[str, Any]],
     medications: Mapping[str, Mapping[str, Any]],
     as_of: date,
+    interval_days: int,
 ) -> list[str]:
-    """How each active MedicationRequest/MedicationStatement of ``resources`` names a drug that
-    ``medications`` (Medication resources by every key, :func:`index_resources`) cannot identify:
-    the references (or ``Medication?identifier=`` for a logical one) a CDS service must fetch, or
-    answer 412 for, before deciding. Read as :func:`patient_from_bundle` reads them (so what it
-    would flag with rule ``ldn.medication.unidentified`` is listed); unreadable ones are skipped,
-    as the patient reader skips them for CDS Hooks."""
+    """How each MedicationRequest/MedicationStatement of ``resources`` in use, or ended less
+    than ``interval_days`` ago (the longest opioid-free interval) or with no stop date, names a
+    drug that ``medications`` (Medication resources by every key, :func:`index_resources`)
+    cannot identify: the references (or ``Medication?identifier=`` for a logical one) a CDS
+    service must fetch, or answer 412 for, before deciding. Read as :func:`patient_from_bundle`
+    reads them (so what it would flag with rule ``ldn.medication.unidentified`` or
+    ``ldn.medication.unidentified_stopped`` is listed); unreadable ones are skipped, as the
+    patient reader skips them for CDS Hooks."""
     refs: list[str] = []
     for r in resources:
         if r.get("resourceType") not in ("MedicationRequest", "MedicationStatement"):
@@ -670,7 +716,7 @@ def unidentified_medicines(
             med = medication_from_resource(r, medications)
         except InvalidInput:
             continue
-        if med is None or med.identified or not med.is_active(as_of):
+        if med is None or not unidentified_may_still_act(med, as_of, interval_days):
             continue
         ref = medication_reference_text(r) or "medicationReference (empty)"
         if ref not in refs:

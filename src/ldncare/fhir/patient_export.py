@@ -118,6 +118,8 @@ def _medication(m: MedicationUse, ref: str, i: int, pid: str) -> dict[str, Any]:
         # The source named the drug by a reference nobody resolved: the export says so, so
         # that reading it back keeps rule ldn.medication.unidentified (an unknown drug).
         res["extension"] = [{"url": f"{EXT}/medication-unidentified", "valueBoolean": True}]
+        if m.record:  # the source record it came from, for the finding's message
+            res["extension"].append({"url": f"{EXT}/medication-record", "valueString": m.record})
     if m.dose_text:
         res["dosage" if res["resourceType"] == "MedicationStatement" else "dosageInstruction"] = [
             {"text": m.dose_text}

@@ -13,6 +13,7 @@ from typing import Any
 from ldncare.core.plan_contract import (
     Citation,
     GuidanceStatement,
+    Ldn,
     Option,
     PlanContract,
     ScheduleStep,
@@ -74,6 +75,24 @@ ELIGIBILITY_TEXT = {
     "eligible_with_cautions": "LDN can be tried with the cautions below.",
     "not_recommended": "LDN is not recommended for this patient now (see contraindications).",
 }
+
+
+#: Rules that hold LDN only until an unknown medicine is named (review item 5).
+_UNTIL_IDENTIFIED = frozenset(
+    {"ldn.medication.unidentified", "ldn.medication.unidentified_stopped"}
+)
+ON_HOLD_UNTIL_IDENTIFIED = (
+    "LDN is on hold until the unidentified medicine is identified (see contraindications)."
+)
+
+
+def _eligibility_text(ldn: Ldn) -> str:
+    """The eligibility line; "on hold until identified" when an unknown medicine is the only
+    reason LDN is not recommended."""
+    stops = {f.rule for f in ldn.findings if f.severity == "contraindication"}
+    if ldn.eligibility == "not_recommended" and stops and stops <= _UNTIL_IDENTIFIED:
+        return ON_HOLD_UNTIL_IDENTIFIED
+    return ELIGIBILITY_TEXT[ldn.eligibility]
 
 
 def _reference(citation: Citation) -> str:
@@ -169,7 +188,7 @@ def build_report(contract: PlanContract | Mapping[str, Any]) -> Report:
         subtitle=f"Patient {patient.id}{age}; prepared {plan.as_of.isoformat()}"
         + (f"; {evidence}" if evidence else ""),
         evidence=evidence,
-        eligibility=ELIGIBILITY_TEXT[ldn.eligibility],
+        eligibility=_eligibility_text(ldn),
         sections=tuple(sections),
         schedule=tuple(ldn.schedule),
         review_date=None if ldn.review_date is None else ldn.review_date.isoformat(),
