@@ -36,13 +36,20 @@ def pg_db_url() -> Iterator[str]:
     yield from _postgres_database()
 
 
-def _postgres_database() -> Iterator[str]:
+def postgres_base_url() -> str:
+    """The test PostgreSQL server's URL. Required in CI (the PostgreSQL half of the suite is not
+    optional there: a missing URL fails); on a developer's machine without one, the test is
+    skipped with how to start it."""
     base = os.environ.get(PG_ENV)
     if not base:
         if os.environ.get("CI") == "true":
-            # In CI the PostgreSQL half of the suite is required, not optional.
             pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
         pytest.skip(f"{PG_ENV} not set (run scripts/start-postgres.sh)")
+    return base
+
+
+def _postgres_database() -> Iterator[str]:
+    base = postgres_base_url()
     name = f"ldncare_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

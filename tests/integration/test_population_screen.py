@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine, create_engine, make_url, text
 
 from ldncare.evidence.loader import load_evidence
@@ -19,7 +17,7 @@ from ldncare.planning import make_plan
 from ldncare.store import repository
 from ldncare.store.db import make_engine, migrate
 from ldncare.store.population import ScreenHit, screen_population
-from tests.integration.followup_db import PG_ENV, db_url
+from tests.integration.followup_db import db_url, postgres_base_url
 
 __all__ = ["db_url"]
 
@@ -293,11 +291,7 @@ def test_review_is_not_due_before_the_planned_date(db_url: str) -> None:
 
 
 def test_sqlite_and_postgresql_give_identical_hits(tmp_path: Path) -> None:
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
-        pytest.skip(f"{PG_ENV} not set (run scripts/start-postgres.sh)")
+    base = postgres_base_url()
     name = "ldncare_screen_cmp"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:

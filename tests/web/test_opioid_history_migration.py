@@ -4,7 +4,6 @@ SQLite always, PostgreSQL too when LDNCARE_TEST_POSTGRES_URL is set."""
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import date
@@ -21,7 +20,7 @@ from ldncare.store import repository
 from ldncare.store.db import _migrations_dir, make_engine
 from ldncare.store.models import PlanSummaryRow
 from ldncare.web.service import plan_contract
-from tests.integration.followup_db import PG_ENV
+from tests.integration.followup_db import postgres_base_url
 
 TODAY = date(2026, 6, 1)
 PN = {
@@ -42,11 +41,7 @@ def engine_at_0004(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[E
         yield engine
         engine.dispose()
         return
-    base = os.environ.get(PG_ENV)
-    if not base:
-        if os.environ.get("CI") == "true":  # in CI the PostgreSQL half is required
-            pytest.fail(f"{PG_ENV} is not set in CI: .ci/run must start PostgreSQL")
-        pytest.skip(f"{PG_ENV} not set (run scripts/start-postgres.sh)")
+    base = postgres_base_url()
     name = f"ldncare_t_{uuid.uuid4().hex[:12]}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
