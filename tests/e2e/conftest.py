@@ -7,6 +7,7 @@ so one module's writes (new patients, diary days) never change what another modu
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import threading
@@ -69,8 +70,6 @@ class Live:
 
 @pytest.fixture(scope="module")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
-    import uvicorn
-
     from ldncare.web.app import create_app
     from ldncare.web.demo import load_demo
     from ldncare.web.settings import WebSettings
@@ -80,6 +79,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     app = create_app(settings)
     app.state.demo_logins = load_demo(app.state.engine)
     port = _free_port()
+    with serve_in_thread(app, port):
+        yield Live(f"http://127.0.0.1:{port}", app.state.engine)
+
+
+@contextlib.contextmanager
+def serve_in_thread(app: Any, port: int) -> Iterator[None]:
+    """``app`` under uvicorn on 127.0.0.1:``port`` in a daemon thread, until the block ends."""
+    import uvicorn
+
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
                             access_log=False)  # fmt: skip
     srv = uvicorn.Server(config)
@@ -90,9 +98,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         if time.monotonic() > deadline:
             raise RuntimeError("uvicorn did not start")
         time.sleep(0.05)
-    yield Live(f"http://127.0.0.1:{port}", app.state.engine)
-    srv.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
 
 
 @pytest.fixture(scope="module")

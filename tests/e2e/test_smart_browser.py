@@ -6,8 +6,6 @@ port; every redirect is the browser's own."""
 from __future__ import annotations
 
 import json
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import _free_port, login
+from tests.e2e.conftest import _free_port, login, serve_in_thread
 from tests.shared_data import SYNTHEA
 from tests.support.smart_ehr import CLIENT_ID, SmartEhr, load_patients
 
@@ -33,8 +31,6 @@ class Site:
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
-    import uvicorn
-
     from ldncare.web.app import create_app
     from ldncare.web.demo import load_demo
     from ldncare.web.settings import WebSettings
@@ -53,19 +49,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         )
         app = create_app(settings, smart=smart)
         app.state.demo_logins = load_demo(app.state.engine)
-        config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning",
-                                access_log=False)  # fmt: skip
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 20
-        while not server.started:
-            if time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.05)
-        yield Site(base, ehr)
-        server.should_exit = True
-        thread.join(timeout=10)
+        with serve_in_thread(app, port):
+            yield Site(base, ehr)
 
 
 def test_an_ehr_launch_in_the_browser_opens_the_patients_plan_and_follows_him(
