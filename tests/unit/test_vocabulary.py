@@ -12,7 +12,7 @@ from ldncare.core.patient import Coding, Condition, MedicationUse
 from ldncare.core.vocabulary import MEDICATION_CLASSES, MedicationVocabulary, Vocabulary
 from ldncare.errors import EvidenceError
 from ldncare.evidence.vocabulary import load_vocabulary
-from tests.shared_data import CDC_TERMINOLOGY
+from tests.shared_data import CDC_MME_INGREDIENTS, CDC_TERMINOLOGY
 
 CDC_BUNDLE = CDC_TERMINOLOGY
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -54,6 +54,31 @@ def test_every_cdc_opioid_analgesic_code_is_an_opioid_by_code(vocab: Vocabulary)
         if "opioid" not in vocab.medications.classify(med("x", c["code"]))
     ]
     assert misses == []
+
+
+def _mme_ingredients() -> list[dict[str, Any]]:
+    concepts: list[dict[str, Any]] = json.loads(CDC_MME_INGREDIENTS.read_text())["concept"]
+    return concepts
+
+
+def test_every_opioid_ingredient_code_of_the_cdc_mme_factors_is_that_opioid_by_code(
+    vocab: Vocabulary,
+) -> None:
+    # A record coded only by the ingredient RxCUI (no name, no product code) is still an
+    # opioid, and the ingredient the code names (its display, e.g. 6813 -> methadone).
+    concepts = _mme_ingredients()
+    assert len(concepts) == 10
+    for c in concepts:
+        classes = vocab.medications.classify(med(c["code"], c["code"]))
+        assert "opioid" in classes, c
+        assert vocab.medications.code_display(c["code"]) == c["display"].lower(), c
+
+
+def test_methadone_by_its_ingredient_code_alone_is_long_acting_and_prolongs_qt(
+    vocab: Vocabulary,
+) -> None:
+    classes = vocab.medications.classify(med("6813", "6813"))
+    assert {"opioid", "opioid_long_acting", "qt_prolonging"} <= classes
 
 
 def test_every_cdc_opioid_analgesic_is_an_opioid_by_name_alone(vocab: Vocabulary) -> None:

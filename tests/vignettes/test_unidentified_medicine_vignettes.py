@@ -229,10 +229,10 @@ def stopped_order(reference: dict[str, Any], status: str, end: str | None) -> di
     return res
 
 
-def test_methadone_order_stopped_3_days_ago_whose_medication_was_not_sent_holds_ldn_fhir() -> None:
-    # Methadone (RxNorm 6813) by a conditional code that matches no Medication in the Bundle,
+def test_unknown_order_stopped_3_days_ago_whose_medication_was_not_sent_holds_ldn_fhir() -> None:
+    # A conditional code ldncare does not know (999999), matching no Medication in the Bundle,
     # stopped 3 days before the plan: it may be methadone, still inside its 14-day interval.
-    ref = {"reference": f"Medication?code={RXNORM}|6813"}
+    ref = {"reference": f"Medication?code={RXNORM}|999999"}
     plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
     found = findings(plan, "contraindication")
     assert STOPPED_RULE in found, plan["ldn"]["findings"]
@@ -267,7 +267,7 @@ def test_unidentified_order_stopped_15_days_ago_no_longer_holds_ldn_fhir() -> No
     status=st.sampled_from(["stopped", "completed"]),
     days_ago=st.one_of(st.none(), st.integers(min_value=0, max_value=13)),
     ref=st.sampled_from(
-        ["Medication/ghost", "Medication?_id=zz", f"Medication?code={RXNORM}|6813", "urn:uuid:x"]
+        ["Medication/ghost", "Medication?_id=zz", f"Medication?code={RXNORM}|999999", "urn:uuid:x"]
     ),
     others=st.lists(st.sampled_from(OTHER_MEDS), max_size=3),
     with_pn=st.booleans(),
@@ -335,6 +335,45 @@ def test_pn_patient_on_oxycodone_by_a_code_search_with_no_medication_sent_is_on_
 def test_methadone_by_a_code_search_stopped_3_days_ago_gets_the_14_day_washout_fhir() -> None:
     # RxNorm 864708 (methadone hydrochloride 10 MG Oral Tablet [Dolophine], CDC value set).
     ref = {"reference": f"Medication?code={RXNORM}|864708"}
+    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
+    found = findings(plan, "contraindication")
+    assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
+    assert "earliest start 2026-12-06" in found["ldn.opioid.washout"]["message"]
+    assert STOPPED_RULE not in found
+
+
+# -- an opioid coded only by its RxNorm ingredient (CDC MME conversion factors) ---------------
+def coded_order(code: str, status: str = "active") -> dict[str, Any]:
+    return {
+        "resourceType": "MedicationRequest",
+        "status": status,
+        "intent": "order",
+        "subject": {"reference": "Patient/p1"},
+        "medicationCodeableConcept": {"coding": [{"system": RXNORM, "code": code}]},
+    }
+
+
+@pytest.mark.parametrize(
+    "code", ["2670", "4337", "5489", "3423", "6813", "7052", "7804", "7814", "787390", "10689"]
+)
+def test_pn_patient_on_an_opioid_coded_only_by_its_ingredient_is_on_an_opioid_fhir(
+    code: str,
+) -> None:
+    # Codeine, fentanyl, hydrocodone, hydromorphone, methadone, morphine, oxycodone,
+    # oxymorphone, tapentadol, tramadol: no name, no product code, only the ingredient RxCUI.
+    for doc in (bundle(coded_order(code)), bundle(order({"reference": f"Medication?code={code}"}))):
+        plan = contract(patient_from_bundle(doc))
+        found = findings(plan, "contraindication")
+        assert "ldn.opioid.active" in found, plan["ldn"]["findings"]
+        assert RULE not in found
+        assert plan["ldn"]["schedule"] == []
+
+
+def test_methadone_by_its_ingredient_code_stopped_3_days_ago_waits_the_long_interval_fhir() -> (
+    None
+):
+    # Methadone (RxNorm 6813) stopped 2026-11-22: the long-acting interval (14 days) applies.
+    ref = {"reference": f"Medication?code={RXNORM}|6813"}
     plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
     found = findings(plan, "contraindication")
     assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
