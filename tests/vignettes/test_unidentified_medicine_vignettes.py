@@ -369,9 +369,7 @@ def test_pn_patient_on_an_opioid_coded_only_by_its_ingredient_is_on_an_opioid_fh
         assert plan["ldn"]["schedule"] == []
 
 
-def test_methadone_by_its_ingredient_code_stopped_3_days_ago_waits_the_long_interval_fhir() -> (
-    None
-):
+def test_methadone_by_its_ingredient_code_stopped_3_days_ago_waits_the_long_interval_fhir() -> None:
     # Methadone (RxNorm 6813) stopped 2026-11-22: the long-acting interval (14 days) applies.
     ref = {"reference": f"Medication?code={RXNORM}|6813"}
     plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
