@@ -27,6 +27,9 @@ def test_ask_page_with_a_patient_adds_that_patients_findings(world: World) -> No
         "/ask", params={"q": "Can this patient take LDN?", "patient": str(world.anna)}
     ).text
     assert "Patient context" in html
+    # The patient's verdict is on the page, before the general answer (review round 2, a30).
+    assert "LDN screening for this patient: <strong>" in html
+    assert html.index("Patient context") < html.index("From the Guidelines")
 
 
 def test_a_patient_cannot_ask_about_another_patients_record(world: World) -> None:

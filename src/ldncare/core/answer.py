@@ -14,7 +14,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ldncare.core.plan_contract import PlanLike, ldn_of
+from ldncare.core.answer_patient import PatientLine, ldn_lines, medicine_lines, medicines_first
+from ldncare.core.plan_contract import PlanLike
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import EVIDENCE_RANK, Source, Statement
 
@@ -22,13 +23,18 @@ SCHEMA = "ldncare.answer/1"
 NOT_COVERED = "not covered by the ldncare evidence base"
 
 SectionName = Literal[
-    "from_the_guidelines", "key_considerations", "treatment_approach", "patient_context"
+    "from_the_guidelines",
+    "key_considerations",
+    "treatment_approach",
+    "patient_context",
+    "patient_medicines",
 ]
 SECTION_TITLES: dict[str, str] = {
     "from_the_guidelines": "From the Guidelines",
     "key_considerations": "Key Considerations",
     "treatment_approach": "Treatment Approach",
     "patient_context": "Patient context",
+    "patient_medicines": "This patient's medicines",
 }
 Basis = Literal["statement", "rule"]
 
@@ -327,7 +333,30 @@ def compose_answer(
             for s in items
         )
 
+    def patient_sentences(lines: Sequence[PatientLine]) -> tuple[Sentence, ...]:
+        return tuple(
+            Sentence(
+                line.text,
+                line.rule,
+                numbering.numbers(line.citations, f"rule {line.rule!r}"),
+                basis="rule",
+                severity=line.severity,
+            )
+            for line in lines
+        )
+
     sections: dict[str, tuple[Sentence, ...]] = {}
+    eligibility: str | None = None
+    if plan_contract is not None:
+        # The patient first (review round 2, a30 a40 a64 a69): what the plan says about this
+        # patient opens the answer, and is numbered first; the general evidence follows.
+        eligibility, ldn_findings = ldn_lines(plan_contract)
+        medicines = medicine_lines(plan_contract, understood)
+        if medicines and medicines_first(understood):
+            sections["patient_medicines"] = patient_sentences(medicines)
+        sections["patient_context"] = patient_sentences(ldn_findings)
+        if medicines and "patient_medicines" not in sections:
+            sections["patient_medicines"] = patient_sentences(medicines)
     opener: tuple[Sentence, ...] = ()
     if opening is not None:
         text, basis_statement = opening
@@ -348,20 +377,6 @@ def compose_answer(
     )
     sections["key_considerations"] = (lead, *sentences(considerations))
     sections["treatment_approach"] = sentences(treatment)
-    eligibility: str | None = None
-    if plan_contract is not None:
-        ldn = ldn_of(plan_contract)
-        eligibility = ldn.eligibility
-        sections["patient_context"] = tuple(
-            Sentence(
-                f.message,
-                f.rule,
-                numbering.numbers(tuple(f.citations), f"rule {f.rule!r}"),
-                basis="rule",
-                severity=f.severity,
-            )
-            for f in ldn.findings
-        )
     return Answer(
         question=question,
         covered=True,

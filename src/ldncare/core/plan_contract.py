@@ -384,6 +384,22 @@ def ldn_of(plan: PlanLike) -> Ldn:
     return read_ldn(plan["ldn"])
 
 
+def options_of(plan: PlanLike) -> list[Option]:
+    """The typed options of a plan: none for an LDN part alone or a stored plan dict without
+    them (an answer reads what the plan has), else each parsed (a wrong one raises
+    :class:`InvalidInput` naming ``options.N.field``)."""
+    if isinstance(plan, Ldn):
+        return []
+    if isinstance(plan, PlanContract):
+        return list(plan.options)
+    options = plan.get("options") if isinstance(plan, Mapping) else None
+    if options is None:
+        return []
+    if not isinstance(options, list):
+        raise InvalidInput(f"not an {SCHEMA_ID} plan: options is not a list", field="options")
+    return [_read(Option, o, "option", f"options.{i}") for i, o in enumerate(options)]
+
+
 def plan_json_schema() -> dict[str, Any]:
     """The JSON Schema of the contract (what ``docs/plan-contract.schema.json`` holds)."""
     schema = PlanContract.model_json_schema(by_alias=True, mode="validation")

@@ -41,9 +41,9 @@ def render_answer_markdown(answer: Answer) -> str:
     for point in answer.not_covered_points:
         out += [f"> **Not covered:** {point}.", ""]
     for name, sentences in answer.sections.items():
-        if name == "patient_context":
+        if name in ("patient_context", "patient_medicines"):
             out += [f"## {SECTION_TITLES[name]}", ""]
-            if answer.eligibility:
+            if name == "patient_context" and answer.eligibility:
                 label = _ELIGIBILITY.get(answer.eligibility, answer.eligibility)
                 out += [f"LDN screening for this patient: **{label}**.", ""]
             for s in sentences:

@@ -10,17 +10,19 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
+from ldncare.core.answer import SECTION_TITLES
 from ldncare.web import deps, service
 from ldncare.web.auth import authorize_patient
 from ldncare.web.templating import page
 
 router = APIRouter(include_in_schema=False)  # an HTML page, not part of the JSON API
 
-SECTION_TITLES = {
-    "from_the_guidelines": "From the Guidelines",
-    "key_considerations": "Key Considerations",
-    "treatment_approach": "Treatment Approach",
-    "patient_context": "Patient context",
+#: How a finding's severity is labelled beside a patient line (as in the Markdown answer).
+SEVERITY_LABELS = {"contraindication": "Contraindication", "warning": "Warning", "info": "Note"}
+ELIGIBILITY_LABELS = {
+    "eligible": "eligible",
+    "eligible_with_cautions": "eligible with cautions",
+    "not_recommended": "not recommended",
 }
 
 
@@ -50,4 +52,6 @@ def ask_page(
         patient=patient or "",
         answer=answer,
         titles=SECTION_TITLES,
+        severities=SEVERITY_LABELS,
+        eligibilities=ELIGIBILITY_LABELS,
     )
