@@ -12,9 +12,13 @@ from pathlib import Path
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 SYNTHEA = FIXTURES / "synthea"
 CDC_TERMINOLOGY = FIXTURES / "drug-classes" / "opioid-cds-terminology-bundle.json"
-#: The CDC MME conversion factors (CDC Opioid MME IG): one RxNorm ingredient code per opioid.
+#: The CDC MME conversion factors (CDC Opioid MME IG): one RxNorm ingredient code per opioid,
+#: 10 in the clinical CodeSystem, 18 in the research one.
 CDC_MME_INGREDIENTS = (
     FIXTURES / "drug-classes" / "mme" / "codesystem-CDCMMEClinicalConversionFactors.json"
+)
+CDC_MME_RESEARCH_INGREDIENTS = (
+    FIXTURES / "drug-classes" / "mme" / "codesystem-CDCMMEResearchConversionFactors.json"
 )
 FHIR_EXAMPLES = FIXTURES / "fhir-examples"
 R4_EXAMPLES = FHIR_EXAMPLES / "hl7.fhir.r4.examples-4.0.1"

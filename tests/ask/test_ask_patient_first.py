@@ -72,13 +72,47 @@ def test_which_medicine_for_a_74_year_old_with_af_on_amitriptyline_gives_each_ve
     for option in plan["options"]:
         assert sum(t.startswith(f"{option['name']} (") for t in texts) == 1, option["name"]
     assert texts[0].startswith("Amitriptyline (already taken; advice: switch")
-    # Why amitriptyline should be switched: AF (conduction), Beers at 65+, CYP2D6 poor (CPIC).
+    # Why amitriptyline should be switched: AF (conduction), Beers at 65+, CYP2D6 poor (CPIC),
+    # then what to do about the medicine already taken.
     rules = [s["statement"] for s in lines[:4]]
-    assert set(rules[1:]) == {
+    assert set(rules[:3]) == {
         "option.tca.conduction",
         "option.tca.age65",
         "option.cpic.cyp2d6_poor",
     }
+    assert rules[3] == "option.current.taking_conflict"
+    assert all(s["severity"] == "warning" for s in lines[:3])
+
+
+def test_a_question_the_evidence_base_does_not_cover_still_shows_the_patients_verdict() -> None:
+    # "Can he drive on LDN?" is not covered; the patient on tramadol must still read that LDN
+    # is not recommended (pharmacist review round 2).
+    plan = plan_of("pn-on-tramadol.yaml")
+    answer = answer_question("Can I drive a car on LDN?", plan_contract=plan)
+    assert not answer.covered
+    assert answer.sections["patient_context"][0].statement == "ldn.opioid.active"
+    text = render_answer_markdown(answer)
+    assert "not covered" in text and "LDN screening for this patient: **not recommended**" in text
+    cited = {r.source.id for r in answer.references}
+    assert "label_naltrexone" in cited
+
+
+def test_a_contraindication_to_ldn_stays_first_when_the_question_names_another_medicine() -> None:
+    answer = ask("Is the sertraline dose alright for her?", "pn-on-tramadol.yaml")
+    assert next(iter(answer["sections"])) == "patient_context"
+
+
+def test_every_reason_against_a_medicine_to_avoid_is_shown_when_asked_which_to_use() -> None:
+    plan = plan_of("pn-amitriptyline-age-74-af-cyp2d6-poor.yaml")
+    answer = answer_question("What else could she take?", plan_contract=plan).to_contract()
+    shown = {s["statement"] for s in answer["sections"]["patient_medicines"]}
+    for option in plan["options"]:
+        if option["suitability"] in {"avoid", "caution", "current"}:
+            specific = {r["rule"] for r in option["reasons"]} - {
+                "option.first_line",
+                "option.second_line",
+            }
+            assert specific <= shown, option["name"]
 
 
 def test_a_question_without_a_patient_has_no_patient_sections() -> None:

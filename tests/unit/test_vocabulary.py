@@ -12,7 +12,7 @@ from ldncare.core.patient import Coding, Condition, MedicationUse
 from ldncare.core.vocabulary import MEDICATION_CLASSES, MedicationVocabulary, Vocabulary
 from ldncare.errors import EvidenceError
 from ldncare.evidence.vocabulary import load_vocabulary
-from tests.shared_data import CDC_MME_INGREDIENTS, CDC_TERMINOLOGY
+from tests.shared_data import CDC_MME_INGREDIENTS, CDC_MME_RESEARCH_INGREDIENTS, CDC_TERMINOLOGY
 
 CDC_BUNDLE = CDC_TERMINOLOGY
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -72,6 +72,25 @@ def test_every_opioid_ingredient_code_of_the_cdc_mme_factors_is_that_opioid_by_c
         classes = vocab.medications.classify(med(c["code"], c["code"]))
         assert "opioid" in classes, c
         assert vocab.medications.code_display(c["code"]) == c["display"].lower(), c
+
+
+def test_every_opioid_ingredient_code_of_the_cdc_research_factors_is_an_opioid_by_code(
+    vocab: Vocabulary,
+) -> None:
+    # The research CodeSystem adds buprenorphine 1819, meperidine 6754, levorphanol 6378 ...
+    concepts = json.loads(CDC_MME_RESEARCH_INGREDIENTS.read_text())["concept"]
+    assert len(concepts) == 18
+    misses = [
+        c["code"]
+        for c in concepts
+        if "opioid" not in vocab.medications.classify(med(c["code"], c["code"]))
+        or not vocab.medications.code_display(c["code"])
+    ]
+    assert misses == []
+
+
+def test_buprenorphine_by_its_ingredient_code_alone_is_buprenorphine(vocab: Vocabulary) -> None:
+    assert {"opioid", "buprenorphine"} <= vocab.medications.classify(med("1819", "1819"))
 
 
 def test_methadone_by_its_ingredient_code_alone_is_long_acting_and_prolongs_qt(

@@ -354,7 +354,13 @@ def coded_order(code: str, status: str = "active") -> dict[str, Any]:
 
 
 @pytest.mark.parametrize(
-    "code", ["2670", "4337", "5489", "3423", "6813", "7052", "7804", "7814", "787390", "10689"]
+    "code",
+    [
+        *("2670", "4337", "5489", "3423", "6813", "7052", "7804", "7814", "787390", "10689"),
+        # ... and the 8 more of the CDC research factors: buprenorphine, butorphanol,
+        # dihydrocodeine, levomethadyl, levorphanol, meperidine, opium, pentazocine.
+        *("1819", "1841", "23088", "237005", "6378", "6754", "7676", "8001"),
+    ],
 )
 def test_pn_patient_on_an_opioid_coded_only_by_its_ingredient_is_on_an_opioid_fhir(
     code: str,
@@ -364,7 +370,8 @@ def test_pn_patient_on_an_opioid_coded_only_by_its_ingredient_is_on_an_opioid_fh
     for doc in (bundle(coded_order(code)), bundle(order({"reference": f"Medication?code={code}"}))):
         plan = contract(patient_from_bundle(doc))
         found = findings(plan, "contraindication")
-        assert "ldn.opioid.active" in found, plan["ldn"]["findings"]
+        opioid = found.get("ldn.opioid.active") or found.get("ldn.opioid.dependence")
+        assert opioid is not None, plan["ldn"]["findings"]
         assert RULE not in found
         assert plan["ldn"]["schedule"] == []
 
@@ -377,6 +384,50 @@ def test_methadone_by_its_ingredient_code_stopped_3_days_ago_waits_the_long_inte
     assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
     assert "earliest start 2026-12-06" in found["ldn.opioid.washout"]["message"]
     assert STOPPED_RULE not in found
+
+
+def test_an_opioid_coded_only_by_its_ingredient_is_named_in_words_not_by_its_code() -> None:
+    # "7804 is an opioid ..." tells a reader nothing: the message names oxycodone.
+    for doc in (bundle(coded_order("7804")), bundle(order({"reference": "Medication?code=7804"}))):
+        message = findings(contract(patient_from_bundle(doc)))["ldn.opioid.active"]["message"]
+        assert message.startswith("oxycodone (RxNorm 7804) is an opioid"), message
+
+
+def test_an_opioid_coded_by_the_rxnorm_oid_is_read_as_rxnorm() -> None:
+    res = coded_order("7804")
+    res["medicationCodeableConcept"]["coding"][0]["system"] = "urn:oid:2.16.840.1.113883.6.88"
+    assert "ldn.opioid.active" in findings(contract(patient_from_bundle(bundle(res))))
+
+
+@pytest.mark.parametrize("status", ["active", "on-hold"])
+def test_a_medicine_coded_only_by_a_code_ldncare_does_not_know_holds_ldn_fhir(status: str) -> None:
+    # RxNorm 999999 with no text and no display: nobody reading the plan knows what it is; it
+    # could be an opioid (pharmacist review round 2: it was read as of no concern).
+    plan = contract(patient_from_bundle(bundle(coded_order("999999", status))))
+    found = findings(plan, "contraindication")
+    assert RULE in found, plan["ldn"]["findings"]
+    assert "coded only as" in found[RULE]["message"]
+    assert "999999" in found[RULE]["message"]
+    assert plan["ldn"]["eligibility"] == "not_recommended"
+
+
+def test_a_medicine_coded_only_by_an_unknown_code_stopped_3_days_ago_holds_ldn_fhir() -> None:
+    res = coded_order("999999", "stopped")
+    res["dispenseRequest"] = {"validityPeriod": {"start": "2026-10-01", "end": "2026-11-22"}}
+    found = findings(contract(patient_from_bundle(bundle(res))), "contraindication")
+    assert STOPPED_RULE in found
+
+
+def test_a_medicine_with_an_unknown_code_and_a_name_is_read_by_its_name() -> None:
+    # Hydrochlorothiazide 25 MG Oral Tablet (a Synthea product code ldncare does not list): a
+    # named medicine of no concern does not hold LDN.
+    res = coded_order("310798")
+    res["medicationCodeableConcept"]["coding"][0]["display"] = (
+        "Hydrochlorothiazide 25 MG Oral Tablet"
+    )
+    plan = contract(patient_from_bundle(bundle(res)))
+    assert RULE not in findings(plan)
+    assert plan["ldn"]["eligibility"] != "not_recommended"
 
 
 def test_a_code_search_for_one_of_several_codes_reads_each_of_them() -> None:

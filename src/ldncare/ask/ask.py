@@ -36,6 +36,7 @@ from ldncare.core.answer import (
     general_scope,
     not_covered,
     uncovered_point,
+    with_patient,
 )
 from ldncare.core.question import (
     ACTION_FACETS,
@@ -303,6 +304,8 @@ def answer_question(
     evidence base it was given from (issue 22).
     """
     found = _answer_question(question, plan_contract=plan_contract, top_k=top_k)
+    if plan_contract is not None and not found.covered:
+        found = with_patient(found, plan_contract, load_evidence().sources)
     return replace(found, evidence=load_evidence().release.to_contract())
 
 

@@ -11,7 +11,7 @@ built only from that source's fields and carries the id of the statement that ci
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ldncare.core.answer_patient import PatientLine, ldn_lines, medicine_lines, medicines_first
@@ -185,6 +185,55 @@ def not_covered(question: str, closest_topics: Sequence[str]) -> Answer:
     return Answer(question=question, covered=False, closest_topics=tuple(closest_topics))
 
 
+def with_patient(
+    answer: Answer,
+    plan_contract: PlanLike,
+    sources: Mapping[str, Source],
+    understood: Mapping[str, Any] | None = None,
+) -> Answer:
+    """A "not covered" answer still shows what the plan says about the patient: a question
+    the evidence base cannot answer must not hide a contraindication or a dose to reduce
+    (pharmacist review round 2)."""
+    if answer.covered:
+        return answer
+    numbering = _Numbering(sources)
+    eligibility, sections = _patient_sections(plan_contract, understood, numbering)
+    return replace(
+        answer, sections=sections, references=numbering.references(), eligibility=eligibility
+    )
+
+
+def _patient_sections(
+    plan_contract: PlanLike, understood: Mapping[str, Any] | None, numbering: _Numbering
+) -> tuple[str, dict[str, tuple[Sentence, ...]]]:
+    """The patient's LDN screening and medicines, numbered before anything else: the LDN
+    screening first when it holds a contraindication or the question is about LDN, else the
+    medicines the question names first."""
+
+    def sentences(lines: Sequence[PatientLine]) -> tuple[Sentence, ...]:
+        return tuple(
+            Sentence(
+                line.text,
+                line.rule,
+                numbering.numbers(line.citations, f"rule {line.rule!r}"),
+                basis="rule",
+                severity=line.severity,
+            )
+            for line in lines
+        )
+
+    eligibility, ldn_findings = ldn_lines(plan_contract)
+    medicines = medicine_lines(plan_contract, understood)
+    blocked = any(f.severity == "contraindication" for f in ldn_findings)
+    sections: dict[str, tuple[Sentence, ...]] = {}
+    if medicines and medicines_first(understood) and not blocked:
+        sections["patient_medicines"] = sentences(medicines)
+    sections["patient_context"] = sentences(ldn_findings)
+    if medicines and "patient_medicines" not in sections:
+        sections["patient_medicines"] = sentences(medicines)
+    return eligibility, sections
+
+
 _GRADE_RANK = {"high": 0, "moderate": 1, "low": 2, "very_low": 3}
 
 
@@ -333,30 +382,12 @@ def compose_answer(
             for s in items
         )
 
-    def patient_sentences(lines: Sequence[PatientLine]) -> tuple[Sentence, ...]:
-        return tuple(
-            Sentence(
-                line.text,
-                line.rule,
-                numbering.numbers(line.citations, f"rule {line.rule!r}"),
-                basis="rule",
-                severity=line.severity,
-            )
-            for line in lines
-        )
-
     sections: dict[str, tuple[Sentence, ...]] = {}
     eligibility: str | None = None
     if plan_contract is not None:
         # The patient first (review round 2, a30 a40 a64 a69): what the plan says about this
         # patient opens the answer, and is numbered first; the general evidence follows.
-        eligibility, ldn_findings = ldn_lines(plan_contract)
-        medicines = medicine_lines(plan_contract, understood)
-        if medicines and medicines_first(understood):
-            sections["patient_medicines"] = patient_sentences(medicines)
-        sections["patient_context"] = patient_sentences(ldn_findings)
-        if medicines and "patient_medicines" not in sections:
-            sections["patient_medicines"] = patient_sentences(medicines)
+        eligibility, sections = _patient_sections(plan_contract, understood, numbering)
     opener: tuple[Sentence, ...] = ()
     if opening is not None:
         text, basis_statement = opening

@@ -22,6 +22,10 @@ from ldncare.core.question import CONDITION_SUBJECTS
 
 #: Rules that only say which line of treatment a medicine is: not about this patient.
 _GENERIC_RULES = frozenset({"option.first_line", "option.second_line"})
+#: "Already taking X": the reminder that closes what is said about a current medicine.
+_TAKEN_RULES = frozenset({"option.current.taking", "option.current.taking_conflict"})
+#: Verdicts that carry a concern for this patient.
+_CONCERNS = frozenset({"current", "caution", "avoid"})
 _SEVERITY_ORDER = {"contraindication": 0, "warning": 1, "info": 2}
 _SUITABILITY_ORDER = {"current": 0, "preferred": 1, "suitable": 2, "caution": 3, "avoid": 4}
 _SUITABILITY_WORDS = {
@@ -71,13 +75,14 @@ def medicine_lines(plan: PlanLike, understood: Mapping[str, Any] | None) -> list
     chosen: list[tuple[Option, bool]] = []  # (option, all its reasons rather than one)
     for option in sorted(options, key=lambda o: _SUITABILITY_ORDER.get(o.suitability, 5)):
         named = option.drug in subjects
-        if option.suitability == "current" or named:
+        if option.suitability in _CONCERNS or named:
+            # What is wrong for this patient is never cut to one line (review round 2: the
+            # falls warnings of an 84-year-old were dropped).
             chosen.append((option, True))
         elif every:
             chosen.append((option, False))
     lines: list[PatientLine] = []
     for option, whole in chosen:
-        severity = _severity(option)
         specific = sorted(
             (r for r in option.reasons if r.rule not in _GENERIC_RULES), key=_reason_order
         )
@@ -87,7 +92,10 @@ def medicine_lines(plan: PlanLike, understood: Mapping[str, Any] | None) -> list
             label = _label(option) if i == 0 else option.name
             lines.append(
                 PatientLine(
-                    f"{label}: {reason.message}", reason.rule, tuple(reason.citations), severity
+                    f"{label}: {reason.message}",
+                    reason.rule,
+                    tuple(reason.citations),
+                    _severity(option, reason),
                 )
             )
     return lines
@@ -102,8 +110,8 @@ def medicines_first(understood: Mapping[str, Any] | None) -> bool:
 
 def _reason_order(reason: OptionReason) -> int:
     # What is wrong with the current dose first ("above the kidney maximum: reduce"), the
-    # reminder that it is already taken last.
-    if reason.rule == "option.current.taking":
+    # reminder that it is already taken (and what to do about it) last.
+    if reason.rule in _TAKEN_RULES:
         return 2
     return 0 if reason.rule.startswith("option.current.") else 1
 
@@ -116,11 +124,13 @@ def _label(option: Option) -> str:
     return f"{option.name} ({words})"
 
 
-def _severity(option: Option) -> str:
-    advice = option.current.advice if option.current is not None else None
-    if option.suitability in {"avoid", "caution"} or advice in {"reduce", "switch"}:
-        return "warning"
-    return "info"
+def _severity(option: Option, reason: OptionReason) -> str:
+    """A concern for this patient (a specific reason on a medicine taken, to use with caution
+    or to avoid) is a warning; which line of treatment a medicine is, or that it is already
+    taken, is a note."""
+    if reason.rule in _GENERIC_RULES or reason.rule in _TAKEN_RULES:
+        return "info"
+    return "warning" if option.suitability in _CONCERNS else "info"
 
 
 def _strings(understood: Mapping[str, Any] | None, key: str) -> Sequence[str]:

@@ -17,6 +17,8 @@ from ldncare.core.patient import Condition, MedicationUse, Patient
 class MedicationClassifier(Protocol):
     def classify(self, med: MedicationUse) -> frozenset[str]: ...
 
+    def code_display(self, code: str) -> str | None: ...
+
 
 class ConditionClassifier(Protocol):
     def classify(self, cond: Condition) -> frozenset[str]: ...
@@ -90,7 +92,7 @@ def build_context(
         patient=patient,
         as_of=as_of,
         medications=tuple(
-            ClassifiedMedication(m, meds.classify(m), m.is_active(as_of))
+            ClassifiedMedication(readable(m, meds), meds.classify(m), m.is_active(as_of))
             for m in patient.medications
         ),
         conditions=tuple(
@@ -98,3 +100,17 @@ def build_context(
             for c in patient.conditions
         ),
     )
+
+
+def readable(med: MedicationUse, meds: MedicationClassifier) -> MedicationUse:
+    """``med`` named in words when its record names it by nothing but a code the vocabulary
+    knows (``"7804"`` -> ``"oxycodone (RxNorm 7804)"``), or by a reference nobody resolved
+    whose code it knows: every message then names the drug, not a bare code or a URL
+    (pharmacist review round 2). Anything else is returned as it is."""
+    if not med.unidentified:
+        return med
+    for code in med.rxnorm_codes:
+        display = meds.code_display(code)
+        if display:
+            return med.model_copy(update={"name": f"{display} (RxNorm {code})"})
+    return med

@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 from ldncare.core.context import ClinicalContext
 from ldncare.core.findings import Finding, eligibility, finding
-from ldncare.core.patient import MedicationUse
+from ldncare.core.patient import MedicationUse, is_rxnorm
 from ldncare.core.quantity import Dose, find_dose, format_decimal
 from ldncare.core.titration import MAX_STEP_DAYS, Schedule, TitrationOptions
 from ldncare.errors import EvidenceError
@@ -158,10 +158,6 @@ def naltrexone_dose(med: MedicationUse) -> Dose | None:
     return None
 
 
-def _is_rxnorm(system: str | None) -> bool:
-    return system is None or "rxnorm" in system.lower()
-
-
 def active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse, ...]:
     """Active naltrexone by name or brand (the vocabulary), or by its RxNorm ingredient code
     (ldn.yaml ``rxnorm_ingredient``) under any local name."""
@@ -172,7 +168,7 @@ def active_naltrexone(ctx: ClinicalContext, ev: Evidence) -> tuple[MedicationUse
         if m.active
         and (
             "naltrexone" in m.classes
-            or any(c.code == code and _is_rxnorm(c.system) for c in m.med.codes)
+            or any(c.code == code and is_rxnorm(c.system) for c in m.med.codes)
         )
     )
 

@@ -94,7 +94,22 @@ class MedicationUse(_Model):
 
     @property
     def rxnorm_codes(self) -> tuple[str, ...]:
-        return tuple(c.code for c in self.codes if c.system is None or "rxnorm" in c.system)
+        return tuple(c.code for c in self.codes if is_rxnorm(c.system))
+
+    @property
+    def named_only_by_code(self) -> bool:
+        """The record gives no words for the drug, only a code (``"1819"``): whoever reads it
+        knows the drug only if they know the code."""
+        name = self.name.strip()
+        return name.isdigit() or any(name == c.code for c in self.codes)
+
+    @property
+    def unidentified(self) -> bool:
+        """Nothing names the drug: a reference nobody resolved (``identified`` false), or a
+        record naming it by a code alone. A code the vocabulary knows still classifies it (an
+        opioid by its RxNorm ingredient); screening checks the class first (review round 2:
+        buprenorphine coded only as RxNorm 1819 was read as a medicine of no concern)."""
+        return not self.identified or self.named_only_by_code
 
     def stated_dose(self) -> Dose | None:
         """The dose from the dosage text, else the product strength in the name (mg)."""
@@ -112,11 +127,20 @@ class MedicationUse(_Model):
 NEVER_TAKEN_MEDICATION_STATUSES = frozenset({"cancelled", "entered-in-error", "draft", "not-taken"})
 
 
+#: RxNorm's code system: its FHIR URI, and its HL7 OID as some EHRs still send it.
+RXNORM_OID = "urn:oid:2.16.840.1.113883.6.88"
+
+
+def is_rxnorm(system: str | None) -> bool:
+    """A coding whose system is RxNorm (no system: a bare code, read as RxNorm as before)."""
+    return system is None or "rxnorm" in system.lower() or system == RXNORM_OID
+
+
 def unidentified_may_still_act(med: MedicationUse, as_of: date, interval_days: int) -> bool:
     """An unidentified medicine that may still rule out LDN: in use, or ended without a stop
     date, or stopped less than ``interval_days`` (the longest opioid-free interval, methadone
     or buprenorphine) before ``as_of``. It could have been such an opioid."""
-    if med.identified or med.status in NEVER_TAKEN_MEDICATION_STATUSES:
+    if not med.unidentified or med.status in NEVER_TAKEN_MEDICATION_STATUSES:
         return False
     if med.is_active(as_of) or med.end is None:
         return True

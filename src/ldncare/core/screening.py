@@ -122,7 +122,8 @@ def _unidentified_text(med: MedicationUse) -> str:
     text = f"{med.record or med.name} ({med.status}, {when})"
     if med.codes:
         codes = ", ".join(f"{c.system}|{c.code}" if c.system else c.code for c in med.codes)
-        text += f", searched for by code {codes}, a code ldncare does not recognise"
+        how = "searched for by code" if med.record else "coded only as"
+        text += f", {how} {codes}, a code ldncare does not recognise"
     return text
 
 
@@ -131,9 +132,7 @@ def check_unidentified_medicines(ctx: ClinicalContext, ev: Evidence) -> Iterator
     opioid, so LDN waits until it is identified (never dropped silently, review H1)."""
     # A medicine whose code the vocabulary knows (a ``Medication?code=`` search that matched
     # nothing still gives the code) is checked by its class (opioid, washout), not here.
-    unknown = [
-        m.med for m in ctx.medications if m.active and not m.med.identified and not m.classes
-    ]
+    unknown = [m.med for m in ctx.medications if m.active and m.med.unidentified and not m.classes]
     if unknown:
         text = "; ".join(dict.fromkeys(_unidentified_text(m) for m in unknown))
         yield finding(ev, "ldn.medication.unidentified", medication=text)

@@ -34,6 +34,9 @@ def render_answer_markdown(answer: Answer) -> str:
         if answer.closest_topics:
             out += ["Closest covered topics:", ""]
             out += [f"- {topic}" for topic in answer.closest_topics]
+        if answer.sections:  # a patient's plan still shows (ask --patient)
+            out += ["", *_patient_parts(answer)]
+            out += _references(answer)
         out += _evidence_line(answer)
         return "\n".join(out).rstrip() + "\n"
     if answer.scope:
@@ -41,15 +44,8 @@ def render_answer_markdown(answer: Answer) -> str:
     for point in answer.not_covered_points:
         out += [f"> **Not covered:** {point}.", ""]
     for name, sentences in answer.sections.items():
-        if name in ("patient_context", "patient_medicines"):
-            out += [f"## {SECTION_TITLES[name]}", ""]
-            if name == "patient_context" and answer.eligibility:
-                label = _ELIGIBILITY.get(answer.eligibility, answer.eligibility)
-                out += [f"LDN screening for this patient: **{label}**.", ""]
-            for s in sentences:
-                kind = _SEVERITY.get(s.severity or "", "Finding")
-                out.append(f"- **{kind}:** {_sentence(s)}")
-            out.append("")
+        if name in _PATIENT_SECTIONS:
+            out += _patient_section(answer, name, sentences)
             continue
         if not sentences:
             continue
@@ -59,10 +55,40 @@ def render_answer_markdown(answer: Answer) -> str:
         else:
             out += [f"- {_sentence(s)}" for s in sentences]
             out.append("")
-    out += ["## References", ""]
-    out += [
-        f"{r.number}. {r.source.reference_text()} [{r.source.fit_text()}]"
-        for r in answer.references
-    ]
+    out += _references(answer)
     out += _evidence_line(answer)
     return "\n".join(out).rstrip() + "\n"
+
+
+_PATIENT_SECTIONS = ("patient_context", "patient_medicines")
+
+
+def _patient_section(answer: Answer, name: str, sentences: tuple[Sentence, ...]) -> list[str]:
+    out = [f"## {SECTION_TITLES[name]}", ""]
+    if name == "patient_context" and answer.eligibility:
+        label = _ELIGIBILITY.get(answer.eligibility, answer.eligibility)
+        out += [f"LDN screening for this patient: **{label}**.", ""]
+    for s in sentences:
+        kind = _SEVERITY.get(s.severity or "", "Finding")
+        out.append(f"- **{kind}:** {_sentence(s)}")
+    out.append("")
+    return out
+
+
+def _patient_parts(answer: Answer) -> list[str]:
+    out: list[str] = []
+    for name, sentences in answer.sections.items():
+        if name in _PATIENT_SECTIONS:
+            out += _patient_section(answer, name, sentences)
+    return out
+
+
+def _references(answer: Answer) -> list[str]:
+    return [
+        "## References",
+        "",
+        *(
+            f"{r.number}. {r.source.reference_text()} [{r.source.fit_text()}]"
+            for r in answer.references
+        ),
+    ]
