@@ -305,7 +305,8 @@ def answer_question(
     """
     found = _answer_question(question, plan_contract=plan_contract, top_k=top_k)
     if plan_contract is not None and not found.covered:
-        found = with_patient(found, plan_contract, load_evidence().sources)
+        understood = understand_question(question, patient=True).to_contract()
+        found = with_patient(found, plan_contract, load_evidence().sources, understood)
     return replace(found, evidence=load_evidence().release.to_contract())
 
 

@@ -37,6 +37,8 @@ SECTION_TITLES: dict[str, str] = {
     "patient_medicines": "This patient's medicines",
 }
 Basis = Literal["statement", "rule"]
+#: Above the general sections of an answer about one patient (``ask --patient``).
+GENERAL_NOTE = "General evidence for all patients; what applies to this patient is above."
 
 #: Statements tagged with one of these topics say what to *do*; they go to Treatment Approach.
 TREATMENT_TOPICS = frozenset(
@@ -389,6 +391,11 @@ def compose_answer(
         # patient opens the answer, and is numbered first; the general evidence follows.
         eligibility, sections = _patient_sections(plan_contract, understood, numbering)
     opener: tuple[Sentence, ...] = ()
+    if plan_contract is not None:
+        # With a patient, the plan's verdict above answers "can / should this patient ...";
+        # a general "Yes, with caution" or "It depends" would contradict a "not recommended"
+        # (pharmacist review round 2). The general evidence follows without it.
+        opening = None
     if opening is not None:
         text, basis_statement = opening
         if basis_statement not in ranked:

@@ -75,12 +75,12 @@ def medicine_lines(plan: PlanLike, understood: Mapping[str, Any] | None) -> list
     chosen: list[tuple[Option, bool]] = []  # (option, all its reasons rather than one)
     for option in sorted(options, key=lambda o: _SUITABILITY_ORDER.get(o.suitability, 5)):
         named = option.drug in subjects
-        if option.suitability in _CONCERNS or named:
-            # What is wrong for this patient is never cut to one line (review round 2: the
-            # falls warnings of an 84-year-old were dropped).
+        if option.suitability == "current" or named:
             chosen.append((option, True))
         elif every:
-            chosen.append((option, False))
+            # What is wrong for this patient is never cut to one line (review round 2: the
+            # falls warnings of an 84-year-old were dropped); a suitable option gets one.
+            chosen.append((option, option.suitability in _CONCERNS))
     lines: list[PatientLine] = []
     for option, whole in chosen:
         specific = sorted(

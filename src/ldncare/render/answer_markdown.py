@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ldncare.core.answer import NOT_COVERED, SECTION_TITLES, Answer, Sentence
+from ldncare.core.answer import GENERAL_NOTE, NOT_COVERED, SECTION_TITLES, Answer, Sentence
 
 _SEVERITY = {"contraindication": "Contraindication", "warning": "Warning", "info": "Note"}
 _ELIGIBILITY = {
@@ -50,6 +50,8 @@ def render_answer_markdown(answer: Answer) -> str:
         if not sentences:
             continue
         out += [f"## {SECTION_TITLES[name]}", ""]
+        if name == "from_the_guidelines" and answer.eligibility:
+            out += [f"_{GENERAL_NOTE}_", ""]
         if name == "from_the_guidelines":
             out += [" ".join(_sentence(s) for s in sentences), ""]
         else:

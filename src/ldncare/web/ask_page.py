@@ -10,7 +10,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
 
-from ldncare.core.answer import SECTION_TITLES
+from ldncare.core.answer import GENERAL_NOTE, SECTION_TITLES
 from ldncare.web import deps, service
 from ldncare.web.auth import authorize_patient
 from ldncare.web.templating import page
@@ -54,4 +54,5 @@ def ask_page(
         titles=SECTION_TITLES,
         severities=SEVERITY_LABELS,
         eligibilities=ELIGIBILITY_LABELS,
+        general_note=GENERAL_NOTE,
     )
