@@ -65,9 +65,12 @@ def _core_copy(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     for name in CORE_FILES:
         shutil.copy(DATA / name, dest / name)
-    # Warnings of the monograph medicines cite sources_drugs.yaml, which is not a core file.
+    # Warnings of the monograph medicines cite sources_drugs.yaml, and the label gaps cite
+    # sources_label_gaps.yaml (and the pregabalin and Vivitrol labels): not core files.
     shutil.copytree(
-        DATA / "statements", dest / "statements", ignore=shutil.ignore_patterns("drug_*.yaml")
+        DATA / "statements",
+        dest / "statements",
+        ignore=shutil.ignore_patterns("drug_*.yaml", "label_gaps.yaml"),
     )
     return dest
 
