@@ -30,6 +30,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ldncare.core.patient import (
+    MAX_HEIGHT_CM,
+    MAX_WEIGHT_KG,
     Allergy,
     Coding,
     Condition,
@@ -37,6 +39,7 @@ from ldncare.core.patient import (
     LabResult,
     MedicationUse,
     Patient,
+    trusted,
     unidentified_may_still_act,
 )
 from ldncare.errors import InvalidInput
@@ -541,15 +544,20 @@ def _medication(
                 if isinstance(q.get("value"), int | float):
                     unit = q.get("unit") or q.get("code") or ""
                     dose_text = f"{q['value']} {unit}".strip() + _timing_text(first.get("timing"))
-    return MedicationUse(
-        name=name,
-        codes=codes,
-        status=status,
-        start=start,
-        end=end,
-        dose_text=dose_text,
-        identified=identified,
-        record=record,
+    # Every value checked above (status among the FHIR ones, dates parsed, strings checked):
+    # built without validating again (core.patient.trusted).
+    return trusted(
+        MedicationUse,
+        {
+            "name": name,
+            "codes": codes,
+            "status": status,
+            "start": start,
+            "end": end,
+            "dose_text": dose_text,
+            "identified": identified,
+            "record": record,
+        },
     )
 
 
@@ -592,8 +600,15 @@ def _condition(resource: Mapping[str, Any], where: _Where) -> Condition | None:
         status = "resolved" if abatement else "active"
     if status not in _COND_STATUSES:
         raise where.error("clinicalStatus", f"{status!r} is not a Condition clinical status")
-    return Condition(
-        display=display, codes=codes, clinical_status=status, onset=onset, abatement=abatement
+    return trusted(
+        Condition,
+        {
+            "display": display,
+            "codes": codes,
+            "clinical_status": status,
+            "onset": onset,
+            "abatement": abatement,
+        },
     )
 
 
@@ -607,7 +622,9 @@ def _allergy(resource: Mapping[str, Any], where: _Where) -> Allergy | None:
     if substance is None:
         return None
     status = _status_code(resource.get("clinicalStatus"), where, "clinicalStatus")
-    return Allergy(substance=substance, codes=codes, active=status in (None, "active"))
+    return trusted(
+        Allergy, {"substance": substance, "codes": codes, "active": status in (None, "active")}
+    )
 
 
 def _obs_date(resource: Mapping[str, Any], where: _Where) -> date | None:
@@ -887,21 +904,35 @@ class _PatientParts:
         gender = _str(patient.get("gender"), pwhere, "gender") or "unknown"
         if gender not in ("female", "male", "other", "unknown"):
             raise pwhere.error("gender", f"{gender!r} is not one of female, male, other, unknown")
+        weight = self.weight[1] if self.weight else None
+        height = self.height[1] if self.height else None
+        fields: dict[str, Any] = {
+            "id": pid,
+            "name": name,
+            "birth_date": parse_fhir_birth_date(patient.get("birthDate"), pwhere, "birthDate"),
+            "sex": gender,
+            "weight_kg": weight,
+            "height_cm": height,
+            "conditions": tuple(self.conditions),
+            "medications": tuple(self.medications),
+            "labs": tuple(labs),
+            "allergies": tuple(self.allergies),
+            "pregnant": self.pregnant[1] if self.pregnant else None,
+            "breastfeeding": None,
+            "planned_surgery": None,
+            "frail": None,
+            "phenotypes": {},
+        }
+        fields.update(_extensions(patient, pwhere))
+        # Every value is read and checked above; only the weight and height bounds are the
+        # model's own: inside them it is built without validating again (core.patient.trusted),
+        # outside them the model says what is wrong.
+        if (weight is None or 0 < weight <= MAX_WEIGHT_KG) and (
+            height is None or 0 < height <= MAX_HEIGHT_CM
+        ):
+            return trusted(Patient, fields)
         try:
-            return Patient(
-                id=pid,
-                name=name,
-                birth_date=parse_fhir_birth_date(patient.get("birthDate"), pwhere, "birthDate"),
-                sex=gender,
-                weight_kg=self.weight[1] if self.weight else None,
-                height_cm=self.height[1] if self.height else None,
-                conditions=tuple(self.conditions),
-                medications=tuple(self.medications),
-                labs=tuple(labs),
-                allergies=tuple(self.allergies),
-                pregnant=self.pregnant[1] if self.pregnant else None,
-                **_extensions(patient, pwhere),
-            )
+            return Patient(**fields)
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
@@ -964,15 +995,18 @@ def _lab(resource: Mapping[str, Any], where: _Where, kind: LabKind, coding: Codi
         hv = high.get("value")
         if isinstance(hv, int | float) and not isinstance(hv, bool):
             upper = float(hv)
-    return LabResult(
-        kind=kind,
-        value=value,
-        value_text=value_text,
-        unit=unit,
-        date=when,
-        loinc=coding.code,
-        display=coding.display,
-        upper_limit=upper,
+    return trusted(
+        LabResult,
+        {
+            "kind": kind,
+            "value": value,
+            "value_text": value_text,
+            "unit": unit,
+            "date": when,
+            "loinc": coding.code,
+            "display": coding.display,
+            "upper_limit": upper,
+        },
     )
 
 
