@@ -859,6 +859,68 @@ class _PatientParts:
             self._observation(resource, where)
 
     def _observation(self, resource: Mapping[str, Any], where: _Where) -> None:
+        if self.latest_labs_only and self._latest_lab_plainly(resource, where):
+            return
+        self._observation_checked(resource, where)
+
+    def _latest_lab_plainly(self, resource: Mapping[str, Any], where: _Where) -> bool:
+        """The common lab or vital sign of a CDS Hooks prefetch -- a string status, a list of
+        plain codings whose first read code is a lab's, the weight or the height -- read
+        without a Coding built for each coding; False (nothing done) for anything else, which
+        :meth:`_observation_checked` reads with every check. Same result, same errors."""
+        status = resource.get("status")
+        concept = resource.get("code")
+        if (status is not None and type(status) is not str) or type(concept) is not dict:
+            return False
+        codings = concept.get("coding")
+        if type(codings) is not list:
+            return False
+        found: tuple[str | None, str, str | None] | None = None
+        for raw in codings:
+            if type(raw) is not dict:
+                return False
+            code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+            if not (
+                type(code) is str
+                and (system is None or type(system) is str)
+                and (display is None or type(display) is str)
+            ):
+                return False
+            if system is None or system == LOINC:
+                if code != code.strip():
+                    return False  # a padded code may be refused: the long way says so
+                if found is None and code in _READ_CODES:
+                    found = (system, code, display)
+        if found is None or found[1] == PREGNANCY_STATUS:
+            return False
+        if status in _SKIP_OBS_STATUS:
+            return True
+        when = _obs_date(resource, where)
+        rank = when or date.min
+        code = found[1]
+        if code == BODY_WEIGHT:
+            self._weight(resource, where, rank)
+        elif code == BODY_HEIGHT:
+            self._height(resource, where, rank)
+        else:
+            kind = LAB_LOINC[code]
+            if kind not in self.latest or rank > self.latest[kind][0]:
+                self.latest[kind] = (rank, resource, where, _coding(*found), when)
+        return True
+
+    def _weight(self, resource: Mapping[str, Any], where: _Where, rank: date) -> None:
+        value, unit = _quantity(resource, where)
+        factor = _WEIGHT_TO_KG.get(unit or "kg")
+        if value is not None and factor and (self.weight is None or rank >= self.weight[0]):
+            self.weight = (rank, round(value * factor, 2))
+
+    def _height(self, resource: Mapping[str, Any], where: _Where, rank: date) -> None:
+        value, unit = _quantity(resource, where)
+        factor = _HEIGHT_TO_CM.get(unit or "cm")
+        if value is not None and factor and (self.height is None or rank >= self.height[0]):
+            self.height = (rank, round(value * factor, 1))
+
+    def _observation_checked(self, resource: Mapping[str, Any], where: _Where) -> None:
         if _str(resource.get("status"), where, "status") in _SKIP_OBS_STATUS:
             return
         concept = _obj(resource.get("code"), where, "code")
@@ -869,15 +931,9 @@ class _PatientParts:
         for coding in loincs:
             code = coding.code
             if code == BODY_WEIGHT:
-                value, unit = _quantity(resource, where)
-                factor = _WEIGHT_TO_KG.get(unit or "kg")
-                if value is not None and factor and (self.weight is None or rank >= self.weight[0]):
-                    self.weight = (rank, round(value * factor, 2))
+                self._weight(resource, where, rank)
             elif code == BODY_HEIGHT:
-                value, unit = _quantity(resource, where)
-                factor = _HEIGHT_TO_CM.get(unit or "cm")
-                if value is not None and factor and (self.height is None or rank >= self.height[0]):
-                    self.height = (rank, round(value * factor, 1))
+                self._height(resource, where, rank)
             elif code == PREGNANCY_STATUS:
                 answer = _obj(resource.get("valueCodeableConcept"), where,
                               "valueCodeableConcept")  # fmt: skip
