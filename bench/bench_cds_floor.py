@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from bench_http import _post_script, cds_request, wrk
+from bench_http import _post_script, cds_request, server_cpu_seconds, wrk
 from bench_http import server as http_server
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,8 +132,15 @@ def server(db_url: str, src: Path | None, workers: int = 1) -> Iterator[str]:
 
 
 def _run(base: str, service: str, body: dict[str, Any], seconds: int) -> dict[str, float]:
+    """One wrk run; besides wrk's figures, the server's CPU µs per request (``cpu_us``: its
+    CPU time over the run / the requests answered), which the neighbours' load moves much
+    less than req/s: with the one worker CPU-bound, floor/checked of it is the throughput
+    ratio the machine would give unloaded."""
     script = _post_script(body) + _P95
-    return wrk(f"{base}/cds-services/{service}", seconds=seconds, connections=50, script=script)
+    cpu0 = server_cpu_seconds(base)
+    res = wrk(f"{base}/cds-services/{service}", seconds=seconds, connections=50, script=script)
+    res["cpu_us"] = (server_cpu_seconds(base) - cpu0) / max(res["requests"], 1) * 1e6
+    return res
 
 
 def _check(base: str, service: str, body: dict[str, Any], cards: bool) -> None:
@@ -324,15 +331,17 @@ def main() -> int:
           f"{platform.python_version()}; shared with other developers' jobs")  # fmt: skip
     print(f"median of {args.repeat} interleaved wrk runs of {args.seconds} s, 50 connections")
     print("| tree | request | checked req/s | floor req/s | checked / floor | checked p99 ms "
-          "| errors |")  # fmt: skip
-    print("|---|---|---:|---:|---:|---:|---:|")
+          "| errors | server CPU µs/req checked | floor | floor / checked |")  # fmt: skip
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for tree in trees:
         for size in bodies:
             c, f = f"{tree}|{size}|checked", f"{tree}|{size}|floor"
             errors = sum(r["errors"] for r in runs[c] + runs[f])
             print(f"| {tree} | {size} ({sizes[size] / 1024:.0f} KiB) | {med(c, 'rps'):,.0f} | "
                   f"{med(f, 'rps'):,.0f} | {med(c, 'rps') / med(f, 'rps') * 100:.1f} % | "
-                  f"{med(c, 'p99'):.1f} | {errors} |")  # fmt: skip
+                  f"{med(c, 'p99'):.1f} | {errors} | {med(c, 'cpu_us'):.0f} | "
+                  f"{med(f, 'cpu_us'):.0f} | "
+                  f"{med(f, 'cpu_us') / med(c, 'cpu_us') * 100:.1f} % |")  # fmt: skip
     print("\n| tree | hook | p50 ms | p95 ms | p99 ms | CDS Hooks guidance |")
     print("|---|---|---:|---:|---:|---|")
     for tree in trees:
