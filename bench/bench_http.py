@@ -251,6 +251,31 @@ def cds_request(hook: str, *, ordered: str = "naltrexone") -> dict[str, Any]:
 # --- server and wrk ---------------------------------------------------------------------------
 
 
+#: The process id of each running :func:`server`, by base URL (for its CPU time).
+SERVER_PIDS: dict[str, int] = {}
+
+
+def server_cpu_seconds(base: str) -> float:
+    """CPU seconds (user + system) the server at ``base`` has used so far: its process and
+    any worker processes it started (Linux /proc)."""
+    root = SERVER_PIDS[base]
+    stats: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                text = (entry / "stat").read_text()
+            except OSError:
+                continue
+            stats[int(entry.name)] = text[text.rindex(")") + 2 :].split()
+    tree, grew = {root}, True
+    while grew:
+        more = {pid for pid, f in stats.items() if int(f[1]) in tree} - tree
+        tree |= more
+        grew = bool(more)
+    ticks = sum(int(stats[pid][11]) + int(stats[pid][12]) for pid in tree if pid in stats)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 @contextmanager
 def server(
     db_url: str,
@@ -277,6 +302,7 @@ def server(
         stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.monotonic() + start_timeout
         while time.monotonic() < deadline:
@@ -315,6 +341,7 @@ def wrk(
             args += ["-s", str(path)]
         out = subprocess.run([*args, url], check=True, capture_output=True, text=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    done = re.search(r"(\d+) requests in", out)
 
     def pct(p: str) -> float:
         m = re.search(rf"^\s+{p}%\s+([\d.]+)(us|ms|s)\s*$", out, re.MULTILINE)
@@ -334,6 +361,7 @@ def wrk(
         "p95": int(p95.group(1)) / 1000 if p95 else float("nan"),
         "p99": pct("99"),
         "errors": errors,
+        "requests": int(done.group(1)) if done else 0,
     }
 
 

@@ -30,6 +30,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from ldncare.core.patient import (
+    MAX_HEIGHT_CM,
+    MAX_WEIGHT_KG,
     Allergy,
     Coding,
     Condition,
@@ -37,6 +39,7 @@ from ldncare.core.patient import (
     LabResult,
     MedicationUse,
     Patient,
+    trusted,
     unidentified_may_still_act,
 )
 from ldncare.errors import InvalidInput
@@ -541,15 +544,20 @@ def _medication(
                 if isinstance(q.get("value"), int | float):
                     unit = q.get("unit") or q.get("code") or ""
                     dose_text = f"{q['value']} {unit}".strip() + _timing_text(first.get("timing"))
-    return MedicationUse(
-        name=name,
-        codes=codes,
-        status=status,
-        start=start,
-        end=end,
-        dose_text=dose_text,
-        identified=identified,
-        record=record,
+    # Every value checked above (status among the FHIR ones, dates parsed, strings checked):
+    # built without validating again (core.patient.trusted).
+    return trusted(
+        MedicationUse,
+        {
+            "name": name,
+            "codes": codes,
+            "status": status,
+            "start": start,
+            "end": end,
+            "dose_text": dose_text,
+            "identified": identified,
+            "record": record,
+        },
     )
 
 
@@ -592,8 +600,15 @@ def _condition(resource: Mapping[str, Any], where: _Where) -> Condition | None:
         status = "resolved" if abatement else "active"
     if status not in _COND_STATUSES:
         raise where.error("clinicalStatus", f"{status!r} is not a Condition clinical status")
-    return Condition(
-        display=display, codes=codes, clinical_status=status, onset=onset, abatement=abatement
+    return trusted(
+        Condition,
+        {
+            "display": display,
+            "codes": codes,
+            "clinical_status": status,
+            "onset": onset,
+            "abatement": abatement,
+        },
     )
 
 
@@ -607,7 +622,9 @@ def _allergy(resource: Mapping[str, Any], where: _Where) -> Allergy | None:
     if substance is None:
         return None
     status = _status_code(resource.get("clinicalStatus"), where, "clinicalStatus")
-    return Allergy(substance=substance, codes=codes, active=status in (None, "active"))
+    return trusted(
+        Allergy, {"substance": substance, "codes": codes, "active": status in (None, "active")}
+    )
 
 
 def _obs_date(resource: Mapping[str, Any], where: _Where) -> date | None:
@@ -842,6 +859,68 @@ class _PatientParts:
             self._observation(resource, where)
 
     def _observation(self, resource: Mapping[str, Any], where: _Where) -> None:
+        if self.latest_labs_only and self._latest_lab_plainly(resource, where):
+            return
+        self._observation_checked(resource, where)
+
+    def _latest_lab_plainly(self, resource: Mapping[str, Any], where: _Where) -> bool:
+        """The common lab or vital sign of a CDS Hooks prefetch -- a string status, a list of
+        plain codings whose first read code is a lab's, the weight or the height -- read
+        without a Coding built for each coding; False (nothing done) for anything else, which
+        :meth:`_observation_checked` reads with every check. Same result, same errors."""
+        status = resource.get("status")
+        concept = resource.get("code")
+        if (status is not None and type(status) is not str) or type(concept) is not dict:
+            return False
+        codings = concept.get("coding")
+        if type(codings) is not list:
+            return False
+        found: tuple[str | None, str, str | None] | None = None
+        for raw in codings:
+            if type(raw) is not dict:
+                return False
+            code, system, display = raw.get("code"), raw.get("system"), raw.get("display")
+            if not (
+                type(code) is str
+                and (system is None or type(system) is str)
+                and (display is None or type(display) is str)
+            ):
+                return False
+            if system is None or system == LOINC:
+                if code != code.strip():
+                    return False  # a padded code may be refused: the long way says so
+                if found is None and code in _READ_CODES:
+                    found = (system, code, display)
+        if found is None or found[1] == PREGNANCY_STATUS:
+            return False
+        if status in _SKIP_OBS_STATUS:
+            return True
+        when = _obs_date(resource, where)
+        rank = when or date.min
+        code = found[1]
+        if code == BODY_WEIGHT:
+            self._weight(resource, where, rank)
+        elif code == BODY_HEIGHT:
+            self._height(resource, where, rank)
+        else:
+            kind = LAB_LOINC[code]
+            if kind not in self.latest or rank > self.latest[kind][0]:
+                self.latest[kind] = (rank, resource, where, _coding(*found), when)
+        return True
+
+    def _weight(self, resource: Mapping[str, Any], where: _Where, rank: date) -> None:
+        value, unit = _quantity(resource, where)
+        factor = _WEIGHT_TO_KG.get(unit or "kg")
+        if value is not None and factor and (self.weight is None or rank >= self.weight[0]):
+            self.weight = (rank, round(value * factor, 2))
+
+    def _height(self, resource: Mapping[str, Any], where: _Where, rank: date) -> None:
+        value, unit = _quantity(resource, where)
+        factor = _HEIGHT_TO_CM.get(unit or "cm")
+        if value is not None and factor and (self.height is None or rank >= self.height[0]):
+            self.height = (rank, round(value * factor, 1))
+
+    def _observation_checked(self, resource: Mapping[str, Any], where: _Where) -> None:
         if _str(resource.get("status"), where, "status") in _SKIP_OBS_STATUS:
             return
         concept = _obj(resource.get("code"), where, "code")
@@ -852,15 +931,9 @@ class _PatientParts:
         for coding in loincs:
             code = coding.code
             if code == BODY_WEIGHT:
-                value, unit = _quantity(resource, where)
-                factor = _WEIGHT_TO_KG.get(unit or "kg")
-                if value is not None and factor and (self.weight is None or rank >= self.weight[0]):
-                    self.weight = (rank, round(value * factor, 2))
+                self._weight(resource, where, rank)
             elif code == BODY_HEIGHT:
-                value, unit = _quantity(resource, where)
-                factor = _HEIGHT_TO_CM.get(unit or "cm")
-                if value is not None and factor and (self.height is None or rank >= self.height[0]):
-                    self.height = (rank, round(value * factor, 1))
+                self._height(resource, where, rank)
             elif code == PREGNANCY_STATUS:
                 answer = _obj(resource.get("valueCodeableConcept"), where,
                               "valueCodeableConcept")  # fmt: skip
@@ -887,21 +960,35 @@ class _PatientParts:
         gender = _str(patient.get("gender"), pwhere, "gender") or "unknown"
         if gender not in ("female", "male", "other", "unknown"):
             raise pwhere.error("gender", f"{gender!r} is not one of female, male, other, unknown")
+        weight = self.weight[1] if self.weight else None
+        height = self.height[1] if self.height else None
+        fields: dict[str, Any] = {
+            "id": pid,
+            "name": name,
+            "birth_date": parse_fhir_birth_date(patient.get("birthDate"), pwhere, "birthDate"),
+            "sex": gender,
+            "weight_kg": weight,
+            "height_cm": height,
+            "conditions": tuple(self.conditions),
+            "medications": tuple(self.medications),
+            "labs": tuple(labs),
+            "allergies": tuple(self.allergies),
+            "pregnant": self.pregnant[1] if self.pregnant else None,
+            "breastfeeding": None,
+            "planned_surgery": None,
+            "frail": None,
+            "phenotypes": {},
+        }
+        fields.update(_extensions(patient, pwhere))
+        # Every value is read and checked above; only the weight and height bounds are the
+        # model's own: inside them it is built without validating again (core.patient.trusted),
+        # outside them the model says what is wrong.
+        if (weight is None or 0 < weight <= MAX_WEIGHT_KG) and (
+            height is None or 0 < height <= MAX_HEIGHT_CM
+        ):
+            return trusted(Patient, fields)
         try:
-            return Patient(
-                id=pid,
-                name=name,
-                birth_date=parse_fhir_birth_date(patient.get("birthDate"), pwhere, "birthDate"),
-                sex=gender,
-                weight_kg=self.weight[1] if self.weight else None,
-                height_cm=self.height[1] if self.height else None,
-                conditions=tuple(self.conditions),
-                medications=tuple(self.medications),
-                labs=tuple(labs),
-                allergies=tuple(self.allergies),
-                pregnant=self.pregnant[1] if self.pregnant else None,
-                **_extensions(patient, pwhere),
-            )
+            return Patient(**fields)
         except ValidationError as exc:
             first = exc.errors()[0]
             loc = ".".join(str(p) for p in first["loc"])
@@ -964,15 +1051,18 @@ def _lab(resource: Mapping[str, Any], where: _Where, kind: LabKind, coding: Codi
         hv = high.get("value")
         if isinstance(hv, int | float) and not isinstance(hv, bool):
             upper = float(hv)
-    return LabResult(
-        kind=kind,
-        value=value,
-        value_text=value_text,
-        unit=unit,
-        date=when,
-        loinc=coding.code,
-        display=coding.display,
-        upper_limit=upper,
+    return trusted(
+        LabResult,
+        {
+            "kind": kind,
+            "value": value,
+            "value_text": value_text,
+            "unit": unit,
+            "date": when,
+            "loinc": coding.code,
+            "display": coding.display,
+            "upper_limit": upper,
+        },
     )
 
 

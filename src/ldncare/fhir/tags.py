@@ -20,6 +20,7 @@ from ldncare.core.diary import DiaryEntry, parse_entry
 from ldncare.errors import InvalidInput
 
 OUTPUT_TAG = {"system": "https://ldncare.org/fhir/CodeSystem/tags", "code": "ldncare-output"}
+_OUTPUT_SYSTEM, _OUTPUT_CODE = OUTPUT_TAG["system"], OUTPUT_TAG["code"]
 
 
 def is_ldncare_output(resource: Mapping[str, Any]) -> bool:
@@ -27,14 +28,17 @@ def is_ldncare_output(resource: Mapping[str, Any]) -> bool:
     # type() first: parsed JSON is a dict, and the ABC check costs more than the rest (every
     # resource of a Synthea record has a meta, none of them a tag).
     tags = meta.get("tag") if type(meta) is dict or isinstance(meta, Mapping) else None
-    if tags is None:
+    if tags is None or not isinstance(tags, list):
         return False
-    return isinstance(tags, list) and any(
-        isinstance(t, Mapping)
-        and t.get("system") == OUTPUT_TAG["system"]
-        and t.get("code") == OUTPUT_TAG["code"]
-        for t in tags
-    )
+    # A plain loop (no generator): every Synthea resource carries a tag of its own.
+    for t in tags:
+        if (
+            (type(t) is dict or isinstance(t, Mapping))
+            and t.get("code") == _OUTPUT_CODE
+            and t.get("system") == _OUTPUT_SYSTEM
+        ):
+            return True
+    return False
 
 
 #: Extension of ldncare's CarePlan holding a plan contract (``ldncare.plan/1``) as JSON: how a
