@@ -33,6 +33,7 @@ from typing import Any
 
 from ldncare.cdshooks.cards import finding_detail, make_card, reference_lines
 from ldncare.cdshooks.fetch import bare_id, resources_in
+from ldncare.core.context import readable as readable_medicine
 from ldncare.core.naltrexone import consider_ldn, reviews_due
 from ldncare.core.orders import (
     DraftOrder,
@@ -174,16 +175,11 @@ def _names_another_patient(resource: Mapping[str, Any], pid: str, own: str) -> b
 
 def readable(med: MedicationUse) -> MedicationUse:
     """``med`` named by words when its record names it only by an RxNorm code the vocabulary
-    knows (``"1049621"`` -> ``"oxycodone hydrochloride 5 MG Oral Tablet (RxNorm 1049621)"``): a
-    card never shows a bare code when a name is available. Classification is unchanged (the
-    name is the code's own display)."""
-    name = med.name.strip()
-    if not name.isdigit() or name not in med.rxnorm_codes:
-        return med
-    display = load_vocabulary().medications.code_display(name)
-    if not display:
-        return med
-    return med.model_copy(update={"name": f"{display} (RxNorm {name})"})
+    knows (``"1049621"`` -> ``"oxycodone hydrochloride 5 MG Oral Tablet (RxNorm 1049621)"``):
+    a card never shows a bare code when a name is available. The core's rule
+    (:func:`ldncare.core.context.readable`), applied here too because cards also name the
+    drafts and the patient's medicines outside the screening."""
+    return readable_medicine(med, load_vocabulary().medications)
 
 
 def _readable_patient(patient: Patient) -> Patient:
