@@ -3,8 +3,10 @@ that keep the patient out.
 
 An import reads each patient from its group (:class:`~ldncare.fhir.ndjson.PatientGroup`: the
 Patient, the resources naming it, the Medications they may refer to, and ldncare's own CarePlans
-and diary Observations) with :func:`~ldncare.fhir.patient_bundle.patient_from_bundle`, the one
-FHIR reader of ldncare. :func:`bundle_groups` makes the groups of a Bundle (NDJSON staging makes
+and diary Observations) with :func:`~ldncare.fhir.patient_bundle.patient_from_group`: the one
+FHIR reader of ldncare (what ``patient_from_bundle`` reads from a Bundle of the group, without
+building one; issue 20). A patient that fails to read is diagnosed resource by resource with
+Bundles (error path only). :func:`bundle_groups` makes the groups of a Bundle (NDJSON staging makes
 them for a Bulk export, :mod:`ldncare.fhir.ndjson`), :func:`read_patient` reads one.
 
 Never a partial patient: a patient one of whose resources is invalid (or whose NDJSON line is
@@ -26,7 +28,11 @@ from ldncare.core.diary import DiaryEntry
 from ldncare.core.patient import Patient
 from ldncare.errors import InvalidInput
 from ldncare.fhir.ndjson import PATIENT_TYPES, LineIssue, PatientGroup
-from ldncare.fhir.patient_bundle import medication_reference_text, patient_from_bundle
+from ldncare.fhir.patient_bundle import (
+    medication_reference_text,
+    patient_from_bundle,
+    patient_from_group,
+)
 from ldncare.fhir.references import index_resources, patient_key, resolve, resolve_identifier
 from ldncare.fhir.tags import diary_entries, is_ldncare_output, plan_contracts
 from ldncare.import_report import ImportIssue
@@ -145,9 +151,12 @@ def read_group(group: PatientGroup, refuse: Refusal = _accept) -> Patient | list
     if group.issues:
         issues = [line_issue(i) for i in group.issues]
         return [_refusal(group), *issues]
-    unresolved = _unresolved_medications(pid, group.resources, group.medications)
+    known = _medication_index(group.medications)
+    unresolved = _unresolved_medications(pid, group.resources, known)
     try:
-        patient = patient_from_bundle(_bundle([group.patient, *group.resources], group.medications))
+        # The lean reader: what patient_from_bundle reads from a Bundle of these resources,
+        # without building the Bundle (the error path below still diagnoses with Bundles).
+        patient = patient_from_group(group.patient, group.resources, known)
     except InvalidInput as exc:
         return [
             ImportIssue(i.resource_type, i.resource_id, i.field, i.message, pid, i.where)
@@ -194,8 +203,22 @@ def _refusal(group: PatientGroup) -> ImportIssue:
     return ImportIssue("Patient", group.key, None, message, patient_id=group.key)
 
 
+def _medication_index(medications: Sequence[Mapping[str, Any]]) -> dict[str, Mapping[str, Any]]:
+    """The Medication entries of a group by every reference form that may name them (as the
+    Bundle reader indexes the Medication entries of a Bundle)."""
+    if not medications:
+        return {}
+    entries: list[tuple[str | None, Mapping[str, Any]]] = []
+    for e in medications:
+        res = e.get("resource")
+        if isinstance(res, Mapping) and res.get("resourceType") == "Medication":
+            url = e.get("fullUrl")
+            entries.append((url if isinstance(url, str) else None, res))
+    return index_resources(entries)
+
+
 def _unresolved_medications(
-    pid: str, resources: Sequence[Mapping[str, Any]], medications: Sequence[Mapping[str, Any]]
+    pid: str, resources: Sequence[Mapping[str, Any]], known: Mapping[str, Mapping[str, Any]]
 ) -> list[ImportIssue]:
     """Issues for the medication orders/statements whose drug cannot be told.
 
@@ -205,11 +228,6 @@ def _unresolved_medications(
     classified from it); without one, the patient is not imported (never a partial patient).
     Malformed references are left to the reader, which reports them.
     """
-    known = index_resources(
-        (e.get("fullUrl"), e["resource"])
-        for e in medications
-        if isinstance(e.get("resource"), Mapping)
-    )
     issues: list[ImportIssue] = []
     for res in resources:
         ref_obj = res.get("medicationReference")

@@ -816,6 +816,35 @@ def patient_from_resources(
     return parts.patient(patient, _Where(0, patient))
 
 
+def patient_from_group(
+    patient: Mapping[str, Any],
+    resources: Sequence[Mapping[str, Any]],
+    medications: Mapping[str, Mapping[str, Any]],
+) -> Patient:
+    """The core :class:`Patient` of one import group (the importer's lean path, issue 20):
+    the same as :func:`patient_from_bundle` (every lab kept) on a collection Bundle of
+    ``patient`` followed by ``resources`` and then Medication entries, without building that
+    Bundle or checking its entries again: the caller's resources are already dicts with a
+    string ``resourceType``, none of them a Patient or a Medication, all of this patient.
+
+    ``medications`` is the index :func:`~ldncare.fhir.references.index_resources` makes of
+    those Medication entries. Errors name a resource as its position in that Bundle would
+    (``entry[i]``, the patient ``entry[0]``). :func:`patient_from_resources` is the same with
+    one lab per kind (CDS Hooks decides; an import stores every lab).
+    """
+    pwhere = _Where(0, patient)
+    _patient_id(patient, pwhere)
+    parts = _PatientParts(medications, latest_labs_only=False)
+    clinical = _CLINICAL
+    for index, resource in enumerate(resources, start=1):
+        if resource["resourceType"] not in clinical:
+            continue
+        if "meta" in resource and is_ldncare_output(resource):
+            continue
+        parts.add(resource, _Where(index, resource))
+    return parts.patient(patient, pwhere)
+
+
 def _patient_id(patient: Mapping[str, Any], where: _Where) -> str:
     pid = patient.get("id")
     if not isinstance(pid, str) or not pid:
