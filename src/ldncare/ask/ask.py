@@ -290,6 +290,109 @@ def _for_population(
     return out
 
 
+#: At most this many statements answer one specific point ("the half-life").
+_POINT_SIZE = 3
+
+
+def _about_subjects(statement: Statement, question: Question) -> bool:
+    wanted = set(question.named or question.medicines or question.subjects)
+    return not wanted.isdisjoint(statement.subjects)
+
+
+def _compose_point(
+    text: str,
+    question: Question,
+    lead: list[Statement],
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+) -> Answer:
+    """The statements holding the point asked, first and alone; the one practical statement
+    that follows from them (same subject, a facet they carry) closes the answer."""
+    index = ask_index()
+    relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
+    lead = sorted(lead, key=lambda s: -relevance.get(s.id, 0.0))[:_POINT_SIZE]
+    chosen = {s.id for s in lead}
+    follows = [
+        d.statement
+        for d in index.documents
+        if d.statement.id not in chosen
+        and "answer" not in d.statement.facets
+        and _about_subjects(d.statement, question)
+        and not ACTION_FACETS.isdisjoint(d.statement.facets)
+        and not set(lead[0].facets).isdisjoint(d.statement.facets)
+    ]
+    # The closest in topic to the point (its surgery advice for the half-life), in the evidence
+    # base's curated order; a statement about the evidence gap is not the practical step.
+    topics = set(lead[0].topics) - {"evidence"}
+    order = {d.statement.id: i for i, d in enumerate(index.documents)}
+    follows = [s for s in follows if "evidence" not in s.topics]
+    follows.sort(key=lambda s: (-len(topics & set(s.topics)), order[s.id]))
+    statements = [*lead, *follows[:1]]
+    placement: list[SectionName] = ["from_the_guidelines"]
+    placement += ["key_considerations"] * (len(lead) - 1)
+    placement += ["treatment_approach"] * (len(statements) - len(lead))
+    if len(statements) > 1 and "treatment_approach" not in placement:
+        placement[-1] = "treatment_approach"
+    return compose_answer(
+        text,
+        statements,
+        index.evidence.sources,
+        plan_contract=plan_contract,
+        placement=placement,
+        understood=question.to_contract(),
+        focus=question.condition_label,
+        lead_from=lead,
+    )
+
+
+def _uncovered_answer(text: str, label: str, found: Retrieval) -> Answer:
+    """ "Not covered", naming the point asked, with the closest covered topics."""
+    return replace(
+        not_covered(text, found.closest_topics), not_covered_points=(uncovered_point(label),)
+    )
+
+
+def _point_answer(
+    text: str,
+    question: Question,
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+) -> Answer | None:
+    """A question naming a specific point (``points`` in questions.yaml: the half-life ...) is
+    answered with the statements on that point about its subject, or plainly not covered."""
+    vocabulary = _vocabulary()
+    named = [t for t in question.topics if t in vocabulary.points]
+    if not named or not question.subjects:
+        return None
+    topic = named[0]
+    lead = [
+        d.statement
+        for d in ask_index().documents
+        if topic in d.statement.topics
+        and "answer" not in d.statement.facets
+        and _about_subjects(d.statement, question)
+    ]
+    if not lead:
+        subject = ", ".join(_display(s) for s in (question.named or question.subjects)[:1])
+        return _uncovered_answer(text, f"{vocabulary.points[topic]} for {subject}", found)
+    return _compose_point(text, question, lead, found, plan_contract)
+
+
+def _specific_answer(
+    text: str,
+    question: Question,
+    specific: list[str],
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+) -> Answer:
+    lead = [s for s in ask_index().containing(specific) if _about_subjects(s, question)]
+    if not lead:
+        words = " ".join(_original_word(text, t) for t in specific)
+        subject = _display((question.named or question.subjects)[0])
+        return _uncovered_answer(text, f"{words} for {subject}", found)
+    return _compose_point(text, question, lead, found, plan_contract)
+
+
 def answer_question(
     question: str,
     *,
@@ -327,6 +430,9 @@ def _answer_question(
         # treat a condition the evidence base does not hold is not covered; only what a medicine
         # does whatever it treats (its warnings, interactions ...) gets a general answer.
         return not_covered(text, found.closest_topics)
+    point = _point_answer(text, asked, found, plan_contract)
+    if point is not None:
+        return point
     if not asked.subjects:
         if not found.covered or not found.hits:
             return not_covered(text, found.closest_topics)
@@ -339,7 +445,13 @@ def _answer_question(
         # to answer what was not understood.
         if index.unknown_terms(asked.unmatched):
             return not_covered(text, found.closest_topics)
-        if asked.yes_no and index.specific_terms(asked.unmatched):
+        specific = index.specific_terms(asked.unmatched)
+        if specific:
+            # "What is the half-life of naltrexone?": a specific fact asked of a subject; the
+            # statements holding its words answer it alone, else it is plainly not covered
+            # (never the overview of the subject).
+            return _specific_answer(text, asked, specific, found, plan_contract)
+        if asked.yes_no and specific:
             asked = with_subjects(replace(asked, yes_no=False), asked.subjects, (), vocabulary)
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]

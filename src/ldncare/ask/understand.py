@@ -58,6 +58,7 @@ def question_vocabulary(
     named = {*facets, *(plans.get("overview") or ()), *(plans.get("action") or ())}
     named |= {f for k, fs in (plans.get("follow") or {}).items() for f in [k, *(fs or ())]}
     named |= {f for g in (table.get("gaps") or {}).values() for f in g.get("facets") or ()}
+    named |= set(plans.get("condition") or ())
     unknown = sorted(f for f in named if f not in FACETS and f not in _NOT_FACETS)
     if unknown:
         raise EvidenceError(f"questions.yaml: unknown facet {unknown[0]!r}")
@@ -98,6 +99,8 @@ def question_vocabulary(
         elliptic_yes_no=tuple(
             tuple(str(c).lower().split()) for c in table.get("elliptic_yes_no") or ()
         ),
+        condition_plan=tuple(str(f) for f in plans.get("condition") or ()),
+        points={str(k): str(v) for k, v in (table.get("points") or {}).items()},
         gaps=tuple(
             Gap(
                 str(k),

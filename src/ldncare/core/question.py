@@ -146,6 +146,12 @@ class QuestionVocabulary:
     #: Lower-case words that open an elliptical yes/no clause at the end of a question
     #: ("..., worth a go?", "... together ok?" has it last): "worth", "any good", "ok" ...
     elliptic_yes_no: tuple[tuple[str, ...], ...] = ()
+    #: The plan for whether LDN helps in a condition the trials studied (fibromyalgia ...): that
+    #: condition's evidence first, then how it is used; no pudendal care, no generic overview.
+    condition_plan: tuple[str, ...] = ()
+    #: Statement topics so specific that a question naming one asks for that fact alone
+    #: ("half-life"), each with the label said when the subject asked has no statement on it.
+    points: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -399,6 +405,9 @@ def understand(
             for _, k in _find(words, v.topic_cues)
         )
     )
+    if condition is not None and condition.in_base:
+        # "Does LDN work for fibromyalgia?": that condition's statements come first.
+        topics.append(condition_topic(condition.id))
     age = stated_age(text)
     if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
         topics.append("elderly")
@@ -452,6 +461,24 @@ def understand(
     )
 
 
+def condition_topic(condition: str) -> str:
+    """The statement topic of a condition id ("diabetic_neuropathy" -> "diabetic-neuropathy")."""
+    return condition.replace("_", "-")
+
+
+#: Statement topics naming the condition a trial studied: a question about one condition is
+#: not answered with another's trials.
+TRIAL_CONDITION_TOPICS = frozenset({"fibromyalgia", "diabetic-neuropathy", "arthritis"})
+#: The topic of statements that say what to do about a side effect.
+MANAGE = "manage"
+
+
+def manages(question: Question) -> bool:
+    """Whether the question asks what to do about a side effect ("what do I do?", "how do I
+    manage ...?", "help"), not which side effects there are."""
+    return MANAGE in question.topics and "side_effects" in question.asked
+
+
 def with_subjects(
     question: Question,
     subjects: Sequence[str],
@@ -500,9 +527,26 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     # A question about a point the base does not cover opens with that plain "not covered".
     # A choice that names a topic ("morning or night?") opens with the opening about that topic.
     chooses = question.choice and bool(question.topics)
-    opens = (yes_no or question.combination or question.comparison or chooses) and not question.gaps
+    managing = MANAGE in question.topics and "side_effects" in asked
+    opens = (
+        yes_no or question.combination or question.comparison or chooses or managing
+    ) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
-    if overview:
+    in_base_condition = (
+        question.condition is not None and not question.outside and "ldn" in medicines
+    )
+    if overview and in_base_condition and v.condition_plan:
+        # "Does LDN work for fibromyalgia?": that condition's trials, then how LDN is used; not
+        # the overview of LDN in pudendal neuralgia.
+        overview = False
+        asked = ["evidence", *(f for f in asked if f not in {OVERVIEW, TREATMENT, "evidence"})]
+        plan += [*v.condition_plan, *(f for f in asked if f not in v.condition_plan)]
+    elif managing:
+        # "LDN gives me nightmares, what do I do?": what to do first, then the side effects and
+        # the titration advice (hold a step longer); never the list of side effects alone.
+        plan += [f for f in asked if f != "side_effects"]
+        plan += ["side_effects", "dose"]
+    elif overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
         plan += [p for p in v.overview_plan if p != ANSWER]
@@ -554,6 +598,19 @@ def _other_organ(statement: Statement, question: Question) -> bool:
         return False
     mine = _ORGAN_TOPICS & set(statement.topics)
     return bool(mine) and mine.isdisjoint(question.organ_parts)
+
+
+def _other_condition(statement: Statement, question: Question) -> bool:
+    """A trial in another condition, in a question about one the trials studied (the diabetic
+    neuropathy trial in a fibromyalgia question)."""
+    if question.condition is None or question.outside:
+        return False
+    if "pn" in statement.subjects and "evidence" in statement.facets:
+        # ("no randomised trial of LDN in pudendal neuralgia" does not answer a fibromyalgia
+        # question)
+        return True
+    mine = condition_topic(question.condition)
+    return not (TRIAL_CONDITION_TOPICS - {mine}).isdisjoint(statement.topics)
 
 
 def _is_combination_opener(statement: Statement) -> bool:
@@ -641,6 +698,7 @@ def select(
         and not (question.outside and "pn" in s.subjects)
         and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
         and not _other_organ(s, question)
+        and not _other_condition(s, question)
     ]
     order = {s.id: i for i, s in enumerate(statements)}
     # The topics of the statements closest to the question's words (up to four, all within a
@@ -695,6 +753,19 @@ def select(
                 # by an opening about the topic its words name (dependence).
                 candidates = [
                     s for s in candidates if not set(s.topics).isdisjoint(question.topics)
+                ]
+            if MANAGE not in question.topics and main == "side_effects":
+                # "Can LDN cause insomnia?" asks whether, not what to do about it.
+                candidates = [s for s in candidates if MANAGE not in s.topics]
+            elif MANAGE in question.topics and main == "side_effects":
+                # "What do I do about the nightmares?" is opened only by what to do about the
+                # side effect named (a sleep opening does not answer a nausea question).
+                named_effects = set(question.topics) - {MANAGE} - _GENERIC_TOPICS
+                candidates = [
+                    s
+                    for s in candidates
+                    if MANAGE in s.topics
+                    and (not named_effects or not named_effects.isdisjoint(s.topics))
                 ]
             for intent in set(question.topics) & INTENT_TOPICS:
                 # "Can duloxetine and tramadol cause seizures?", "how do I stop ...?": only an
