@@ -95,6 +95,7 @@ def question_vocabulary(
         drug_class=drug_class,
         organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
         out_of_scope=_cues(table.get("out_of_scope") or ()),
+        in_scope=_cues(table.get("in_scope_phrases") or ()),
         topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
         elliptic_yes_no=tuple(
             tuple(str(c).lower().split()) for c in table.get("elliptic_yes_no") or ()

@@ -139,6 +139,8 @@ class QuestionVocabulary:
     organ_parts: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Words of topics ldncare does not cover (cost, cannabis ...): the question is refused.
     out_of_scope: tuple[Cue, ...] = ()
+    #: Phrases that keep a question in scope although they hold an out-of-scope word.
+    in_scope: tuple[Cue, ...] = ()
     #: Words that name a statement topic ("morning"): an opening about it is preferred.
     topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Points the evidence base does not cover (missed doses ...): said so plainly.
@@ -429,9 +431,14 @@ def understand(
     organ_parts = tuple(
         dict.fromkeys(k for _, k in [*_find(raw, v.organ_parts), *_find(normalised, v.organ_parts)])
     )
+    # (what naltrexone is approved for, "alcohol dependence", is not an off-topic "alcohol")
+    kept = {"in": v.in_scope}
     off_topic = bool(
         v.out_of_scope
-        and (_find(raw, {"x": v.out_of_scope}) or _find(normalised, {"x": v.out_of_scope}))
+        and (
+            _find(_mask(raw, kept), {"x": v.out_of_scope})
+            or _find(_mask(normalised, kept), {"x": v.out_of_scope})
+        )
     )
     return _planned(
         Question(
@@ -598,6 +605,14 @@ def _other_organ(statement: Statement, question: Question) -> bool:
         return False
     mine = _ORGAN_TOPICS & set(statement.topics)
     return bool(mine) and mine.isdisjoint(question.organ_parts)
+
+
+#: Topics the question's words name that pick a statement whatever its subjects' specificity.
+_POINT_TOPICS = frozenset({"washout", "duplication", "pharmacokinetics", MANAGE})
+
+
+def _names_topic(statement: Statement, question: Question) -> bool:
+    return not (_POINT_TOPICS & set(question.topics)).isdisjoint(statement.topics)
 
 
 def _other_condition(statement: Statement, question: Question) -> bool:
@@ -810,6 +825,9 @@ def select(
                 if _match(s, question, facet) == best
                 # (an eligible pair opening stays: it answers about the two medicines named)
                 or (facet == ANSWER and SEROTONERGIC_PAIR in s.topics)
+                # (the statement about the point the question's words name stays: "how long to
+                # wait after methadone" is answered by the washout, which names fewer opioids)
+                or (facet != ANSWER and _names_topic(s, question))
             ]
         # Most specific first; then the key points (tagged "overview": boxed warnings, the
         # opioid contraindication ...); then the closest to the question's words.
@@ -819,6 +837,7 @@ def select(
                 # A comparison opens with the opening that weighs the options against each other.
                 (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
                 -(SEROTONERGIC_PAIR in s.topics) if facet == ANSWER else 0,
+                -_names_topic(s, question) if facet != ANSWER else 0,
                 -_match(s, question, facet),
                 # The opening about the topic the question names ("in the morning?" is not
                 # answered by the opening about bedtime).
