@@ -498,8 +498,11 @@ def _answer_question(
         # said plainly, not answered with what its cautions are (review 4, q42).
         facet = main_facet(asked)
         if drug in names and not any(
-            p.facet == facet and drug in p.statement.subjects for p in picks
+            (p.facet == facet or facet in p.statement.facets) and drug in p.statement.subjects
+            for p in picks
         ):
+            # (the cited opening "Yes, with caution: the label names no interaction ..." is a
+            # statement on its interactions: no banner may contradict it; review r2 a06 a11)
             points = (*points, uncovered_point(f"the {_FACET_WORDS[facet]} of {names[drug]}"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():

@@ -504,6 +504,14 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     if not asked and question.subjects and not medicines:
         # "What is pudendal neuralgia?": names only a condition and asks nothing more.
         asked = ["diagnosis"]
+    if "washout" in question.topics and ("interactions" in asked or medicines):
+        # "How long must someone be off methadone before starting LDN?": the wait before the
+        # first dose, not how long LDN takes to work.
+        # ("coming off oxycodone" dates the wait; it does not ask how to taper the opioid)
+        asked = ["interactions", *(f for f in asked if f == "warnings")]
+        question = replace(
+            question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
+        )
     if "surgery" in asked:
         # "I have surgery next month": the month dates the operation, it asks no trial length.
         asked = [f for f in asked if f not in {"trial", "response"}]
@@ -535,8 +543,15 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     # A choice that names a topic ("morning or night?") opens with the opening about that topic.
     chooses = question.choice and bool(question.topics)
     managing = MANAGE in question.topics and "side_effects" in asked
+    # "How long must a patient be opioid-free after methadone?" names two medicines but asks
+    # how long, not whether: no yes/no opening.
+    asks_point = not yes_no and not _POINT_TOPICS.isdisjoint(question.topics)
     opens = (
-        yes_no or question.combination or question.comparison or chooses or managing
+        yes_no
+        or (question.combination and not asks_point)
+        or question.comparison
+        or chooses
+        or managing
     ) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
     in_base_condition = (
@@ -551,8 +566,8 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     elif managing:
         # "LDN gives me nightmares, what do I do?": what to do first, then the side effects and
         # the titration advice (hold a step longer); never the list of side effects alone.
-        plan += [f for f in asked if f != "side_effects"]
-        plan += ["side_effects", "dose"]
+        plan += ["side_effects", *(f for f in asked if f not in {"side_effects", OVERVIEW})]
+        plan += ["dose"]
     elif overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
@@ -608,7 +623,9 @@ def _other_organ(statement: Statement, question: Question) -> bool:
 
 
 #: Topics the question's words name that pick a statement whatever its subjects' specificity.
-_POINT_TOPICS = frozenset({"washout", "duplication", "pharmacokinetics", MANAGE})
+_POINT_TOPICS = frozenset({"washout", "duplication", "pharmacokinetics", "formulation", MANAGE})
+#: Topics naming one side effect: what to do about it is answered only by a statement on it.
+_EFFECT_TOPICS = frozenset({"sleep", "nausea", "headache"})
 
 
 def _names_topic(statement: Statement, question: Question) -> bool:
@@ -775,7 +792,7 @@ def select(
             elif MANAGE in question.topics and main == "side_effects":
                 # "What do I do about the nightmares?" is opened only by what to do about the
                 # side effect named (a sleep opening does not answer a nausea question).
-                named_effects = set(question.topics) - {MANAGE} - _GENERIC_TOPICS
+                named_effects = set(question.topics) & _EFFECT_TOPICS
                 candidates = [
                     s
                     for s in candidates
