@@ -541,5 +541,6 @@ def _answer_question(
         focus=focus,
         lead_from=_main_statements(picks, asked),
         opening=_comparison_opening(asked, picks, points) or derived_opening(asked, picks, names),
+        verdict=asked.yes_no and "ldn" in asked.subjects,
     )
     return replace(composed, not_covered_points=points)

@@ -259,6 +259,34 @@ class _Numbering:
         return tuple(Reference(n, self.sources[cid]) for cid, n in self.order.items())
 
 
+#: The first words of a patient's verdict, by screening result, and the finding it names.
+_VERDICT = {
+    "not_recommended": ("No, not as things stand", "contraindication"),
+    "eligible_with_cautions": ("Possibly, with caution", "warning"),
+}
+
+
+def _patient_verdict(plan_contract: PlanLike | None, numbering: _Numbering) -> Sentence | None:
+    """The yes/no first sentence for this patient: the screening's decisive finding (a
+    contraindication, else a caution), with its rule id and citations."""
+    if plan_contract is None:
+        return None
+    ldn = ldn_of(plan_contract)
+    if ldn.eligibility not in _VERDICT:
+        return None
+    words, severity = _VERDICT[ldn.eligibility]
+    finding = next((f for f in ldn.findings if f.severity == severity), None)
+    if finding is None:
+        return None
+    return Sentence(
+        f"{words} for this patient: {finding.message}",
+        finding.rule,
+        numbering.numbers(tuple(finding.citations), f"rule {finding.rule!r}"),
+        basis="rule",
+        severity=finding.severity,
+    )
+
+
 def _is_treatment(statement: Statement) -> bool:
     return any(t in TREATMENT_TOPICS for t in statement.topics)
 
@@ -275,6 +303,7 @@ def compose_answer(
     focus: str | None = "pudendal neuralgia",
     lead_from: Sequence[Statement] | None = None,
     opening: tuple[str, Statement] | None = None,
+    verdict: bool = False,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
@@ -329,7 +358,12 @@ def compose_answer(
 
     sections: dict[str, tuple[Sentence, ...]] = {}
     opener: tuple[Sentence, ...] = ()
-    if opening is not None:
+    patient_verdict = _patient_verdict(plan_contract, numbering) if verdict else None
+    if patient_verdict is not None:
+        # A yes/no question about this patient is answered by this patient's screening first
+        # (review r2 a30: "Can I start LDN for this patient?" on tramadol must open "No").
+        opener = (patient_verdict,)
+    elif opening is not None:
         text, basis_statement = opening
         if basis_statement not in ranked:
             raise EvidenceError("compose_answer: the opening must derive from a statement used")
