@@ -797,7 +797,9 @@ def select(
                     s
                     for s in candidates
                     if MANAGE in s.topics
-                    and (not named_effects or not named_effects.isdisjoint(s.topics))
+                    # (an opening about one side effect answers only a question naming it)
+                    and named_effects == named_effects & set(s.topics)
+                    and (named_effects or _EFFECT_TOPICS.isdisjoint(s.topics))
                 ]
             for intent in set(question.topics) & INTENT_TOPICS:
                 # "Can duloxetine and tramadol cause seizures?", "how do I stop ...?": only an
@@ -1015,6 +1017,16 @@ def derived_opening(
     """
     if not question.yes_no or not picks or picks[0].facet == ANSWER:
         return None
+    if manages(question):
+        # "Should the patient drop back a dose?": no trial answers it yes or no; the titration
+        # advice on side effects (the statement it derives from) follows at once.
+        hit = next((p.statement for p in picks if MANAGE in p.statement.topics), None)
+        if hit is not None:
+            return (
+                "It depends on the side effect and the prescriber: what the titration advice "
+                "supports is set out below.",
+                hit,
+            )
     statements = [p.statement for p in picks]
     if question.gaps:
         # The point asked is one the evidence base holds nothing citable on: "not known".
@@ -1057,7 +1069,8 @@ def derived_opening(
             None,
         )
         if hit is not None:
-            return f"Yes, it can: the evidence below reports it among {name}'s side effects.", hit
+            owner = "its" if name == "it" else f"{name}'s"
+            return f"Yes, it can: the evidence below reports it among {owner} side effects.", hit
     if main in _SAFETY_FACETS:
         contra = [
             s
