@@ -194,3 +194,28 @@ def test_a_pregnant_patient_asking_if_ldn_is_an_option_hears_the_caution_first()
     )
     assert answer.sentences()[0].text.startswith("Possibly, with caution")
     assert "pregnan" in answer.sentences()[0].text.lower()
+
+
+# --- this patient's own medicines: what the plan says of them answers the question ---
+
+
+def test_is_this_patients_gabapentin_dose_right_at_crcl_8_opens_no_with_the_kidney_maximum() -> (
+    None
+):
+    answer = answer_question(
+        "Is this patient's gabapentin dose appropriate?",
+        plan_contract=plan_for("gabapentin-900-crcl-8.yaml"),
+    )
+    lead = answer.sentences()[0]
+    assert lead.text.startswith("No, not as things stand for this patient")
+    assert lead.statement == "option.current.above_renal_max" and lead.basis == "rule"
+    context = answer.sections["patient_context"]
+    assert any(s.statement == "option.current.above_renal_max" for s in context)
+
+
+def test_which_medicine_for_this_patient_lists_every_option_with_its_reason() -> None:
+    plan = plan_for("gabapentin-900-crcl-8.yaml")
+    answer = answer_question("Which nerve pain medicine should he use?", plan_contract=plan)
+    context = " ".join(s.text for s in answer.sections["patient_context"])
+    for option in plan["options"]:
+        assert option["name"] in context

@@ -50,6 +50,7 @@ from ldncare.core.question import (
     select,
     with_subjects,
 )
+from ldncare.core.question import OPTIONS as OPTIONS_SUBJECT
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Statement
@@ -541,6 +542,8 @@ def _answer_question(
         focus=focus,
         lead_from=_main_statements(picks, asked),
         opening=_comparison_opening(asked, picks, points) or derived_opening(asked, picks, names),
-        verdict=asked.yes_no and "ldn" in asked.subjects,
+        verdict=asked.yes_no and ("ldn" in asked.subjects or bool(asked.named)),
+        medicines=[m for m in (*asked.named, *asked.per_drug) if m != "ldn"],
+        all_options="alternatives" in asked.asked or OPTIONS_SUBJECT in asked.subjects,
     )
     return replace(composed, not_covered_points=points)

@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from ldncare.core.plan_contract import PlanLike, ldn_of
+from ldncare.core.plan_contract import Option, OptionReason, PlanLike, ldn_of, options_of
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import EVIDENCE_RANK, Source, Statement
 
@@ -287,6 +287,108 @@ def _patient_verdict(plan_contract: PlanLike | None, numbering: _Numbering) -> S
     )
 
 
+#: Option reasons that say only where a medicine stands in general (first or second line).
+_GENERAL_REASONS = frozenset({"option.first_line", "option.second_line"})
+#: How a current medicine's advice, or a new option's suitability, answers "should she ...?".
+_ADVICE_VERDICT = {"reduce": "No, not as things stand", "switch": "No, not as things stand"}
+_SUITABILITY_VERDICT = {"avoid": "No, not for this patient", "caution": "Possibly, with caution"}
+_SUITABILITY_ORDER = {"current": 0, "preferred": 1, "suitable": 2, "caution": 3, "avoid": 4}
+_SUITABILITY_WORDS = {
+    "current": "already taken",
+    "preferred": "preferred",
+    "suitable": "suitable",
+    "caution": "use with caution",
+    "avoid": "avoid",
+}
+
+
+def _decisive(option: Option) -> OptionReason | None:
+    """The reason that decides an option for this patient: a current medicine's own finding
+    (above the kidney maximum ...), else its first patient-specific reason."""
+    specific = [r for r in option.reasons if r.rule not in _GENERAL_REASONS]
+    own = [
+        r
+        for r in specific
+        if r.rule.startswith("option.current.") and not r.rule.startswith("option.current.taking")
+    ]
+    rest = [r for r in specific if not r.rule.startswith("option.current.")]
+    return (own or rest)[0] if (own or rest) else None
+
+
+def _medicine_verdict(
+    options: Sequence[Option], numbering: _Numbering, *, yes_no: bool
+) -> Sentence | None:
+    """The first sentence about this patient's medicine: "No, not as things stand" when the plan
+    advises reducing or switching a current one, or avoiding a new one; "Possibly, with caution"
+    for a caution; for a question that is not yes/no, the decisive finding itself."""
+    for option in options:
+        reason = _decisive(option)
+        if reason is None:
+            continue
+        advice = option.current.advice if option.current is not None else None
+        words = _ADVICE_VERDICT.get(advice or "") or _SUITABILITY_VERDICT.get(option.suitability)
+        if words is None:
+            continue
+        text = (
+            f"{words} for this patient: {reason.message}"
+            if yes_no
+            else (
+                f"For this patient, {option.name} ({_SUITABILITY_WORDS[option.suitability]}): "
+                f"{reason.message}"
+            )
+        )
+        return Sentence(
+            text,
+            reason.rule,
+            numbering.numbers(tuple(reason.citations), f"rule {reason.rule!r}"),
+            basis="rule",
+            severity="warning",
+        )
+    return None
+
+
+def _option_context(
+    options: Sequence[Option],
+    medicines: Sequence[str],
+    all_options: bool,
+    numbering: _Numbering,
+) -> tuple[Sentence, ...]:
+    """The plan's findings on the medicines asked (and on every option, when the question asks
+    which one), each with its rule and citations: the answer never leaves out what the plan says
+    of the patient's own medicines (review r2 a40 a64 a52)."""
+    shown = [
+        o
+        for o in options
+        # (the patient's own medicines always: pregabalin in a pregnant woman asking about LDN)
+        if o.drug in medicines or all_options or o.current is not None
+    ]
+    shown.sort(key=lambda o: _SUITABILITY_ORDER.get(o.suitability, 9))
+    out: list[Sentence] = []
+    for option in shown:
+        reasons = [
+            r
+            for r in option.reasons
+            if r.rule not in _GENERAL_REASONS
+            and (option.drug in medicines or not r.rule.startswith("option.current.taking"))
+        ]
+        advised = option.current is not None and option.current.advice in _ADVICE_VERDICT
+        if all_options and option.drug not in medicines and option.current is None:
+            reasons = reasons[:1] or option.reasons[:1]
+        for reason in reasons:
+            out.append(
+                Sentence(
+                    f"{option.name} ({_SUITABILITY_WORDS[option.suitability]}): {reason.message}",
+                    reason.rule,
+                    numbering.numbers(tuple(reason.citations), f"rule {reason.rule!r}"),
+                    basis="rule",
+                    severity="warning"
+                    if advised or option.suitability in {"avoid", "caution"}
+                    else "info",
+                )
+            )
+    return tuple(out)
+
+
 def _is_treatment(statement: Statement) -> bool:
     return any(t in TREATMENT_TOPICS for t in statement.topics)
 
@@ -304,6 +406,8 @@ def compose_answer(
     lead_from: Sequence[Statement] | None = None,
     opening: tuple[str, Statement] | None = None,
     verdict: bool = False,
+    medicines: Sequence[str] = (),
+    all_options: bool = False,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
@@ -358,7 +462,18 @@ def compose_answer(
 
     sections: dict[str, tuple[Sentence, ...]] = {}
     opener: tuple[Sentence, ...] = ()
-    patient_verdict = _patient_verdict(plan_contract, numbering) if verdict else None
+    options = options_of(plan_contract) if plan_contract is not None else []
+    asked_options = [o for o in options if o.drug in medicines]
+    if asked_options:
+        # A question about this patient's gabapentin is answered by what the plan says of it
+        # (review r2 a40: 1,800 mg a day at creatinine clearance 23 mL/min is "No").
+        patient_verdict = _medicine_verdict(asked_options, numbering, yes_no=verdict)
+    elif all_options and options:
+        patient_verdict = _medicine_verdict(
+            [o for o in options if o.current is not None], numbering, yes_no=False
+        )
+    else:
+        patient_verdict = _patient_verdict(plan_contract, numbering) if verdict else None
     if patient_verdict is not None:
         # A yes/no question about this patient is answered by this patient's screening first
         # (review r2 a30: "Can I start LDN for this patient?" on tramadol must open "No").
@@ -395,7 +510,7 @@ def compose_answer(
                 severity=f.severity,
             )
             for f in ldn.findings
-        )
+        ) + _option_context(options, medicines, all_options, numbering)
     return Answer(
         question=question,
         covered=True,

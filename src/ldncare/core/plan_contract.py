@@ -384,6 +384,24 @@ def ldn_of(plan: PlanLike) -> Ldn:
     return read_ldn(plan["ldn"])
 
 
+def options_of(plan: PlanLike) -> list[Option]:
+    """The typed alternatives of a plan (none for an LDN part alone, or a stored plan without
+    them)."""
+    if isinstance(plan, Ldn):
+        return []
+    if isinstance(plan, PlanContract):
+        return list(plan.options)
+    raw = plan.get("options") if isinstance(plan, Mapping) else None
+    if not isinstance(raw, list):
+        return []
+    try:
+        return [Option.model_validate(o) for o in raw]
+    except ValidationError as exc:
+        raise InvalidInput(
+            f"not an {SCHEMA_ID} plan: bad options ({exc.errors()[0]['msg']})", field="options"
+        ) from None
+
+
 def plan_json_schema() -> dict[str, Any]:
     """The JSON Schema of the contract (what ``docs/plan-contract.schema.json`` holds)."""
     schema = PlanContract.model_json_schema(by_alias=True, mode="validation")
