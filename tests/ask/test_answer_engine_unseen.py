@@ -219,3 +219,44 @@ def test_which_medicine_for_this_patient_lists_every_option_with_its_reason() ->
     context = " ".join(s.text for s in answer.sections["patient_context"])
     for option in plan["options"]:
         assert option["name"] in context
+
+
+# --- the sentence that asks decides; context sentences do not add facets ---
+
+
+def test_three_months_without_benefit_is_answered_as_whether_to_continue_not_the_titration() -> (
+    None
+):
+    answer = answer_question("been on ldn 4.5mg for 3 months and no better. should I keep going?")
+    assert answer.sentences()[0].statement == "answer.ldn.after_full_trial"
+    assert "ldn.titration.schedule" not in answer.statement_ids()
+
+
+def test_six_weeks_without_change_is_still_too_early_to_judge() -> None:
+    assert first("been on ldn 6 wks no change is it worth carrying on").startswith(
+        "Not straight away"
+    )
+
+
+def test_a_named_trial_is_answered_with_that_trials_result() -> None:
+    assert ids("What did the FINAL trial of naltrexone in fibromyalgia show?")[0] == (
+        "ldn.evidence.fibromyalgia_negative"
+    )
+
+
+def test_an_ldn_answer_never_suggests_or_doses_an_opioid() -> None:
+    answer = answer_question("taking oxycodone for a flare, can i still take my ldn the next day")
+    assert answer.sentences()[0].text.startswith("No")
+    assert not {"np.nice.tramadol", "drug.tramadol.dosing"} & set(answer.statement_ids())
+
+
+def test_a_drinkers_liver_question_answers_the_liver_and_names_drinking_as_not_covered() -> None:
+    answer = answer_question("is naltrexone safe for my liver i drink alot")
+    assert answer.covered
+    assert answer.sentences()[0].statement == "answer.ldn.liver_damage"
+    assert any("drink" in p for p in answer.not_covered_points)
+
+
+def test_two_first_line_medicines_together_open_with_the_pair_not_a_third_class() -> None:
+    answer = answer_question("Amitriptyline plus pregabalin together?")
+    assert answer.sentences()[0].statement == "answer.np.gabapentinoid_with_antidepressant"

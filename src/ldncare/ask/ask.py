@@ -114,6 +114,10 @@ def _placement(picks: list[Pick]) -> list[SectionName]:
     return out
 
 
+#: Facets about a medicine's safety: asked beside an off-topic word (drinking, cannabis), the
+#: safety part is answered and the off-topic part named as not covered.
+_SAFETY_ASKED = frozenset({"organ", "pregnancy"})
+
 #: Facets whose answer does not depend on the condition treated (a medicine's warnings, side
 #: effects, interactions ...): asked with a condition outside the evidence base, they get a
 #: labelled general answer. Whether or how to treat that condition is "not covered".
@@ -242,6 +246,29 @@ def _about(statement: Statement, wanted: set[str]) -> bool:
         # ("Tramadol with LDN" in a duloxetine and tramadol question)
         return False
     return not (BOXED in statement.topics and main not in wanted)
+
+
+#: Subjects of the opioids ldncare knows (tramadol, the class).
+_OPIOIDS = frozenset({"opioid", "tramadol"})
+
+
+def _no_opioid_advice(question: Question, picks: list[Pick]) -> list[Pick]:
+    """An answer about LDN never advises or doses an opioid (naltrexone blocks them): "tramadol
+    as acute rescue" or "tramadol 200 to 400 mg a day" in an LDN answer reads as a suggestion
+    (review r2 a44 a51). Only a question asking for the alternatives, or naming the opioid's
+    dose, gets them."""
+    if "ldn" not in question.subjects or "alternatives" in question.asked:
+        return picks
+    asked_dose = "dose" in question.asked and not _OPIOIDS.isdisjoint(question.named)
+    kept = [
+        p
+        for p in picks
+        if asked_dose
+        or "ldn" in p.statement.subjects
+        or _OPIOIDS.isdisjoint(p.statement.subjects)
+        or {"dose", "alternatives"}.isdisjoint(p.statement.facets)
+    ]
+    return kept or picks
 
 
 #: The monograph's usual adult dosing line ("... maximum 400 mg a day").
@@ -423,6 +450,14 @@ def _answer_question(
     vocabulary = _vocabulary()
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
+    off_topic_points: tuple[str, ...] = ()
+    if asked.off_topic and asked.medicines and set(asked.asked) & _SAFETY_ASKED:
+        # "Is naltrexone safe for my liver? I drink a lot": the liver is covered, the drinking
+        # is not; answer the first and say so of the second (review r2 a59).
+        words = ", ".join(_original_word(text, w) for w in asked.off_topic_words)
+        drug = _display(asked.named[0] if asked.named else "ldn")
+        off_topic_points = (uncovered_point(f"{words} (while taking {drug})"),)
+        asked = replace(asked, off_topic=False)
     if (asked.outside and not asked.medicines) or asked.off_topic:
         # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
         return not_covered(text, found.closest_topics)
@@ -458,6 +493,7 @@ def _answer_question(
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
     picks = _for_population(asked, _about_named(asked, picks), statements)
+    picks = _no_opioid_advice(asked, picks)
     points = _uncovered(asked, statements)
     names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
@@ -546,4 +582,4 @@ def _answer_question(
         medicines=[m for m in (*asked.named, *asked.per_drug) if m != "ldn"],
         all_options="alternatives" in asked.asked or OPTIONS_SUBJECT in asked.subjects,
     )
-    return replace(composed, not_covered_points=points)
+    return replace(composed, not_covered_points=(*off_topic_points, *points))

@@ -6,6 +6,7 @@ stemming), and the drug monographs add their own names as subjects, each with it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
@@ -120,6 +121,16 @@ def read_question(
 ) -> Question:
     """Understand ``text``: its corrected words and its synonym-normalised words, matched."""
     keep = normalizer.synonyms.stopwords | normalizer.synonyms.no_correction
-    raw = [stem(w if w in keep else normalizer.corrector.correct(w)) for w in words(text)]
+
+    def corrected(part: str) -> list[str]:
+        return [stem(w if w in keep else normalizer.corrector.correct(w)) for w in words(part)]
+
+    raw = corrected(text)
     normalised = [t.stem for t in normalizer.query_terms(text)]
-    return understand(text, raw, normalised, vocabulary, patient=patient)
+    # The last sentence of several is the one that asks ("... no better. Should I keep going?").
+    sentences = [p for p in _SENTENCE_END.split(text) if words(p)]
+    asking = corrected(sentences[-1]) if len(sentences) > 1 else []
+    return understand(text, raw, normalised, vocabulary, patient=patient, asking=asking)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -184,6 +184,8 @@ class Question:
     organ_parts: tuple[str, ...] = ()
     #: The question names a topic outside the evidence base (cost, cannabis ...).
     off_topic: bool = False
+    #: The words that made it off-topic ("drink").
+    off_topic_words: tuple[str, ...] = ()
     #: Only general safety words ask for the warnings ("Is LDN dangerous?").
     general_safety: bool = False
     #: Statement topics the question's words name ("morning", "sleep").
@@ -275,6 +277,23 @@ def _ordered_keys(
     return list(dict.fromkeys(keys))
 
 
+_DURATION = re.compile(
+    r"\b(\d{1,2}|a|one|two|three|four|six)\s*(weeks?|wks?|months?|mths?)\b", re.IGNORECASE
+)
+_NUMBER_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6}
+#: Weeks of LDN after which no response is a reason to review it (the 2 to 3 month trial).
+FULL_TRIAL_WEEKS = 8
+
+
+def stated_weeks(text: str) -> int | None:
+    """How long the question says LDN has been taken ("6 wks", "3 months"), in weeks."""
+    match = _DURATION.search(text)
+    if match is None:
+        return None
+    count = _NUMBER_WORDS.get(match.group(1).lower()) or int(match.group(1))
+    return count * (4 if match.group(2).lower().startswith("m") else 1)
+
+
 def stated_age(text: str) -> int | None:
     """The age a question states ("I'm 70", "a 72-year-old", "in my 80s"), if any."""
     for match in _AGE.finditer(text):
@@ -293,11 +312,14 @@ def understand(
     vocabulary: QuestionVocabulary,
     *,
     patient: bool = False,
+    asking: Sequence[str] = (),
 ) -> Question:
     """Subjects, asked facets and plan of one question.
 
     ``raw`` is the question's words after typo correction, stemmed, in order; ``normalised`` the
     same after the synonym table rewrote phrases to their canonical words (stopwords dropped).
+    ``asking`` is the raw words of its last sentence when it has several ("been on LDN 4.5 mg for
+    3 months and no better. Should I keep going?"): the facets it names are asked first.
     """
     v = vocabulary
     subjects = _ordered_keys(raw, normalised, v.subjects)
@@ -347,6 +369,12 @@ def understand(
     if not asked:
         # Only when its own words ask nothing: the synonym-normalised words.
         asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
+    if asking and len(asking) < len(raw):
+        # The sentence that asks comes first; the sentences before it give the context.
+        last = _asked_facets([w for w in _mask(asking, v.subjects) if w], v.facets)
+        if last:
+            # (the sentences before it only give the context: "on 4.5 mg" asks no dose)
+            asked = [f for f in last if f in asked] or asked
     comparison = "comparison" in asked
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
@@ -410,6 +438,10 @@ def understand(
     if condition is not None and condition.in_base:
         # "Does LDN work for fibromyalgia?": that condition's statements come first.
         topics.append(condition_topic(condition.id))
+    weeks = stated_weeks(text)
+    if weeks is not None and weeks < FULL_TRIAL_WEEKS and "no-response" in topics:
+        # "6 weeks and no change": too early to judge, not a question about giving up.
+        topics.remove("no-response")
     age = stated_age(text)
     if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
         topics.append("elderly")
@@ -433,13 +465,13 @@ def understand(
     )
     # (what naltrexone is approved for, "alcohol dependence", is not an off-topic "alcohol")
     kept = {"in": v.in_scope}
-    off_topic = bool(
-        v.out_of_scope
-        and (
-            _find(_mask(raw, kept), {"x": v.out_of_scope})
-            or _find(_mask(normalised, kept), {"x": v.out_of_scope})
-        )
-    )
+    off_words = [
+        w
+        for words in (_mask(raw, kept), _mask(normalised, kept))
+        for i, _, cue in _find_cues(words, {"x": v.out_of_scope})
+        for w in cue
+    ]
+    off_topic = bool(v.out_of_scope and off_words)
     return _planned(
         Question(
             text=text,
@@ -459,6 +491,7 @@ def understand(
             patient=has_patient,
             organ_parts=organ_parts,
             off_topic=off_topic,
+            off_topic_words=tuple(dict.fromkeys(off_words)),
             general_safety=general_safety,
             topics=tuple(topics),
             per_drug=tuple(dict.fromkeys(per_drug)),
@@ -509,6 +542,12 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         # first dose, not how long LDN takes to work.
         # ("coming off oxycodone" dates the wait; it does not ask how to taper the opioid)
         asked = ["interactions", *(f for f in asked if f == "warnings")]
+        question = replace(
+            question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
+        )
+    if asked[:1] == ["trial"] and "trial-length" in question.topics:
+        # "When should LDN be stopped for lack of efficacy?" asks when to give up, not how to
+        # taper it.
         question = replace(
             question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
         )
@@ -623,7 +662,9 @@ def _other_organ(statement: Statement, question: Question) -> bool:
 
 
 #: Topics the question's words name that pick a statement whatever its subjects' specificity.
-_POINT_TOPICS = frozenset({"washout", "duplication", "pharmacokinetics", "formulation", MANAGE})
+_POINT_TOPICS = frozenset(
+    {"washout", "duplication", "pharmacokinetics", "formulation", "final-trial", MANAGE}
+)
 #: Topics naming one side effect: what to do about it is answered only by a statement on it.
 _EFFECT_TOPICS = frozenset({"sleep", "nausea", "headache"})
 
