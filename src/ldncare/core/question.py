@@ -12,6 +12,7 @@ The words and plans are data (``evidence/data/vocabulary/questions.yaml``), comp
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -198,7 +199,7 @@ class Question:
     #: about the topic its words name may answer which.
     choice: bool = False
 
-    @property
+    @functools.cached_property
     def medicines(self) -> frozenset[str]:
         return frozenset(s for s in self.subjects if s not in CONDITION_SUBJECTS)
 
@@ -223,16 +224,23 @@ def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[
 def _find_cues(
     sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
 ) -> list[tuple[int, str, Cue]]:
-    found: list[tuple[int, int, str]] = []
+    # A cue whose first word is not in the question cannot match: most are skipped at once.
+    present = set(sequence)
+    found: list[tuple[int, int, int, str]] = []
+    rank = 0
     for key, key_cues in cues.items():
         for cue in key_cues:
+            rank += 1
+            if not cue or cue[0] not in present:
+                continue
             n = len(cue)
             for i in range(len(sequence) - n + 1):
-                if tuple(sequence[i : i + n]) == cue:
-                    found.append((i, n, key))
+                if sequence[i] == cue[0] and tuple(sequence[i : i + n]) == cue:
+                    found.append((i, n, rank, key))
     taken: set[int] = set()
     out: list[tuple[int, str, Cue]] = []
-    for i, n, key in sorted(found, key=lambda f: (-f[1], f[0])):
+    # (longer first; at one place and length, the cue listed first)
+    for i, n, _, key in sorted(found, key=lambda f: (-f[1], f[0], f[2])):
         span = set(range(i, i + n))
         if span & taken:
             continue
