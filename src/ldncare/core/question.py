@@ -545,6 +545,10 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     if not asked and question.subjects and not medicines:
         # "What is pudendal neuralgia?": names only a condition and asks nothing more.
         asked = ["diagnosis"]
+    if "thyroid" in question.topics and "ldn" in medicines:
+        # "LDN in Hashimoto's on levothyroxine - is a dose adjustment needed?": the thyroid dose
+        # is asked about, not LDN's titration.
+        asked = ["interactions", *(f for f in asked if f in {"monitoring", "warnings"})]
     if "washout" in question.topics and ("interactions" in asked or medicines):
         # "How long must someone be off methadone before starting LDN?": the wait before the
         # first dose, not how long LDN takes to work.
