@@ -260,3 +260,17 @@ def test_a_drinkers_liver_question_answers_the_liver_and_names_drinking_as_not_c
 def test_two_first_line_medicines_together_open_with_the_pair_not_a_third_class() -> None:
     answer = answer_question("Amitriptyline plus pregabalin together?")
     assert answer.sentences()[0].statement == "answer.np.gabapentinoid_with_antidepressant"
+
+
+def test_methadone_is_an_opioid_but_never_answered_with_tramadols_statements() -> None:
+    answer = answer_question("Is citalopram a problem with his methadone?")
+    assert not any(
+        i.startswith(("drug.tramadol", "drug_warnings.tramadol")) for i in answer.statement_ids()
+    )
+    assert any("citalopram" in p for p in answer.not_covered_points)
+
+
+def test_codeine_with_gabapentin_is_not_opened_by_the_antidepressant_pair() -> None:
+    answer = answer_question("can I take codeine with gabapentin")
+    assert "answer.np.gabapentinoid_with_antidepressant" not in answer.statement_ids()
+    assert answer.sentences()[1].statement == "drug_warnings.gabapentin.opioids"

@@ -232,6 +232,14 @@ def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
         or _about(p.statement, wanted)
     ]
     # (an answer keeps at least an opening and one more point)
+    if (
+        not kept
+        and question.unmatched
+        and not set(question.named) & _vocabulary().drug_class.keys()
+    ):
+        # Nothing about the medicines named, none of which has a monograph ("citalopram with
+        # methadone"): not covered, rather than another medicine of the class (tramadol).
+        return []
     return kept if len(kept) >= min(2, len(picks)) else picks
 
 
@@ -242,6 +250,10 @@ def _about(statement: Statement, wanted: set[str]) -> bool:
     if wanted.isdisjoint(subjects):
         return False
     main = subjects[0]
+    drugs = set(subjects) & set(_vocabulary().drug_class)
+    if main in drugs and drugs.isdisjoint(wanted):
+        # (tramadol's own warnings do not answer a methadone question, though both are opioids)
+        return False
     if "ldn" in subjects and "ldn" not in wanted:
         # ("Tramadol with LDN" in a duloxetine and tramadol question)
         return False
@@ -523,6 +535,9 @@ def _answer_question(
         t
         for t in index.unknown_terms(asked.unmatched)
         if _TAKEN_WITH.search(f" {text.lower()}".replace(f" {_original_word(text, t)}", " \x00"))
+        # ("Is citalopram a problem with his methadone?": an unknown word beside a combination
+        # question about a named medicine is another medicine)
+        or ("interactions" in asked.asked and asked.named and asked.yes_no)
     ]
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
@@ -557,7 +572,7 @@ def _answer_question(
         # Nothing in the base answers what was asked about these subjects (duloxetine in
         # pregnancy): say so, rather than answer a neighbouring question.
         if asked.asked or asked.gaps or not found.covered or not found.hits or asked.outside:
-            return not_covered(text, found.closest_topics)
+            return replace(not_covered(text, found.closest_topics), not_covered_points=points)
         return compose_answer(
             text,
             [h.statement for h in found.hits[:top_k]],

@@ -102,6 +102,7 @@ def question_vocabulary(
             tuple(str(c).lower().split()) for c in table.get("elliptic_yes_no") or ()
         ),
         condition_plan=tuple(str(f) for f in plans.get("condition") or ()),
+        class_words={str(k): _cues(w or ()) for k, w in (table.get("class_words") or {}).items()},
         points={str(k): str(v) for k, v in (table.get("points") or {}).items()},
         gaps=tuple(
             Gap(

@@ -152,6 +152,9 @@ class QuestionVocabulary:
     #: The plan for whether LDN helps in a condition the trials studied (fibromyalgia ...): that
     #: condition's evidence first, then how it is used; no pudendal care, no generic overview.
     condition_plan: tuple[str, ...] = ()
+    #: A class and the cues that name the class itself ("opioids", "painkillers"): named by
+    #: another of its cues (a member without a monograph: "methadone"), it stands for no member.
+    class_words: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Statement topics so specific that a question naming one asks for that fact alone
     #: ("half-life"), each with the label said when the subject asked has no statement on it.
     points: Mapping[str, str] = field(default_factory=dict)
@@ -343,10 +346,20 @@ def understand(
     # The medicines named, a class counted only when none of its members is named.
     named = [s for s in subjects if s not in CONDITION_SUBJECTS]
     named = [s for s in named if set(v.members.get(s, ())).isdisjoint(named)]
+    # A class named by one of its own members ldncare has no monograph for ("methadone" is an
+    # opioid) does not stand for the members it does have: methadone is not tramadol.
+    by_member = {
+        key
+        for words in (raw, normalised)
+        for _, key, cue in _find_cues(words, v.subjects)
+        if key in v.class_words and cue not in v.class_words[key]
+    }
     expanded: list[str] = []
     for s in subjects:
         expanded.append(s)
         members = v.members.get(s, ())
+        if s in by_member:
+            continue
         if set(members).isdisjoint(subjects):
             # "SNRIs" stands for duloxetine and venlafaxine, unless one of them was named.
             expanded.extend(members)
@@ -871,6 +884,16 @@ def select(
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
+            # A pair opening not about LDN answers only a question whose medicines it names:
+            # "codeine with gabapentin" is not "a gabapentinoid with duloxetine".
+            candidates = [
+                s
+                for s in candidates
+                if not _is_combination_opener(s)
+                or "ldn" in s.subjects
+                or SEROTONERGIC_PAIR in s.topics
+                or set(question.named) - {"ldn"} <= set(s.subjects)
+            ]
             # An opening about one part of a condition's care (nerve blocks, surgery) must be
             # about what the best-matching statements are about: "does physical therapy help?"
             # is not answered by the opening about nerve blocks.
