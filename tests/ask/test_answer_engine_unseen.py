@@ -274,3 +274,8 @@ def test_codeine_with_gabapentin_is_not_opened_by_the_antidepressant_pair() -> N
     answer = answer_question("can I take codeine with gabapentin")
     assert "answer.np.gabapentinoid_with_antidepressant" not in answer.statement_ids()
     assert answer.sentences()[1].statement == "drug_warnings.gabapentin.opioids"
+
+
+def test_ordinary_words_in_an_opioid_question_are_never_called_medicines() -> None:
+    answer = answer_question("taking oxycodone for a flare, can i still take my ldn the next day")
+    assert answer.not_covered_points == ()

@@ -54,6 +54,7 @@ from ldncare.core.question import OPTIONS as OPTIONS_SUBJECT
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Statement
+from ldncare.evidence.vocabulary import load_vocabulary
 
 #: Statements used in one answer (the synthesis takes the first two).
 DEFAULT_TOP_K = 6
@@ -258,6 +259,11 @@ def _about(statement: Statement, wanted: set[str]) -> bool:
         # ("Tramadol with LDN" in a duloxetine and tramadol question)
         return False
     return not (BOXED in statement.topics and main not in wanted)
+
+
+def _is_medicine(word: str) -> bool:
+    """Whether the medication vocabulary (drugs.yaml) knows ``word`` as a medicine."""
+    return bool(load_vocabulary().medications.ingredient_classes(word))
 
 
 #: Subjects of the opioids ldncare knows (tramadol, the class).
@@ -535,9 +541,9 @@ def _answer_question(
         t
         for t in index.unknown_terms(asked.unmatched)
         if _TAKEN_WITH.search(f" {text.lower()}".replace(f" {_original_word(text, t)}", " \x00"))
-        # ("Is citalopram a problem with his methadone?": an unknown word beside a combination
-        # question about a named medicine is another medicine)
-        or ("interactions" in asked.asked and asked.named and asked.yes_no)
+        # ("Is citalopram a problem with his methadone?": a word the medication vocabulary knows
+        # as a medicine, wherever it stands)
+        or _is_medicine(_original_word(text, t))
     ]
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
