@@ -688,7 +688,15 @@ def _other_organ(statement: Statement, question: Question) -> bool:
 
 #: Topics the question's words name that pick a statement whatever its subjects' specificity.
 _POINT_TOPICS = frozenset(
-    {"washout", "duplication", "pharmacokinetics", "formulation", "final-trial", MANAGE}
+    {
+        "washout",
+        "duplication",
+        "pharmacokinetics",
+        "formulation",
+        "final-trial",
+        "antidiarrhoeal",
+        MANAGE,
+    }
 )
 #: Topics naming one side effect: what to do about it is answered only by a statement on it.
 _EFFECT_TOPICS = frozenset({"sleep", "nausea", "headache"})
