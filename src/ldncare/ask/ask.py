@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -351,12 +351,14 @@ def _compose_point(
     lead: list[Statement],
     found: Retrieval,
     plan_contract: Mapping[str, Any] | None,
+    openings: Sequence[Statement] = (),
 ) -> Answer:
-    """The statements holding the point asked, first and alone; the one practical statement
-    that follows from them (same subject, a facet they carry) closes the answer."""
+    """The statements holding the point asked, first and alone (a cited yes/no opening on it
+    before them); the one practical statement that follows from them (same subject, a facet
+    they carry) closes the answer."""
     index = ask_index()
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
-    lead = sorted(lead, key=lambda s: -relevance.get(s.id, 0.0))[:_POINT_SIZE]
+    lead = [*openings, *sorted(lead, key=lambda s: -relevance.get(s.id, 0.0))[:_POINT_SIZE]]
     chosen = {s.id for s in lead}
     follows = [
         d.statement
@@ -421,7 +423,15 @@ def _point_answer(
     if not lead:
         subject = ", ".join(_display(s) for s in (question.named or question.subjects)[:1])
         return _uncovered_answer(text, f"{vocabulary.points[topic]} for {subject}", found)
-    return _compose_point(text, question, lead, found, plan_contract)
+    openings = [
+        d.statement
+        for d in ask_index().documents
+        if question.yes_no
+        and "answer" in d.statement.facets
+        and topic in d.statement.topics
+        and _about_subjects(d.statement, question)
+    ]
+    return _compose_point(text, question, lead, found, plan_contract, openings[:1])
 
 
 def _specific_answer(

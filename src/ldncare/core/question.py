@@ -577,8 +577,11 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
             question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
         )
     if "surgery" in asked:
-        # "I have surgery next month": the month dates the operation, it asks no trial length.
+        # "I have surgery next month": the month dates the operation, it asks no trial length;
+        # "will LDN interfere with my anaesthetic?" asks about the operation first.
         asked = [f for f in asked if f not in {"trial", "response"}]
+        if "interactions" in asked:
+            asked = ["surgery", *(f for f in asked if f != "surgery")]
     if "organ" in asked:
         # "Gabapentin dose in kidney disease": the adjusted dose, never the usual titration.
         asked = ["organ", *(f for f in asked if f != "organ" and f not in _ORGAN_REPLACES)]
