@@ -279,3 +279,16 @@ def test_codeine_with_gabapentin_is_not_opened_by_the_antidepressant_pair() -> N
 def test_ordinary_words_in_an_opioid_question_are_never_called_medicines() -> None:
     answer = answer_question("taking oxycodone for a flare, can i still take my ldn the next day")
     assert answer.not_covered_points == ()
+
+
+def test_a_condition_outside_the_base_is_refused_naming_what_is_not_covered() -> None:
+    answer = answer_question("does ldn work for neuropathy in feet")
+    assert not answer.covered
+    assert answer.not_covered_points == (
+        "the ldncare evidence base has no cited statement on LDN in peripheral neuropathy "
+        "(other than diabetic)",
+    )
+
+
+def test_is_ldn_an_opioid_is_answered_no_from_the_label() -> None:
+    assert first("is ldn an opioid").startswith("No: naltrexone is an opioid antagonist")

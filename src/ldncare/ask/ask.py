@@ -486,13 +486,19 @@ def _answer_question(
         drug = _display(asked.named[0] if asked.named else "ldn")
         off_topic_points = (uncovered_point(f"{words} (while taking {drug})"),)
         asked = replace(asked, off_topic=False)
+    if (
+        asked.outside
+        and asked.condition_label
+        and (not asked.medicines or asked.overview or not set(asked.asked) <= _CONDITION_FREE)
+    ):
+        # "Does LDN work for trigeminal neuralgia?", "LDN dose for migraine": whether and how to
+        # treat a condition the evidence base does not hold is not covered, and the answer says
+        # which point; only what a medicine does whatever it treats (its warnings, interactions
+        # ...) gets a general answer.
+        drugs = " or ".join(_display(m) for m in asked.named) or "any treatment"
+        return _uncovered_answer(text, f"{drugs} in {asked.condition_label}", found)
     if (asked.outside and not asked.medicines) or asked.off_topic:
         # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
-        return not_covered(text, found.closest_topics)
-    if asked.outside and (asked.overview or not set(asked.asked) <= _CONDITION_FREE):
-        # "Does LDN work for trigeminal neuralgia?", "LDN dose for migraine": whether and how to
-        # treat a condition the evidence base does not hold is not covered; only what a medicine
-        # does whatever it treats (its warnings, interactions ...) gets a general answer.
         return not_covered(text, found.closest_topics)
     point = _point_answer(text, asked, found, plan_contract)
     if point is not None:
