@@ -497,6 +497,11 @@ def _answer_question(
         # ...) gets a general answer.
         drugs = " or ".join(_display(m) for m in asked.named) or "any treatment"
         return _uncovered_answer(text, f"{drugs} in {asked.condition_label}", found)
+    if asked.off_topic and asked.off_topic_words:
+        # A topic the evidence base does not hold (cost, cannabis, drinking ...), named.
+        words = ", ".join(_original_word(text, w) for w in asked.off_topic_words)
+        taken = f" (with {_display(asked.named[0])})" if asked.named else ""
+        return _uncovered_answer(text, f"{words}{taken}", found)
     if (asked.outside and not asked.medicines) or asked.off_topic:
         # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
         return not_covered(text, found.closest_topics)
