@@ -440,12 +440,12 @@ def _specific_answer(
     specific: list[str],
     found: Retrieval,
     plan_contract: Mapping[str, Any] | None,
-) -> Answer:
+) -> Answer | None:
+    """The statements about the subject that hold every specific word asked, alone; None when
+    none does (a word such as "often" may be said otherwise: the key points answer then)."""
     lead = [s for s in ask_index().containing(specific) if _about_subjects(s, question)]
     if not lead:
-        words = " ".join(_original_word(text, t) for t in specific)
-        subject = _display((question.named or question.subjects)[0])
-        return _uncovered_answer(text, f"{words} for {subject}", found)
+        return None
     return _compose_point(text, question, lead, found, plan_contract)
 
 
@@ -522,10 +522,12 @@ def _answer_question(
             return not_covered(text, found.closest_topics)
         specific = index.specific_terms(asked.unmatched)
         if specific:
-            # "What is the half-life of naltrexone?": a specific fact asked of a subject; the
-            # statements holding its words answer it alone, else it is plainly not covered
-            # (never the overview of the subject).
-            return _specific_answer(text, asked, specific, found, plan_contract)
+            # "What is the elimination rate of naltrexone?": a specific fact asked of a subject;
+            # the statements holding its words answer it alone (a point the base names, such as
+            # the half-life, is answered or refused by name: _point_answer).
+            specific_answer = _specific_answer(text, asked, specific, found, plan_contract)
+            if specific_answer is not None:
+                return specific_answer
         if asked.yes_no and specific:
             asked = with_subjects(replace(asked, yes_no=False), asked.subjects, (), vocabulary)
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
@@ -565,6 +567,16 @@ def _answer_question(
         # ("Is citalopram a problem with his methadone?": a word the medication vocabulary knows
         # as a medicine, wherever it stands)
         or _is_medicine(_original_word(text, t))
+    ]
+    # A medicine whose class the answer speaks of ("sertraline" and "SSRIs") is answered.
+    unknown = [
+        t
+        for t in unknown
+        if not any(
+            cls.replace("_", " ") in p.statement.text.lower()
+            for p in picks
+            for cls in load_vocabulary().medications.ingredient_classes(_original_word(text, t))
+        )
     ]
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
