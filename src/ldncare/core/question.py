@@ -371,6 +371,9 @@ def understand(
     subjects = list(dict.fromkeys(expanded))
 
     gap_cues = {g.id: g.cues for g in v.gaps}
+    # (the question's own words, before an uncovered point's cue words are taken out: "can my
+    # GP prescribe LDN?" still opens with "can")
+    spoken = list(raw)
     # The words with the subjects' own taken out: "miss my LDN dose" is "miss my dose".
     closed = [w for w in _mask(raw, v.subjects) if w]
     found_gaps = [
@@ -387,8 +390,9 @@ def understand(
     raw_left = _mask(raw, v.subjects)
     # The masked words close up: "how does low dose naltrexone work" asks "how does ... work".
     asked = _asked_facets([w for w in raw_left if w], v.facets)
-    if not asked:
-        # Only when its own words ask nothing: the synonym-normalised words.
+    if not asked and not found_gaps:
+        # Only when its own words ask nothing: the synonym-normalised words (a question about an
+        # uncovered point asks nothing else: its gap's facets answer beside it).
         asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
     if asking and len(asking) < len(raw):
         # The sentence that asks comes first; the sentences before it give the context.
@@ -466,7 +470,7 @@ def understand(
     age = stated_age(text)
     if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
         topics.append("elderly")
-    opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
+    opener = next((w for w in spoken if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
     # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
     subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
     # "... what should I do?" is not one: an interrogative just before the verb asks which.
@@ -558,6 +562,10 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     if not asked and question.subjects and not medicines:
         # "What is pudendal neuralgia?": names only a condition and asks nothing more.
         asked = ["diagnosis"]
+    if "settle" in question.topics and "side_effects" in asked:
+        # "How long until the side effects go away?" asks whether they settle, not how long LDN
+        # takes to work.
+        asked = ["side_effects", *(f for f in asked if f not in {"side_effects", "trial"})]
     if "thyroid" in question.topics and "ldn" in medicines:
         # "LDN in Hashimoto's on levothyroxine - is a dose adjustment needed?": the thyroid dose
         # is asked about, not LDN's titration.
@@ -657,6 +665,9 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
             plan.extend(v.follow.get(f, ()))
     if "organ" in asked:
         plan = [f for f in plan if f not in _ORGAN_REPLACES]
+    if "elderly" in question.topics and "ldn" in medicines and "dose" in plan:
+        # "LDN dose for an 80-year-old": how little the trials say at that age comes with the dose.
+        plan.insert(plan.index("dose") + 1, "warnings")
     return replace(
         question,
         asked=tuple(f for f in asked if f != TREATMENT),
