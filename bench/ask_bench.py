@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 
 from ldncare.ask import answer_question, ask_index, search
+from ldncare.ask.evaluate import answer_recall
 
 QUESTIONS = Path(__file__).resolve().parents[1] / "tests" / "ask" / "questions.yaml"
 
@@ -96,6 +97,10 @@ def main() -> None:
     print(f"recall@5:          {scores['recall@5']:.3f}")
     print(f"MRR:               {scores['mrr']:.3f}")
     print(f"refusal accuracy:  {scores['refusal_accuracy']:.3f}")
+    shown = answer_recall(questions)
+    print(f"answer-only recall: {shown.overall:.3f} (expected statements in the composed answer)")
+    for facet, (hit, total) in shown.per_facet.items():
+        print(f"  {facet:<14} {hit:>3}/{total:<3} {hit / total:.3f}")
     print(f"index build (cold): {build_ms:.0f} ms")
     print(
         f"warm latency per question: median {statistics.median(ms):.2f} ms, p95 {p95:.2f} ms, "

@@ -7,6 +7,7 @@ import sys
 import time
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from common import Result, at_most, info, median, percentile, timings_ms
 
@@ -63,11 +64,23 @@ def bench_ask(quick: bool) -> list[Result]:
         at_most("ask", "answer, warm (median)", median(lat), "ms", 20.0),
         at_most("ask", "answer, warm (p95)", percentile(lat, 95), "ms", 20.0),
         info("ask", "recall@1", scores["recall@1"], ""),
-        info("ask", "recall@5", scores["recall@5"], "", "test asserts >= 0.95"),
+        info("ask", "recall@5", scores["recall@5"], "", "retrieval alone"),
         info("ask", "MRR", scores["mrr"], ""),
         info("ask", "refusal accuracy", scores["refusal_accuracy"], ""),
+        *_answer_only(questions),
         *_gold(),
     ]
+
+
+def _answer_only(questions: list[dict[str, Any]]) -> list[Result]:
+    """Expected evidence in the composed answer alone (what the user sees), per facet."""
+    from ldncare.ask.evaluate import answer_recall
+
+    scored = answer_recall(questions)
+    rows = [info("ask", "answer-only recall", scored.overall, "", "test asserts >= 0.95")]
+    for facet, (hit, total) in scored.per_facet.items():
+        rows.append(info("ask", f"answer-only: {facet}", hit / total, "", f"{hit}/{total}"))
+    return rows
 
 
 def _gold() -> list[Result]:

@@ -59,7 +59,8 @@ def test_an_ldn_kidney_question_keeps_to_the_kidney_and_gives_no_usual_titration
 ) -> None:
     question = f"Can I take {ldn} {organ}?"
     ids = answer_question(question).statement_ids()
-    assert ids[0] == "ldn_safety.kidney", (question, ids)
+    # (the cited kidney opening, or the kidney statement under a derived one)
+    assert ids[0] in {"answer.ldn.kidney", "ldn_safety.kidney"}, (question, ids)
     assert not any("liver" in i or "titration" in i or i.startswith("pn.") for i in ids), ids
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -51,9 +51,11 @@ from ldncare.core.question import (
     select,
     with_subjects,
 )
+from ldncare.core.question import OPTIONS as OPTIONS_SUBJECT
 from ldncare.errors import InvalidInput
 from ldncare.evidence.loader import load_evidence
 from ldncare.evidence.models import Statement
+from ldncare.evidence.vocabulary import load_vocabulary
 
 #: Statements used in one answer (the synthesis takes the first two).
 DEFAULT_TOP_K = 6
@@ -113,6 +115,10 @@ def _placement(picks: list[Pick]) -> list[SectionName]:
         out[-1] = "treatment_approach"
     return out
 
+
+#: Facets about a medicine's safety: asked beside an off-topic word (drinking, cannabis), the
+#: safety part is answered and the off-topic part named as not covered.
+_SAFETY_ASKED = frozenset({"organ", "pregnancy"})
 
 #: Facets whose answer does not depend on the condition treated (a medicine's warnings, side
 #: effects, interactions ...): asked with a condition outside the evidence base, they get a
@@ -228,6 +234,14 @@ def _about_named(question: Question, picks: list[Pick]) -> list[Pick]:
         or _about(p.statement, wanted)
     ]
     # (an answer keeps at least an opening and one more point)
+    if (
+        not kept
+        and question.unmatched
+        and not set(question.named) & _vocabulary().drug_class.keys()
+    ):
+        # Nothing about the medicines named, none of which has a monograph ("citalopram with
+        # methadone"): not covered, rather than another medicine of the class (tramadol).
+        return []
     return kept if len(kept) >= min(2, len(picks)) else picks
 
 
@@ -238,10 +252,42 @@ def _about(statement: Statement, wanted: set[str]) -> bool:
     if wanted.isdisjoint(subjects):
         return False
     main = subjects[0]
+    drugs = set(subjects) & set(_vocabulary().drug_class)
+    if main in drugs and drugs.isdisjoint(wanted):
+        # (tramadol's own warnings do not answer a methadone question, though both are opioids)
+        return False
     if "ldn" in subjects and "ldn" not in wanted:
         # ("Tramadol with LDN" in a duloxetine and tramadol question)
         return False
     return not (BOXED in statement.topics and main not in wanted)
+
+
+def _is_medicine(word: str) -> bool:
+    """Whether the medication vocabulary (drugs.yaml) knows ``word`` as a medicine."""
+    return bool(load_vocabulary().medications.ingredient_classes(word))
+
+
+#: Subjects of the opioids ldncare knows (tramadol, the class).
+_OPIOIDS = frozenset({"opioid", "tramadol"})
+
+
+def _no_opioid_advice(question: Question, picks: list[Pick]) -> list[Pick]:
+    """An answer about LDN never advises or doses an opioid (naltrexone blocks them): "tramadol
+    as acute rescue" or "tramadol 200 to 400 mg a day" in an LDN answer reads as a suggestion
+    (review r2 a44 a51). Only a question asking for the alternatives, or naming the opioid's
+    dose, gets them."""
+    if "ldn" not in question.subjects or "alternatives" in question.asked:
+        return picks
+    asked_dose = "dose" in question.asked and not _OPIOIDS.isdisjoint(question.named)
+    kept = [
+        p
+        for p in picks
+        if asked_dose
+        or "ldn" in p.statement.subjects
+        or _OPIOIDS.isdisjoint(p.statement.subjects)
+        or {"dose", "alternatives"}.isdisjoint(p.statement.facets)
+    ]
+    return kept or picks
 
 
 #: The monograph's usual adult dosing line ("... maximum 400 mg a day").
@@ -291,6 +337,119 @@ def _for_population(
     return out
 
 
+#: At most this many statements answer one specific point ("the half-life").
+_POINT_SIZE = 3
+
+
+def _about_subjects(statement: Statement, question: Question) -> bool:
+    wanted = set(question.named or question.medicines or question.subjects)
+    return not wanted.isdisjoint(statement.subjects)
+
+
+def _compose_point(
+    text: str,
+    question: Question,
+    lead: list[Statement],
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+    openings: Sequence[Statement] = (),
+) -> Answer:
+    """The statements holding the point asked, first and alone (a cited yes/no opening on it
+    before them); the one practical statement that follows from them (same subject, a facet
+    they carry) closes the answer."""
+    index = ask_index()
+    relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
+    lead = [*openings, *sorted(lead, key=lambda s: -relevance.get(s.id, 0.0))[:_POINT_SIZE]]
+    chosen = {s.id for s in lead}
+    follows = [
+        d.statement
+        for d in index.documents
+        if d.statement.id not in chosen
+        and "answer" not in d.statement.facets
+        and _about_subjects(d.statement, question)
+        and not ACTION_FACETS.isdisjoint(d.statement.facets)
+        and not set(lead[0].facets).isdisjoint(d.statement.facets)
+    ]
+    # The closest in topic to the point (its surgery advice for the half-life), in the evidence
+    # base's curated order; a statement about the evidence gap is not the practical step.
+    topics = set(lead[0].topics) - {"evidence"}
+    order = {d.statement.id: i for i, d in enumerate(index.documents)}
+    follows = [s for s in follows if "evidence" not in s.topics]
+    follows.sort(key=lambda s: (-len(topics & set(s.topics)), order[s.id]))
+    statements = [*lead, *follows[:1]]
+    placement: list[SectionName] = ["from_the_guidelines"]
+    placement += ["key_considerations"] * (len(lead) - 1)
+    placement += ["treatment_approach"] * (len(statements) - len(lead))
+    if len(statements) > 1 and "treatment_approach" not in placement:
+        placement[-1] = "treatment_approach"
+    return compose_answer(
+        text,
+        statements,
+        index.evidence.sources,
+        plan_contract=plan_contract,
+        placement=placement,
+        understood=question.to_contract(),
+        focus=question.condition_label,
+        lead_from=lead,
+    )
+
+
+def _uncovered_answer(text: str, label: str, found: Retrieval) -> Answer:
+    """ "Not covered", naming the point asked, with the closest covered topics."""
+    return replace(
+        not_covered(text, found.closest_topics), not_covered_points=(uncovered_point(label),)
+    )
+
+
+def _point_answer(
+    text: str,
+    question: Question,
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+) -> Answer | None:
+    """A question naming a specific point (``points`` in questions.yaml: the half-life ...) is
+    answered with the statements on that point about its subject, or plainly not covered."""
+    vocabulary = _vocabulary()
+    named = [t for t in question.topics if t in vocabulary.points]
+    if not named or not question.subjects:
+        return None
+    topic = named[0]
+    lead = [
+        d.statement
+        for d in ask_index().documents
+        if topic in d.statement.topics
+        and "answer" not in d.statement.facets
+        and _about_subjects(d.statement, question)
+    ]
+    if not lead:
+        subject = ", ".join(_display(s) for s in (question.named or question.subjects)[:1])
+        return _uncovered_answer(text, f"{vocabulary.points[topic]} for {subject}", found)
+    openings = [
+        d.statement
+        for d in ask_index().documents
+        if question.yes_no
+        and "answer" in d.statement.facets
+        and topic in d.statement.topics
+        and _about_subjects(d.statement, question)
+    ]
+    return _compose_point(text, question, lead, found, plan_contract, openings[:1])
+
+
+def _specific_answer(
+    text: str,
+    question: Question,
+    specific: list[str],
+    found: Retrieval,
+    plan_contract: Mapping[str, Any] | None,
+) -> Answer | None:
+    """The statements about the subject that hold every specific word asked, alone; None when
+    none does (a word such as "often" may be said otherwise: the key points answer then)."""
+    lead = [s for s in ask_index().containing(specific) if _about_subjects(s, question)]
+    if not lead:
+        return None
+    return _compose_point(text, question, lead, found, plan_contract)
+
+
 def answer_question(
     question: str,
     *,
@@ -323,14 +482,36 @@ def _answer_question(
     vocabulary = _vocabulary()
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
+    off_topic_points: tuple[str, ...] = ()
+    if asked.off_topic and asked.medicines and set(asked.asked) & _SAFETY_ASKED:
+        # "Is naltrexone safe for my liver? I drink a lot": the liver is covered, the drinking
+        # is not; answer the first and say so of the second (review r2 a59).
+        words = ", ".join(_original_word(text, w) for w in asked.off_topic_words)
+        drug = _display(asked.named[0] if asked.named else "ldn")
+        off_topic_points = (uncovered_point(f"{words} (while taking {drug})"),)
+        asked = replace(asked, off_topic=False)
+    if (
+        asked.outside
+        and asked.condition_label
+        and (not asked.medicines or asked.overview or not set(asked.asked) <= _CONDITION_FREE)
+    ):
+        # "Does LDN work for trigeminal neuralgia?", "LDN dose for migraine": whether and how to
+        # treat a condition the evidence base does not hold is not covered, and the answer says
+        # which point; only what a medicine does whatever it treats (its warnings, interactions
+        # ...) gets a general answer.
+        drugs = " or ".join(_display(m) for m in asked.named) or "any treatment"
+        return _uncovered_answer(text, f"{drugs} in {asked.condition_label}", found)
+    if asked.off_topic and asked.off_topic_words:
+        # A topic the evidence base does not hold (cost, cannabis, drinking ...), named.
+        words = ", ".join(_original_word(text, w) for w in asked.off_topic_words)
+        taken = f" (with {_display(asked.named[0])})" if asked.named else ""
+        return _uncovered_answer(text, f"{words}{taken}", found)
     if (asked.outside and not asked.medicines) or asked.off_topic:
         # Another condition, or a topic the evidence base does not hold (cost, cannabis ...).
         return not_covered(text, found.closest_topics)
-    if asked.outside and (asked.overview or not set(asked.asked) <= _CONDITION_FREE):
-        # "Does LDN work for trigeminal neuralgia?", "LDN dose for migraine": whether and how to
-        # treat a condition the evidence base does not hold is not covered; only what a medicine
-        # does whatever it treats (its warnings, interactions ...) gets a general answer.
-        return not_covered(text, found.closest_topics)
+    point = _point_answer(text, asked, found, plan_contract)
+    if point is not None:
+        return point
     if not asked.subjects:
         if not found.covered or not found.hits:
             return not_covered(text, found.closest_topics)
@@ -343,12 +524,21 @@ def _answer_question(
         # to answer what was not understood.
         if index.unknown_terms(asked.unmatched):
             return not_covered(text, found.closest_topics)
-        if asked.yes_no and index.specific_terms(asked.unmatched):
+        specific = index.specific_terms(asked.unmatched)
+        if specific:
+            # "What is the elimination rate of naltrexone?": a specific fact asked of a subject;
+            # the statements holding its words answer it alone (a point the base names, such as
+            # the half-life, is answered or refused by name: _point_answer).
+            specific_answer = _specific_answer(text, asked, specific, found, plan_contract)
+            if specific_answer is not None:
+                return specific_answer
+        if asked.yes_no and specific:
             asked = with_subjects(replace(asked, yes_no=False), asked.subjects, (), vocabulary)
     relevance = {h.statement.id: h.relevance for h in (*found.hits, *found.others)}
     statements = [d.statement for d in index.documents]
     picks = select(asked, statements, relevance, vocabulary)
     picks = _for_population(asked, _about_named(asked, picks), statements)
+    picks = _no_opioid_advice(asked, picks)
     points = _uncovered(asked, statements)
     names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
@@ -378,6 +568,19 @@ def _answer_question(
         t
         for t in index.unknown_terms(asked.unmatched)
         if _TAKEN_WITH.search(f" {text.lower()}".replace(f" {_original_word(text, t)}", " \x00"))
+        # ("Is citalopram a problem with his methadone?": a word the medication vocabulary knows
+        # as a medicine, wherever it stands)
+        or _is_medicine(_original_word(text, t))
+    ]
+    # A medicine whose class the answer speaks of ("sertraline" and "SSRIs") is answered.
+    unknown = [
+        t
+        for t in unknown
+        if not any(
+            cls.replace("_", " ") in p.statement.text.lower()
+            for p in picks
+            for cls in load_vocabulary().medications.ingredient_classes(_original_word(text, t))
+        )
     ]
     if unknown and set(asked.asked) & {"warnings", "interactions"}:
         # "Is LDN safe ... on warfarin?": a word no statement uses is most often another
@@ -390,8 +593,11 @@ def _answer_question(
         # said plainly, not answered with what its cautions are (review 4, q42).
         facet = main_facet(asked)
         if drug in names and not any(
-            p.facet == facet and drug in p.statement.subjects for p in picks
+            (p.facet == facet or facet in p.statement.facets) and drug in p.statement.subjects
+            for p in picks
         ):
+            # (the cited opening "Yes, with caution: the label names no interaction ..." is a
+            # statement on its interactions: no banner may contradict it; review r2 a06 a11)
             points = (*points, uncovered_point(f"the {_FACET_WORDS[facet]} of {names[drug]}"))
     stopping = {"taper", "stopping"} & set(asked.topics)
     for drug in asked.named if stopping else ():
@@ -409,7 +615,7 @@ def _answer_question(
         # Nothing in the base answers what was asked about these subjects (duloxetine in
         # pregnancy): say so, rather than answer a neighbouring question.
         if asked.asked or asked.gaps or not found.covered or not found.hits or asked.outside:
-            return not_covered(text, found.closest_topics)
+            return replace(not_covered(text, found.closest_topics), not_covered_points=points)
         return compose_answer(
             text,
             [h.statement for h in found.hits[:top_k]],
@@ -430,5 +636,8 @@ def _answer_question(
         focus=focus,
         lead_from=_main_statements(picks, asked),
         opening=_comparison_opening(asked, picks, points) or derived_opening(asked, picks, names),
+        verdict=asked.yes_no and ("ldn" in asked.subjects or bool(asked.named)),
+        medicines=[m for m in (*asked.named, *asked.per_drug) if m != "ldn"],
+        all_options="alternatives" in asked.asked or OPTIONS_SUBJECT in asked.subjects,
     )
-    return replace(composed, not_covered_points=points)
+    return replace(composed, not_covered_points=(*off_topic_points, *points))

@@ -116,3 +116,37 @@ _SECTIONS = ("from_the_guidelines", "key_considerations", "treatment_approach")
 
 def evaluate(items: Iterable[Mapping[str, Any]]) -> Summary:
     return Summary([score(i) for i in items])
+
+
+@dataclass(frozen=True)
+class AnswerRecall:
+    """Expected evidence in the composed answer only (what the user sees), over the evaluation
+    set (``tests/ask/questions.yaml``); retrieval ranks do not count."""
+
+    overall: float
+    #: facet -> (expected statements shown, expected statements), by each statement's first facet.
+    per_facet: dict[str, tuple[int, int]]
+    misses: list[tuple[str, tuple[str, ...]]]
+
+
+def answer_recall(items: Iterable[Mapping[str, Any]]) -> AnswerRecall:
+    """Per question |expected ∩ answer| / min(|expected|, 5), averaged over in-scope questions."""
+    by_id = ask_index().by_id
+    recalls: list[float] = []
+    per_facet: dict[str, list[int]] = {}
+    misses: list[tuple[str, tuple[str, ...]]] = []
+    for item in items:
+        if item.get("out_of_scope"):
+            continue
+        expected = set(item["expected"])
+        shown = set(answer_question(item["q"]).statement_ids())
+        recalls.append(len(expected & shown) / min(len(expected), 5))
+        for sid in sorted(expected):
+            facet = by_id[sid].facets[0]
+            counts = per_facet.setdefault(facet, [0, 0])
+            counts[0] += sid in shown
+            counts[1] += 1
+        if expected - shown:
+            misses.append((str(item["q"]), tuple(sorted(expected - shown))))
+    overall = sum(recalls) / len(recalls) if recalls else 1.0
+    return AnswerRecall(overall, {k: (v[0], v[1]) for k, v in sorted(per_facet.items())}, misses)

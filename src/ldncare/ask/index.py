@@ -179,6 +179,17 @@ class AskIndex:
         limit = SPECIFIC_DF * self._retrievable
         return [t for t in stems if 0 < self._df.get(t, 0) < limit]
 
+    def containing(self, stems: Sequence[str]) -> list[Statement]:
+        """The retrievable statements whose words include every one of ``stems``."""
+        wanted = set(stems)
+        return [
+            d.statement
+            for d, doc_terms, answer in zip(
+                self.documents, self.terms, self._answer_mask, strict=True
+            )
+            if not answer and wanted <= doc_terms
+        ]
+
     def unknown_terms(self, stems: Sequence[str]) -> list[str]:
         """Those of ``stems`` (words, not numbers) that no statement uses."""
         return [t for t in stems if t.isalpha() and len(t) > 3 and t not in self._df]

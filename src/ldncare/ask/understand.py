@@ -6,6 +6,7 @@ stemming), and the drug monographs add their own names as subjects, each with it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from typing import Any
@@ -58,6 +59,7 @@ def question_vocabulary(
     named = {*facets, *(plans.get("overview") or ()), *(plans.get("action") or ())}
     named |= {f for k, fs in (plans.get("follow") or {}).items() for f in [k, *(fs or ())]}
     named |= {f for g in (table.get("gaps") or {}).values() for f in g.get("facets") or ()}
+    named |= set(plans.get("condition") or ())
     unknown = sorted(f for f in named if f not in FACETS and f not in _NOT_FACETS)
     if unknown:
         raise EvidenceError(f"questions.yaml: unknown facet {unknown[0]!r}")
@@ -94,10 +96,14 @@ def question_vocabulary(
         drug_class=drug_class,
         organ_parts={str(k): _cues(v or ()) for k, v in (table.get("organ_parts") or {}).items()},
         out_of_scope=_cues(table.get("out_of_scope") or ()),
+        in_scope=_cues(table.get("in_scope_phrases") or ()),
         topic_cues={str(k): _cues(v or ()) for k, v in (table.get("topic_cues") or {}).items()},
         elliptic_yes_no=tuple(
             tuple(str(c).lower().split()) for c in table.get("elliptic_yes_no") or ()
         ),
+        condition_plan=tuple(str(f) for f in plans.get("condition") or ()),
+        class_words={str(k): _cues(w or ()) for k, w in (table.get("class_words") or {}).items()},
+        points={str(k): str(v) for k, v in (table.get("points") or {}).items()},
         gaps=tuple(
             Gap(
                 str(k),
@@ -116,6 +122,16 @@ def read_question(
 ) -> Question:
     """Understand ``text``: its corrected words and its synonym-normalised words, matched."""
     keep = normalizer.synonyms.stopwords | normalizer.synonyms.no_correction
-    raw = [stem(w if w in keep else normalizer.corrector.correct(w)) for w in words(text)]
+
+    def corrected(part: str) -> list[str]:
+        return [stem(w if w in keep else normalizer.corrector.correct(w)) for w in words(part)]
+
+    raw = corrected(text)
     normalised = [t.stem for t in normalizer.query_terms(text)]
-    return understand(text, raw, normalised, vocabulary, patient=patient)
+    # The last sentence of several is the one that asks ("... no better. Should I keep going?").
+    sentences = [p for p in _SENTENCE_END.split(text) if words(p)]
+    asking = corrected(sentences[-1]) if len(sentences) > 1 else []
+    return understand(text, raw, normalised, vocabulary, patient=patient, asking=asking)
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from ldncare.core.answer_patient import PatientLine, ldn_lines, medicine_lines, medicines_first
-from ldncare.core.plan_contract import PlanLike
+from ldncare.core.plan_contract import Option, OptionReason, PlanLike, ldn_of, options_of
 from ldncare.errors import EvidenceError
 from ldncare.evidence.models import EVIDENCE_RANK, Source, Statement
 
@@ -316,6 +316,94 @@ class _Numbering:
         return tuple(Reference(n, self.sources[cid]) for cid, n in self.order.items())
 
 
+#: The first words of a patient's verdict, by screening result, and the finding it names.
+_VERDICT = {
+    "not_recommended": ("No, not as things stand", "contraindication"),
+    "eligible_with_cautions": ("Possibly, with caution", "warning"),
+}
+
+
+def _patient_verdict(plan_contract: PlanLike | None, numbering: _Numbering) -> Sentence | None:
+    """The yes/no first sentence for this patient: the screening's decisive finding (a
+    contraindication, else a caution), with its rule id and citations."""
+    if plan_contract is None:
+        return None
+    ldn = ldn_of(plan_contract)
+    if ldn.eligibility not in _VERDICT:
+        return None
+    words, severity = _VERDICT[ldn.eligibility]
+    finding = next((f for f in ldn.findings if f.severity == severity), None)
+    if finding is None:
+        return None
+    return Sentence(
+        f"{words} for this patient: {finding.message}",
+        finding.rule,
+        numbering.numbers(tuple(finding.citations), f"rule {finding.rule!r}"),
+        basis="rule",
+        severity=finding.severity,
+    )
+
+
+#: Option reasons that say only where a medicine stands in general (first or second line).
+_GENERAL_REASONS = frozenset({"option.first_line", "option.second_line"})
+#: How a current medicine's advice, or a new option's suitability, answers "should she ...?".
+_ADVICE_VERDICT = {"reduce": "No, not as things stand", "switch": "No, not as things stand"}
+_SUITABILITY_VERDICT = {"avoid": "No, not for this patient", "caution": "Possibly, with caution"}
+_SUITABILITY_ORDER = {"current": 0, "preferred": 1, "suitable": 2, "caution": 3, "avoid": 4}
+_SUITABILITY_WORDS = {
+    "current": "already taken",
+    "preferred": "preferred",
+    "suitable": "suitable",
+    "caution": "use with caution",
+    "avoid": "avoid",
+}
+
+
+def _decisive(option: Option) -> OptionReason | None:
+    """The reason that decides an option for this patient: a current medicine's own finding
+    (above the kidney maximum ...), else its first patient-specific reason."""
+    specific = [r for r in option.reasons if r.rule not in _GENERAL_REASONS]
+    own = [
+        r
+        for r in specific
+        if r.rule.startswith("option.current.") and not r.rule.startswith("option.current.taking")
+    ]
+    rest = [r for r in specific if not r.rule.startswith("option.current.")]
+    return (own or rest)[0] if (own or rest) else None
+
+
+def _medicine_verdict(
+    options: Sequence[Option], numbering: _Numbering, *, yes_no: bool
+) -> Sentence | None:
+    """The first sentence about this patient's medicine: "No, not as things stand" when the plan
+    advises reducing or switching a current one, or avoiding a new one; "Possibly, with caution"
+    for a caution; for a question that is not yes/no, the decisive finding itself."""
+    for option in options:
+        reason = _decisive(option)
+        if reason is None:
+            continue
+        advice = option.current.advice if option.current is not None else None
+        words = _ADVICE_VERDICT.get(advice or "") or _SUITABILITY_VERDICT.get(option.suitability)
+        if words is None:
+            continue
+        text = (
+            f"{words} for this patient: {reason.message}"
+            if yes_no
+            else (
+                f"For this patient, {option.name} ({_SUITABILITY_WORDS[option.suitability]}): "
+                f"{reason.message}"
+            )
+        )
+        return Sentence(
+            text,
+            reason.rule,
+            numbering.numbers(tuple(reason.citations), f"rule {reason.rule!r}"),
+            basis="rule",
+            severity="warning",
+        )
+    return None
+
+
 def _is_treatment(statement: Statement) -> bool:
     return any(t in TREATMENT_TOPICS for t in statement.topics)
 
@@ -332,6 +420,9 @@ def compose_answer(
     focus: str | None = "pudendal neuralgia",
     lead_from: Sequence[Statement] | None = None,
     opening: tuple[str, Statement] | None = None,
+    verdict: bool = False,
+    medicines: Sequence[str] = (),
+    all_options: bool = False,
 ) -> Answer:
     """Lay ranked ``statements`` (best first, no duplicates) out in the reference form.
 
@@ -391,6 +482,29 @@ def compose_answer(
         # patient opens the answer, and is numbered first; the general evidence follows.
         eligibility, sections = _patient_sections(plan_contract, understood, numbering)
     opener: tuple[Sentence, ...] = ()
+    options = options_of(plan_contract) if plan_contract is not None else []
+    asked_options = [o for o in options if o.drug in medicines]
+    part = "patient_medicines"
+    if asked_options:
+        # A question about this patient's gabapentin is answered by what the plan says of it
+        # (review r2 a40: 1,800 mg a day at creatinine clearance 23 mL/min is "No").
+        patient_verdict = _medicine_verdict(asked_options, numbering, yes_no=verdict)
+    elif all_options and options:
+        patient_verdict = _medicine_verdict(
+            [o for o in options if o.current is not None], numbering, yes_no=False
+        )
+    else:
+        part = "patient_context"
+        patient_verdict = _patient_verdict(plan_contract, numbering) if verdict else None
+    if patient_verdict is not None:
+        # A yes/no question about this patient is answered by this patient's screening (review
+        # r2 a30: "Can I start LDN for this patient?" on tramadol must open "No"): the verdict
+        # opens the patient's section it comes from, in place of the line it repeats.
+        kept = tuple(s for s in sections.get(part, ()) if s.statement != patient_verdict.statement)
+        if part in sections:
+            sections[part] = (patient_verdict, *kept)
+        else:
+            sections = {part: (patient_verdict,), **sections}
     if plan_contract is not None:
         # With a patient, the plan's verdict above answers "can / should this patient ...";
         # a general "Yes, with caution" or "It depends" would contradict a "not recommended"

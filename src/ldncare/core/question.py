@@ -12,6 +12,7 @@ The words and plans are data (``evidence/data/vocabulary/questions.yaml``), comp
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -139,6 +140,8 @@ class QuestionVocabulary:
     organ_parts: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Words of topics ldncare does not cover (cost, cannabis ...): the question is refused.
     out_of_scope: tuple[Cue, ...] = ()
+    #: Phrases that keep a question in scope although they hold an out-of-scope word.
+    in_scope: tuple[Cue, ...] = ()
     #: Words that name a statement topic ("morning"): an opening about it is preferred.
     topic_cues: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
     #: Points the evidence base does not cover (missed doses ...): said so plainly.
@@ -146,6 +149,15 @@ class QuestionVocabulary:
     #: Lower-case words that open an elliptical yes/no clause at the end of a question
     #: ("..., worth a go?", "... together ok?" has it last): "worth", "any good", "ok" ...
     elliptic_yes_no: tuple[tuple[str, ...], ...] = ()
+    #: The plan for whether LDN helps in a condition the trials studied (fibromyalgia ...): that
+    #: condition's evidence first, then how it is used; no pudendal care, no generic overview.
+    condition_plan: tuple[str, ...] = ()
+    #: A class and the cues that name the class itself ("opioids", "painkillers"): named by
+    #: another of its cues (a member without a monograph: "methadone"), it stands for no member.
+    class_words: Mapping[str, tuple[Cue, ...]] = field(default_factory=dict)
+    #: Statement topics so specific that a question naming one asks for that fact alone
+    #: ("half-life"), each with the label said when the subject asked has no statement on it.
+    points: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -176,6 +188,8 @@ class Question:
     organ_parts: tuple[str, ...] = ()
     #: The question names a topic outside the evidence base (cost, cannabis ...).
     off_topic: bool = False
+    #: The words that made it off-topic ("drink").
+    off_topic_words: tuple[str, ...] = ()
     #: Only general safety words ask for the warnings ("Is LDN dangerous?").
     general_safety: bool = False
     #: Statement topics the question's words name ("morning", "sleep").
@@ -188,7 +202,7 @@ class Question:
     #: about the topic its words name may answer which.
     choice: bool = False
 
-    @property
+    @functools.cached_property
     def medicines(self) -> frozenset[str]:
         return frozenset(s for s in self.subjects if s not in CONDITION_SUBJECTS)
 
@@ -213,16 +227,23 @@ def _find(sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]) -> list[
 def _find_cues(
     sequence: Sequence[str], cues: Mapping[str, tuple[Cue, ...]]
 ) -> list[tuple[int, str, Cue]]:
-    found: list[tuple[int, int, str]] = []
+    # A cue whose first word is not in the question cannot match: most are skipped at once.
+    present = set(sequence)
+    found: list[tuple[int, int, int, str]] = []
+    rank = 0
     for key, key_cues in cues.items():
         for cue in key_cues:
+            rank += 1
+            if not cue or cue[0] not in present:
+                continue
             n = len(cue)
             for i in range(len(sequence) - n + 1):
-                if tuple(sequence[i : i + n]) == cue:
-                    found.append((i, n, key))
+                if sequence[i] == cue[0] and tuple(sequence[i : i + n]) == cue:
+                    found.append((i, n, rank, key))
     taken: set[int] = set()
     out: list[tuple[int, str, Cue]] = []
-    for i, n, key in sorted(found, key=lambda f: (-f[1], f[0])):
+    # (longer first; at one place and length, the cue listed first)
+    for i, n, _, key in sorted(found, key=lambda f: (-f[1], f[0], f[2])):
         span = set(range(i, i + n))
         if span & taken:
             continue
@@ -267,6 +288,23 @@ def _ordered_keys(
     return list(dict.fromkeys(keys))
 
 
+_DURATION = re.compile(
+    r"\b(\d{1,2}|a|one|two|three|four|six)\s*(weeks?|wks?|months?|mths?)\b", re.IGNORECASE
+)
+_NUMBER_WORDS = {"a": 1, "one": 1, "two": 2, "three": 3, "four": 4, "six": 6}
+#: Weeks of LDN after which no response is a reason to review it (the 2 to 3 month trial).
+FULL_TRIAL_WEEKS = 8
+
+
+def stated_weeks(text: str) -> int | None:
+    """How long the question says LDN has been taken ("6 wks", "3 months"), in weeks."""
+    match = _DURATION.search(text)
+    if match is None:
+        return None
+    count = _NUMBER_WORDS.get(match.group(1).lower()) or int(match.group(1))
+    return count * (4 if match.group(2).lower().startswith("m") else 1)
+
+
 def stated_age(text: str) -> int | None:
     """The age a question states ("I'm 70", "a 72-year-old", "in my 80s"), if any."""
     for match in _AGE.finditer(text):
@@ -285,11 +323,14 @@ def understand(
     vocabulary: QuestionVocabulary,
     *,
     patient: bool = False,
+    asking: Sequence[str] = (),
 ) -> Question:
     """Subjects, asked facets and plan of one question.
 
     ``raw`` is the question's words after typo correction, stemmed, in order; ``normalised`` the
     same after the synonym table rewrote phrases to their canonical words (stopwords dropped).
+    ``asking`` is the raw words of its last sentence when it has several ("been on LDN 4.5 mg for
+    3 months and no better. Should I keep going?"): the facets it names are asked first.
     """
     v = vocabulary
     subjects = _ordered_keys(raw, normalised, v.subjects)
@@ -305,10 +346,20 @@ def understand(
     # The medicines named, a class counted only when none of its members is named.
     named = [s for s in subjects if s not in CONDITION_SUBJECTS]
     named = [s for s in named if set(v.members.get(s, ())).isdisjoint(named)]
+    # A class named by one of its own members ldncare has no monograph for ("methadone" is an
+    # opioid) does not stand for the members it does have: methadone is not tramadol.
+    by_member = {
+        key
+        for words in (raw, normalised)
+        for _, key, cue in _find_cues(words, v.subjects)
+        if key in v.class_words and cue not in v.class_words[key]
+    }
     expanded: list[str] = []
     for s in subjects:
         expanded.append(s)
         members = v.members.get(s, ())
+        if s in by_member:
+            continue
         if set(members).isdisjoint(subjects):
             # "SNRIs" stands for duloxetine and venlafaxine, unless one of them was named.
             expanded.extend(members)
@@ -320,6 +371,9 @@ def understand(
     subjects = list(dict.fromkeys(expanded))
 
     gap_cues = {g.id: g.cues for g in v.gaps}
+    # (the question's own words, before an uncovered point's cue words are taken out: "can my
+    # GP prescribe LDN?" still opens with "can")
+    spoken = list(raw)
     # The words with the subjects' own taken out: "miss my LDN dose" is "miss my dose".
     closed = [w for w in _mask(raw, v.subjects) if w]
     found_gaps = [
@@ -336,9 +390,16 @@ def understand(
     raw_left = _mask(raw, v.subjects)
     # The masked words close up: "how does low dose naltrexone work" asks "how does ... work".
     asked = _asked_facets([w for w in raw_left if w], v.facets)
-    if not asked:
-        # Only when its own words ask nothing: the synonym-normalised words.
+    if not asked and not found_gaps:
+        # Only when its own words ask nothing: the synonym-normalised words (a question about an
+        # uncovered point asks nothing else: its gap's facets answer beside it).
         asked = _asked_facets(_mask(normalised, v.subjects), v.facets)
+    if asking and len(asking) < len(raw):
+        # The sentence that asks comes first; the sentences before it give the context.
+        last = _asked_facets([w for w in _mask(asking, v.subjects) if w], v.facets)
+        if last:
+            # (the sentences before it only give the context: "on 4.5 mg" asks no dose)
+            asked = [f for f in last if f in asked] or asked
     comparison = "comparison" in asked
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
@@ -399,10 +460,17 @@ def understand(
             for _, k in _find(words, v.topic_cues)
         )
     )
+    if condition is not None and condition.in_base:
+        # "Does LDN work for fibromyalgia?": that condition's statements come first.
+        topics.append(condition_topic(condition.id))
+    weeks = stated_weeks(text)
+    if weeks is not None and weeks < FULL_TRIAL_WEEKS and "no-response" in topics:
+        # "6 weeks and no change": too early to judge, not a question about giving up.
+        topics.remove("no-response")
     age = stated_age(text)
     if age is not None and age >= OLDER_ADULT_AGE and "elderly" not in topics:
         topics.append("elderly")
-    opener = next((w for w in raw if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
+    opener = next((w for w in spoken if w not in {"so", "hi", "hello", "please", "and", "but"}), "")
     # "My bum hurts when I sit, will LDN help?": a yes/no clause after a statement.
     subject_words = {c[0] for cues in v.subjects.values() for c in cues} | _PRONOUNS
     # "... what should I do?" is not one: an interrogative just before the verb asks which.
@@ -420,10 +488,15 @@ def understand(
     organ_parts = tuple(
         dict.fromkeys(k for _, k in [*_find(raw, v.organ_parts), *_find(normalised, v.organ_parts)])
     )
-    off_topic = bool(
-        v.out_of_scope
-        and (_find(raw, {"x": v.out_of_scope}) or _find(normalised, {"x": v.out_of_scope}))
-    )
+    # (what naltrexone is approved for, "alcohol dependence", is not an off-topic "alcohol")
+    kept = {"in": v.in_scope}
+    off_words = [
+        w
+        for words in (_mask(raw, kept), _mask(normalised, kept))
+        for i, _, cue in _find_cues(words, {"x": v.out_of_scope})
+        for w in cue
+    ]
+    off_topic = bool(v.out_of_scope and off_words)
     return _planned(
         Question(
             text=text,
@@ -443,6 +516,7 @@ def understand(
             patient=has_patient,
             organ_parts=organ_parts,
             off_topic=off_topic,
+            off_topic_words=tuple(dict.fromkeys(off_words)),
             general_safety=general_safety,
             topics=tuple(topics),
             per_drug=tuple(dict.fromkeys(per_drug)),
@@ -450,6 +524,24 @@ def understand(
         ),
         v,
     )
+
+
+def condition_topic(condition: str) -> str:
+    """The statement topic of a condition id ("diabetic_neuropathy" -> "diabetic-neuropathy")."""
+    return condition.replace("_", "-")
+
+
+#: Statement topics naming the condition a trial studied: a question about one condition is
+#: not answered with another's trials.
+TRIAL_CONDITION_TOPICS = frozenset({"fibromyalgia", "diabetic-neuropathy", "arthritis"})
+#: The topic of statements that say what to do about a side effect.
+MANAGE = "manage"
+
+
+def manages(question: Question) -> bool:
+    """Whether the question asks what to do about a side effect ("what do I do?", "how do I
+    manage ...?", "help"), not which side effects there are."""
+    return MANAGE in question.topics and "side_effects" in question.asked
 
 
 def with_subjects(
@@ -470,9 +562,34 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     if not asked and question.subjects and not medicines:
         # "What is pudendal neuralgia?": names only a condition and asks nothing more.
         asked = ["diagnosis"]
+    if "settle" in question.topics and "side_effects" in asked:
+        # "How long until the side effects go away?" asks whether they settle, not how long LDN
+        # takes to work.
+        asked = ["side_effects", *(f for f in asked if f not in {"side_effects", "trial"})]
+    if "thyroid" in question.topics and "ldn" in medicines:
+        # "LDN in Hashimoto's on levothyroxine - is a dose adjustment needed?": the thyroid dose
+        # is asked about, not LDN's titration.
+        asked = ["interactions", *(f for f in asked if f in {"monitoring", "warnings"})]
+    if "washout" in question.topics and ("interactions" in asked or medicines):
+        # "How long must someone be off methadone before starting LDN?": the wait before the
+        # first dose, not how long LDN takes to work.
+        # ("coming off oxycodone" dates the wait; it does not ask how to taper the opioid)
+        asked = ["interactions", *(f for f in asked if f == "warnings")]
+        question = replace(
+            question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
+        )
+    if asked[:1] == ["trial"] and "trial-length" in question.topics:
+        # "When should LDN be stopped for lack of efficacy?" asks when to give up, not how to
+        # taper it.
+        question = replace(
+            question, topics=tuple(t for t in question.topics if t not in {"taper", "stopping"})
+        )
     if "surgery" in asked:
-        # "I have surgery next month": the month dates the operation, it asks no trial length.
+        # "I have surgery next month": the month dates the operation, it asks no trial length;
+        # "will LDN interfere with my anaesthetic?" asks about the operation first.
         asked = [f for f in asked if f not in {"trial", "response"}]
+        if "interactions" in asked:
+            asked = ["surgery", *(f for f in asked if f != "surgery")]
     if "organ" in asked:
         # "Gabapentin dose in kidney disease": the adjusted dose, never the usual titration.
         asked = ["organ", *(f for f in asked if f != "organ" and f not in _ORGAN_REPLACES)]
@@ -500,9 +617,33 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     # A question about a point the base does not cover opens with that plain "not covered".
     # A choice that names a topic ("morning or night?") opens with the opening about that topic.
     chooses = question.choice and bool(question.topics)
-    opens = (yes_no or question.combination or question.comparison or chooses) and not question.gaps
+    managing = MANAGE in question.topics and "side_effects" in asked
+    # "How long must a patient be opioid-free after methadone?" names two medicines but asks
+    # how long, not whether: no yes/no opening.
+    asks_point = not yes_no and not _POINT_TOPICS.isdisjoint(question.topics)
+    opens = (
+        yes_no
+        or (question.combination and not asks_point)
+        or question.comparison
+        or chooses
+        or managing
+    ) and not question.gaps
     plan: list[str] = [ANSWER] if opens else []
-    if overview:
+    in_base_condition = (
+        question.condition is not None and not question.outside and "ldn" in medicines
+    )
+    if overview and in_base_condition and v.condition_plan:
+        # "Does LDN work for fibromyalgia?": that condition's trials, then how LDN is used; not
+        # the overview of LDN in pudendal neuralgia.
+        overview = False
+        asked = ["evidence", *(f for f in asked if f not in {OVERVIEW, TREATMENT, "evidence"})]
+        plan += [*v.condition_plan, *(f for f in asked if f not in v.condition_plan)]
+    elif managing:
+        # "LDN gives me nightmares, what do I do?": what to do first, then the side effects and
+        # the titration advice (hold a step longer); never the list of side effects alone.
+        plan += ["side_effects", *(f for f in asked if f not in {"side_effects", OVERVIEW})]
+        plan += ["dose"]
+    elif overview:
         # An evidence or regulatory question that is also an overview leads with its own facet.
         plan += [f for f in asked if f in {"evidence", "regulatory"}]
         plan += [p for p in v.overview_plan if p != ANSWER]
@@ -524,6 +665,9 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
             plan.extend(v.follow.get(f, ()))
     if "organ" in asked:
         plan = [f for f in plan if f not in _ORGAN_REPLACES]
+    if "elderly" in question.topics and "ldn" in medicines and "dose" in plan:
+        # "LDN dose for an 80-year-old": how little the trials say at that age comes with the dose.
+        plan.insert(plan.index("dose") + 1, "warnings")
     return replace(
         question,
         asked=tuple(f for f in asked if f != TREATMENT),
@@ -554,6 +698,39 @@ def _other_organ(statement: Statement, question: Question) -> bool:
         return False
     mine = _ORGAN_TOPICS & set(statement.topics)
     return bool(mine) and mine.isdisjoint(question.organ_parts)
+
+
+#: Topics the question's words name that pick a statement whatever its subjects' specificity.
+_POINT_TOPICS = frozenset(
+    {
+        "washout",
+        "duplication",
+        "pharmacokinetics",
+        "formulation",
+        "final-trial",
+        "antidiarrhoeal",
+        MANAGE,
+    }
+)
+#: Topics naming one side effect: what to do about it is answered only by a statement on it.
+_EFFECT_TOPICS = frozenset({"sleep", "nausea", "headache"})
+
+
+def _names_topic(statement: Statement, question: Question) -> bool:
+    return not (_POINT_TOPICS & set(question.topics)).isdisjoint(statement.topics)
+
+
+def _other_condition(statement: Statement, question: Question) -> bool:
+    """A trial in another condition, in a question about one the trials studied (the diabetic
+    neuropathy trial in a fibromyalgia question)."""
+    if question.condition is None or question.outside:
+        return False
+    if "pn" in statement.subjects and "evidence" in statement.facets:
+        # ("no randomised trial of LDN in pudendal neuralgia" does not answer a fibromyalgia
+        # question)
+        return True
+    mine = condition_topic(question.condition)
+    return not (TRIAL_CONDITION_TOPICS - {mine}).isdisjoint(statement.topics)
 
 
 def _is_combination_opener(statement: Statement) -> bool:
@@ -641,6 +818,7 @@ def select(
         and not (question.outside and "pn" in s.subjects)
         and max(_match(s, question, f) for f in ("", *_CONTEXT_FACETS)) > 0
         and not _other_organ(s, question)
+        and not _other_condition(s, question)
     ]
     order = {s.id: i for i, s in enumerate(statements)}
     # The topics of the statements closest to the question's words (up to four, all within a
@@ -696,6 +874,21 @@ def select(
                 candidates = [
                     s for s in candidates if not set(s.topics).isdisjoint(question.topics)
                 ]
+            if MANAGE not in question.topics and main == "side_effects":
+                # "Can LDN cause insomnia?" asks whether, not what to do about it.
+                candidates = [s for s in candidates if MANAGE not in s.topics]
+            elif MANAGE in question.topics and main == "side_effects":
+                # "What do I do about the nightmares?" is opened only by what to do about the
+                # side effect named (a sleep opening does not answer a nausea question).
+                named_effects = set(question.topics) & _EFFECT_TOPICS
+                candidates = [
+                    s
+                    for s in candidates
+                    if MANAGE in s.topics
+                    # (an opening about one side effect answers only a question naming it)
+                    and named_effects == named_effects & set(s.topics)
+                    and (named_effects or _EFFECT_TOPICS.isdisjoint(s.topics))
+                ]
             for intent in set(question.topics) & INTENT_TOPICS:
                 # "Can duloxetine and tramadol cause seizures?", "how do I stop ...?": only an
                 # opening about the point asked answers it (review 4, q17 q48).
@@ -713,6 +906,16 @@ def select(
             # ... and one about a combination only a question that names both medicines.
             if len(question.named) < 2:
                 candidates = [s for s in candidates if not _is_combination_opener(s)]
+            # A pair opening not about LDN answers only a question whose medicines it names:
+            # "codeine with gabapentin" is not "a gabapentinoid with duloxetine".
+            candidates = [
+                s
+                for s in candidates
+                if not _is_combination_opener(s)
+                or "ldn" in s.subjects
+                or SEROTONERGIC_PAIR in s.topics
+                or set(question.named) - {"ldn"} <= set(s.subjects)
+            ]
             # An opening about one part of a condition's care (nerve blocks, surgery) must be
             # about what the best-matching statements are about: "does physical therapy help?"
             # is not answered by the opening about nerve blocks.
@@ -739,6 +942,9 @@ def select(
                 if _match(s, question, facet) == best
                 # (an eligible pair opening stays: it answers about the two medicines named)
                 or (facet == ANSWER and SEROTONERGIC_PAIR in s.topics)
+                # (the statement about the point the question's words name stays: "how long to
+                # wait after methadone" is answered by the washout, which names fewer opioids)
+                or (facet != ANSWER and _names_topic(s, question))
             ]
         # Most specific first; then the key points (tagged "overview": boxed warnings, the
         # opioid contraindication ...); then the closest to the question's words.
@@ -748,6 +954,7 @@ def select(
                 # A comparison opens with the opening that weighs the options against each other.
                 (question.comparison != ("comparison" in s.topics)) if facet == ANSWER else 0,
                 -(SEROTONERGIC_PAIR in s.topics) if facet == ANSWER else 0,
+                -_names_topic(s, question) if facet != ANSWER else 0,
                 -_match(s, question, facet),
                 # The opening about the topic the question names ("in the morning?" is not
                 # answered by the opening about bedtime).
@@ -908,6 +1115,16 @@ def derived_opening(
     """
     if not question.yes_no or not picks or picks[0].facet == ANSWER:
         return None
+    if manages(question):
+        # "Should the patient drop back a dose?": no trial answers it yes or no; the titration
+        # advice on side effects (the statement it derives from) follows at once.
+        hit = next((p.statement for p in picks if MANAGE in p.statement.topics), None)
+        if hit is not None:
+            return (
+                "It depends on the side effect and the prescriber: what the titration advice "
+                "supports is set out below.",
+                hit,
+            )
     statements = [p.statement for p in picks]
     if question.gaps:
         # The point asked is one the evidence base holds nothing citable on: "not known".
@@ -950,7 +1167,8 @@ def derived_opening(
             None,
         )
         if hit is not None:
-            return f"Yes, it can: the evidence below reports it among {name}'s side effects.", hit
+            owner = "its" if name == "it" else f"{name}'s"
+            return f"Yes, it can: the evidence below reports it among {owner} side effects.", hit
     if main in _SAFETY_FACETS:
         contra = [
             s

@@ -31,6 +31,9 @@ def render_answer_markdown(answer: Answer) -> str:
     out = [f"# {answer.question}", ""]
     if not answer.covered:
         out += [f"**This question is {NOT_COVERED}.**", ""]
+        out += [
+            line for point in answer.not_covered_points for line in (f"Not covered: {point}.", "")
+        ]
         if answer.closest_topics:
             out += ["Closest covered topics:", ""]
             out += [f"- {topic}" for topic in answer.closest_topics]
