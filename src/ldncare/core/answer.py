@@ -278,7 +278,8 @@ def describe_source(source: Source, focus: str | None = "pudendal neuralgia") ->
     """
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
-        f"The highest-quality and most recent source behind this answer is {_short_name(source)} "
+        f"The highest-quality source cited here (by certainty, then kind of evidence, then date) is "
+        f"{_short_name(source)} "
         f"({source.year}), {_article(kind)} {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
     )
