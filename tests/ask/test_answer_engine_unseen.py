@@ -160,7 +160,7 @@ def test_how_long_off_methadone_is_answered_by_the_wait_not_a_yes_no() -> None:
 
 def test_ldn_with_venlafaxine_has_no_banner_contradicting_its_cited_opening() -> None:
     answer = answer_question("Can LDN be co-prescribed with venlafaxine XR 150 mg?")
-    assert answer.sentences()[0].text.startswith("Yes, with caution")
+    assert answer.sentences()[0].text.startswith("Yes, they can be taken together")
     assert not any("interactions of LDN" in p for p in answer.not_covered_points)
 
 

@@ -70,13 +70,13 @@ def test_first_key_consideration_names_best_source_and_says_extrapolated() -> No
     answer = answer_question("Is naltrexone useful for pudendal neuralgia?")
     lead = answer.sections["key_considerations"][0]
     ref = {r.number: r.source for r in answer.references}[lead.citations[0]]
-    # The lead is the best-graded source (then strongest type, most recent) among ALL the
-    # sources the answer's statements cite, whichever section cites them.
+    # The lead is the best-graded source (then strongest type, most recent) among the sources
+    # of the statements on the main point: for an overview, the evidence on whether LDN helps.
     by_id = ask_index().by_id
     cited = {
         cid
         for s in answer.sentences()
-        if s.basis == "statement"
+        if s.basis == "statement" and "evidence" in by_id[s.statement].facets
         for cid in by_id[s.statement].citations
     }
     grades = ["high", "moderate", "low", "very_low"]

@@ -65,7 +65,7 @@ def test_pn_treatment_question_asks_for_non_drug_care_and_alternatives() -> None
 @pytest.mark.parametrize(
     ("question", "opening"),
     [
-        ("Can LDN be combined with duloxetine?", "Yes, with caution"),
+        ("Can LDN be combined with duloxetine?", "Yes, they can be taken together"),
         ("Can I take tramadol with LDN?", "No:"),
         ("Is LDN FDA approved for pudendal neuralgia?", "No:"),
         ("Should naltrexone be stopped before surgery?", "Yes, usually"),

@@ -12,7 +12,7 @@ from ldncare.ask.ask import answer_question, ask_index
 from ldncare.core.answer import Answer
 
 #: The composed first Key Consideration names the best source; it serves every question.
-_LEAD = "The highest-quality source cited here"
+_LEAD = "The highest-quality source"
 
 
 @dataclass(frozen=True)

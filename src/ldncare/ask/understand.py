@@ -104,6 +104,11 @@ def question_vocabulary(
         condition_plan=tuple(str(f) for f in plans.get("condition") or ()),
         class_words={str(k): _cues(w or ()) for k, w in (table.get("class_words") or {}).items()},
         points={str(k): str(v) for k, v in (table.get("points") or {}).items()},
+        history_before=_cues(table.get("history_before") or ()),
+        history_after=_cues(table.get("history_after") or ()),
+        history_join=frozenset(
+            stem(w) for c in table.get("history_join") or () for w in words(str(c))
+        ),
         gaps=tuple(
             Gap(
                 str(k),

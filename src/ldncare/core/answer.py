@@ -278,7 +278,8 @@ def describe_source(source: Source, focus: str | None = "pudendal neuralgia") ->
     """
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
-        f"The highest-quality source cited here (by certainty, then kind of evidence, then date) is "
+        "The highest-quality source for the main point here (by certainty, then kind of evidence, "
+        f"then date) is "
         f"{_short_name(source)} "
         f"({source.year}), {_article(kind)} {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
@@ -455,13 +456,14 @@ def compose_answer(
         missing = [cid for cid in s.citations if cid not in sources]
         if missing or not s.citations:
             raise EvidenceError(f"statement {s.id!r} cites unknown or no source: {missing}")
-    # The lead source: best graded, then strongest evidence type, then most recent, among ALL
-    # the sources this answer cites (a meta-analysis cited only in Key Considerations still
-    # outranks the label behind the opening). Ties go to the statements that answer the main
-    # point asked (``lead_from``), then to the earlier statement.
+    # The lead source: among the sources of the statements that answer the main point asked
+    # (``lead_from``; all statements when none is given), the best graded, then the strongest
+    # evidence type, then the most recent. Review round 4 found the best source of the whole
+    # answer misleading: a meta-analysis of first-line drugs named for an LDN answer, a
+    # fibromyalgia trial for the opioid washout.
     main = set(lead_from or ())
     cited = [
-        (source_quality(sources[cid]), s not in main, i, cid, s)
+        (bool(main) and s not in main, source_quality(sources[cid]), i, cid, s)
         for i, s in enumerate(ranked)
         for cid in s.citations
     ]

@@ -45,6 +45,8 @@ RELATED = 0.3
 NEAR = 0.9
 #: The medicines ldncare offers besides LDN, named together ("the alternatives", "which pill").
 OPTIONS = "options"
+#: The class whose members are never "history": an opioid may still be taken, and LDN blocks it.
+_OPIOID = "opioid"
 #: Facets that describe a medicine: asked of a class or of "the alternatives", they are answered
 #: for each medicine in turn ("side effects of SNRIs": duloxetine's, then venlafaxine's).
 PER_DRUG_FACETS = frozenset(
@@ -158,6 +160,12 @@ class QuestionVocabulary:
     #: Statement topics so specific that a question naming one asks for that fact alone
     #: ("half-life"), each with the label said when the subject asked has no statement on it.
     points: Mapping[str, str] = field(default_factory=dict)
+    #: Words before (or after) a medicine that put it in the patient's past ("failed
+    #: pregabalin", "gabapentin didn't work"), and the words that may stand between the
+    #: medicines of one such history ("failed pregabalin and duloxetine").
+    history_before: tuple[Cue, ...] = ()
+    history_after: tuple[Cue, ...] = ()
+    history_join: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -316,6 +324,54 @@ def stated_age(text: str) -> int | None:
     return None
 
 
+def _history(raw: Sequence[str], v: QuestionVocabulary) -> tuple[set[str], set[int]]:
+    """The medicines ``raw`` puts in the patient's past, and the positions of the words that do.
+
+    "Failed pregabalin and duloxetine, is LDN worth trying?": pregabalin and duloxetine are what
+    was tried, not what is asked about. A medicine named anywhere else in the question is not
+    history; an opioid never is (it may still be taken, and LDN blocks it).
+    """
+    if not (v.history_before or v.history_after):
+        return set(), set()
+    drugs = {
+        i: (key, len(cue))
+        for i, key, cue in _find_cues(raw, v.subjects)
+        if key not in CONDITION_SUBJECTS and key not in {"ldn", "patient", OPTIONS}
+    }
+    starts = {i for i, _ in drugs.items()}
+    ends = {i + n - 1: i for i, (_, n) in drugs.items()}
+    past: dict[int, str] = {}
+    words_at: set[int] = set()
+
+    def walk(at: int, step: int) -> None:
+        while 0 <= at < len(raw):
+            if step > 0 and at in starts:
+                past[at] = drugs[at][0]
+                at += drugs[at][1]
+            elif step < 0 and at in ends:
+                past[ends[at]] = drugs[ends[at]][0]
+                at = ends[at] - 1
+            elif raw[at] in v.history_join:
+                at += step
+            else:
+                return
+
+    for i, _, cue in _find_cues(raw, {"before": v.history_before}):
+        words_at.update(range(i, i + len(cue)))
+        walk(i + len(cue), 1)
+    for i, _, cue in _find_cues(raw, {"after": v.history_after}):
+        if i - 1 in ends:
+            words_at.update(range(i, i + len(cue)))
+            walk(i - 1, -1)
+    kept = {k for i, (k, _) in drugs.items() if i not in past}
+    history = {
+        k
+        for k in past.values()
+        if k not in kept and k != _OPIOID and v.drug_class.get(k) != _OPIOID
+    }
+    return history, words_at if history else set()
+
+
 def understand(
     text: str,
     raw: Sequence[str],
@@ -334,6 +390,22 @@ def understand(
     """
     v = vocabulary
     subjects = _ordered_keys(raw, normalised, v.subjects)
+    history: set[str] = set()
+    if "ldn" in subjects:
+        # A question about LDN that names what was tried before asks about LDN alone.
+        history, history_at = _history(raw, v)
+        if history:
+            raw = ["" if i in history_at else w for i, w in enumerate(raw)]
+            # (with the class the synonym table names them by: "pregabalin" is a gabapentinoid)
+            history |= {c for c, ms in v.members.items() if history & set(ms)} - {
+                k for _, k in _find(raw, v.subjects)
+            }
+            kept_cues = {k: c for k, c in v.subjects.items() if k not in history}
+            subjects = [s for s in _ordered_keys(raw, normalised, kept_cues) if s not in history]
+            history_cues = {"h": (*v.history_before, *v.history_after)}
+            normalised = [w for w in _mask(normalised, history_cues) if w]
+            normalised = [w for w in _mask(normalised, {k: v.subjects[k] for k in history}) if w]
+            raw = [w for w in _mask(raw, {k: v.subjects[k] for k in history})]
     condition: Condition | None = None
     if "pn" not in subjects:
         for c in v.conditions:
@@ -657,7 +729,18 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
         plan += specific
     else:
         plan += specific
+        adds_to_ldn = (
+            question.combination
+            and "ldn" in medicines
+            and _OPIOID not in question.subjects
+            and specific[:1] == ["interactions"]
+        )
         for f in specific:
+            if f == "interactions" and adds_to_ldn:
+                # "Could LDN be added to my pregabalin?": whether, then how LDN is started; the
+                # other medicine's own warnings (angioedema ...) do not bear on adding LDN.
+                plan.append("dose")
+                continue
             if f == "side_effects" and medicines - {"ldn"} and "ldn" not in medicines:
                 # Another medicine's side effects come with its warnings (boxed first): what to
                 # watch for is part of the answer.
@@ -1010,7 +1093,11 @@ def select(
             limit = v.limits.get("asked", 4)
         else:
             limit = v.limits.get("plan", 2)
-        for s in ranked(facet)[:limit]:
+        asked_of = question
+        if facet == "dose" and question.combination and "ldn" in question.named:
+            # "Could LDN be added to my pregabalin?": how LDN is started, not pregabalin's dose.
+            asked_of = for_drug(question, "ldn", v)
+        for s in ranked(facet, asked_of)[:limit]:
             picks.append(Pick(facet, s))
             used.add(s.id)
     if (
