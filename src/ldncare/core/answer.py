@@ -335,6 +335,12 @@ def _patient_verdict(plan_contract: PlanLike | None, numbering: _Numbering) -> S
         return None
     words, severity = _VERDICT[ldn.eligibility]
     finding = next((f for f in ldn.findings if f.severity == severity), None)
+    barred = next((f for f in ldn.findings if f.severity == "contraindication"), None)
+    if barred is not None and severity != "contraindication":
+        # A start put off by a contraindication that ends (methadone stopped 10 days ago: the
+        # schedule starts after the opioid-free interval) is "not yet", never "possibly":
+        # review round 4, q50, where "Possibly" would have had LDN started today.
+        words, finding = "Not yet", barred
     if finding is None:
         return None
     return Sentence(

@@ -1,0 +1,102 @@
+"""Review round 4 (an outside clinical pharmacist, 60 unseen questions): the unsafe and wrong
+answers it found, each held here by questions of our own wording."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ldncare.ask import answer_question
+from ldncare.evidence.loader import load_evidence
+from ldncare.patient_file import load_patient
+from ldncare.planning import make_plan
+
+PATIENTS = Path(__file__).resolve().parents[1] / "vignettes" / "patients"
+
+
+def _text(question: str, plan: dict[str, Any] | None = None) -> tuple[str, str]:
+    answer = answer_question(question, plan_contract=plan)
+    sentences = [s.text for s in answer.sentences()]
+    return sentences[0], " ".join(sentences)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "If I'm on LDN and get hurt in an accident, can the paramedics give me opioid painkillers?",
+        "I take low dose naltrexone - what happens if I need pain relief in an emergency?",
+        "Can someone on naltrexone get morphine in the emergency room after a fracture?",
+    ],
+)
+def test_emergency_pain_relief_is_possible_with_monitoring_and_names_the_alternatives(
+    question: str,
+) -> None:
+    # q39: "No: naltrexone must not be taken with opioid painkillers" could have pain relief
+    # withheld; the label's emergency advice is what is needed.
+    first, text = _text(question)
+    assert not first.startswith("No")
+    assert "regional anaesthesia" in text
+    assert "fatal overdose" in text
+    assert "13 hours" in text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What is the dose of naltrexone for alcohol use disorder?",
+        "how much naltrexone do you take for alcoholism",
+        "naltrexone dose to stop drinking?",
+    ],
+)
+def test_the_dose_for_alcohol_dependence_is_the_labels_50_mg_not_the_ldn_dose(
+    question: str,
+) -> None:
+    # q46: the LDN titration was given for alcohol use disorder.
+    first, text = _text(question)
+    assert "50 mg once a day" in first
+    assert "1 to 2 mg at night" not in text
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How long after stopping oxycodone can I start LDN?",
+        "how soon after my last tramadol can I take naltrexone",
+        "How many days after stopping codeine before LDN?",
+    ],
+)
+def test_how_long_after_an_opioid_leads_with_the_opioid_free_interval(question: str) -> None:
+    # q15: a "how long" question opened with a canned "No:".
+    first, _ = _text(question)
+    assert "7 to 10 days" in first
+    assert not first.startswith("No")
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "Does gabapentin interact with low-dose naltrexone?",
+        "any interaction between LDN and pregabalin",
+    ],
+)
+def test_an_interaction_question_hears_that_none_is_known_not_a_bare_yes(question: str) -> None:
+    # q23: "Yes, with caution" read as "yes, they interact".
+    first, _ = _text(question)
+    assert "no interaction is known" in first
+
+
+def test_methadone_stopped_ten_days_ago_is_not_yet_never_possibly() -> None:
+    # q50: "Possibly, with caution" opened the answer while the start was put off to after the
+    # opioid-free interval: a skim reader would have started LDN that day.
+    plan = make_plan(
+        load_patient(PATIENTS / "pn-methadone-stopped-10-days.yaml"), as_of=date(2026, 12, 4)
+    ).to_contract(load_evidence())
+    answer = answer_question("Is it safe to start low-dose naltrexone now?", plan_contract=plan)
+    first = answer.sections["patient_context"][0]
+    assert first.text.startswith("Not yet for this patient")
+    assert "2026-12-08" in first.text
+    assert first.severity == "contraindication"
+    assert "Possibly" not in " ".join(s.text for s in answer.sentences())
