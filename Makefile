@@ -19,7 +19,7 @@ test:
 
 lint:
 	@scripts/bootstrap.sh dev
-	.venv/bin/ruff check src tests scripts bench && .venv/bin/ruff format --check src tests scripts bench && .venv/bin/mypy
+	.venv/bin/ruff check src tests scripts bench && .venv/bin/ruff format --check src tests scripts bench && .venv/bin/mypy && .venv/bin/mypy bench/*.py
 
 bench:
 	@scripts/bootstrap.sh dev

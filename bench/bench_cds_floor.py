@@ -216,9 +216,9 @@ def latency(args: argparse.Namespace) -> int:
                 )["rps"]
                 for _ in range(3)
             )
-        for r in range(args.repeat):
+        for round_no in range(args.repeat):
             order = list(bases.items())
-            for tree, base in order if r % 2 == 0 else order[::-1]:
+            for tree, base in order if round_no % 2 == 0 else order[::-1]:
                 for hook, (service, body, size) in hooks.items():
                     url = f"{base}/cds-services/{service}"
                     for c in LATENCY_CONNECTIONS:
@@ -252,10 +252,10 @@ def latency(args: argparse.Namespace) -> int:
         for hook in hooks:
             loads = [f"{c} conn" for c in LATENCY_CONNECTIONS]
             loads += [f"{x:.0%} load" for x in LATENCY_LOADS]
-            for load in loads:
-                key = f"{tree}|{hook}|{load}"
-                shown = load if "conn" in load else (
-                    f"{load} ({med(key, 'target'):,.0f}/s offered)")  # fmt: skip
+            for row in loads:
+                key = f"{tree}|{hook}|{row}"
+                shown = row if "conn" in row else (
+                    f"{row} ({med(key, 'target'):,.0f}/s offered)")  # fmt: skip
                 errors = sum(int(x["errors"]) for x in runs[key])
                 print(f"| {tree} | {hook} | {shown} | {med(key, 'rps'):,.0f} | "
                       f"{med(key, 'p50'):.1f} | {med(key, 'p95'):.1f} | {med(key, 'p99'):.1f} | "

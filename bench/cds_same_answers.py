@@ -57,7 +57,9 @@ def _load(path: Path) -> Any:
     return None
 
 
-def _draft(rid: str, pid: str | None, code: str | None, display: str, **more: Any) -> dict:
+def _draft(
+    rid: str, pid: str | None, code: str | None, display: str, **more: Any
+) -> dict[str, Any]:
     """A draft order; ``code`` (RxNorm) only where the repository's own bench uses one."""
     concept: dict[str, Any] = {"text": display}
     if code:
@@ -89,7 +91,9 @@ def _with_draft(body: dict[str, Any], draft: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _with_prefetch(body: dict[str, Any], key: str, resources: list[dict[str, Any]]) -> dict:
+def _with_prefetch(
+    body: dict[str, Any], key: str, resources: list[dict[str, Any]]
+) -> dict[str, Any]:
     out = copy.deepcopy(body)
     prefetch = out.get("prefetch")
     if not isinstance(prefetch, dict):

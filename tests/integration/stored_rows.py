@@ -56,7 +56,9 @@ def stored_rows(url: str) -> dict[str, list[tuple[Any, ...]]]:
     out: dict[str, list[tuple[Any, ...]]] = {}
     try:
         with engine.connect() as conn:
-            ext = dict(conn.execute(text("SELECT id, external_id FROM patients")).all())
+            ext: dict[Any, Any] = dict(
+                conn.execute(text("SELECT id, external_id FROM patients")).all()
+            )
             plan_of = {
                 pid: (ext.get(pk), version)
                 for pid, pk, version in conn.execute(
