@@ -100,3 +100,44 @@ def test_methadone_stopped_ten_days_ago_is_not_yet_never_possibly() -> None:
     assert "2026-12-08" in first.text
     assert first.severity == "contraindication"
     assert "Possibly" not in " ".join(s.text for s in answer.sentences())
+
+
+def _plan(name: str) -> dict[str, Any]:
+    contract: dict[str, Any] = make_plan(
+        load_patient(PATIENTS / name), as_of=date(2026, 12, 4)
+    ).to_contract(load_evidence())
+    return contract
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What can I offer her for pudendal neuralgia?",
+        "what can I give her for PN",
+        "What helps PN?",
+    ],
+)
+def test_what_to_offer_a_pregnant_patient_gives_each_options_pregnancy_verdict(
+    question: str,
+) -> None:
+    # q52: a treatment question read as "what is PN?" (definition, Nantes criteria) and the
+    # first-line medicines listed with no pregnancy caution.
+    answer = answer_question(question, plan_contract=_plan("pn-pregnant.yaml"))
+    medicines = " ".join(s.text for s in answer.sections["patient_medicines"])
+    for drug in ("Pregabalin", "Duloxetine", "Amitriptyline", "Gabapentin"):
+        assert f"{drug}: Pregnant" in medicines or f"Pregnant: human data for {drug}" in medicines
+    text = " ".join(s.text for s in answer.sentences())
+    assert "Nantes criteria require" not in text
+    assert "pelvic floor physical therapy" in text
+
+
+def test_a_patient_on_an_opioid_hears_the_route_to_ldn_not_to_choose_the_opioid() -> None:
+    # q49: "not recommended" with no way forward, and "Choose it instead of LDN" read as advice
+    # to choose tramadol.
+    answer = answer_question(
+        "Can I start LDN for this patient?", plan_contract=_plan("pn-on-tramadol.yaml")
+    )
+    first = answer.sections["patient_context"][0].text
+    assert first.startswith("No, not as things stand")
+    assert "7 to 10 days" in first
+    assert "Choose it instead" not in " ".join(s.text for s in answer.sentences())

@@ -677,7 +677,10 @@ def _planned(question: Question, v: QuestionVocabulary) -> Question:
     specific = [f for f in asked if f not in {OVERVIEW, TREATMENT}]
     if {TREATMENT, OVERVIEW} & set(asked) and not medicines and not specific:
         # "How is PN treated?", "what helps PN?": the treatment options, not an LDN overview.
+        # They are what was asked, so a patient's plan shows its verdict on every option
+        # ("what can I offer her?" for a pregnant patient: review round 4, q52).
         specific = ["non_drug", "alternatives"]
+        asked = [*asked, *specific]
     # "Does LDN help?", "LDN for PN: what does the evidence say?": the overview.
     overview = (not asked and bool(question.subjects)) or (
         bool({OVERVIEW, TREATMENT} & set(asked))
