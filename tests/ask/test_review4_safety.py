@@ -141,3 +141,65 @@ def test_a_patient_on_an_opioid_hears_the_route_to_ldn_not_to_choose_the_opioid(
     assert first.startswith("No, not as things stand")
     assert "7 to 10 days" in first
     assert "Choose it instead" not in " ".join(s.text for s in answer.sentences())
+
+
+# --- review round 5 (the same pharmacist, 40 more unseen questions) ---
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "can i tak naltrexone with my oxy pills",
+        "Is LDN ok with Percocet?",
+        "I drink kratom tea every day for my pelvic pain. Can I add LDN?",
+    ],
+)
+def test_street_and_brand_opioids_with_ldn_are_answered_no(question: str) -> None:
+    # n19: "oxy" was not an opioid ("Not known"); n03: "drink" refused a kratom question.
+    answer = answer_question(question)
+    assert answer.covered
+    assert answer.sentences()[0].text.startswith("No: naltrexone must not be taken with opioid")
+
+
+def test_an_opioid_taken_on_ldn_hears_the_fatal_overdose_warning() -> None:
+    # n04: a patient on LDN who took old oxycodone tablets was not told not to take more.
+    _, text = _text(
+        "A patient on LDN took her old oxycodone tablets for a flare. What happens and what "
+        "should she do?"
+    )
+    assert "overcome its opioid blockade" in text and "fatal overdose" in text
+
+
+def test_a_pregnancy_told_before_the_question_decides_the_answer() -> None:
+    # n12: "I'm pregnant and have been on LDN for 6 months. Should I stop?" got trial length.
+    first, text = _text(
+        "I just found out I'm pregnant and I've been on LDN for 6 months. Should I stop it "
+        "straight away?"
+    )
+    assert "pregnancy" in first
+    assert "adequate trial is about 2 to 3 months" not in text
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Is LDN safe in someone with liver disease?", "Does LDN need a dose adjustment in CKD?"],
+)
+def test_an_organ_question_carries_no_opioid_rules(question: str) -> None:
+    # q16 q17: opioid contraindication and lost tolerance padded kidney and liver answers.
+    _, text = _text(question)
+    assert "must not be given to anyone taking opioid" not in text
+    assert "tolerance to opioids is reduced" not in text
+
+
+def test_a_deferred_start_is_headed_not_yet() -> None:
+    # q50 n39: "eligible with cautions" above a contraindication read as "start today".
+    answer = answer_question(
+        "When can she start LDN?", plan_contract=_plan("pn-methadone-stopped-10-days.yaml")
+    )
+    assert answer.start_deferred
+    assert answer.eligibility_headline is not None
+    assert "not yet" in answer.eligibility_headline
+    assert answer.to_contract()["start_deferred"] is True
+    plain = answer_question("When can she start LDN?", plan_contract=_plan("pn-pregnant.yaml"))
+    assert not plain.start_deferred
+    assert plain.eligibility_headline == "eligible with cautions"

@@ -483,7 +483,14 @@ def _answer_question(
     asked = read_question(text, index.normalizer, vocabulary, patient=plan_contract is not None)
     found = index.search(text)
     off_topic_points: tuple[str, ...] = ()
-    if asked.off_topic and asked.medicines and set(asked.asked) & _SAFETY_ASKED:
+    # An opioid named with LDN is always answered (review round 5, n03: "I drink kratom tea
+    # ... can I add LDN?" was refused over the word "drink").
+    opioid_with_ldn = {"ldn", "opioid"} <= set(asked.subjects)
+    if (
+        asked.off_topic
+        and asked.medicines
+        and (set(asked.asked) & _SAFETY_ASKED or opioid_with_ldn)
+    ):
         # "Is naltrexone safe for my liver? I drink a lot": the liver is covered, the drinking
         # is not; answer the first and say so of the second (review r2 a59).
         words = ", ".join(_original_word(text, w) for w in asked.off_topic_words)

@@ -127,6 +127,14 @@ class Reference:
         }
 
 
+#: How the LDN screening result reads at the head of a patient's answer.
+ELIGIBILITY_LABELS = {
+    "eligible": "eligible",
+    "eligible_with_cautions": "eligible with cautions",
+    "not_recommended": "not recommended",
+}
+
+
 @dataclass(frozen=True)
 class Answer:
     question: str
@@ -156,6 +164,24 @@ class Answer:
     def statement_ids(self) -> tuple[str, ...]:
         return tuple(s.statement for s in self.sentences() if s.basis == "statement")
 
+    @property
+    def start_deferred(self) -> bool:
+        """Eligible, but not yet: a contraindication that ends (an opioid stopped days ago)
+        puts the start off, so the headline must not read as "start today" (review round 5)."""
+        return self.eligibility == "eligible_with_cautions" and any(
+            s.severity == "contraindication" for s in self.sections.get("patient_context", ())
+        )
+
+    @property
+    def eligibility_headline(self) -> str | None:
+        """The screening result as the patient section states it."""
+        if self.eligibility is None:
+            return None
+        label = ELIGIBILITY_LABELS.get(self.eligibility, self.eligibility)
+        if self.start_deferred:
+            return f"{label}, but not yet: the start waits until the contraindication below ends"
+        return label
+
     def to_contract(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "schema": SCHEMA,
@@ -171,6 +197,8 @@ class Answer:
             out["message"] = NOT_COVERED
         if self.eligibility is not None:
             out["eligibility"] = self.eligibility
+            out["start_deferred"] = self.start_deferred
+            out["eligibility_label"] = self.eligibility_headline
         if self.scope is not None:
             out["scope"] = self.scope
         if self.understood is not None:

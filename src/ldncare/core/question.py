@@ -47,6 +47,8 @@ NEAR = 0.9
 OPTIONS = "options"
 #: The class whose members are never "history": an opioid may still be taken, and LDN blocks it.
 _OPIOID = "opioid"
+#: The statement topic of the opioid rules (contraindication, blockade, lost tolerance).
+_OPIOID_TOPIC = "opioids"
 #: Facets that describe a medicine: asked of a class or of "the alternatives", they are answered
 #: for each medicine in turn ("side effects of SNRIs": duloxetine's, then venlafaxine's).
 PER_DRUG_FACETS = frozenset(
@@ -471,7 +473,13 @@ def understand(
         last = _asked_facets([w for w in _mask(asking, v.subjects) if w], v.facets)
         if last:
             # (the sentences before it only give the context: "on 4.5 mg" asks no dose)
+            context = asked
             asked = [f for f in last if f in asked] or asked
+            if "pregnancy" in context and "pregnancy" not in asked:
+                # ... but a pregnancy told in the context decides the answer ("I'm pregnant and
+                # have been on LDN for 6 months. Should I stop?": review round 5, n12).
+                # (whether to stop is then a pregnancy question, not one of trial length)
+                asked = ["pregnancy", *(f for f in asked if f not in {"trial", "response"})]
     comparison = "comparison" in asked
     cond_cues = {c.id: c.cues for c in v.conditions}
     unmatched = [w for w in _mask(_mask(_mask(normalised, v.subjects), v.facets), cond_cues) if w]
@@ -1012,6 +1020,10 @@ def select(
                 or OVERVIEW in s.facets
                 or not (set(s.topics) - _GENERIC_TOPICS).isdisjoint(closest)
             ]
+        if facet == "warnings" and "organ" in question.asked and facet not in question.asked:
+            # A kidney or liver question's warnings are about the organ and the medicine, not
+            # its opioid rules (review round 4, q16 q17: opioid sentences in organ answers).
+            candidates = [s for s in candidates if _OPIOID_TOPIC not in s.topics]
         if not candidates:
             return []
         if question.overview and question.medicines and facet != ANSWER:

@@ -5,11 +5,6 @@ from __future__ import annotations
 from ldncare.core.answer import GENERAL_NOTE, NOT_COVERED, SECTION_TITLES, Answer, Sentence
 
 _SEVERITY = {"contraindication": "Contraindication", "warning": "Warning", "info": "Note"}
-_ELIGIBILITY = {
-    "eligible": "eligible",
-    "eligible_with_cautions": "eligible with cautions",
-    "not_recommended": "not recommended",
-}
 
 
 def _cite(numbers: tuple[int, ...]) -> str:
@@ -71,8 +66,7 @@ _PATIENT_SECTIONS = ("patient_context", "patient_medicines")
 def _patient_section(answer: Answer, name: str, sentences: tuple[Sentence, ...]) -> list[str]:
     out = [f"## {SECTION_TITLES[name]}", ""]
     if name == "patient_context" and answer.eligibility:
-        label = _ELIGIBILITY.get(answer.eligibility, answer.eligibility)
-        out += [f"LDN screening for this patient: **{label}**.", ""]
+        out += [f"LDN screening for this patient: **{answer.eligibility_headline}**.", ""]
     for s in sentences:
         kind = _SEVERITY.get(s.severity or "", "Finding")
         out.append(f"- **{kind}:** {_sentence(s)}")

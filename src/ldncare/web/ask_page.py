@@ -19,11 +19,6 @@ router = APIRouter(include_in_schema=False)  # an HTML page, not part of the JSO
 
 #: How a finding's severity is labelled beside a patient line (as in the Markdown answer).
 SEVERITY_LABELS = {"contraindication": "Contraindication", "warning": "Warning", "info": "Note"}
-ELIGIBILITY_LABELS = {
-    "eligible": "eligible",
-    "eligible_with_cautions": "eligible with cautions",
-    "not_recommended": "not recommended",
-}
 
 
 @router.get("/ask")
@@ -53,6 +48,5 @@ def ask_page(
         answer=answer,
         titles=SECTION_TITLES,
         severities=SEVERITY_LABELS,
-        eligibilities=ELIGIBILITY_LABELS,
         general_note=GENERAL_NOTE,
     )
