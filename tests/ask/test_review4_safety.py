@@ -203,3 +203,33 @@ def test_a_deferred_start_is_headed_not_yet() -> None:
     plain = answer_question("When can she start LDN?", plan_contract=_plan("pn-pregnant.yaml"))
     assert not plain.start_deferred
     assert plain.eligibility_headline == "eligible with cautions"
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What symptoms on LDN mean I should stop it and get urgent help?",
+        "red flags on low dose naltrexone?",
+        "When should I worry and call a doctor while taking LDN?",
+    ],
+)
+def test_when_to_stop_and_seek_help_is_answered_from_the_label(question: str) -> None:
+    # n17: refused as "how to stop or taper LDN".
+    answer = answer_question(question)
+    assert answer.covered and not answer.not_covered_points
+    text = " ".join(s.text for s in answer.sentences())
+    assert "seek medical attention" in text and "acute hepatitis" in text
+    assert "suicidal thoughts" in text
+
+
+def test_a_fentanyl_patch_is_not_answered_with_tramadols_verdict() -> None:
+    # n25: "her fentanyl patch" named the opioid class, which stood for its one monograph,
+    # tramadol: "No, not for this patient for this patient: NICE advises tramadol ...".
+    answer = answer_question(
+        "She wants to swap her fentanyl patch for LDN. How do we do that safely?",
+        plan_contract=_plan("pn-fentanyl-patch.yaml"),
+    )
+    text = " ".join(s.text for s in answer.sentences())
+    assert "tramadol only as acute rescue" not in text
+    assert "for this patient for this patient" not in text
+    assert "7 to 10 days" in text

@@ -384,7 +384,7 @@ def _patient_verdict(plan_contract: PlanLike | None, numbering: _Numbering) -> S
 _GENERAL_REASONS = frozenset({"option.first_line", "option.second_line"})
 #: How a current medicine's advice, or a new option's suitability, answers "should she ...?".
 _ADVICE_VERDICT = {"reduce": "No, not as things stand", "switch": "No, not as things stand"}
-_SUITABILITY_VERDICT = {"avoid": "No, not for this patient", "caution": "Possibly, with caution"}
+_SUITABILITY_VERDICT = {"avoid": "No", "caution": "Possibly, with caution"}
 _SUITABILITY_ORDER = {"current": 0, "preferred": 1, "suitable": 2, "caution": 3, "avoid": 4}
 _SUITABILITY_WORDS = {
     "current": "already taken",
@@ -423,7 +423,9 @@ def _medicine_verdict(
         if words is None:
             continue
         text = (
-            f"{words} for this patient: {reason.message}"
+            # (the medicine named: review round 5, n25, read a tramadol verdict as one on the
+            # fentanyl patch the question was about)
+            f"{words} for this patient ({option.name}): {reason.message}"
             if yes_no
             else (
                 f"For this patient, {option.name} ({_SUITABILITY_WORDS[option.suitability]}): "

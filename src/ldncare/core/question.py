@@ -517,7 +517,13 @@ def understand(
         named = [s for s in named if s != OPTIONS]
         asked = ["alternatives", *(f for f in asked if f != "alternatives")]
     else:
-        classes = [s for s in named if any(m in v.drug_class for m in v.members.get(s, ()))]
+        # (a class named by a member without a monograph stands for none of its members: the
+        # warnings asked of "her fentanyl patch" are not tramadol's, review round 5, n25)
+        classes = [
+            s
+            for s in named
+            if s not in by_member and any(m in v.drug_class for m in v.members.get(s, ()))
+        ]
         if combination or set(named) - {*classes, "ldn"}:
             # "Pregabalin with opioids": a question about one medicine and a class together.
             classes = []
