@@ -385,7 +385,6 @@ _GENERAL_REASONS = frozenset({"option.first_line", "option.second_line"})
 #: How a current medicine's advice, or a new option's suitability, answers "should she ...?".
 _ADVICE_VERDICT = {"reduce": "No, not as things stand", "switch": "No, not as things stand"}
 _SUITABILITY_VERDICT = {"avoid": "No", "caution": "Possibly, with caution"}
-_SUITABILITY_ORDER = {"current": 0, "preferred": 1, "suitable": 2, "caution": 3, "avoid": 4}
 _SUITABILITY_WORDS = {
     "current": "already taken",
     "preferred": "preferred",
