@@ -233,3 +233,30 @@ def test_a_fentanyl_patch_is_not_answered_with_tramadols_verdict() -> None:
     assert "tramadol only as acute rescue" not in text
     assert "for this patient for this patient" not in text
     assert "7 to 10 days" in text
+
+
+# --- review round 6 ---
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "My patient is booked for a C-section next week. Should she stop LDN?",
+        "I'm having a hysterectomy in March, what do I do about my LDN?",
+        "knee replacement next month - stop low dose naltrexone?",
+    ],
+)
+def test_an_operation_named_by_its_procedure_is_a_surgery_question(question: str) -> None:
+    # r6: a caesarean was answered with the trial length, a hysterectomy refused.
+    answer = answer_question(question)
+    assert answer.covered
+    text = " ".join(s.text for s in answer.sentences())
+    assert "stopped before elective surgery" in text
+    assert "adequate trial is about 2 to 3 months" not in text
+
+
+def test_opioids_named_with_ldn_do_not_stand_for_tramadols_warnings() -> None:
+    # r6 m11: "never taken opioids" was answered with tramadol's boxed warning.
+    _, text = _text("Will LDN make me go into withdrawal if I've never taken opioids?")
+    assert "Tramadol carries a boxed warning" not in text
+    assert "withdrawal" in text

@@ -519,10 +519,14 @@ def understand(
     else:
         # (a class named by a member without a monograph stands for none of its members: the
         # warnings asked of "her fentanyl patch" are not tramadol's, review round 5, n25)
+        # (nor do "opioids" named with LDN stand for tramadol: "will LDN cause withdrawal if I
+        # have never taken opioids?" is about LDN's blockade, not tramadol's warnings, r6 m11)
         classes = [
             s
             for s in named
-            if s not in by_member and any(m in v.drug_class for m in v.members.get(s, ()))
+            if s not in by_member
+            and not (s == _OPIOID and "ldn" in named)
+            and any(m in v.drug_class for m in v.members.get(s, ()))
         ]
         if combination or set(named) - {*classes, "ldn"}:
             # "Pregabalin with opioids": a question about one medicine and a class together.
