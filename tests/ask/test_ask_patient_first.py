@@ -48,7 +48,10 @@ def test_patient_on_tramadol_asking_to_start_ldn_reads_not_recommended_before_an
     text = render_answer_markdown(answer)
     verdict = text.index("LDN screening for this patient: **not recommended**")
     assert verdict < text.index("## From the Guidelines")
-    assert verdict < text.index("1 to 2 mg")
+    # The general answer does not lead with how to start LDN for a patient who may not start it
+    # (review rounds 5 and 6): what stands in the way follows instead.
+    assert "1 to 2 mg" not in text
+    assert "7 to 10 days" in text
 
 
 def test_gabapentin_above_the_kidney_maximum_opens_a_question_about_its_dose() -> None:

@@ -260,3 +260,18 @@ def test_opioids_named_with_ldn_do_not_stand_for_tramadols_warnings() -> None:
     _, text = _text("Will LDN make me go into withdrawal if I've never taken opioids?")
     assert "Tramadol carries a boxed warning" not in text
     assert "withdrawal" in text
+
+
+@pytest.mark.parametrize(
+    "patient", ["pn-on-tramadol.yaml", "pn-methadone-stopped-10-days.yaml", "pn-age-15.yaml"]
+)
+def test_a_patient_who_may_not_start_ldn_is_not_given_the_start_plan(patient: str) -> None:
+    # r5/r6: q49 q50 n39 m23: the general section led with "start at 1 to 2 mg at night".
+    answer = answer_question("Can I start LDN for this patient?", plan_contract=_plan(patient))
+    general = " ".join(
+        s.text
+        for name in ("from_the_guidelines", "key_considerations", "treatment_approach")
+        for s in answer.sections.get(name, ())
+    )
+    assert "start at 1 to 2 mg" not in general
+    assert general

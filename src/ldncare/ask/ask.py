@@ -38,6 +38,7 @@ from ldncare.core.answer import (
     uncovered_point,
     with_patient,
 )
+from ldncare.core.plan_contract import ldn_of
 from ldncare.core.question import (
     ACTION_FACETS,
     ANSWER,
@@ -288,6 +289,33 @@ def _no_opioid_advice(question: Question, picks: list[Pick]) -> list[Pick]:
         or {"dose", "alternatives"}.isdisjoint(p.statement.facets)
     ]
     return kept or picks
+
+
+#: The facets of how LDN is started and taken: general advice a barred patient cannot follow.
+_START_FACETS = frozenset({"dose", "timing", "trial"})
+
+
+def _barred(plan_contract: Mapping[str, Any] | None) -> bool:
+    """Whether this patient's LDN screening holds a contraindication (an opioid taken or stopped
+    days ago, under 18 ...): the patient may not start LDN now."""
+    if plan_contract is None:
+        return False
+    return any(f.severity == "contraindication" for f in ldn_of(plan_contract).findings)
+
+
+def _no_start_plan(picks: list[Pick]) -> list[Pick]:
+    """The picks without how LDN is started and taken: for a barred patient the general answer
+    does not lead with the start plan, which read next to the verdict invites starting (review
+    rounds 5 and 6: q49 q50 n39 m23 m25)."""
+    return [
+        p
+        for p in picks
+        if not (
+            "ldn" in p.statement.subjects
+            and _START_FACETS & set(p.statement.facets)
+            and p.facet in _START_FACETS
+        )
+    ]
 
 
 #: The monograph's usual adult dosing line ("... maximum 400 mg a day").
@@ -546,6 +574,15 @@ def _answer_question(
     picks = select(asked, statements, relevance, vocabulary)
     picks = _for_population(asked, _about_named(asked, picks), statements)
     picks = _no_opioid_advice(asked, picks)
+    if _barred(plan_contract) and "ldn" in asked.subjects:
+        kept = _no_start_plan(picks)
+        if not kept:
+            # "Can I start LDN for this patient?" for a patient who may not start it yet: what
+            # stands in the way (the warnings: the opioid rules and the wait), not how to start.
+            asked = replace(asked, asked=("warnings",), plan=("warnings",))
+            picks = select(asked, statements, relevance, vocabulary)
+            kept = _no_start_plan(_no_opioid_advice(asked, picks))
+        picks = kept or picks
     points = _uncovered(asked, statements)
     names = {s: _display(s) for s in asked.subjects if s == "ldn" or s in index.evidence.monographs}
     topical = [m for m in asked.named if vocabulary.drug_class.get(m) == "topical"]
