@@ -275,3 +275,21 @@ def test_a_patient_who_may_not_start_ldn_is_not_given_the_start_plan(patient: st
     )
     assert "start at 1 to 2 mg" not in general
     assert general
+
+
+def test_naloxone_is_said_to_be_not_covered_beside_the_opioid_answer() -> None:
+    # r5 n07: answered only "Not without checking first" (about LDN), which read as discouraging
+    # naloxone; naloxone is not in the base, and the answer now says so above the LDN part.
+    answer = answer_question(
+        "My patient has just come off methadone and wants LDN. Should she carry naloxone?"
+    )
+    assert any("naloxone" in p for p in answer.not_covered_points)
+    text = " ".join(s.text for s in answer.sentences())
+    assert "2 weeks" in text
+
+
+def test_ldn_for_depression_is_said_to_be_not_covered() -> None:
+    # r5 n22: "can LDN treat depression?" was answered with duloxetine and venlafaxine.
+    first, text = _text("Can LDN treat depression?")
+    assert first.startswith("Not known") and "treatment for depression" in first
+    assert "duloxetine or venlafaxine can treat both" not in text
