@@ -293,3 +293,13 @@ def test_ldn_for_depression_is_said_to_be_not_covered() -> None:
     first, text = _text("Can LDN treat depression?")
     assert first.startswith("Not known") and "treatment for depression" in first
     assert "duloxetine or venlafaxine can treat both" not in text
+
+
+def test_opioid_withdrawal_named_as_a_reaction_is_not_an_opioid_taken() -> None:
+    # r5 n05: "what does precipitated opioid withdrawal look like?" opened "No: naltrexone must
+    # not be taken with opioid painkillers", as if an opioid had been named.
+    first, _ = _text(
+        "What does precipitated opioid withdrawal look like if LDN is started too early?"
+    )
+    assert not first.startswith("No:")
+    assert "precipitate" in first

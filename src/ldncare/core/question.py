@@ -392,6 +392,14 @@ def understand(
     """
     v = vocabulary
     subjects = _ordered_keys(raw, normalised, v.subjects)
+    if _OPIOID in subjects and all(
+        raw[i + len(cue) : i + len(cue) + 1] == ["withdrawal"]
+        for i, key, cue in _find_cues(raw, v.subjects)
+        if key == _OPIOID
+    ):
+        # "What does precipitated opioid withdrawal look like?" names a reaction, not an opioid
+        # medicine taken (review round 5, n05: it opened "No: must not be taken with opioids").
+        subjects = [s for s in subjects if s != _OPIOID]
     history: set[str] = set()
     if "ldn" in subjects:
         # A question about LDN that names what was tried before asks about LDN alone.
