@@ -303,3 +303,21 @@ def test_opioid_withdrawal_named_as_a_reaction_is_not_an_opioid_taken() -> None:
     )
     assert not first.startswith("No:")
     assert "precipitate" in first
+
+
+@pytest.mark.parametrize(
+    ("question", "label"),
+    [
+        ("Does LDN help psoriasis?", "psoriasis"),
+        ("LDN for ulcerative colitis?", "ulcerative colitis"),
+        ("can low dose naltrexone treat my IBS", "irritable bowel syndrome"),
+    ],
+)
+def test_conditions_ldn_is_asked_about_outside_the_base_are_not_covered(
+    question: str, label: str
+) -> None:
+    # r5 n23 (ulcerative colitis answered as Crohn's disease), r6 m16 (psoriasis got the PN
+    # overview).
+    answer = answer_question(question)
+    assert not answer.covered
+    assert any(label in p for p in answer.not_covered_points)
