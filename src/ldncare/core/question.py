@@ -45,7 +45,8 @@ RELATED = 0.3
 NEAR = 0.9
 #: The medicines ldncare offers besides LDN, named together ("the alternatives", "which pill").
 OPTIONS = "options"
-#: The class whose members are never "history": an opioid may still be taken, and LDN blocks it.
+#: The opioid class: never "history" (an opioid may still be taken, and LDN blocks it), and,
+#: named beside LDN, never a stand-in for its one monograph, tramadol.
 _OPIOID = "opioid"
 #: The statement topic of the opioid rules (contraindication, blockade, lost tolerance).
 _OPIOID_TOPIC = "opioids"
@@ -340,7 +341,7 @@ def _history(raw: Sequence[str], v: QuestionVocabulary) -> tuple[set[str], set[i
         for i, key, cue in _find_cues(raw, v.subjects)
         if key not in CONDITION_SUBJECTS and key not in {"ldn", "patient", OPTIONS}
     }
-    starts = {i for i, _ in drugs.items()}
+    starts = set(drugs)
     ends = {i + n - 1: i for i, (_, n) in drugs.items()}
     past: dict[int, str] = {}
     words_at: set[int] = set()
@@ -415,7 +416,7 @@ def understand(
             history_cues = {"h": (*v.history_before, *v.history_after)}
             normalised = [w for w in _mask(normalised, history_cues) if w]
             normalised = [w for w in _mask(normalised, {k: v.subjects[k] for k in history}) if w]
-            raw = [w for w in _mask(raw, {k: v.subjects[k] for k in history})]
+            raw = _mask(raw, {k: v.subjects[k] for k in history})
     condition: Condition | None = None
     if "pn" not in subjects:
         for c in v.conditions:
