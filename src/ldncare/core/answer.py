@@ -307,8 +307,7 @@ def describe_source(source: Source, focus: str | None = "pudendal neuralgia") ->
     kind = _TYPE_LABEL[source.evidence_type]
     lead = (
         "The highest-quality source for the main point here (by certainty, then kind of evidence, "
-        f"then date) is "
-        f"{_short_name(source)} "
+        f"then date) is {_short_name(source)} "
         f"({source.year}), {_article(kind)} {kind} (certainty: {source.grade.replace('_', ' ')}) "
         f'— "{source.title.rstrip(".")}"'
     )
