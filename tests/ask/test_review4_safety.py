@@ -321,3 +321,20 @@ def test_conditions_ldn_is_asked_about_outside_the_base_are_not_covered(
     answer = answer_question(question)
     assert not answer.covered
     assert any(label in p for p in answer.not_covered_points)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["Can I take diazepam with LDN?", "Does gabapentin interact with low-dose naltrexone?"],
+)
+def test_narrow_topic_statements_do_not_pad_other_interaction_answers(question: str) -> None:
+    # r6 m08 m13 m21 m24: the thyroid and immunosuppressant statements padded every LDN
+    # interaction answer.
+    _, text = _text(question)
+    assert "immunosuppressant" not in text
+    assert "thyroid" not in text
+
+
+def test_an_immunosuppressant_question_still_gets_its_statement() -> None:
+    _, text = _text("Is LDN safe with methotrexate or other immunosuppressants?")
+    assert "immunosuppressant" in text

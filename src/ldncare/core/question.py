@@ -48,6 +48,8 @@ OPTIONS = "options"
 #: The opioid class: never "history" (an opioid may still be taken, and LDN blocks it), and,
 #: named beside LDN, never a stand-in for its one monograph, tramadol.
 _OPIOID = "opioid"
+#: Topics whose statements answer only a question that names them.
+_ASKED_ONLY_TOPICS = frozenset({"thyroid", "immune"})
 #: The statement topic of the opioid rules (contraindication, blockade, lost tolerance).
 _OPIOID_TOPIC = "opioids"
 #: Facets that describe a medicine: asked of a class or of "the alternatives", they are answered
@@ -1039,6 +1041,14 @@ def select(
                 or OVERVIEW in s.facets
                 or not (set(s.topics) - _GENERIC_TOPICS).isdisjoint(closest)
             ]
+        # Statements on one narrow topic (LDN and thyroid hormone, LDN with immunosuppressants)
+        # answer only a question naming it: they padded every LDN interaction answer (review
+        # round 6, m08 m13 m21 m24).
+        candidates = [
+            s
+            for s in candidates
+            if not (_ASKED_ONLY_TOPICS & set(s.topics)) - set(question.topics)
+        ]
         if facet == "warnings" and "organ" in question.asked and facet not in question.asked:
             # A kidney or liver question's warnings are about the organ and the medicine, not
             # its opioid rules (review round 4, q16 q17: opioid sentences in organ answers).
