@@ -338,3 +338,14 @@ def test_narrow_topic_statements_do_not_pad_other_interaction_answers(question: 
 def test_an_immunosuppressant_question_still_gets_its_statement() -> None:
     _, text = _text("Is LDN safe with methotrexate or other immunosuppressants?")
     assert "immunosuppressant" in text
+
+
+def test_painkillers_in_a_patient_question_do_not_invent_tramadol() -> None:
+    # r7 r25: "is off all painkillers now" listed tramadol under "This patient's medicines" for a
+    # patient who takes none ("painkillers" stood for the opioid class, i.e. tramadol).
+    answer = answer_question(
+        "She had her operation four days ago and is off all painkillers now. Can she begin LDN?",
+        plan_contract=_plan("pn-surgery-four-days-ago.yaml"),
+    )
+    assert "patient_medicines" not in answer.sections
+    assert "7 to 10 days" in " ".join(s.text for s in answer.sentences())
