@@ -1045,9 +1045,7 @@ def select(
         # answer only a question naming it: they padded every LDN interaction answer (review
         # round 6, m08 m13 m21 m24).
         candidates = [
-            s
-            for s in candidates
-            if not (_ASKED_ONLY_TOPICS & set(s.topics)) - set(question.topics)
+            s for s in candidates if not (_ASKED_ONLY_TOPICS & set(s.topics)) - set(question.topics)
         ]
         if facet == "warnings" and "organ" in question.asked and facet not in question.asked:
             # A kidney or liver question's warnings are about the organ and the medicine, not
