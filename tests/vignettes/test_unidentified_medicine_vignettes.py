@@ -332,9 +332,18 @@ def test_pn_patient_on_oxycodone_by_a_code_search_with_no_medication_sent_is_on_
     assert plan["ldn"]["schedule"] == []
 
 
-def test_methadone_by_a_code_search_stopped_3_days_ago_gets_the_14_day_washout_fhir() -> None:
-    # RxNorm 864708 (methadone hydrochloride 10 MG Oral Tablet [Dolophine], CDC value set).
-    ref = {"reference": f"Medication?code={RXNORM}|864708"}
+@pytest.mark.parametrize(
+    "code",
+    [
+        # RxNorm 864708: methadone hydrochloride 10 MG Oral Tablet [Dolophine], CDC value set.
+        "864708",
+        # RxNorm 6813: methadone, the ingredient alone (CDC MME conversion factors).
+        "6813",
+    ],
+)
+def test_methadone_by_a_code_stopped_3_days_ago_waits_the_long_interval_fhir(code: str) -> None:
+    # Stopped 2026-11-22: the long-acting interval (14 days) applies.
+    ref = {"reference": f"Medication?code={RXNORM}|{code}"}
     plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
     found = findings(plan, "contraindication")
     assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
@@ -374,16 +383,6 @@ def test_pn_patient_on_an_opioid_coded_only_by_its_ingredient_is_on_an_opioid_fh
         assert opioid is not None, plan["ldn"]["findings"]
         assert RULE not in found
         assert plan["ldn"]["schedule"] == []
-
-
-def test_methadone_by_its_ingredient_code_stopped_3_days_ago_waits_the_long_interval_fhir() -> None:
-    # Methadone (RxNorm 6813) stopped 2026-11-22: the long-acting interval (14 days) applies.
-    ref = {"reference": f"Medication?code={RXNORM}|6813"}
-    plan = contract(patient_from_bundle(bundle(stopped_order(ref, "stopped", "2026-11-22"))))
-    found = findings(plan, "contraindication")
-    assert "ldn.opioid.washout" in found, plan["ldn"]["findings"]
-    assert "earliest start 2026-12-06" in found["ldn.opioid.washout"]["message"]
-    assert STOPPED_RULE not in found
 
 
 def test_an_opioid_coded_only_by_its_ingredient_is_named_in_words_not_by_its_code() -> None:
